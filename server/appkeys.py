@@ -1,0 +1,35 @@
+"""Every object shared through the aiohttp application, under a typed key. No module globals."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from server.auth.principals import Principal
+from server.auth.service import AuthService
+from server.clock import Clock
+from server.config import Config
+from server.hearings.service import CourtService
+
+CONFIG = web.AppKey("config", Config)
+CLOCK = web.AppKey("clock", Clock)
+ENGINE = web.AppKey("engine", AsyncEngine)
+SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+AUTH = web.AppKey("auth", AuthService)
+COURT = web.AppKey("court", CourtService)
+
+# Per-request values (request[...]): set by the session middleware.
+PRINCIPAL = "shared_court.principal"
+CSRF_HASH = "shared_court.csrf_hash"
+
+__all__ = [
+    "AUTH",
+    "CLOCK",
+    "CONFIG",
+    "COURT",
+    "CSRF_HASH",
+    "ENGINE",
+    "PRINCIPAL",
+    "SESSIONS",
+    "Principal",
+]

@@ -1,0 +1,191 @@
+"""Seed a demo court and describe it: what ``make demo`` and ``shared-court demo`` show.
+
+Running it again is safe: the court, accounts, station and case are reused, the judge's password
+and the station key are replaced with fresh random ones (they are printed, never stored in
+clear), a new hearing open now is scheduled and new invitation links are issued.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from server import admin
+from server.auth import tokens
+from server.clock import Clock
+from server.hearings.enums import CaseKind, HearingRole, HearingState, ParticipantState, StaffRole
+from server.storage.eventlog import EventLogRepository
+from server.storage.models import Case, Hearing, Invitation, Participant, Station
+
+COURT_NAME = "示范人民法院 Demo People's Court"
+JUDGE = "judge"
+DIRECTOR = "director"
+STATION_NAME = "青山村共享法庭 Qingshan Village Station"
+CASE_NUMBER = "(2026)示民初1号"
+
+
+@dataclass(frozen=True)
+class DemoInfo:
+    base_url: str
+    judge_username: str
+    judge_password: str
+    director_username: str
+    director_password: str
+    station_id: str
+    station_key: str
+    hearing_id: str
+    invitations: dict[str, str]  # participant display name -> invitation URL
+
+    def __repr__(self) -> str:
+        return f"DemoInfo(base_url={self.base_url!r}, hearing={self.hearing_id!r}, secrets=<redacted>)"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "base_url": self.base_url,
+            "judge": {"username": self.judge_username, "password": self.judge_password},
+            "station_director": {
+                "username": self.director_username,
+                "password": self.director_password,
+            },
+            "station": {"station_id": self.station_id, "key": self.station_key},
+            "hearing_id": self.hearing_id,
+            "invitations": self.invitations,
+        }
+
+    def to_text(self) -> str:
+        lines = [
+            f"shared-court demo serving on {self.base_url}",
+            f"  judge login:            {self.base_url}/"
+            f"  user {self.judge_username!r}  password {self.judge_password!r}",
+            f"  station director login: user {self.director_username!r}"
+            f"  password {self.director_password!r}",
+            f"  station credentials:    id {self.station_id}  key {self.station_key}",
+            f"  hearing:                {self.hearing_id}",
+            "  party invitation links:",
+        ]
+        lines += [f"    {name}: {url}" for name, url in self.invitations.items()]
+        return "\n".join(lines)
+
+
+async def seed(sessions: async_sessionmaker[AsyncSession], clock: Clock, base_url: str) -> DemoInfo:
+    now = clock.now()
+    judge_password = secrets.token_urlsafe(12)
+    director_password = secrets.token_urlsafe(12)
+    async with sessions.begin() as db:
+        court = await admin.ensure_court(db, clock, COURT_NAME)
+        judge = await admin.add_user(
+            db,
+            clock,
+            court=court,
+            username=JUDGE,
+            display_name="王法官 Judge Wang",
+            role=StaffRole.JUDGE,
+            password=judge_password,
+            replace_password=True,
+        )
+        director = await admin.add_user(
+            db,
+            clock,
+            court=court,
+            username=DIRECTOR,
+            display_name="李主任 Director Li",
+            role=StaffRole.STATION_DIRECTOR,
+            password=director_password,
+            replace_password=True,
+        )
+        station = await db.scalar(
+            select(Station).where(Station.court_id == court.id, Station.name == STATION_NAME)
+        )
+        if station is None:
+            created = await admin.add_station(
+                db,
+                clock,
+                court=court,
+                name=STATION_NAME,
+                location="青山村村委会",
+                director=director,
+            )
+            station, station_key = created.station, created.key
+        else:
+            station_key = await admin.rotate_station_key(db, station)
+        case = await db.scalar(
+            select(Case).where(Case.court_id == court.id, Case.number == CASE_NUMBER)
+        )
+        if case is None:
+            case = Case(
+                court_id=court.id,
+                number=CASE_NUMBER,
+                title="张某诉赵某民间借贷纠纷 Zhang v. Zhao, private loan dispute",
+                kind=CaseKind.CIVIL,
+                created_by=judge.id,
+                created_at=now,
+            )
+            db.add(case)
+            await db.flush()
+        hearing = Hearing(
+            court_id=court.id,
+            case_id=case.id,
+            title="张某诉赵某 庭前调解 Pre-trial mediation",
+            scheduled_start=now - timedelta(minutes=5),
+            scheduled_end=now + timedelta(hours=2),
+            state=HearingState.SCHEDULED,
+            station_id=station.id,
+            presiding_user_id=judge.id,
+            created_at=now,
+        )
+        db.add(hearing)
+        await db.flush()
+        log = EventLogRepository(db)
+        await log.append(
+            hearing.id, at=now, actor="operator:demo", kind="hearing.scheduled", data={}
+        )
+        people = [
+            ("王法官 Judge Wang", HearingRole.JUDGE, judge.id, None),
+            (STATION_NAME, HearingRole.STATION, None, station.id),
+            ("张三 Zhang San (原告 plaintiff)", HearingRole.PLAINTIFF, None, None),
+            ("赵四 Zhao Si (被告 defendant)", HearingRole.DEFENDANT, None, None),
+        ]
+        invitations: dict[str, str] = {}
+        for name, role, user_id, station_id in people:
+            participant = Participant(
+                hearing_id=hearing.id,
+                display_name=name,
+                role=role,
+                state=ParticipantState.INVITED,
+                user_id=user_id,
+                station_id=station_id,
+                id_number_tail="1234" if user_id is None and station_id is None else None,
+                created_at=now,
+            )
+            db.add(participant)
+            await db.flush()
+            if user_id is None and station_id is None:
+                token = tokens.new_token()
+                db.add(
+                    Invitation(
+                        hearing_id=hearing.id,
+                        participant_id=participant.id,
+                        token_hash=tokens.digest(token),
+                        not_before=now - timedelta(minutes=5),
+                        not_after=now + timedelta(days=1),
+                        created_by=judge.id,
+                        created_at=now,
+                    )
+                )
+                invitations[name] = f"{base_url}/join#{token}"
+        return DemoInfo(
+            base_url=base_url,
+            judge_username=JUDGE,
+            judge_password=judge_password,
+            director_username=DIRECTOR,
+            director_password=director_password,
+            station_id=station.id,
+            station_key=station_key,
+            hearing_id=hearing.id,
+            invitations=invitations,
+        )

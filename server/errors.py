@@ -1,0 +1,80 @@
+"""The server's error taxonomy: one exception type with a machine code.
+
+Services raise ``CourtError(code, message)``; the web middleware maps it to an HTTP status and
+``{"type": "error", "code": ..., "message": ...}``; the WebSocket dispatcher sends the same
+shape with the request's ``transaction``. Anything else that escapes is logged and becomes an
+opaque ``INTERNAL``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    BAD_JSON = "BAD_JSON"
+    BAD_REQUEST = "BAD_REQUEST"
+    UNKNOWN_FIELD = "UNKNOWN_FIELD"
+    BAD_FIELD = "BAD_FIELD"
+    TOO_LARGE = "TOO_LARGE"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    UNAUTHORIZED = "UNAUTHORIZED"
+    BAD_CREDENTIALS = "BAD_CREDENTIALS"
+    LOCKED_OUT = "LOCKED_OUT"
+    RATE_LIMITED = "RATE_LIMITED"
+    CSRF_FAILED = "CSRF_FAILED"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    INVALID_INVITATION = "INVALID_INVITATION"
+    CONFLICT = "CONFLICT"
+    WRONG_STATE = "WRONG_STATE"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    INTERNAL = "INTERNAL"
+
+
+HTTP_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.BAD_JSON: 400,
+    ErrorCode.BAD_REQUEST: 400,
+    ErrorCode.UNKNOWN_FIELD: 400,
+    ErrorCode.BAD_FIELD: 400,
+    ErrorCode.TOO_LARGE: 413,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.BAD_CREDENTIALS: 401,
+    ErrorCode.LOCKED_OUT: 429,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.CSRF_FAILED: 403,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.INVALID_INVITATION: 404,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.WRONG_STATE: 409,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.INTERNAL: 500,
+}
+
+
+class CourtError(Exception):
+    """A request failed for a reason the caller may be told about."""
+
+    def __init__(self, code: ErrorCode, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+
+    @property
+    def http_status(self) -> int:
+        return HTTP_STATUS[self.code]
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"type": "error", "code": self.code.value, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+def not_found(what: str = "resource") -> CourtError:
+    """The one answer for 'does not exist' and 'exists but not yours': they must look the same."""
+    return CourtError(ErrorCode.NOT_FOUND, f"{what} not found")

@@ -1,0 +1,427 @@
+"""The court's administrative service: cases, hearings, participants, invitations, stations.
+
+Authorization is decided here, in the trusted layer, for every call (ASVS 8.3.1), from the
+principal and the rows involved:
+
+- presiding staff (judge, clerk, mediator) schedule and manage everything of their own court;
+- an administrator reads everything of their own court;
+- a station director reads the hearings held at the stations they direct;
+- a station reads its own hearings;
+- a party reads only its own hearing.
+
+Anything outside a principal's court (or own hearing) is reported as NOT_FOUND, exactly as if
+it did not exist, so that ids cannot be probed. Inside the court, a role that may see a thing
+but not change it gets FORBIDDEN.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from server.auth import tokens
+from server.auth.principals import (
+    COURT_READERS,
+    PRESIDING_ROLES,
+    PartyPrincipal,
+    Principal,
+    StaffPrincipal,
+    StationPrincipal,
+)
+from server.clock import Clock
+from server.errors import CourtError, ErrorCode, not_found
+from server.hearings.enums import (
+    STAFF_HEARING_ROLES,
+    CaseKind,
+    HearingRole,
+    HearingState,
+    ParticipantState,
+    StaffRole,
+)
+from server.storage.eventlog import EventLogRepository
+from server.storage.models import Case, Court, Hearing, HearingEvent, Invitation, Participant
+from server.storage.models import Station as StationRow
+from server.storage.repositories import (
+    CaseRepository,
+    CourtRepository,
+    HearingRepository,
+    InvitationRepository,
+    ParticipantRepository,
+    StationRepository,
+    UserRepository,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedInvitation:
+    invitation: Invitation
+    token: str  # shown once; only its digest is stored
+
+
+def _forbidden(action: str) -> CourtError:
+    return CourtError(ErrorCode.FORBIDDEN, f"your role may not {action}")
+
+
+def _require_presiding(principal: Principal, action: str) -> StaffPrincipal:
+    """The principal if it is presiding staff; FORBIDDEN for other staff; NOT_FOUND otherwise."""
+    if isinstance(principal, StaffPrincipal):
+        if principal.role in PRESIDING_ROLES:
+            return principal
+        raise _forbidden(action)
+    raise _forbidden(action)
+
+
+class CourtService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    # -- courts ------------------------------------------------------------------------
+
+    async def get_court(self, principal: Principal, court_id: str) -> Court:
+        if isinstance(principal, PartyPrincipal) or principal.court_id != court_id:
+            raise not_found("court")
+        async with self._sessions() as db:
+            court = await CourtRepository(db).get(court_id)
+        if court is None:
+            raise not_found("court")
+        return court
+
+    # -- stations ----------------------------------------------------------------------
+
+    async def list_stations(self, principal: Principal) -> Sequence[StationRow]:
+        async with self._sessions() as db:
+            repo = StationRepository(db)
+            if isinstance(principal, StaffPrincipal):
+                if principal.role in COURT_READERS:
+                    return await repo.list_for_court(principal.court_id)
+                if principal.role is StaffRole.STATION_DIRECTOR:
+                    return await repo.list_for_director(principal.user_id)
+            if isinstance(principal, StationPrincipal):
+                own = await repo.get(principal.station_id)
+                return [own] if own is not None else []
+        raise _forbidden("list stations")
+
+    # -- cases -------------------------------------------------------------------------
+
+    def _require_case_reader(self, principal: Principal) -> StaffPrincipal:
+        if isinstance(principal, StaffPrincipal) and principal.role in COURT_READERS:
+            return principal
+        raise _forbidden("read cases")
+
+    async def list_cases(self, principal: Principal) -> Sequence[Case]:
+        staff = self._require_case_reader(principal)
+        async with self._sessions() as db:
+            return await CaseRepository(db).list_for_court(staff.court_id)
+
+    async def get_case(self, principal: Principal, case_id: str) -> Case:
+        if isinstance(principal, PartyPrincipal):
+            raise not_found("case")
+        async with self._sessions() as db:
+            case = await CaseRepository(db).get(case_id, principal.court_id)
+        if case is None:
+            raise not_found("case")
+        self._require_case_reader(principal)
+        return case
+
+    async def create_case(
+        self, principal: Principal, *, number: str, title: str, kind: CaseKind
+    ) -> Case:
+        """Raises FORBIDDEN (not presiding staff) or CONFLICT (case number taken)."""
+        staff = _require_presiding(principal, "create cases")
+        async with self._sessions.begin() as db:
+            repo = CaseRepository(db)
+            if await repo.number_taken(staff.court_id, number):
+                raise CourtError(ErrorCode.CONFLICT, f"case number {number!r} already exists")
+            return await repo.add(
+                Case(
+                    court_id=staff.court_id,
+                    number=number,
+                    title=title,
+                    kind=kind,
+                    created_by=staff.user_id,
+                    created_at=self._clock.now(),
+                )
+            )
+
+    # -- hearings ----------------------------------------------------------------------
+
+    async def _readable_hearing(
+        self, db: AsyncSession, principal: Principal, hearing_id: str
+    ) -> Hearing:
+        """Load a hearing the principal may read; NOT_FOUND for everything else."""
+        hearing = await HearingRepository(db).get(hearing_id)
+        if hearing is None or hearing.court_id != principal.court_id:
+            raise not_found("hearing")
+        if isinstance(principal, PartyPrincipal):
+            if hearing.id != principal.hearing_id:
+                raise not_found("hearing")
+        elif isinstance(principal, StationPrincipal):
+            if hearing.station_id != principal.station_id:
+                raise not_found("hearing")
+        elif principal.role is StaffRole.STATION_DIRECTOR:
+            directed = await StationRepository(db).list_for_director(principal.user_id)
+            if hearing.station_id not in {s.id for s in directed}:
+                raise not_found("hearing")
+        return hearing
+
+    async def _managed_hearing(
+        self, db: AsyncSession, principal: Principal, hearing_id: str, action: str
+    ) -> tuple[StaffPrincipal, Hearing]:
+        hearing = await self._readable_hearing(db, principal, hearing_id)
+        return _require_presiding(principal, action), hearing
+
+    async def list_hearings(self, principal: Principal) -> Sequence[Hearing]:
+        async with self._sessions() as db:
+            repo = HearingRepository(db)
+            if isinstance(principal, PartyPrincipal):
+                return [await self._readable_hearing(db, principal, principal.hearing_id)]
+            if isinstance(principal, StationPrincipal):
+                return await repo.list(
+                    court_id=principal.court_id, station_ids=[principal.station_id]
+                )
+            if principal.role is StaffRole.STATION_DIRECTOR:
+                directed = await StationRepository(db).list_for_director(principal.user_id)
+                return await repo.list(
+                    court_id=principal.court_id, station_ids=[s.id for s in directed]
+                )
+            return await repo.list(court_id=principal.court_id)
+
+    async def get_hearing(self, principal: Principal, hearing_id: str) -> Hearing:
+        async with self._sessions() as db:
+            return await self._readable_hearing(db, principal, hearing_id)
+
+    async def create_hearing(
+        self,
+        principal: Principal,
+        *,
+        case_id: str,
+        title: str,
+        scheduled_start: datetime,
+        scheduled_end: datetime,
+        station_id: str | None,
+    ) -> Hearing:
+        """Raises NOT_FOUND (case or station not in the court), FORBIDDEN, BAD_FIELD (times)."""
+        if isinstance(principal, PartyPrincipal):
+            raise not_found("case")
+        async with self._sessions.begin() as db:
+            case = await CaseRepository(db).get(case_id, principal.court_id)
+            if case is None:
+                raise not_found("case")
+            staff = _require_presiding(principal, "schedule hearings")
+            if scheduled_end <= scheduled_start:
+                raise CourtError(ErrorCode.BAD_FIELD, "scheduled_end must be after scheduled_start")
+            if (
+                station_id is not None
+                and await StationRepository(db).get(station_id, staff.court_id) is None
+            ):
+                raise not_found("station")
+            now = self._clock.now()
+            hearing = await HearingRepository(db).add(
+                Hearing(
+                    court_id=staff.court_id,
+                    case_id=case.id,
+                    title=title,
+                    scheduled_start=scheduled_start,
+                    scheduled_end=scheduled_end,
+                    state=HearingState.SCHEDULED,
+                    station_id=station_id,
+                    presiding_user_id=staff.user_id,
+                    created_at=now,
+                )
+            )
+            await EventLogRepository(db).append(
+                hearing.id,
+                at=now,
+                actor=staff.actor,
+                kind="hearing.scheduled",
+                data={
+                    "case_id": case.id,
+                    "scheduled_start": scheduled_start.isoformat(),
+                    "scheduled_end": scheduled_end.isoformat(),
+                    "station_id": station_id,
+                },
+            )
+            return hearing
+
+    # -- participants ------------------------------------------------------------------
+
+    async def list_participants(
+        self, principal: Principal, hearing_id: str
+    ) -> Sequence[Participant]:
+        async with self._sessions() as db:
+            await self._readable_hearing(db, principal, hearing_id)
+            if isinstance(principal, PartyPrincipal):
+                raise _forbidden("list participants")
+            return await ParticipantRepository(db).list_for_hearing(hearing_id)
+
+    async def add_participant(
+        self,
+        principal: Principal,
+        hearing_id: str,
+        *,
+        display_name: str,
+        role: HearingRole,
+        id_number_tail: str | None = None,
+        user_id: str | None = None,
+        station_id: str | None = None,
+        represents_id: str | None = None,
+    ) -> Participant:
+        """Add someone to a hearing.
+
+        Staff roles (judge, clerk, mediator) must name a staff `user_id` of the court; the
+        station role must name a `station_id` of the court; other roles join by invitation.
+        Raises NOT_FOUND, FORBIDDEN, BAD_FIELD or WRONG_STATE (hearing closed).
+        """
+        async with self._sessions.begin() as db:
+            staff, hearing = await self._managed_hearing(
+                db, principal, hearing_id, "add participants"
+            )
+            if hearing.state is HearingState.CLOSED:
+                raise CourtError(ErrorCode.WRONG_STATE, "the hearing is closed")
+            if role in STAFF_HEARING_ROLES:
+                if user_id is None or station_id is not None:
+                    raise CourtError(ErrorCode.BAD_FIELD, f"a {role} participant needs user_id")
+                user = await UserRepository(db).get(user_id)
+                if user is None or user.court_id != staff.court_id:
+                    raise not_found("user")
+            elif role is HearingRole.STATION:
+                if station_id is None or user_id is not None:
+                    raise CourtError(ErrorCode.BAD_FIELD, "a station participant needs station_id")
+                if await StationRepository(db).get(station_id, staff.court_id) is None:
+                    raise not_found("station")
+            elif user_id is not None or station_id is not None:
+                raise CourtError(
+                    ErrorCode.BAD_FIELD, f"a {role} joins by invitation: no user_id or station_id"
+                )
+            participants = ParticipantRepository(db)
+            if represents_id is not None:
+                represented = await participants.get(represents_id)
+                if represented is None or represented.hearing_id != hearing.id:
+                    raise not_found("represented participant")
+            now = self._clock.now()
+            participant = await participants.add(
+                Participant(
+                    hearing_id=hearing.id,
+                    display_name=display_name,
+                    role=role,
+                    state=ParticipantState.INVITED,
+                    user_id=user_id,
+                    station_id=station_id,
+                    id_number_tail=id_number_tail,
+                    represents_id=represents_id,
+                    created_at=now,
+                )
+            )
+            await EventLogRepository(db).append(
+                hearing.id,
+                at=now,
+                actor=staff.actor,
+                kind="participant.added",
+                data={"participant_id": participant.id, "role": role.value},
+            )
+            return participant
+
+    # -- invitations -------------------------------------------------------------------
+
+    async def create_invitation(
+        self,
+        principal: Principal,
+        hearing_id: str,
+        participant_id: str,
+        *,
+        valid_for: timedelta,
+        not_before: datetime | None = None,
+    ) -> IssuedInvitation:
+        """Issue an invitation link for a participant; earlier links for them are revoked.
+
+        Raises NOT_FOUND, FORBIDDEN, BAD_FIELD (staff/station participants log in instead) or
+        WRONG_STATE (hearing closed).
+        """
+        async with self._sessions.begin() as db:
+            staff, hearing = await self._managed_hearing(db, principal, hearing_id, "invite")
+            if hearing.state is HearingState.CLOSED:
+                raise CourtError(ErrorCode.WRONG_STATE, "the hearing is closed")
+            participant = await ParticipantRepository(db).get(participant_id)
+            if participant is None or participant.hearing_id != hearing.id:
+                raise not_found("participant")
+            if participant.role in STAFF_HEARING_ROLES or participant.role is HearingRole.STATION:
+                raise CourtError(
+                    ErrorCode.BAD_FIELD, f"a {participant.role} participant logs in; no invitation"
+                )
+            now = self._clock.now()
+            invitations = InvitationRepository(db)
+            await invitations.revoke_for_participant(participant.id, now)
+            token = tokens.new_token()
+            start = not_before or now
+            invitation = await invitations.add(
+                Invitation(
+                    hearing_id=hearing.id,
+                    participant_id=participant.id,
+                    token_hash=tokens.digest(token),
+                    not_before=start,
+                    not_after=start + valid_for,
+                    created_by=staff.user_id,
+                    created_at=now,
+                )
+            )
+            await EventLogRepository(db).append(
+                hearing.id,
+                at=now,
+                actor=staff.actor,
+                kind="invitation.issued",
+                data={"invitation_id": invitation.id, "participant_id": participant.id},
+            )
+            return IssuedInvitation(invitation=invitation, token=token)
+
+    async def list_invitations(self, principal: Principal, hearing_id: str) -> Sequence[Invitation]:
+        async with self._sessions() as db:
+            await self._managed_hearing(db, principal, hearing_id, "list invitations")
+            return await InvitationRepository(db).list_for_hearing(hearing_id)
+
+    async def revoke_invitation(self, principal: Principal, invitation_id: str) -> Invitation:
+        """Raises NOT_FOUND or FORBIDDEN. Revoking twice is harmless."""
+        async with self._sessions.begin() as db:
+            invitation = await InvitationRepository(db).get(invitation_id)
+            if invitation is None:
+                raise not_found("invitation")
+            staff, hearing = await self._managed_hearing(
+                db, principal, invitation.hearing_id, "revoke invitations"
+            )
+            if invitation.revoked_at is None:
+                now = self._clock.now()
+                invitation.revoked_at = now
+                await EventLogRepository(db).append(
+                    hearing.id,
+                    at=now,
+                    actor=staff.actor,
+                    kind="invitation.revoked",
+                    data={"invitation_id": invitation.id},
+                )
+            return invitation
+
+    # -- event log ---------------------------------------------------------------------
+
+    async def timeline(self, principal: Principal, hearing_id: str) -> Sequence[HearingEvent]:
+        async with self._sessions() as db:
+            await self._managed_hearing(db, principal, hearing_id, "read the hearing timeline")
+            return await EventLogRepository(db).list(hearing_id)
+
+
+def event_json(event: HearingEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "at": event.at.isoformat(timespec="microseconds"),
+        "actor": event.actor,
+        "kind": event.kind,
+        "data": event.data,
+        "prev_hash": event.prev_hash.hex(),
+        "hash": event.hash.hex(),
+    }

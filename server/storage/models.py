@@ -1,0 +1,232 @@
+"""SQLAlchemy 2.0 typed models: the court's persistent state.
+
+Written as Polar writes them: one ``DeclarativeBase`` with a naming convention (so Alembic
+migrations get stable constraint names on SQLite and PostgreSQL alike), ``Mapped[...]``
+columns, StrEnum states stored as strings, and relationships ``lazy="raise"`` so every load is
+explicit in a repository. Identifiers are UUID strings (see ``server.ids``).
+
+Secrets are never stored: passwords as argon2id PHC strings, station keys, invitation tokens
+and session tokens as SHA-256 digests of 256-bit random values.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from server.hearings.enums import (
+    CaseKind,
+    HearingRole,
+    HearingState,
+    ParticipantState,
+    StaffRole,
+)
+from server.ids import new_id
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both SQLite (which drops the zone) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _enum(enum_cls: type[Any]) -> Enum:
+    # Stored as plain strings with a CHECK constraint; values (not names) are what we store.
+    return Enum(
+        enum_cls,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime}
+
+
+def _id_column() -> Mapped[str]:
+    return mapped_column(String(36), primary_key=True, default=new_id)
+
+
+class Court(Base):
+    __tablename__ = "courts"
+
+    id: Mapped[str] = _id_column()
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class User(Base):
+    """A staff account: judge, clerk, mediator, station director or administrator."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = _id_column()
+    court_id: Mapped[str] = mapped_column(ForeignKey("courts.id"), index=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[StaffRole] = mapped_column(_enum(StaffRole))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class Station(Base):
+    """A shared-court e-station: a PC with camera and microphone in a village office."""
+
+    __tablename__ = "stations"
+
+    id: Mapped[str] = _id_column()
+    court_id: Mapped[str] = mapped_column(ForeignKey("courts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    location: Mapped[str] = mapped_column(String(300), default="")
+    director_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), index=True)
+    key_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (UniqueConstraint("court_id", "number"),)
+
+    id: Mapped[str] = _id_column()
+    court_id: Mapped[str] = mapped_column(ForeignKey("courts.id"), index=True)
+    number: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[CaseKind] = mapped_column(_enum(CaseKind))
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+
+
+class Hearing(Base):
+    __tablename__ = "hearings"
+
+    id: Mapped[str] = _id_column()
+    # Denormalised from the case so that every authorization check is one indexed column.
+    court_id: Mapped[str] = mapped_column(ForeignKey("courts.id"), index=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    scheduled_start: Mapped[datetime]
+    scheduled_end: Mapped[datetime]
+    state: Mapped[HearingState] = mapped_column(_enum(HearingState))
+    station_id: Mapped[str | None] = mapped_column(ForeignKey("stations.id"), index=True)
+    presiding_user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+
+
+class Participant(Base):
+    """A person (or a station) taking part in one hearing, in one hearing role."""
+
+    __tablename__ = "participants"
+
+    id: Mapped[str] = _id_column()
+    hearing_id: Mapped[str] = mapped_column(ForeignKey("hearings.id"), index=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[HearingRole] = mapped_column(_enum(HearingRole))
+    state: Mapped[ParticipantState] = mapped_column(_enum(ParticipantState))
+    # Staff taking part through their login, or a station through its key.
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), index=True)
+    station_id: Mapped[str | None] = mapped_column(ForeignKey("stations.id"), index=True)
+    # The last digits of the identity document the court holds, for the identity check.
+    id_number_tail: Mapped[str | None] = mapped_column(String(8))
+    # Which side this person is on (an agent or witness belongs to a party).
+    represents_id: Mapped[str | None] = mapped_column(ForeignKey("participants.id"))
+    created_at: Mapped[datetime]
+
+
+class Invitation(Base):
+    """A single-hearing, single-participant invitation link. Only the token's digest is kept."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[str] = _id_column()
+    hearing_id: Mapped[str] = mapped_column(ForeignKey("hearings.id"), index=True)
+    participant_id: Mapped[str] = mapped_column(ForeignKey("participants.id"), index=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    not_before: Mapped[datetime]
+    not_after: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    redeemed_at: Mapped[datetime | None]
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+
+
+class WebSession(Base):
+    """A login session: a staff user, a station, or a party bound by an invitation."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = _id_column()
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    csrf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), index=True)
+    station_id: Mapped[str | None] = mapped_column(ForeignKey("stations.id"), index=True)
+    participant_id: Mapped[str | None] = mapped_column(ForeignKey("participants.id"), index=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class HearingEvent(Base):
+    """One entry of a hearing's append-only, hash-chained event log.
+
+    ``hash = SHA-256(prev_hash || canonical JSON of (hearing_id, seq, at, actor, kind, data))``;
+    the first entry chains from 32 zero bytes. Rows are only ever inserted.
+    """
+
+    __tablename__ = "hearing_events"
+    __table_args__ = (UniqueConstraint("hearing_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    hearing_id: Mapped[str] = mapped_column(ForeignKey("hearings.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))

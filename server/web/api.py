@@ -1,0 +1,347 @@
+"""The REST API: one table of endpoints, from which routes and the OpenAPI document are built.
+
+Handlers only translate HTTP to service calls: parse and validate, call the service with the
+principal, shape the answer. Authorization is the services' job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from server import __version__
+from server.appkeys import AUTH, CONFIG, COURT
+from server.auth.principals import PartyPrincipal, Principal, StaffPrincipal, StationPrincipal
+from server.auth.service import IssuedSession
+from server.hearings.service import event_json
+from server.storage.eventlog import verify_chain
+from server.web import schemas as s
+from server.web.http import (
+    clear_session_cookies,
+    client_address,
+    parse_body,
+    path_id,
+    principal,
+    reply,
+    set_session_cookies,
+)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    request: type[s.Request] | None = None
+    response: type[BaseModel] | None = None
+    many: bool = False
+    status: int = 200
+    public: bool = False  # reachable without a session
+
+
+def _principal_out(p: Principal) -> s.StaffOut | s.StationPrincipalOut | s.PartyOut:
+    if isinstance(p, StaffPrincipal):
+        return s.StaffOut(
+            user_id=p.user_id, court_id=p.court_id, role=p.role, display_name=p.display_name
+        )
+    if isinstance(p, StationPrincipal):
+        return s.StationPrincipalOut(station_id=p.station_id, court_id=p.court_id)
+    return s.PartyOut(participant_id=p.participant_id, hearing_id=p.hearing_id, court_id=p.court_id)
+
+
+def _session_reply(request: web.Request, issued: IssuedSession) -> web.StreamResponse:
+    response = reply(
+        s.SessionOut(principal=_principal_out(issued.principal), csrf_token=issued.csrf_token)
+    )
+    set_session_cookies(request, response, issued)
+    return response
+
+
+# -- public -------------------------------------------------------------------------------
+
+
+async def health(request: web.Request) -> web.StreamResponse:
+    return reply(s.Health(status="ok", version=__version__))
+
+
+async def openapi(request: web.Request) -> web.StreamResponse:
+    from server.web.openapi import build_openapi
+
+    return web.json_response(build_openapi(ENDPOINTS))
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    body = await parse_body(request, s.LoginRequest)
+    issued = await request.app[AUTH].login(body.username, body.password, client_address(request))
+    return _session_reply(request, issued)
+
+
+async def station_login(request: web.Request) -> web.StreamResponse:
+    body = await parse_body(request, s.StationLoginRequest)
+    issued = await request.app[AUTH].station_login(
+        body.station_id, body.key, client_address(request)
+    )
+    return _session_reply(request, issued)
+
+
+async def redeem_invitation(request: web.Request) -> web.StreamResponse:
+    body = await parse_body(request, s.RedeemRequest)
+    issued = await request.app[AUTH].redeem_invitation(body.token, client_address(request))
+    return _session_reply(request, issued)
+
+
+# -- session ------------------------------------------------------------------------------
+
+
+async def me(request: web.Request) -> web.StreamResponse:
+    return reply(s.SessionOut(principal=_principal_out(principal(request))))
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    await request.app[AUTH].logout(principal(request))
+    response = web.Response(status=204)
+    clear_session_cookies(response)
+    return response
+
+
+# -- court, stations, cases ---------------------------------------------------------------
+
+
+async def get_court(request: web.Request) -> web.StreamResponse:
+    court_id = path_id(request, "court_id", "court")
+    court = await request.app[COURT].get_court(principal(request), court_id)
+    return reply(s.CourtOut.model_validate(court))
+
+
+async def list_stations(request: web.Request) -> web.StreamResponse:
+    stations = await request.app[COURT].list_stations(principal(request))
+    return reply([s.StationOut.model_validate(x) for x in stations])
+
+
+async def list_cases(request: web.Request) -> web.StreamResponse:
+    cases = await request.app[COURT].list_cases(principal(request))
+    return reply([s.CaseOut.model_validate(x) for x in cases])
+
+
+async def create_case(request: web.Request) -> web.StreamResponse:
+    who = principal(request)
+    body = await parse_body(request, s.CreateCaseRequest)
+    case = await request.app[COURT].create_case(
+        who, number=body.number, title=body.title, kind=body.kind
+    )
+    return reply(s.CaseOut.model_validate(case), status=201)
+
+
+async def get_case(request: web.Request) -> web.StreamResponse:
+    case_id = path_id(request, "case_id", "case")
+    case = await request.app[COURT].get_case(principal(request), case_id)
+    return reply(s.CaseOut.model_validate(case))
+
+
+# -- hearings -----------------------------------------------------------------------------
+
+
+async def list_hearings(request: web.Request) -> web.StreamResponse:
+    hearings = await request.app[COURT].list_hearings(principal(request))
+    return reply([s.HearingOut.model_validate(x) for x in hearings])
+
+
+async def create_hearing(request: web.Request) -> web.StreamResponse:
+    who = principal(request)
+    case_id = path_id(request, "case_id", "case")
+    body = await parse_body(request, s.CreateHearingRequest)
+    hearing = await request.app[COURT].create_hearing(
+        who,
+        case_id=case_id,
+        title=body.title,
+        scheduled_start=body.scheduled_start,
+        scheduled_end=body.scheduled_end,
+        station_id=body.station_id,
+    )
+    return reply(s.HearingOut.model_validate(hearing), status=201)
+
+
+async def get_hearing(request: web.Request) -> web.StreamResponse:
+    hearing_id = path_id(request, "hearing_id", "hearing")
+    hearing = await request.app[COURT].get_hearing(principal(request), hearing_id)
+    return reply(s.HearingOut.model_validate(hearing))
+
+
+async def list_participants(request: web.Request) -> web.StreamResponse:
+    hearing_id = path_id(request, "hearing_id", "hearing")
+    rows = await request.app[COURT].list_participants(principal(request), hearing_id)
+    return reply([s.ParticipantOut.model_validate(x) for x in rows])
+
+
+async def add_participant(request: web.Request) -> web.StreamResponse:
+    who = principal(request)
+    hearing_id = path_id(request, "hearing_id", "hearing")
+    body = await parse_body(request, s.AddParticipantRequest)
+    participant = await request.app[COURT].add_participant(
+        who,
+        hearing_id,
+        display_name=body.display_name,
+        role=body.role,
+        id_number_tail=body.id_number_tail,
+        user_id=body.user_id,
+        station_id=body.station_id,
+        represents_id=body.represents_id,
+    )
+    return reply(s.ParticipantOut.model_validate(participant), status=201)
+
+
+def invitation_url(request: web.Request, token: str) -> str:
+    # The token rides in the fragment: browsers never send it to servers or in Referer.
+    return f"{request.app[CONFIG].server.base_url}/join#{token}"
+
+
+async def create_invitation(request: web.Request) -> web.StreamResponse:
+    who = principal(request)
+    hearing_id = path_id(request, "hearing_id", "hearing")
+    participant_id = path_id(request, "participant_id", "participant")
+    body = await parse_body(request, s.CreateInvitationRequest)
+    config = request.app[CONFIG]
+    hours = body.valid_for_hours
+    valid_for = (
+        timedelta(hours=hours)
+        if hours is not None
+        else timedelta(seconds=config.security.invitation_validity_s)
+    )
+    issued = await request.app[COURT].create_invitation(
+        who, hearing_id, participant_id, valid_for=valid_for, not_before=body.not_before
+    )
+    out = s.IssuedInvitationOut(
+        invitation=s.InvitationOut.model_validate(issued.invitation),
+        url=invitation_url(request, issued.token),
+    )
+    return reply(out, status=201)
+
+
+async def list_invitations(request: web.Request) -> web.StreamResponse:
+    hearing_id = path_id(request, "hearing_id", "hearing")
+    rows = await request.app[COURT].list_invitations(principal(request), hearing_id)
+    return reply([s.InvitationOut.model_validate(x) for x in rows])
+
+
+async def revoke_invitation(request: web.Request) -> web.StreamResponse:
+    invitation_id = path_id(request, "invitation_id", "invitation")
+    invitation = await request.app[COURT].revoke_invitation(principal(request), invitation_id)
+    return reply(s.InvitationOut.model_validate(invitation))
+
+
+async def timeline(request: web.Request) -> web.StreamResponse:
+    hearing_id = path_id(request, "hearing_id", "hearing")
+    events = await request.app[COURT].timeline(principal(request), hearing_id)
+    out = s.TimelineOut(
+        hearing_id=hearing_id,
+        chain_intact=verify_chain(events) is None,
+        events=[s.EventOut.model_validate(event_json(e)) for e in events],
+    )
+    return reply(out)
+
+
+H = "/api/hearings/{hearing_id}"
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("GET", "/api/health", health, "Readiness", response=s.Health, public=True),
+    Endpoint("GET", "/api/openapi.json", openapi, "This document", public=True),
+    Endpoint(
+        "POST", "/api/auth/login", login, "Staff login", s.LoginRequest, s.SessionOut, public=True
+    ),
+    Endpoint(
+        "POST",
+        "/api/auth/station",
+        station_login,
+        "Station login with its key",
+        s.StationLoginRequest,
+        s.SessionOut,
+        public=True,
+    ),
+    Endpoint(
+        "POST",
+        "/api/invitations/redeem",
+        redeem_invitation,
+        "Exchange an invitation token for a session",
+        s.RedeemRequest,
+        s.SessionOut,
+        public=True,
+    ),
+    Endpoint("GET", "/api/auth/me", me, "Who am I", response=s.SessionOut),
+    Endpoint("POST", "/api/auth/logout", logout, "End this session", status=204),
+    Endpoint("GET", "/api/courts/{court_id}", get_court, "A court", response=s.CourtOut),
+    Endpoint("GET", "/api/stations", list_stations, "Stations", response=s.StationOut, many=True),
+    Endpoint("GET", "/api/cases", list_cases, "Cases", response=s.CaseOut, many=True),
+    Endpoint(
+        "POST", "/api/cases", create_case, "Open a case", s.CreateCaseRequest, s.CaseOut, status=201
+    ),
+    Endpoint("GET", "/api/cases/{case_id}", get_case, "A case", response=s.CaseOut),
+    Endpoint(
+        "POST",
+        "/api/cases/{case_id}/hearings",
+        create_hearing,
+        "Schedule a hearing",
+        s.CreateHearingRequest,
+        s.HearingOut,
+        status=201,
+    ),
+    Endpoint("GET", "/api/hearings", list_hearings, "Hearings", response=s.HearingOut, many=True),
+    Endpoint("GET", H, get_hearing, "A hearing", response=s.HearingOut),
+    Endpoint(
+        "GET",
+        H + "/participants",
+        list_participants,
+        "Participants",
+        response=s.ParticipantOut,
+        many=True,
+    ),
+    Endpoint(
+        "POST",
+        H + "/participants",
+        add_participant,
+        "Add a participant",
+        s.AddParticipantRequest,
+        s.ParticipantOut,
+        status=201,
+    ),
+    Endpoint(
+        "POST",
+        H + "/participants/{participant_id}/invitations",
+        create_invitation,
+        "Issue an invitation link",
+        s.CreateInvitationRequest,
+        s.IssuedInvitationOut,
+        status=201,
+    ),
+    Endpoint(
+        "GET",
+        H + "/invitations",
+        list_invitations,
+        "Invitations",
+        response=s.InvitationOut,
+        many=True,
+    ),
+    Endpoint(
+        "POST",
+        "/api/invitations/{invitation_id}/revoke",
+        revoke_invitation,
+        "Revoke an invitation",
+        response=s.InvitationOut,
+    ),
+    Endpoint("GET", H + "/events", timeline, "Hearing timeline", response=s.TimelineOut),
+)
+
+
+def add_routes(app: web.Application) -> None:
+    for endpoint in ENDPOINTS:
+        app.router.add_route(endpoint.method, endpoint.path, endpoint.handler)
+
+
+# Parties never see PartyPrincipal-only endpoints; kept here so the table reads in one place.
+__all__ = ["ENDPOINTS", "Endpoint", "PartyPrincipal", "add_routes"]

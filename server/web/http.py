@@ -1,0 +1,118 @@
+"""Small helpers shared by the HTTP handlers: parsing bodies and ids, answering JSON, cookies."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from server.appkeys import CONFIG, PRINCIPAL
+from server.auth.principals import Principal
+from server.auth.service import IssuedSession
+from server.errors import CourtError, ErrorCode, not_found
+from server.ids import parse_id
+
+SESSION_COOKIE = "sc_session"
+CSRF_COOKIE = "sc_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    """Validate a JSON body against `model`.
+
+    Raises CourtError UNSUPPORTED_MEDIA_TYPE (not JSON), TOO_LARGE, BAD_JSON, UNKNOWN_FIELD or
+    BAD_FIELD (naming the field), so that a client always learns what was wrong.
+    """
+    if request.content_type != "application/json":
+        raise CourtError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "send the body as application/json")
+    raw = await request.read()  # aiohttp enforces client_max_size and raises 413 itself
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise _validation_error(exc) from None
+
+
+def _validation_error(exc: ValidationError) -> CourtError:
+    errors = exc.errors()
+    first = errors[0]
+    field = ".".join(str(p) for p in first["loc"]) or "body"
+    if first["type"] == "json_invalid":
+        return CourtError(ErrorCode.BAD_JSON, "the body is not valid JSON")
+    if first["type"] == "model_type":
+        return CourtError(ErrorCode.BAD_JSON, "the body must be a JSON object")
+    unknown = [".".join(str(p) for p in e["loc"]) for e in errors if e["type"] == "extra_forbidden"]
+    if unknown:
+        return CourtError(
+            ErrorCode.UNKNOWN_FIELD, f"unknown field(s): {', '.join(unknown)}", fields=unknown
+        )
+    return CourtError(ErrorCode.BAD_FIELD, f"{field}: {first['msg']}", field=field)
+
+
+def path_id(request: web.Request, name: str, what: str) -> str:
+    """A path parameter that must be a UUID; anything else is simply not found."""
+    value = parse_id(request.match_info[name])
+    if value is None:
+        raise not_found(what)
+    return value
+
+
+def principal(request: web.Request) -> Principal:
+    """The authenticated principal. Raises CourtError UNAUTHORIZED if there is none."""
+    found: Principal | None = request.get(PRINCIPAL)
+    if found is None:
+        raise CourtError(ErrorCode.UNAUTHORIZED, "log in first")
+    return found
+
+
+def client_address(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+def reply(data: BaseModel | Sequence[BaseModel], status: int = 200) -> web.Response:
+    body: Any
+    if isinstance(data, BaseModel):
+        body = data.model_dump(mode="json")
+    else:
+        body = [item.model_dump(mode="json") for item in data]
+    return web.json_response(body, status=status, dumps=dumps)
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def set_session_cookies(
+    request: web.Request, response: web.StreamResponse, issued: IssuedSession
+) -> None:
+    config = request.app[CONFIG]
+    secure = config.server.secure_cookies or request.secure
+    max_age = config.security.session_absolute_timeout_s
+    response.set_cookie(
+        SESSION_COOKIE,
+        issued.token,
+        httponly=True,
+        samesite="Strict",
+        secure=secure,
+        path="/",
+        max_age=max_age,
+    )
+    # Readable by the page's script, which echoes it in X-CSRF-Token (double submit).
+    response.set_cookie(
+        CSRF_COOKIE,
+        issued.csrf_token,
+        httponly=False,
+        samesite="Strict",
+        secure=secure,
+        path="/",
+        max_age=max_age,
+    )
+
+
+def clear_session_cookies(response: web.StreamResponse) -> None:
+    response.del_cookie(SESSION_COOKIE, path="/")
+    response.del_cookie(CSRF_COOKIE, path="/")

@@ -1,0 +1,82 @@
+"""OpenAPI 3.1 document built from the endpoint table and the pydantic models."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from server import __version__
+from server.web.schemas import ErrorOut
+
+if TYPE_CHECKING:
+    from server.web.api import Endpoint
+
+_PARAM = re.compile(r"{(\w+)}")
+
+
+def build_openapi(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
+    endpoints = list(endpoints)
+    models: set[type[BaseModel]] = {ErrorOut}
+    for ep in endpoints:
+        if ep.request is not None:
+            models.add(ep.request)
+        if ep.response is not None:
+            models.add(ep.response)
+    ordered = sorted(models, key=lambda m: m.__name__)
+    _, top = models_json_schema(
+        [(m, "validation") for m in ordered], ref_template="#/components/schemas/{model}"
+    )
+    schemas = top.get("$defs", {})
+
+    def ref(model: type[BaseModel]) -> dict[str, str]:
+        return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+    error = {"application/json": {"schema": ref(ErrorOut)}}
+    paths: dict[str, dict[str, Any]] = {}
+    for ep in endpoints:
+        op: dict[str, Any] = {
+            "summary": ep.summary,
+            "operationId": ep.handler.__name__,
+            "security": [] if ep.public else [{"session": []}],
+            "parameters": [
+                {
+                    "name": name,
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "format": "uuid"},
+                }
+                for name in _PARAM.findall(ep.path)
+            ],
+            "responses": {"4XX": {"description": "error", "content": error}},
+        }
+        if ep.request is not None:
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref(ep.request)}},
+            }
+        if ep.response is not None:
+            schema: dict[str, Any] = ref(ep.response)
+            if ep.many:
+                schema = {"type": "array", "items": schema}
+            op["responses"][str(ep.status)] = {
+                "description": "ok",
+                "content": {"application/json": {"schema": schema}},
+            }
+        else:
+            op["responses"][str(ep.status)] = {"description": "ok"}
+        paths.setdefault(ep.path, {})[ep.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "shared-court", "version": __version__},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "sc_session"},
+            },
+        },
+    }

@@ -1,0 +1,195 @@
+"""Request and response bodies of the REST API.
+
+Requests are strict: unknown fields, wrong JSON types and naive datetimes are rejected, and
+every string has a length bound. Responses are built from the ORM rows (``from_attributes``).
+The OpenAPI document is generated from these models.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from server.hearings.enums import (
+    CaseKind,
+    HearingRole,
+    HearingState,
+    ParticipantState,
+    StaffRole,
+)
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text300 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+Uuid = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
+]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Response(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+# -- requests ---------------------------------------------------------------------------
+
+
+class LoginRequest(Request):
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class StationLoginRequest(Request):
+    station_id: Uuid
+    key: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class RedeemRequest(Request):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class CreateCaseRequest(Request):
+    number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    title: Text300
+    kind: CaseKind = CaseKind.CIVIL
+
+
+class CreateHearingRequest(Request):
+    title: Text300
+    scheduled_start: AwareDatetime
+    scheduled_end: AwareDatetime
+    station_id: Uuid | None = None
+
+
+class AddParticipantRequest(Request):
+    display_name: Name
+    role: HearingRole
+    id_number_tail: Annotated[str, StringConstraints(pattern=r"^[0-9Xx]{4,8}$")] | None = None
+    user_id: Uuid | None = None
+    station_id: Uuid | None = None
+    represents_id: Uuid | None = None
+
+
+class CreateInvitationRequest(Request):
+    valid_for_hours: Annotated[int, Field(ge=1, le=24 * 90)] | None = None
+    not_before: AwareDatetime | None = None
+
+
+# -- responses --------------------------------------------------------------------------
+
+
+class Health(Response):
+    status: str
+    version: str
+
+
+class StaffOut(Response):
+    kind: str = "staff"
+    user_id: str
+    court_id: str
+    role: StaffRole
+    display_name: str
+
+
+class StationPrincipalOut(Response):
+    kind: str = "station"
+    station_id: str
+    court_id: str
+
+
+class PartyOut(Response):
+    kind: str = "party"
+    participant_id: str
+    hearing_id: str
+    court_id: str
+
+
+class SessionOut(Response):
+    principal: StaffOut | StationPrincipalOut | PartyOut
+    csrf_token: str | None = None
+
+
+class CourtOut(Response):
+    id: str
+    name: str
+
+
+class StationOut(Response):
+    id: str
+    court_id: str
+    name: str
+    location: str
+    director_id: str | None
+
+
+class CaseOut(Response):
+    id: str
+    court_id: str
+    number: str
+    title: str
+    kind: CaseKind
+    created_at: datetime
+
+
+class HearingOut(Response):
+    id: str
+    court_id: str
+    case_id: str
+    title: str
+    scheduled_start: datetime
+    scheduled_end: datetime
+    state: HearingState
+    station_id: str | None
+
+
+class ParticipantOut(Response):
+    id: str
+    hearing_id: str
+    display_name: str
+    role: HearingRole
+    state: ParticipantState
+    user_id: str | None
+    station_id: str | None
+    represents_id: str | None
+
+
+class InvitationOut(Response):
+    id: str
+    hearing_id: str
+    participant_id: str
+    not_before: datetime
+    not_after: datetime
+    revoked_at: datetime | None
+    redeemed_at: datetime | None
+
+
+class IssuedInvitationOut(Response):
+    invitation: InvitationOut
+    url: str = Field(description="The link to send to the participant; shown only once.")
+
+
+class EventOut(Response):
+    seq: int
+    at: str
+    actor: str
+    kind: str
+    data: dict[str, object]
+    prev_hash: str
+    hash: str
+
+
+class TimelineOut(Response):
+    hearing_id: str
+    chain_intact: bool
+    events: list[EventOut]
+
+
+class ErrorOut(Response):
+    type: str = "error"
+    code: str
+    message: str

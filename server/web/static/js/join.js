@@ -1,0 +1,30 @@
+// The invitation token arrives in the URL fragment, which browsers never send to a server.
+// Exchange it at once for a session cookie, then drop it from the address bar and history.
+import { api } from "./api.js";
+import { applyStrings, t } from "./i18n.js";
+
+applyStrings();
+const status = document.getElementById("status");
+const token = location.hash.slice(1);
+history.replaceState(null, "", location.pathname);
+
+async function redeem() {
+  if (!token) {
+    status.textContent = t("join_missing");
+    status.className = "error";
+    return;
+  }
+  status.textContent = t("join_checking");
+  try {
+    const session = await api("POST", "/api/invitations/redeem", { token });
+    status.textContent = t("join_ok");
+    status.dataset.participantId = session.principal.participant_id;
+    const hearing = await api("GET", `/api/hearings/${session.principal.hearing_id}`);
+    document.getElementById("hearing-title").textContent = hearing.title;
+  } catch (err) {
+    status.textContent = err.message;
+    status.className = "error";
+    status.dataset.code = err.code;
+  }
+}
+redeem();
