@@ -19,8 +19,8 @@ AUTH = web.AppKey("auth", AuthService)
 COURT = web.AppKey("court", CourtService)
 
 # Per-request values (request[...]): set by the session middleware.
-PRINCIPAL = "shared_court.principal"
-CSRF_HASH = "shared_court.csrf_hash"
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
+CSRF_HASH = web.RequestKey("csrf_hash", bytes)
 
 __all__ = [
     "AUTH",

@@ -23,3 +23,10 @@ class SystemClock:
 
     def monotonic(self) -> float:
         return time.monotonic()
+
+
+def utc(moment: datetime) -> datetime:
+    """The same instant in UTC. Raises ValueError for a naive datetime (no zone: ambiguous)."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: a time zone is required")
+    return moment.astimezone(UTC)

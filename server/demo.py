@@ -42,7 +42,9 @@ class DemoInfo:
     invitations: dict[str, str]  # participant display name -> invitation URL
 
     def __repr__(self) -> str:
-        return f"DemoInfo(base_url={self.base_url!r}, hearing={self.hearing_id!r}, secrets=<redacted>)"
+        return (
+            f"DemoInfo(base_url={self.base_url!r}, hearing={self.hearing_id!r}, secrets=<redacted>)"
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {

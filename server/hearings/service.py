@@ -33,7 +33,7 @@ from server.auth.principals import (
     StaffPrincipal,
     StationPrincipal,
 )
-from server.clock import Clock
+from server.clock import Clock, utc
 from server.errors import CourtError, ErrorCode, not_found
 from server.hearings.enums import (
     STAFF_HEARING_ROLES,
@@ -216,6 +216,7 @@ class CourtService:
             if case is None:
                 raise not_found("case")
             staff = _require_presiding(principal, "schedule hearings")
+            scheduled_start, scheduled_end = utc(scheduled_start), utc(scheduled_end)
             if scheduled_end <= scheduled_start:
                 raise CourtError(ErrorCode.BAD_FIELD, "scheduled_end must be after scheduled_start")
             if (
@@ -360,7 +361,7 @@ class CourtService:
             invitations = InvitationRepository(db)
             await invitations.revoke_for_participant(participant.id, now)
             token = tokens.new_token()
-            start = not_before or now
+            start = utc(not_before) if not_before is not None else now
             invitation = await invitations.add(
                 Invitation(
                     hearing_id=hearing.id,

@@ -26,7 +26,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """Create the engine; for SQLite, enforce foreign keys and use WAL for concurrent readers."""
+    """Create the engine; on SQLite: foreign keys on, WAL, and serialised write transactions."""
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
     if parsed.get_backend_name() == "sqlite":
@@ -41,11 +41,20 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # Let SQLAlchemy's "begin" event below issue BEGIN itself.
+            dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _sqlite_begin(connection: Any) -> None:
+            # IMMEDIATE takes the write lock up front. A deferred transaction that reads and
+            # then writes lets two writers read the same state (two event-log appends would
+            # both take the same sequence number), or fails to upgrade its lock under WAL.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

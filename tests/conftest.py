@@ -1,0 +1,163 @@
+"""Fixtures shared by the whole suite: clocks, databases (SQLite and a real PostgreSQL server
+started for the run), the application under test and a seeded court world."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+
+
+class FakeClock:
+    """A clock tests move by hand: expiry and lockout without sleeping."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+        self._mono = 1000.0
+
+    def now(self) -> datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._mono
+
+    def advance(self, seconds: float) -> None:
+        self._now += timedelta(seconds=seconds)
+        self._mono += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL cluster on 127.0.0.1, owned by the `postgres` system user."""
+
+    def __init__(self) -> None:
+        if not PG_BIN_DIRS:
+            pytest.fail(
+                "PostgreSQL server binaries not found under /usr/lib/postgresql: the storage "
+                "suite must run against a real PostgreSQL. `make test` installs Debian's "
+                "postgresql package; install it and run again.",
+                pytrace=False,
+            )
+        self.bin = PG_BIN_DIRS[0]
+        self.dir = Path(tempfile.mkdtemp(prefix="sc-pg-"))
+        self.port = _free_port()
+        self._as_user: list[str] = []
+        if os.geteuid() == 0:
+            # PostgreSQL refuses to run as root: run it as the packaged `postgres` user.
+            try:
+                entry = pwd.getpwnam("postgres")
+            except KeyError:
+                pytest.fail("running as root but no `postgres` system user exists", pytrace=False)
+            os.chown(self.dir, entry.pw_uid, entry.pw_gid)
+            self._as_user = ["runuser", "-u", "postgres", "--"]
+
+    def _run(self, *args: str) -> None:
+        result = subprocess.run(
+            [*self._as_user, *args], capture_output=True, text=True, timeout=120, check=False
+        )
+        if result.returncode != 0:
+            pytest.fail(f"PostgreSQL command failed: {args[0]}\n{result.stderr}", pytrace=False)
+
+    def start(self) -> None:
+        data = self.dir / "data"
+        self._run(
+            str(self.bin / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(self.dir / "log"),
+            "-w",
+            "-o",
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        )
+
+    def stop(self) -> None:
+        subprocess.run(
+            [
+                *self._as_user,
+                str(self.bin / "pg_ctl"),
+                "-D",
+                str(self.dir / "data"),
+                "-m",
+                "immediate",
+                "stop",
+            ],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def url(self, database: str) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
+
+    async def create_database(self) -> str:
+        import asyncpg
+
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        conn = await asyncpg.connect(
+            host="127.0.0.1", port=self.port, user="postgres", database="postgres"
+        )
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        return self.url(name)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, migrated database of each kind."""
+    from server.storage.db import upgrade_async
+
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'court.db'}"
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        url = await server.create_database()
+    await upgrade_async(url)
+    return url

@@ -1,0 +1,206 @@
+"""Every endpoint x every role x own court / other court, from one table.
+
+Each row names an endpoint and the status every kind of caller must get when the target
+belongs to their own court and when it belongs to another court. A test that walks the app's
+route table fails if an endpoint is added without a row here.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from server.web.api import ENDPOINTS
+from tests.conftest import FakeClock
+from tests.server.conftest import Api, CourtWorld, World
+
+ROLES = ["anon", "admin", "judge", "clerk", "mediator", "station_director", "station", "party"]
+PRESIDING = {"judge", "clerk", "mediator"}
+READERS = PRESIDING | {"admin"}
+_counter = itertools.count()
+
+
+def expect(own: dict[str, int] | int, other: dict[str, int] | int | None = None):
+    """Expected statuses: `own` and `other` map role -> status (or one status for all)."""
+
+    def table(spec: dict[str, int] | int) -> dict[str, int]:
+        if isinstance(spec, int):
+            return dict.fromkeys(ROLES, spec)
+        full = dict(spec)
+        assert set(full) == set(ROLES), sorted(set(ROLES) ^ set(full))
+        return full
+
+    return table(own), table(other if other is not None else own)
+
+
+def roles(default: int, **by_role: int) -> dict[str, int]:
+    out = dict.fromkeys(ROLES, default)
+    out["anon"] = 401
+    for group, status in by_role.items():
+        members = {"presiding": PRESIDING, "readers": READERS}.get(group, {group})
+        for role in members:
+            out[role] = status
+    return out
+
+
+NOT_OURS = roles(404)  # every authenticated caller: 404 on another court's things
+
+
+@dataclass(frozen=True)
+class Row:
+    method: str
+    path: str  # with {placeholders} filled from a CourtWorld
+    body: Callable[[CourtWorld], Any] | None
+    own: dict[str, int]
+    other: dict[str, int]
+
+
+def _case_body(_: CourtWorld) -> dict[str, str]:
+    return {"number": f"n-{next(_counter)}", "title": "t"}
+
+
+def _hearing_body(_: CourtWorld) -> dict[str, str]:
+    return {
+        "title": "h",
+        "scheduled_start": "2026-12-01T09:00:00+08:00",
+        "scheduled_end": "2026-12-01T11:00:00+08:00",
+    }
+
+
+def _participant_body(_: CourtWorld) -> dict[str, str]:
+    return {"display_name": "witness", "role": "witness"}
+
+
+H = "/api/hearings/{hearing_id}"
+ROWS = [
+    Row("GET", "/api/health", None, *expect(200)),
+    Row("GET", "/api/openapi.json", None, *expect(200)),
+    # Login endpoints answer every caller alike; with a wrong secret: 401 (anyone may try).
+    Row(
+        "POST",
+        "/api/auth/login",
+        lambda w: {"username": "nobody", "password": "wrong pass"},
+        *expect(401),
+    ),
+    Row(
+        "POST",
+        "/api/auth/station",
+        lambda w: {"station_id": w.station_id, "key": "A" * 43},
+        *expect(401),
+    ),
+    Row("POST", "/api/invitations/redeem", lambda w: {"token": "B" * 43}, *expect(404)),
+    Row("GET", "/api/auth/me", None, *expect(roles(200))),
+    Row("GET", "/api/courts/{court_id}", None, roles(200, party=404), NOT_OURS),
+    Row("GET", "/api/stations", None, *expect(roles(200, party=403))),
+    Row("GET", "/api/cases", None, *expect(roles(403, readers=200))),
+    Row("POST", "/api/cases", _case_body, *expect(roles(403, presiding=201))),
+    Row("GET", "/api/cases/{case_id}", None, roles(403, readers=200, party=404), NOT_OURS),
+    Row(
+        "POST",
+        "/api/cases/{case_id}/hearings",
+        _hearing_body,
+        roles(403, presiding=201, party=404),
+        NOT_OURS,
+    ),
+    Row("GET", "/api/hearings", None, *expect(roles(200))),
+    Row("GET", H, None, roles(200), NOT_OURS),
+    Row("GET", H + "/participants", None, roles(200, party=403), NOT_OURS),
+    Row("POST", H + "/participants", _participant_body, roles(403, presiding=201), NOT_OURS),
+    # Both rows act on the defendant, so the plaintiff's link stays valid for the party caller.
+    Row(
+        "POST",
+        H + "/participants/{defendant_id}/invitations",
+        lambda w: {},
+        roles(403, presiding=201),
+        NOT_OURS,
+    ),
+    Row("GET", H + "/invitations", None, roles(403, presiding=200), NOT_OURS),
+    Row(
+        "POST",
+        "/api/invitations/{defendant_invitation_id}/revoke",
+        None,
+        roles(403, presiding=200),
+        NOT_OURS,
+    ),
+    Row("GET", H + "/events", None, roles(403, presiding=200), NOT_OURS),
+    Row("POST", "/api/auth/logout", None, *expect(roles(204))),
+]
+
+
+def test_every_endpoint_has_a_row() -> None:
+    routes = {(e.method, e.path) for e in ENDPOINTS}
+    rows = {
+        (
+            r.method,
+            r.path.replace("{defendant_id}", "{participant_id}").replace(
+                "{defendant_invitation_id}", "{invitation_id}"
+            ),
+        )
+        for r in ROWS
+    }
+    assert routes == rows
+
+
+async def _caller(api: Api, role: str, court: CourtWorld, clock: FakeClock) -> None:
+    clock.advance(61)  # stay under the per-address login rate limit
+    api.client.session.cookie_jar.clear()
+    api.csrf = None
+    if role == "anon":
+        return
+    if role == "station":
+        status, _ = await api.station_login(court.station_id, court.station_key)
+    elif role == "party":
+        status, _ = await api.redeem(court.plaintiff_token)
+    else:
+        status, _ = await api.login(court.users[role])
+    assert status == 200, role
+
+
+async def test_authorization_matrix(api: Api, world: World, clock: FakeClock) -> None:
+    mismatches = []
+    for role in ROLES:
+        await _caller(api, role, world.own, clock)
+        for row in ROWS:
+            for relation, target, expected in (
+                ("own", world.own, row.own),
+                ("other", world.other, row.other),
+            ):
+                path = row.path.format(**vars(target))
+                body = row.body(target) if row.body else None
+                status, _ = await api.call(row.method, path, body)
+                if status != expected[role]:
+                    mismatches.append(
+                        f"{role:17} {relation:5} {row.method} {row.path}: "
+                        f"got {status}, want {expected[role]}"
+                    )
+                if row.path == "/api/auth/logout":
+                    await _caller(api, role, world.own, clock)
+    assert not mismatches, "\n" + "\n".join(mismatches)
+
+
+async def test_lists_never_leak_another_court(api: Api, world: World, clock: FakeClock) -> None:
+    other_ids = {
+        world.other.station_id,
+        world.other.case_id,
+        world.other.hearing_id,
+        world.other.other_hearing_id,
+    }
+    for role in ROLES[1:]:
+        await _caller(api, role, world.own, clock)
+        for path in ("/api/stations", "/api/cases", "/api/hearings"):
+            status, body = await api.call("GET", path)
+            if status == 200:
+                assert not other_ids & {item["id"] for item in body}, (role, path)
+
+
+async def test_director_and_station_see_only_their_station(
+    api: Api, world: World, clock: FakeClock
+) -> None:
+    for role in ("station_director", "station"):
+        await _caller(api, role, world.own, clock)
+        status, hearings = await api.call("GET", "/api/hearings")
+        assert [h["id"] for h in hearings] == [world.own.hearing_id], role
+        status, _ = await api.call("GET", f"/api/hearings/{world.own.other_hearing_id}")
+        assert status == 404, role

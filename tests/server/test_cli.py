@@ -1,0 +1,193 @@
+"""The `shared-court` command as an operator uses it, in real subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from server.auth import tokens
+
+CLI = [sys.executable, "-m", "server.cli"]
+
+
+def _http() -> aiohttp.ClientSession:
+    # The server is reached by IP address, where aiohttp's jar keeps no cookies unless unsafe.
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+def run(*args: str, stdin: str = "", cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHARED_COURT_")}
+    return subprocess.run(
+        [*CLI, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=cwd,
+        check=False,
+    )
+
+
+async def test_demo_json_prints_one_line_then_serves_working_logins_and_links(
+    tmp_path: Path,
+) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        *CLI,
+        "demo",
+        "--json",
+        "--port",
+        "0",
+        "--data-dir",
+        str(tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
+        demo = json.loads(line)
+        base = demo["base_url"]
+        assert base.startswith("http://127.0.0.1:")
+        assert (tmp_path / "shared-court.db").exists()
+        async with _http() as http:
+            async with http.get(f"{base}/api/health") as resp:
+                assert resp.status == 200
+            async with http.post(f"{base}/api/auth/login", json=demo["judge"]) as resp:
+                assert resp.status == 200
+            async with http.get(f"{base}/api/hearings/{demo['hearing_id']}") as resp:
+                hearing = await resp.json()
+                assert (resp.status, hearing["id"]) == (200, demo["hearing_id"])
+                assert hearing["station_id"] == demo["station"]["station_id"]
+        async with (
+            _http() as http,
+            http.post(f"{base}/api/auth/station", json=demo["station"]) as resp,
+        ):
+            assert resp.status == 200
+        assert len(demo["invitations"]) == 2
+        for url in demo["invitations"].values():
+            assert url.startswith(f"{base}/join#")
+            async with _http() as http:
+                async with http.get(url.split("#")[0]) as resp:
+                    assert resp.status == 200
+                async with http.post(
+                    f"{base}/api/invitations/redeem", json={"token": url.split("#")[1]}
+                ) as resp:
+                    body = await resp.json()
+                    assert (resp.status, body["principal"]["hearing_id"]) == (
+                        200,
+                        demo["hearing_id"],
+                    )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), timeout=30)
+    assert code == 0
+
+
+def test_user_add_refuses_a_taken_username(tmp_path: Path) -> None:
+    for _ in range(2):
+        result = run(
+            "user",
+            "add",
+            "clerk1",
+            "--role",
+            "clerk",
+            "--court",
+            "C",
+            "--data-dir",
+            str(tmp_path),
+            stdin="a long enough password\n",
+        )
+    assert result.returncode == 1
+    assert "already exists" in result.stderr
+
+
+def test_user_add_and_station_add(tmp_path: Path) -> None:
+    result = run(
+        "user",
+        "add",
+        "wang",
+        "--role",
+        "judge",
+        "--court",
+        "某某法院",
+        "--data-dir",
+        str(tmp_path),
+        stdin="a long enough password\n",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["role"] == "judge"
+    result = run(
+        "user",
+        "add",
+        "li",
+        "--role",
+        "judge",
+        "--court",
+        "某某法院",
+        "--data-dir",
+        str(tmp_path),
+        stdin="short\n",
+    )
+    assert result.returncode == 1
+    assert "at least 8" in result.stderr
+    result = run(
+        "user",
+        "add",
+        "dir",
+        "--role",
+        "station_director",
+        "--court",
+        "某某法院",
+        "--data-dir",
+        str(tmp_path),
+        stdin="a long enough password\n",
+    )
+    assert result.returncode == 0
+    result = run(
+        "station",
+        "add",
+        "青山村",
+        "--court",
+        "某某法院",
+        "--director",
+        "dir",
+        "--data-dir",
+        str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    station = json.loads(result.stdout)
+    assert tokens.plausible(station["key"])
+    result = run(
+        "station",
+        "add",
+        "x",
+        "--court",
+        "某某法院",
+        "--director",
+        "ghost",
+        "--data-dir",
+        str(tmp_path),
+    )
+    assert result.returncode == 1
+    assert "no staff user" in result.stderr
+
+
+def test_unbuilt_subcommand_and_bad_config_fail_clearly(tmp_path: Path) -> None:
+    result = run("station")
+    assert result.returncode == 2
+    assert "not built yet" in result.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[server]\nprot = 1\n")
+    result = run("--config", str(bad), "db", "upgrade")
+    assert result.returncode == 3
+    assert "server.prot: unknown key" in result.stderr
+    result = run("no-such-command")
+    assert result.returncode == 2

@@ -1,0 +1,205 @@
+"""Storage on both databases: migrations, constraints, UTC round trips, the event log chain."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import inspect, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from server import admin
+from server.hearings.enums import CaseKind, HearingState, StaffRole
+from server.storage.db import create_engine, create_sessionmaker
+from server.storage.eventlog import EventLogRepository, verify_chain
+from server.storage.models import Base, Case, Hearing, HearingEvent
+from tests.conftest import FakeClock
+
+EXPECTED_TABLES = {
+    "courts",
+    "users",
+    "stations",
+    "cases",
+    "hearings",
+    "participants",
+    "invitations",
+    "web_sessions",
+    "hearing_events",
+    "alembic_version",
+}
+
+
+async def _hearing(sessions, clock: FakeClock) -> str:
+    async with sessions.begin() as db:
+        court = await admin.ensure_court(db, clock, "Court")
+        judge = await admin.add_user(
+            db,
+            clock,
+            court=court,
+            username="j",
+            display_name="J",
+            role=StaffRole.JUDGE,
+            password="long enough password",
+        )
+        case = Case(
+            court_id=court.id,
+            number="1",
+            title="t",
+            kind=CaseKind.CIVIL,
+            created_by=judge.id,
+            created_at=clock.now(),
+        )
+        db.add(case)
+        await db.flush()
+        hearing = Hearing(
+            court_id=court.id,
+            case_id=case.id,
+            title="h",
+            scheduled_start=clock.now(),
+            scheduled_end=clock.now() + timedelta(hours=1),
+            state=HearingState.SCHEDULED,
+            station_id=None,
+            presiding_user_id=judge.id,
+            created_at=clock.now(),
+        )
+        db.add(hearing)
+        await db.flush()
+        return hearing.id
+
+
+async def test_migrations_create_every_table_matching_the_models(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+            columns = await conn.run_sync(
+                lambda c: {t: {col["name"] for col in inspect(c).get_columns(t)} for t in tables}
+            )
+    finally:
+        await engine.dispose()
+    assert tables == EXPECTED_TABLES
+    for table in Base.metadata.sorted_tables:
+        assert columns[table.name] == {c.name for c in table.columns}, table.name
+
+
+async def test_constraints_are_enforced(database_url: str, clock: FakeClock) -> None:
+    engine = create_engine(database_url)
+    sessions = create_sessionmaker(engine)
+    try:
+        hearing_id = await _hearing(sessions, clock)
+        # Unknown foreign key.
+        with pytest.raises(IntegrityError):
+            async with sessions.begin() as db:
+                db.add(
+                    Case(
+                        court_id="00000000-0000-4000-8000-000000000000",
+                        number="x",
+                        title="t",
+                        kind=CaseKind.CIVIL,
+                        created_by="nobody",
+                        created_at=clock.now(),
+                    )
+                )
+        # Duplicate case number within a court.
+        async with sessions() as db:
+            case = await db.scalar(select(Case))
+            assert case is not None
+        with pytest.raises(IntegrityError):
+            async with sessions.begin() as db:
+                db.add(
+                    Case(
+                        court_id=case.court_id,
+                        number=case.number,
+                        title="dup",
+                        kind=CaseKind.CIVIL,
+                        created_by=case.created_by,
+                        created_at=clock.now(),
+                    )
+                )
+        # A state outside the enum is refused by the CHECK constraint, not only by Python.
+        with pytest.raises(IntegrityError):
+            async with sessions.begin() as db:
+                await db.execute(
+                    text("UPDATE hearings SET state = 'adjourned_forever' WHERE id = :id"),
+                    {"id": hearing_id},
+                )
+    finally:
+        await engine.dispose()
+
+
+async def test_datetimes_round_trip_as_utc(database_url: str) -> None:
+    engine = create_engine(database_url)
+    sessions = create_sessionmaker(engine)
+    shanghai = datetime(2026, 11, 23, 17, 30, 0, 123456).astimezone()
+    clock = FakeClock(shanghai)
+    try:
+        hearing_id = await _hearing(sessions, clock)
+        async with sessions() as db:
+            hearing = await db.get(Hearing, hearing_id)
+            assert hearing is not None
+            assert hearing.scheduled_start.tzinfo is not None
+            assert hearing.scheduled_start == shanghai
+            assert hearing.scheduled_start.utcoffset() == timedelta(0)
+    finally:
+        await engine.dispose()
+
+
+async def test_event_log_chains_and_detects_tampering(database_url: str, clock: FakeClock) -> None:
+    engine = create_engine(database_url)
+    sessions = create_sessionmaker(engine)
+    try:
+        hearing_id = await _hearing(sessions, clock)
+        for i in range(5):
+            async with sessions.begin() as db:
+                await EventLogRepository(db).append(
+                    hearing_id,
+                    at=clock.now(),
+                    actor="user:x",
+                    kind="test.event",
+                    data={"i": i, "text": "庭审开始"},
+                )
+            clock.advance(1.5)
+        async with sessions() as db:
+            events = await EventLogRepository(db).list(hearing_id)
+        assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+        assert events[0].prev_hash == bytes(32)
+        assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(events))
+        assert verify_chain(events) is None
+
+        # Rewriting what was said in entry 3 breaks the chain exactly there.
+        async with sessions.begin() as db:
+            await db.execute(
+                update(HearingEvent)
+                .where(HearingEvent.hearing_id == hearing_id, HearingEvent.seq == 3)
+                .values(data={"i": 99, "text": "庭审开始"})
+            )
+        async with sessions() as db:
+            events = await EventLogRepository(db).list(hearing_id)
+        assert verify_chain(events) == 3
+        # Dropping an entry is detected too.
+        assert verify_chain([e for e in events if e.seq != 2]) == 3
+    finally:
+        await engine.dispose()
+
+
+async def test_concurrent_appends_never_fork_the_chain(database_url: str, clock: FakeClock) -> None:
+    engine = create_engine(database_url)
+    sessions = create_sessionmaker(engine)
+    try:
+        hearing_id = await _hearing(sessions, clock)
+
+        async def append(i: int) -> None:
+            async with sessions.begin() as db:
+                await EventLogRepository(db).append(
+                    hearing_id, at=datetime.now(UTC), actor="a", kind="k", data={"i": i}
+                )
+
+        await asyncio.gather(*(append(i) for i in range(10)))
+        async with sessions() as db:
+            events = await EventLogRepository(db).list(hearing_id)
+        assert [e.seq for e in events] == list(range(1, 11))
+        assert verify_chain(events) is None
+    finally:
+        await engine.dispose()
