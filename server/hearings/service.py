@@ -35,6 +35,7 @@ from server.auth.principals import (
 )
 from server.clock import Clock, utc
 from server.errors import CourtError, ErrorCode, not_found
+from server.hearings import states
 from server.hearings.enums import (
     STAFF_HEARING_ROLES,
     CaseKind,
@@ -154,10 +155,10 @@ class CourtService:
     # -- hearings ----------------------------------------------------------------------
 
     async def _readable_hearing(
-        self, db: AsyncSession, principal: Principal, hearing_id: str
+        self, db: AsyncSession, principal: Principal, hearing_id: str, *, lock: bool = False
     ) -> Hearing:
         """Load a hearing the principal may read; NOT_FOUND for everything else."""
-        hearing = await HearingRepository(db).get(hearing_id)
+        hearing = await HearingRepository(db).get(hearing_id, lock=lock)
         if hearing is None or hearing.court_id != principal.court_id:
             raise not_found("hearing")
         if isinstance(principal, PartyPrincipal):
@@ -173,9 +174,15 @@ class CourtService:
         return hearing
 
     async def _managed_hearing(
-        self, db: AsyncSession, principal: Principal, hearing_id: str, action: str
+        self,
+        db: AsyncSession,
+        principal: Principal,
+        hearing_id: str,
+        action: str,
+        *,
+        lock: bool = False,
     ) -> tuple[StaffPrincipal, Hearing]:
-        hearing = await self._readable_hearing(db, principal, hearing_id)
+        hearing = await self._readable_hearing(db, principal, hearing_id, lock=lock)
         return _require_presiding(principal, action), hearing
 
     async def list_hearings(self, principal: Principal) -> Sequence[Hearing]:
@@ -407,6 +414,43 @@ class CourtService:
                     data={"invitation_id": invitation.id},
                 )
             return invitation
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def set_hearing_state(
+        self, principal: Principal, hearing_id: str, target: HearingState, reason: str
+    ) -> Hearing:
+        """Move the hearing to `target` per the transition table in ``states``.
+
+        Raises NOT_FOUND, FORBIDDEN (role may not take this transition), WRONG_STATE (no such
+        transition from the current state) or BAD_FIELD (empty reason). Nothing changes then.
+        """
+        if not reason.strip():
+            raise CourtError(ErrorCode.BAD_FIELD, "a reason is required")
+        async with self._sessions.begin() as db:
+            staff, hearing = await self._managed_hearing(
+                db, principal, hearing_id, "change the hearing state", lock=True
+            )
+            source = hearing.state
+            try:
+                step = states.transition(source, target, staff.role)
+            except states.TransitionRefused as refused:
+                code = ErrorCode.FORBIDDEN if refused.forbidden else ErrorCode.WRONG_STATE
+                raise CourtError(code, str(refused), state=source.value) from None
+            hearing.state = target
+            await EventLogRepository(db).append(
+                hearing.id,
+                at=self._clock.now(),
+                actor=staff.actor,
+                kind="hearing.state",
+                data={
+                    "action": step.action.value,
+                    "from": source.value,
+                    "to": target.value,
+                    "reason": reason.strip(),
+                },
+            )
+            return hearing
 
     # -- event log ---------------------------------------------------------------------
 

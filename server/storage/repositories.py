@@ -120,7 +120,12 @@ class HearingRepository(_Repository):
     async def add(self, hearing: Hearing) -> Hearing:
         return await self._add(hearing)
 
-    async def get(self, hearing_id: str) -> Hearing | None:
+    async def get(self, hearing_id: str, *, lock: bool = False) -> Hearing | None:
+        """The hearing; with `lock`, row-locked for the transaction (state changes)."""
+        if lock:
+            return await self._session.scalar(
+                select(Hearing).where(Hearing.id == hearing_id).with_for_update()
+            )
         return await self._session.get(Hearing, hearing_id)
 
     async def list(

@@ -174,6 +174,14 @@ async def get_hearing(request: web.Request) -> web.StreamResponse:
     return reply(s.HearingOut.model_validate(hearing))
 
 
+async def set_hearing_state(request: web.Request) -> web.StreamResponse:
+    who = principal(request)
+    hearing_id = path_id(request, "hearing_id", "hearing")
+    body = await parse_body(request, s.SetHearingStateRequest)
+    hearing = await request.app[COURT].set_hearing_state(who, hearing_id, body.state, body.reason)
+    return reply(s.HearingOut.model_validate(hearing))
+
+
 async def list_participants(request: web.Request) -> web.StreamResponse:
     hearing_id = path_id(request, "hearing_id", "hearing")
     rows = await request.app[COURT].list_participants(principal(request), hearing_id)
@@ -293,6 +301,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint("GET", "/api/hearings", list_hearings, "Hearings", response=s.HearingOut, many=True),
     Endpoint("GET", H, get_hearing, "A hearing", response=s.HearingOut),
+    Endpoint(
+        "POST",
+        H + "/state",
+        set_hearing_state,
+        "Open, start, recess, resume, suspend or close the hearing",
+        s.SetHearingStateRequest,
+        s.HearingOut,
+    ),
     Endpoint(
         "GET",
         H + "/participants",

@@ -80,6 +80,11 @@ class CreateInvitationRequest(Request):
     not_before: AwareDatetime | None = None
 
 
+class SetHearingStateRequest(Request):
+    state: HearingState
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
 # -- responses --------------------------------------------------------------------------
 
 

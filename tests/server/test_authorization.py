@@ -106,6 +106,14 @@ ROWS = [
     ),
     Row("GET", "/api/hearings", None, *expect(roles(200))),
     Row("GET", H, None, roles(200), NOT_OURS),
+    # scheduled -> scheduled is no transition: presiding staff reach the state check (409).
+    Row(
+        "POST",
+        H + "/state",
+        lambda w: {"state": "scheduled", "reason": "r"},
+        roles(403, presiding=409),
+        NOT_OURS,
+    ),
     Row("GET", H + "/participants", None, roles(200, party=403), NOT_OURS),
     Row("POST", H + "/participants", _participant_body, roles(403, presiding=201), NOT_OURS),
     # Both rows act on the defendant, so the plaintiff's link stays valid for the party caller.
