@@ -19,7 +19,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ENV_PREFIX = "SHARED_COURT_"
 ENV_CONFIG_FILE = "SHARED_COURT_CONFIG"
@@ -87,6 +94,12 @@ class IceConfig(_Section):
     turn_credential_ttl_s: int = Field(default=6 * 3600, ge=60)
     # Local addresses the SFU offers as host candidates. Empty: all non-loopback addresses.
     host_addresses: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _turn_rest_needs_secret(self) -> IceConfig:
+        if any(s.turn_rest for s in self.servers) and self.turn_secret_file is None:
+            raise ValueError("ice.servers has turn_rest entries but ice.turn_secret_file is unset")
+        return self
 
 
 class SecurityConfig(_Section):
