@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from blockbuster import blockbuster_ctx
 
 PG_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 
@@ -161,3 +162,29 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         url = await server.create_database()
     await upgrade_async(url)
     return url
+
+
+@pytest.fixture(autouse=True)
+def no_blocking_in_the_loop(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test when our code makes a blocking call (file, socket, sleep) inside the loop.
+
+    aiohttp's own suite uses blockbuster the same way. Only calls made from our packages are
+    reported; synchronous tests are not affected (blockbuster only acts in a running loop).
+    Tests marked `allow_blocking` opt out (subprocess-driven CLI tests, for example).
+    """
+    if request.node.get_closest_marker("allow_blocking"):
+        yield
+        return
+    with blockbuster_ctx(
+        scanned_modules=["server", "signaling", "recordings", "station_client"]
+    ) as detector:
+        # Alembic migrations run in a worker thread with a loop of their own (upgrade_async).
+        for function in detector.functions.values():
+            function.can_block_in("server/storage/migrations/env.py", {"_run_async", "_run"})
+            # Building the app resolves static paths once, before it serves anything.
+            function.can_block_in("server/app.py", {"create_app"})
+            function.can_block_in("server/storage/db.py", {"create_engine"})
+            # asyncpg looks for ~/.pgpass and ~/.postgresql certificates (stat calls) on each
+            # new pooled connection; not ours, and only when the pool grows.
+            function.can_block_in("asyncpg/connect_utils.py", {"_parse_connect_dsn_and_args"})
+        yield

@@ -30,9 +30,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # The directory is made by `upgrade()`, which always runs before the app starts.
         kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs["pool_pre_ping"] = True
