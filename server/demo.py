@@ -68,7 +68,8 @@ class DemoInfo:
             f"  password {self.director_password!r}",
             f"  station credentials:    id {self.station_id}  key {self.station_key}",
             f"  hearing:                {self.hearing_id}",
-            "  party invitation links:",
+            "  party invitation links (identity check: the name before the brackets,"
+            " ID digits 1234):",
         ]
         lines += [f"    {name}: {url}" for name, url in self.invitations.items()]
         return "\n".join(lines)
@@ -147,13 +148,13 @@ async def seed(sessions: async_sessionmaker[AsyncSession], clock: Clock, base_ur
             hearing.id, at=now, actor="operator:demo", kind="hearing.scheduled", data={}
         )
         people = [
-            ("王法官 Judge Wang", HearingRole.JUDGE, judge.id, None),
-            (STATION_NAME, HearingRole.STATION, None, station.id),
-            ("张三 Zhang San (原告 plaintiff)", HearingRole.PLAINTIFF, None, None),
-            ("赵四 Zhao Si (被告 defendant)", HearingRole.DEFENDANT, None, None),
+            ("王法官 Judge Wang", None, HearingRole.JUDGE, judge.id, None),
+            (STATION_NAME, None, HearingRole.STATION, None, station.id),
+            ("张三 Zhang San (原告 plaintiff)", "张三", HearingRole.PLAINTIFF, None, None),
+            ("赵四 Zhao Si (被告 defendant)", "赵四", HearingRole.DEFENDANT, None, None),
         ]
         invitations: dict[str, str] = {}
-        for name, role, user_id, station_id in people:
+        for name, legal_name, role, user_id, station_id in people:
             participant = Participant(
                 hearing_id=hearing.id,
                 display_name=name,
@@ -161,7 +162,8 @@ async def seed(sessions: async_sessionmaker[AsyncSession], clock: Clock, base_ur
                 state=ParticipantState.INVITED,
                 user_id=user_id,
                 station_id=station_id,
-                id_number_tail="1234" if user_id is None and station_id is None else None,
+                legal_name=legal_name,
+                id_number_tail="1234" if legal_name else None,
                 created_at=now,
             )
             db.add(participant)

@@ -13,6 +13,7 @@ from enum import StrEnum
 class CloseReason(StrEnum):
     CLIENT_LEFT = "CLIENT_LEFT"  # the participant clicked leave
     REMOVED = "REMOVED"  # removed by the judge or clerk
+    DISMISSED = "DISMISSED"  # a witness or expert dismissed after testifying (OLR 26)
     JUDGE_ENDED = "JUDGE_ENDED"  # the hearing was closed
     DUPLICATE_SESSION = "DUPLICATE_SESSION"  # the same participant connected again elsewhere
     ICE_FAILED = "ICE_FAILED"  # the media transport failed

@@ -277,6 +277,7 @@ class CourtService:
         *,
         display_name: str,
         role: HearingRole,
+        legal_name: str | None = None,
         id_number_tail: str | None = None,
         user_id: str | None = None,
         station_id: str | None = None,
@@ -323,7 +324,8 @@ class CourtService:
                     state=ParticipantState.INVITED,
                     user_id=user_id,
                     station_id=station_id,
-                    id_number_tail=id_number_tail,
+                    legal_name=legal_name,
+                    id_number_tail=id_number_tail.upper() if id_number_tail else None,
                     represents_id=represents_id,
                     created_at=now,
                 )

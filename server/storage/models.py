@@ -170,7 +170,9 @@ class Participant(Base):
     # Staff taking part through their login, or a station through its key.
     user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), index=True)
     station_id: Mapped[str | None] = mapped_column(ForeignKey("stations.id"), index=True)
-    # The last digits of the identity document the court holds, for the identity check.
+    # What the court holds for the identity check (OLR 4-7): the legal name and the last
+    # digits of the identity document. Without both, identity is checked by staff or a station.
+    legal_name: Mapped[str | None] = mapped_column(String(200))
     id_number_tail: Mapped[str | None] = mapped_column(String(8))
     # Which side this person is on (an agent or witness belongs to a party).
     represents_id: Mapped[str | None] = mapped_column(ForeignKey("participants.id"))

@@ -13,6 +13,7 @@ from typing import TypeVar
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.hearings.enums import ParticipantState
 from server.storage.models import (
     Case,
     Court,
@@ -150,6 +151,15 @@ class ParticipantRepository(_Repository):
 
     async def get(self, participant_id: str) -> Participant | None:
         return await self._session.get(Participant, participant_id)
+
+    async def set_state(
+        self, hearing_id: str, participant_id: str, state: ParticipantState
+    ) -> None:
+        await self._session.execute(
+            update(Participant)
+            .where(Participant.id == participant_id, Participant.hearing_id == hearing_id)
+            .values(state=state)
+        )
 
     async def list_for_hearing(self, hearing_id: str) -> Sequence[Participant]:
         result = await self._session.scalars(

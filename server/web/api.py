@@ -197,6 +197,7 @@ async def add_participant(request: web.Request) -> web.StreamResponse:
         hearing_id,
         display_name=body.display_name,
         role=body.role,
+        legal_name=body.legal_name,
         id_number_tail=body.id_number_tail,
         user_id=body.user_id,
         station_id=body.station_id,

@@ -69,6 +69,7 @@ class CreateHearingRequest(Request):
 class AddParticipantRequest(Request):
     display_name: Name
     role: HearingRole
+    legal_name: Name | None = None
     id_number_tail: Annotated[str, StringConstraints(pattern=r"^[0-9Xx]{4,8}$")] | None = None
     user_id: Uuid | None = None
     station_id: Uuid | None = None

@@ -224,6 +224,7 @@ def upgrade() -> None:
         ),
         sa.Column("user_id", sa.String(length=36), nullable=True),
         sa.Column("station_id", sa.String(length=36), nullable=True),
+        sa.Column("legal_name", sa.String(length=200), nullable=True),
         sa.Column("id_number_tail", sa.String(length=8), nullable=True),
         sa.Column("represents_id", sa.String(length=36), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),

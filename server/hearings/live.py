@@ -1,0 +1,865 @@
+"""Live hearings: who is connected, where each person is, and what media reaches whom.
+
+A ``LiveHearing`` holds one hearing in progress in the main process. Every rule of the room is
+enforced here, whatever a client's interface shows:
+
+- **Entry** (OLR 4-7, 27): a party confirms identity (legal name plus the ID-number digits the
+  court holds) or a station director attests it in person, then consents to online
+  proceedings, the court's rules and the ban on recording. Only then does the party wait.
+  Staff enter on their login; the check is repeated for every hearing, not every reconnect.
+- **Waiting room**: presiding staff admit one or all, and can send people back. Witnesses and
+  experts stay apart until called and leave when dismissed (OLR 26). While the hearing is in
+  session, arrivals wait unless the judge pre-admitted their role. A locked room admits nobody.
+- **Private rooms**: a mediator or judge moves parties (and their agents) between the main
+  room and caucus rooms; an agent may open a consultation with their own client outside the
+  session. Caucus is off the record (OMR 18): the log says when and who, never what.
+- **Controls**: mute one or all (the server stops forwarding their audio and tells them), ask
+  to unmute, remove, lock, spotlight.
+- **Departures** carry a cause (clicked leave, removed, dismissed, ICE failed, socket lost,
+  heartbeat lost, station power or network trouble), shown live to staff and kept in the log:
+  OLR 25 treats leaving without cause as failure to appear.
+
+Media follows the rooms strictly through ``MediaRouting.place``: a person receives and is
+received by exactly the people in the same media room; anyone waiting or outside the session
+is alone in their own room. Every state change is written to the hearing's hash-chained event
+log (and the participant's row) before it takes effect; operations on one hearing run one at
+a time under a lock, so the log and the live state agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from server.clock import Clock
+from server.errors import CourtError, ErrorCode
+from server.hearings.enums import HearingRole, HearingState, ParticipantState
+from server.ids import HearingId, ParticipantId
+from signaling.reasons import CloseReason
+
+log = logging.getLogger(__name__)
+
+P = ParticipantState
+MAIN_ROOM = "main"
+PRESIDING_ROLES = frozenset({HearingRole.JUDGE, HearingRole.CLERK, HearingRole.MEDIATOR})
+# Who may move people between the main room and caucus rooms.
+ROOM_MOVERS = frozenset({HearingRole.JUDGE, HearingRole.MEDIATOR})
+CALLED_ROLES = frozenset({HearingRole.WITNESS, HearingRole.EXPERT})
+PARTY_ROLES = frozenset({HearingRole.PLAINTIFF, HearingRole.DEFENDANT})
+REQUIRED_CONSENTS = frozenset({"online_proceedings", "court_rules", "no_recording"})
+MAX_IDENTITY_ATTEMPTS = 3
+# Causes of a departure that are not the participant's choice (OLR 25).
+EXCUSED_CAUSES = frozenset(
+    {
+        CloseReason.ICE_FAILED,
+        CloseReason.NETWORK_LOST,
+        CloseReason.HEARTBEAT_LOST,
+        CloseReason.STATION_POWER,
+        CloseReason.STATION_NETWORK,
+        CloseReason.WORKER_DIED,
+        CloseReason.SERVER_SHUTDOWN,
+        CloseReason.JUDGE_ENDED,
+        CloseReason.DISMISSED,
+    }
+)
+# Where a departure leaves the participant; any other cause is a disconnection they may
+# resume from (their place is kept).
+DEPARTURE_STATES = {
+    CloseReason.CLIENT_LEFT: ParticipantState.LEFT,
+    CloseReason.REMOVED: ParticipantState.REMOVED,
+    CloseReason.DISMISSED: ParticipantState.LEFT,
+    CloseReason.JUDGE_ENDED: ParticipantState.LEFT,
+}
+
+
+class IdentityMethod(StrEnum):
+    STAFF_LOGIN = "staff_login"
+    STATION_KEY = "station_key"
+    SELF_DECLARED = "self_declared"  # name and ID digits matched what the court holds
+    STATION_ATTESTED = "station_attested"  # checked in person by the station director
+
+
+# -- what the hearing tells its clients ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AttendeeView:
+    participant_id: ParticipantId
+    display_name: str
+    role: HearingRole
+    state: ParticipantState
+    room: str | None
+    muted: bool
+    connected: bool
+    identity_method: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RosterChanged:
+    attendees: tuple[AttendeeView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HearingStateChanged:
+    state: HearingState
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class YouChanged:
+    """Sent to a participant whose own state or room changed."""
+
+    state: ParticipantState
+    room: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MutedChanged:
+    muted: bool
+    by: ParticipantId | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnmuteRequested:
+    by: ParticipantId
+
+
+@dataclass(frozen=True, slots=True)
+class SpotlightChanged:
+    participant_id: ParticipantId | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomLockChanged:
+    locked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DepartureRecorded:
+    """Disconnect evidence, for staff: who left, why, when, and whether it was excused."""
+
+    participant_id: ParticipantId
+    cause: CloseReason
+    at: datetime
+    excused: bool
+    detail: str
+
+
+LiveEvent = (
+    RosterChanged
+    | HearingStateChanged
+    | YouChanged
+    | MutedChanged
+    | UnmuteRequested
+    | SpotlightChanged
+    | RoomLockChanged
+    | DepartureRecorded
+)
+
+
+# -- the edges ----------------------------------------------------------------------------------
+
+
+class MediaRouting(Protocol):
+    """The SFU side of a hearing (a Router in-process, or a proxy to a worker)."""
+
+    async def place(self, participant_id: ParticipantId, room: str | None) -> None:
+        """Put the participant's media in `room`; None isolates it (receives and sends nothing)."""
+
+    async def set_muted(self, participant_id: ParticipantId, muted: bool) -> None:
+        """Stop (or resume) forwarding the participant's audio."""
+
+
+class Clients(Protocol):
+    """The signaling connections of a hearing."""
+
+    async def send(self, participant_id: ParticipantId, event: LiveEvent) -> None: ...
+
+    async def close(self, participant_id: ParticipantId, reason: CloseReason) -> None: ...
+
+
+class Record(Protocol):
+    """Durable writes: the participant's state and the hearing's event log, in one transaction."""
+
+    async def write(
+        self,
+        *,
+        actor: str,
+        kind: str,
+        data: dict[str, Any],
+        participant_states: dict[ParticipantId, ParticipantState] | None = None,
+    ) -> None: ...
+
+
+# -- state ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Attendee:
+    participant_id: ParticipantId
+    display_name: str
+    role: HearingRole
+    represents_id: ParticipantId | None = None
+    legal_name: str | None = None
+    id_number_tail: str | None = None
+    state: ParticipantState = P.INVITED
+    private_room: str | None = None
+    muted: bool = False
+    unmute_requested: bool = False
+    connected: bool = False
+    identity_method: IdentityMethod | None = None
+    identity_attempts: int = 0
+    consented: bool = False
+    # Where the participant was when the connection dropped, to return them after a reconnect.
+    resume_state: ParticipantState | None = None
+
+    @property
+    def actor(self) -> str:
+        return f"participant:{self.participant_id}"
+
+    @property
+    def media_room(self) -> str | None:
+        if not self.connected:
+            return None
+        if self.state is P.IN_HEARING:
+            return MAIN_ROOM
+        if self.state is P.IN_PRIVATE_ROOM:
+            return self.private_room
+        return None
+
+    def view(self) -> AttendeeView:
+        return AttendeeView(
+            participant_id=self.participant_id,
+            display_name=self.display_name,
+            role=self.role,
+            state=self.state,
+            room=self.media_room,
+            muted=self.muted,
+            connected=self.connected,
+            identity_method=self.identity_method.value if self.identity_method else None,
+        )
+
+
+def _normalise(text: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", text).split()).casefold()
+
+
+def _refuse(message: str, code: ErrorCode = ErrorCode.WRONG_STATE, **details: Any) -> CourtError:
+    return CourtError(code, message, **details)
+
+
+@dataclass
+class LiveHearing:
+    """One hearing in progress; see the module docstring for the rules.
+
+    Every public coroutine takes the acting participant's id first, and raises CourtError with
+    FORBIDDEN (wrong role), NOT_FOUND (no such participant in this hearing), WRONG_STATE (not
+    possible now) or BAD_FIELD; when it raises, nothing changed.
+    """
+
+    hearing_id: HearingId
+    state: HearingState
+    attendees: dict[ParticipantId, Attendee]
+    routing: MediaRouting
+    clients: Clients
+    record: Record
+    clock: Clock
+    station_director_ids: frozenset[ParticipantId] = frozenset()
+    locked: bool = False
+    spotlight: ParticipantId | None = None
+    pre_admitted: set[HearingRole] = field(default_factory=set)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _get(self, participant_id: ParticipantId) -> Attendee:
+        attendee = self.attendees.get(participant_id)
+        if attendee is None:
+            raise CourtError(ErrorCode.NOT_FOUND, "no such participant in this hearing")
+        return attendee
+
+    def _presiding(self, actor_id: ParticipantId, action: str) -> Attendee:
+        actor = self._get(actor_id)
+        if actor.role not in PRESIDING_ROLES or not actor.connected:
+            raise CourtError(ErrorCode.FORBIDDEN, f"only presiding staff may {action}")
+        return actor
+
+    def _movers(self, actor_id: ParticipantId, action: str) -> Attendee:
+        actor = self._get(actor_id)
+        if actor.role not in ROOM_MOVERS or not actor.connected:
+            raise CourtError(ErrorCode.FORBIDDEN, f"only the judge or mediator may {action}")
+        return actor
+
+    def _live(self) -> None:
+        if self.state is HearingState.CLOSED:
+            raise _refuse("the hearing is closed")
+
+    async def _apply(
+        self,
+        actor: str,
+        kind: str,
+        data: dict[str, Any],
+        changes: Sequence[tuple[Attendee, ParticipantState, str | None]] = (),
+    ) -> None:
+        """Write the change durably, then make it so: states, media placement, notices."""
+        await self.record.write(
+            actor=actor,
+            kind=kind,
+            data=data,
+            participant_states={a.participant_id: new for a, new, _room in changes} or None,
+        )
+        for attendee, new_state, private_room in changes:
+            before = attendee.media_room
+            attendee.state = new_state
+            attendee.private_room = private_room if new_state is P.IN_PRIVATE_ROOM else None
+            if attendee.connected:
+                if attendee.media_room != before:
+                    await self.routing.place(attendee.participant_id, attendee.media_room)
+                await self._notify(
+                    attendee.participant_id, YouChanged(new_state, attendee.media_room)
+                )
+        if changes:
+            await self._broadcast_roster()
+
+    async def _notify(self, participant_id: ParticipantId, event: LiveEvent) -> None:
+        try:
+            await self.clients.send(participant_id, event)
+        except Exception:  # a dead socket must not stop the room
+            log.exception("could not notify participant %s", participant_id)
+
+    def _connected(self) -> Iterable[Attendee]:
+        return (a for a in self.attendees.values() if a.connected)
+
+    def roster_for(self, viewer: Attendee) -> tuple[AttendeeView, ...]:
+        """Staff see everyone; others see staff and the people in their own media room."""
+        if viewer.role in PRESIDING_ROLES:
+            return tuple(a.view() for a in self.attendees.values())
+        room = viewer.media_room
+        return tuple(
+            a.view()
+            for a in self.attendees.values()
+            if a is viewer or a.role in PRESIDING_ROLES or (room and a.media_room == room)
+        )
+
+    async def _broadcast_roster(self) -> None:
+        for attendee in list(self._connected()):
+            await self._notify(attendee.participant_id, RosterChanged(self.roster_for(attendee)))
+
+    async def _broadcast(self, event: LiveEvent, *, staff_only: bool = False) -> None:
+        for attendee in list(self._connected()):
+            if not staff_only or attendee.role in PRESIDING_ROLES:
+                await self._notify(attendee.participant_id, event)
+
+    def _arrival_state(self, attendee: Attendee) -> ParticipantState:
+        """Where someone ready to take part goes: the hearing room or the waiting room."""
+        if attendee.role in PRESIDING_ROLES:
+            return P.IN_HEARING
+        if (
+            self.state is HearingState.IN_SESSION
+            and attendee.role in self.pre_admitted
+            and attendee.role not in CALLED_ROLES
+            and not self.locked
+        ):
+            return P.IN_HEARING
+        return P.WAITING
+
+    # -- connection -------------------------------------------------------------------------------
+
+    async def connect(self, participant_id: ParticipantId) -> Attendee:
+        """A participant's signaling connection joined (after authentication).
+
+        Staff enter the hearing room, a station and parties start (or resume) their entry
+        steps. Raises WRONG_STATE if the hearing is closed or the participant was removed.
+        """
+        async with self._lock:
+            self._live()
+            attendee = self._get(participant_id)
+            if attendee.state is P.REMOVED:
+                raise _refuse("you were removed from this hearing")
+            if attendee.role in CALLED_ROLES and attendee.state is P.LEFT:
+                raise _refuse("you were dismissed from this hearing")
+            attendee.connected = True
+            if attendee.role in PRESIDING_ROLES:
+                attendee.identity_method = IdentityMethod.STAFF_LOGIN
+                attendee.consented = True
+            elif attendee.role is HearingRole.STATION:
+                attendee.identity_method = IdentityMethod.STATION_KEY
+                attendee.consented = True
+            if attendee.resume_state is not None:
+                target, attendee.resume_state = attendee.resume_state, None
+                kind = "participant.reconnected"
+            elif attendee.identity_method is not None and attendee.consented:
+                target, kind = self._arrival_state(attendee), "participant.joined"
+            else:
+                target, kind = P.INVITED, "participant.connected"
+            await self._apply(
+                attendee.actor,
+                kind,
+                {"participant_id": participant_id, "state": target.value},
+                [(attendee, target, attendee.private_room)],
+            )
+            # Tell the SFU where this connection's media belongs, even when nothing changed.
+            await self.routing.place(participant_id, attendee.media_room)
+            return attendee
+
+    async def disconnect(
+        self, participant_id: ParticipantId, cause: CloseReason, detail: str = ""
+    ) -> None:
+        """The participant's connection ended with `cause`; record the evidence."""
+        async with self._lock:
+            attendee = self.attendees.get(participant_id)
+            if attendee is None or not attendee.connected:
+                return
+            if cause is CloseReason.DUPLICATE_SESSION:
+                return  # the new connection carries on in the same place
+            now = self.clock.now()
+            excused = cause in EXCUSED_CAUSES
+            new_state = DEPARTURE_STATES.get(cause, P.DISCONNECTED)
+            if new_state is P.DISCONNECTED and attendee.state in (
+                P.IN_HEARING,
+                P.IN_PRIVATE_ROOM,
+                P.WAITING,
+            ):
+                attendee.resume_state = attendee.state
+            await self.routing.place(participant_id, None)
+            attendee.connected = False
+            await self._apply(
+                attendee.actor,
+                "participant.departed",
+                {
+                    "participant_id": participant_id,
+                    "cause": cause.value,
+                    "excused": excused,
+                    "detail": detail[:500],
+                    "was": attendee.state.value,
+                },
+                [(attendee, new_state, attendee.private_room)],
+            )
+            await self._broadcast(
+                DepartureRecorded(participant_id, cause, now, excused, detail[:500]),
+                staff_only=True,
+            )
+
+    # -- entry ------------------------------------------------------------------------------------
+
+    async def confirm_identity(
+        self, participant_id: ParticipantId, legal_name: str, id_digits: str
+    ) -> None:
+        """A party's own identity check against what the court holds.
+
+        Raises WRONG_STATE (not in the entry step, or too many failed attempts: staff or the
+        station must check now), or BAD_FIELD (no match; the attempt is counted and logged).
+        """
+        async with self._lock:
+            self._live()
+            attendee = self._get(participant_id)
+            if attendee.state is not P.INVITED or attendee.identity_method is not None:
+                raise _refuse("identity is already confirmed")
+            if not attendee.legal_name or not attendee.id_number_tail:
+                raise _refuse("the court must check your identity; please wait for staff")
+            if attendee.identity_attempts >= MAX_IDENTITY_ATTEMPTS:
+                raise _refuse("too many attempts; the court or station staff will check you")
+            matches = _normalise(legal_name) == _normalise(attendee.legal_name) and (
+                id_digits.strip().upper() == attendee.id_number_tail.upper()
+            )
+            if not matches:
+                attendee.identity_attempts += 1
+                await self.record.write(
+                    actor=attendee.actor,
+                    kind="identity.failed",
+                    data={"participant_id": participant_id, "attempt": attendee.identity_attempts},
+                )
+                raise CourtError(
+                    ErrorCode.BAD_FIELD,
+                    "the name or ID digits do not match the court's records",
+                    attempts_left=MAX_IDENTITY_ATTEMPTS - attendee.identity_attempts,
+                )
+            await self._identity_confirmed(attendee, IdentityMethod.SELF_DECLARED, attendee.actor)
+
+    async def attest_identity(self, actor_id: ParticipantId, participant_id: ParticipantId) -> None:
+        """A station director confirms in person the identity of a party at the station."""
+        async with self._lock:
+            self._live()
+            actor = self._get(actor_id)
+            if actor_id not in self.station_director_ids or not actor.connected:
+                raise CourtError(
+                    ErrorCode.FORBIDDEN, "only this hearing's station director may attest identity"
+                )
+            attendee = self._get(participant_id)
+            if attendee.role in PRESIDING_ROLES or attendee.role is HearingRole.STATION:
+                raise _refuse("staff and stations do not need attestation")
+            if attendee.identity_method is not None:
+                raise _refuse("identity is already confirmed")
+            await self._identity_confirmed(attendee, IdentityMethod.STATION_ATTESTED, actor.actor)
+
+    async def _identity_confirmed(
+        self, attendee: Attendee, method: IdentityMethod, by: str
+    ) -> None:
+        target = self._arrival_state(attendee) if attendee.consented else P.IDENTITY_CONFIRMED
+        attendee.identity_method = method
+        try:
+            await self._apply(
+                by,
+                "identity.confirmed",
+                {
+                    "participant_id": attendee.participant_id,
+                    "method": method.value,
+                    "state": target.value,
+                },
+                [(attendee, target, None)],
+            )
+        except BaseException:
+            attendee.identity_method = None
+            raise
+
+    async def consent(self, participant_id: ParticipantId, accepted: Iterable[str]) -> None:
+        """Consent to online proceedings, the court's rules and the ban on recording (OLR 27).
+
+        Raises BAD_FIELD if a required consent is missing, WRONG_STATE if given already.
+        """
+        async with self._lock:
+            self._live()
+            attendee = self._get(participant_id)
+            if attendee.consented:
+                raise _refuse("consent was already given")
+            missing = REQUIRED_CONSENTS - set(accepted)
+            if missing:
+                raise CourtError(
+                    ErrorCode.BAD_FIELD,
+                    "all of these must be accepted: " + ", ".join(sorted(missing)),
+                    missing=sorted(missing),
+                )
+            await self.record.write(
+                actor=attendee.actor,
+                kind="consent.given",
+                data={"participant_id": participant_id, "accepted": sorted(REQUIRED_CONSENTS)},
+            )
+            attendee.consented = True
+            if attendee.identity_method is not None:
+                await self._enter(attendee)
+
+    async def _enter(self, attendee: Attendee) -> None:
+        target = self._arrival_state(attendee)
+        await self._apply(
+            attendee.actor,
+            "participant.joined",
+            {"participant_id": attendee.participant_id, "state": target.value},
+            [(attendee, target, None)],
+        )
+
+    # -- waiting room ---------------------------------------------------------------------------
+
+    async def admit(self, actor_id: ParticipantId, participant_id: ParticipantId | None) -> int:
+        """Admit one waiting participant, or (None) everyone waiting but witnesses and experts.
+
+        Returns how many were admitted. Raises WRONG_STATE if the room is locked, the
+        hearing is only scheduled, or the person is not waiting; FORBIDDEN for witnesses and
+        experts (they are called, not admitted).
+        """
+        async with self._lock:
+            self._live()
+            actor = self._presiding(actor_id, "admit")
+            if self.locked:
+                raise _refuse("the room is locked")
+            if self.state is HearingState.SCHEDULED:
+                raise _refuse("open the hearing first")
+            if participant_id is None:
+                targets = [
+                    a
+                    for a in self.attendees.values()
+                    if a.state is P.WAITING and a.connected and a.role not in CALLED_ROLES
+                ]
+            else:
+                target = self._get(participant_id)
+                if target.role in CALLED_ROLES:
+                    raise CourtError(
+                        ErrorCode.FORBIDDEN, "witnesses and experts enter only when called"
+                    )
+                if target.state is not P.WAITING or not target.connected:
+                    raise _refuse("that participant is not in the waiting room")
+                targets = [target]
+            if targets:
+                await self._apply(
+                    actor.actor,
+                    "participant.admitted",
+                    {"participant_ids": [t.participant_id for t in targets]},
+                    [(t, P.IN_HEARING, None) for t in targets],
+                )
+            return len(targets)
+
+    async def send_to_waiting(self, actor_id: ParticipantId, participant_id: ParticipantId) -> None:
+        async with self._lock:
+            self._live()
+            actor = self._presiding(actor_id, "send people to the waiting room")
+            target = self._get(participant_id)
+            if target.role in PRESIDING_ROLES:
+                raise CourtError(ErrorCode.FORBIDDEN, "staff cannot be sent to the waiting room")
+            if target.state not in (P.IN_HEARING, P.IN_PRIVATE_ROOM) or not target.connected:
+                raise _refuse("that participant is not in the hearing")
+            await self._apply(
+                actor.actor,
+                "participant.sent_to_waiting",
+                {"participant_id": participant_id},
+                [(target, P.WAITING, None)],
+            )
+
+    async def pre_admit(self, actor_id: ParticipantId, roles: Iterable[HearingRole]) -> None:
+        """Roles whose arrivals during the session go straight in (never witnesses, experts)."""
+        async with self._lock:
+            actor = self._presiding(actor_id, "pre-admit roles")
+            chosen = set(roles)
+            if chosen & CALLED_ROLES:
+                raise CourtError(
+                    ErrorCode.FORBIDDEN, "witnesses and experts cannot be pre-admitted"
+                )
+            await self.record.write(
+                actor=actor.actor,
+                kind="room.pre_admitted",
+                data={"roles": sorted(r.value for r in chosen)},
+            )
+            self.pre_admitted = chosen
+
+    async def call_witness(self, actor_id: ParticipantId, participant_id: ParticipantId) -> None:
+        async with self._lock:
+            self._live()
+            actor = self._presiding(actor_id, "call witnesses")
+            target = self._get(participant_id)
+            if target.role not in CALLED_ROLES:
+                raise _refuse("only witnesses and experts are called", ErrorCode.BAD_FIELD)
+            if self.state is not HearingState.IN_SESSION:
+                raise _refuse("witnesses are called during the session")
+            if target.state is not P.WAITING or not target.connected:
+                raise _refuse("the witness is not waiting")
+            await self._apply(
+                actor.actor,
+                "witness.called",
+                {"participant_id": participant_id},
+                [(target, P.IN_HEARING, None)],
+            )
+
+    async def dismiss_witness(self, actor_id: ParticipantId, participant_id: ParticipantId) -> None:
+        """The witness leaves for good: their connection is closed with DISMISSED."""
+        actor_check = self._presiding(actor_id, "dismiss witnesses")
+        target = self._get(participant_id)
+        if target.role not in CALLED_ROLES:
+            raise _refuse("only witnesses and experts are dismissed", ErrorCode.BAD_FIELD)
+        if not target.connected:
+            raise _refuse("the witness is not connected")
+        async with self._lock:
+            await self.record.write(
+                actor=actor_check.actor,
+                kind="witness.dismissed",
+                data={"participant_id": participant_id},
+            )
+        await self.clients.close(participant_id, CloseReason.DISMISSED)
+        await self.disconnect(participant_id, CloseReason.DISMISSED)
+
+    async def remove(
+        self, actor_id: ParticipantId, participant_id: ParticipantId, reason: str
+    ) -> None:
+        """Remove someone from the hearing for good (OLR 28): closed with REMOVED."""
+        actor = self._presiding(actor_id, "remove participants")
+        target = self._get(participant_id)
+        if target.role in PRESIDING_ROLES:
+            raise CourtError(ErrorCode.FORBIDDEN, "staff cannot be removed")
+        if not reason.strip():
+            raise CourtError(ErrorCode.BAD_FIELD, "a reason is required")
+        data = {"participant_id": participant_id, "reason": reason.strip()[:500]}
+        async with self._lock:
+            if not target.connected:
+                await self._apply(
+                    actor.actor, "participant.removed", data, [(target, P.REMOVED, None)]
+                )
+                return
+            await self.record.write(actor=actor.actor, kind="participant.removed", data=data)
+        await self.clients.close(participant_id, CloseReason.REMOVED)
+        await self.disconnect(participant_id, CloseReason.REMOVED, reason.strip()[:500])
+
+    # -- controls ---------------------------------------------------------------------------------
+
+    async def mute(self, actor_id: ParticipantId, participant_id: ParticipantId | None) -> int:
+        """Stop forwarding the audio of one participant, or (None) of everyone but staff."""
+        async with self._lock:
+            self._live()
+            actor = self._presiding(actor_id, "mute participants")
+            if participant_id is None:
+                targets = [
+                    a for a in self._connected() if a.role not in PRESIDING_ROLES and not a.muted
+                ]
+            else:
+                target = self._get(participant_id)
+                if target.role in PRESIDING_ROLES and target is not actor:
+                    raise CourtError(ErrorCode.FORBIDDEN, "staff cannot be muted by others")
+                targets = [] if target.muted else [target]
+            await self.record.write(
+                actor=actor.actor,
+                kind="control.muted",
+                data={"participant_ids": [t.participant_id for t in targets]},
+            )
+            for target in targets:
+                target.muted, target.unmute_requested = True, False
+                await self.routing.set_muted(target.participant_id, True)
+                if target.connected:
+                    await self._notify(target.participant_id, MutedChanged(True, actor_id))
+            if targets:
+                await self._broadcast_roster()
+            return len(targets)
+
+    async def request_unmute(self, actor_id: ParticipantId, participant_id: ParticipantId) -> None:
+        """Ask a muted participant to unmute; they decide (`unmute`)."""
+        async with self._lock:
+            actor = self._presiding(actor_id, "ask participants to unmute")
+            target = self._get(participant_id)
+            if not target.muted or not target.connected:
+                raise _refuse("that participant is not muted")
+            await self.record.write(
+                actor=actor.actor,
+                kind="control.unmute_requested",
+                data={"participant_id": participant_id},
+            )
+            target.unmute_requested = True
+            await self._notify(participant_id, UnmuteRequested(actor_id))
+
+    async def unmute(self, actor_id: ParticipantId, participant_id: ParticipantId) -> None:
+        """Presiding staff unmute anyone; a participant unmutes themselves only when asked."""
+        async with self._lock:
+            actor = self._get(actor_id)
+            target = self._get(participant_id)
+            if not target.muted:
+                raise _refuse("not muted")
+            if actor.role not in PRESIDING_ROLES and not (
+                actor is target and target.unmute_requested
+            ):
+                raise CourtError(ErrorCode.FORBIDDEN, "wait until the court asks you to unmute")
+            await self.record.write(
+                actor=actor.actor, kind="control.unmuted", data={"participant_id": participant_id}
+            )
+            target.muted, target.unmute_requested = False, False
+            await self.routing.set_muted(participant_id, False)
+            await self._notify(participant_id, MutedChanged(False, actor_id))
+            await self._broadcast_roster()
+
+    async def lock_room(self, actor_id: ParticipantId, locked: bool) -> None:
+        async with self._lock:
+            actor = self._presiding(actor_id, "lock the room")
+            await self.record.write(actor=actor.actor, kind="control.lock", data={"locked": locked})
+            self.locked = locked
+            await self._broadcast(RoomLockChanged(locked), staff_only=True)
+
+    async def set_spotlight(
+        self, actor_id: ParticipantId, participant_id: ParticipantId | None
+    ) -> None:
+        async with self._lock:
+            actor = self._presiding(actor_id, "spotlight")
+            if participant_id is not None:
+                self._get(participant_id)
+            await self.record.write(
+                actor=actor.actor, kind="control.spotlight", data={"participant_id": participant_id}
+            )
+            self.spotlight = participant_id
+            await self._broadcast(SpotlightChanged(participant_id))
+
+    # -- private rooms ----------------------------------------------------------------------------
+
+    async def move_to_room(
+        self, actor_id: ParticipantId, participant_ids: Sequence[ParticipantId], room: str
+    ) -> None:
+        """Move parties (and their agents) to `room`: "main" or a private caucus room name.
+
+        Caucus is off the record (OMR 18): the log keeps who moved where and when.
+        """
+        async with self._lock:
+            self._live()
+            actor = self._movers(actor_id, "move people between rooms")
+            if room != MAIN_ROOM and (not room or len(room) > 64 or not room.isprintable()):
+                raise CourtError(ErrorCode.BAD_FIELD, "room names are 1-64 printable characters")
+            targets = [self._get(pid) for pid in participant_ids]
+            for target in targets:
+                if target.role in PRESIDING_ROLES or target.role in CALLED_ROLES:
+                    raise CourtError(ErrorCode.FORBIDDEN, f"a {target.role} cannot be moved")
+                if target.state not in (P.IN_HEARING, P.IN_PRIVATE_ROOM) or not target.connected:
+                    raise _refuse(f"{target.display_name} is not in the hearing")
+            new_state = P.IN_HEARING if room == MAIN_ROOM else P.IN_PRIVATE_ROOM
+            private = None if room == MAIN_ROOM else f"caucus:{room}"
+            await self._apply(
+                actor.actor,
+                "room.moved",
+                {
+                    "participant_ids": [t.participant_id for t in targets],
+                    "room": private or MAIN_ROOM,
+                },
+                [(t, new_state, private) for t in targets],
+            )
+
+    async def join_room(self, actor_id: ParticipantId, room: str) -> None:
+        """The mediator or judge enters a caucus room (or returns to the main room) themselves."""
+        async with self._lock:
+            self._live()
+            actor = self._movers(actor_id, "visit private rooms")
+            private = None if room == MAIN_ROOM else f"caucus:{room}"
+            new_state = P.IN_HEARING if private is None else P.IN_PRIVATE_ROOM
+            await self._apply(
+                actor.actor,
+                "room.visited",
+                {"participant_id": actor_id, "room": private or MAIN_ROOM},
+                [(actor, new_state, private)],
+            )
+
+    async def open_consultation(self, actor_id: ParticipantId, client_id: ParticipantId) -> None:
+        """An agent takes their own client to a private consultation, outside the session."""
+        async with self._lock:
+            self._live()
+            agent = self._get(actor_id)
+            client = self._get(client_id)
+            if agent.role is not HearingRole.AGENT or agent.represents_id != client_id:
+                raise CourtError(ErrorCode.FORBIDDEN, "only a party's own agent may consult them")
+            if self.state is HearingState.IN_SESSION:
+                raise _refuse("consultations happen outside the session (waiting room or recess)")
+            for person in (agent, client):
+                if not person.connected or person.state not in (
+                    P.WAITING,
+                    P.IN_HEARING,
+                    P.IN_PRIVATE_ROOM,
+                ):
+                    raise _refuse(f"{person.display_name} is not available")
+            room = f"consult:{agent.participant_id}"
+            await self._apply(
+                agent.actor,
+                "consultation.opened",
+                {"participant_ids": [actor_id, client_id]},
+                [(agent, P.IN_PRIVATE_ROOM, room), (client, P.IN_PRIVATE_ROOM, room)],
+            )
+
+    async def end_consultation(self, actor_id: ParticipantId) -> None:
+        async with self._lock:
+            agent = self._get(actor_id)
+            room = f"consult:{agent.participant_id}"
+            members = [a for a in self.attendees.values() if a.private_room == room]
+            if not members:
+                raise _refuse("no consultation is open")
+            await self._apply(
+                agent.actor,
+                "consultation.ended",
+                {"participant_ids": [m.participant_id for m in members]},
+                [(m, P.WAITING, None) for m in members],
+            )
+
+    # -- hearing state ----------------------------------------------------------------------------
+
+    async def hearing_state_changed(self, state: HearingState, reason: str) -> None:
+        """Called after the service changed the hearing's state (already logged there)."""
+        async with self._lock:
+            self.state = state
+            await self._broadcast(HearingStateChanged(state, reason))
+            if state is HearingState.CLOSED:
+                for attendee in list(self._connected()):
+                    await self.clients.close(attendee.participant_id, CloseReason.JUDGE_ENDED)
+        if state is HearingState.CLOSED:
+            for attendee in list(self._connected()):
+                await self.disconnect(attendee.participant_id, CloseReason.JUDGE_ENDED)

@@ -1,0 +1,93 @@
+"""The registry of live hearings in this process, loaded from storage on first use."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from server.clock import Clock
+from server.errors import not_found
+from server.hearings.enums import HearingRole, ParticipantState
+from server.hearings.live import Attendee, Clients, LiveHearing, MediaRouting
+from server.hearings.record import DatabaseRecord
+from server.ids import HearingId, ParticipantId
+from server.storage.repositories import HearingRepository, ParticipantRepository
+
+# Live states do not survive a restart: whoever was connected is disconnected now.
+_RESTART_STATES = {
+    ParticipantState.WAITING: ParticipantState.DISCONNECTED,
+    ParticipantState.IN_HEARING: ParticipantState.DISCONNECTED,
+    ParticipantState.IN_PRIVATE_ROOM: ParticipantState.DISCONNECTED,
+}
+
+
+class HearingRooms:
+    """One `LiveHearing` per hearing, created on first use with its routing and clients."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        routing_for: Callable[[HearingId], MediaRouting],
+        clients_for: Callable[[HearingId], Clients],
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._routing_for = routing_for
+        self._clients_for = clients_for
+        self._live: dict[HearingId, LiveHearing] = {}
+        self._loading = asyncio.Lock()
+
+    def get(self, hearing_id: HearingId) -> LiveHearing | None:
+        return self._live.get(hearing_id)
+
+    async def open(self, hearing_id: HearingId) -> LiveHearing:
+        """The live hearing, loaded from storage if needed. Raises NOT_FOUND."""
+        live = self._live.get(hearing_id)
+        if live is not None:
+            return live
+        async with self._loading:
+            live = self._live.get(hearing_id)
+            if live is None:
+                live = await self._load(hearing_id)
+                self._live[hearing_id] = live
+        return live
+
+    async def _load(self, hearing_id: HearingId) -> LiveHearing:
+        async with self._sessions() as db:
+            hearing = await HearingRepository(db).get(hearing_id)
+            if hearing is None:
+                raise not_found("hearing")
+            rows = await ParticipantRepository(db).list_for_hearing(hearing_id)
+        attendees = {
+            ParticipantId(row.id): Attendee(
+                participant_id=ParticipantId(row.id),
+                display_name=row.display_name,
+                role=row.role,
+                represents_id=ParticipantId(row.represents_id) if row.represents_id else None,
+                legal_name=row.legal_name,
+                id_number_tail=row.id_number_tail,
+                state=_RESTART_STATES.get(row.state, row.state),
+            )
+            for row in rows
+        }
+        station_attesters = frozenset(
+            ParticipantId(row.id)
+            for row in rows
+            if row.role is HearingRole.STATION and row.station_id == hearing.station_id
+        )
+        return LiveHearing(
+            hearing_id=hearing_id,
+            state=hearing.state,
+            attendees=attendees,
+            routing=self._routing_for(hearing_id),
+            clients=self._clients_for(hearing_id),
+            record=DatabaseRecord(self._sessions, self._clock, hearing_id),
+            clock=self._clock,
+            station_director_ids=station_attesters,
+        )
+
+    def forget(self, hearing_id: HearingId) -> None:
+        self._live.pop(hearing_id, None)

@@ -1,0 +1,457 @@
+"""The hearing room's rules, table-driven, on a real database.
+
+The SFU and the sockets are the two edges of `LiveHearing`; here they are recorders of what the
+room asked of them (where each person's media is placed, what each client was told). The same
+rules are checked on the wire with real peers in tests/e2e.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from server import admin
+from server.errors import CourtError
+from server.hearings.enums import (
+    CaseKind,
+    HearingRole,
+    HearingState,
+    ParticipantState,
+    StaffRole,
+)
+from server.hearings.live import (
+    MAIN_ROOM,
+    DepartureRecorded,
+    LiveEvent,
+    LiveHearing,
+    MutedChanged,
+    UnmuteRequested,
+)
+from server.hearings.rooms import HearingRooms
+from server.ids import HearingId, ParticipantId
+from server.storage.db import create_engine, create_sessionmaker, upgrade_async
+from server.storage.eventlog import EventLogRepository, verify_chain
+from server.storage.models import Case, Hearing, HearingEvent, Participant
+from signaling.reasons import CloseReason
+from tests.conftest import FakeClock
+
+P = ParticipantState
+R = HearingRole
+
+
+@dataclass
+class Routing:
+    rooms: dict[ParticipantId, str | None] = field(default_factory=dict)
+    muted: dict[ParticipantId, bool] = field(default_factory=dict)
+
+    async def place(self, participant_id: ParticipantId, room: str | None) -> None:
+        self.rooms[participant_id] = room
+
+    async def set_muted(self, participant_id: ParticipantId, muted: bool) -> None:
+        self.muted[participant_id] = muted
+
+
+@dataclass
+class Clients:
+    events: dict[ParticipantId, list[LiveEvent]] = field(default_factory=dict)
+    closed: dict[ParticipantId, CloseReason] = field(default_factory=dict)
+
+    async def send(self, participant_id: ParticipantId, event: LiveEvent) -> None:
+        self.events.setdefault(participant_id, []).append(event)
+
+    async def close(self, participant_id: ParticipantId, reason: CloseReason) -> None:
+        self.closed[participant_id] = reason
+
+
+@dataclass
+class Room:
+    live: LiveHearing
+    ids: dict[str, ParticipantId]
+    routing: Routing
+    clients: Clients
+    sessions: async_sessionmaker[AsyncSession]
+
+    def __getitem__(self, name: str) -> ParticipantId:
+        return self.ids[name]
+
+    def state(self, name: str) -> ParticipantState:
+        return self.live.attendees[self.ids[name]].state
+
+    async def log_count(self) -> int:
+        async with self.sessions() as db:
+            count = await db.scalar(select(func.count()).select_from(HearingEvent))
+        assert count is not None
+        return count
+
+    async def db_state(self, name: str) -> ParticipantState:
+        async with self.sessions() as db:
+            state = await db.scalar(select(Participant.state).where(Participant.id == self[name]))
+        assert state is not None
+        return state
+
+    async def enter(self, *names: str) -> None:
+        """Connect and complete the entry steps."""
+        for name in names:
+            attendee = await self.live.connect(self[name])
+            if attendee.identity_method is None:
+                await self.live.confirm_identity(self[name], name.upper(), "1234")
+                await self.live.consent(
+                    self[name], ["online_proceedings", "court_rules", "no_recording"]
+                )
+
+
+PEOPLE = [
+    ("judge", R.JUDGE),
+    ("clerk", R.CLERK),
+    ("mediator", R.MEDIATOR),
+    ("station", R.STATION),
+    ("plaintiff", R.PLAINTIFF),
+    ("defendant", R.DEFENDANT),
+    ("agent", R.AGENT),
+    ("witness", R.WITNESS),
+    ("expert", R.EXPERT),
+    ("observer", R.OBSERVER),
+]
+
+
+@pytest.fixture
+async def room(tmp_path: Any, clock: FakeClock) -> AsyncIterator[Room]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'live.db'}"
+    await upgrade_async(url)
+    engine = create_engine(url)
+    sessions = create_sessionmaker(engine)
+    ids: dict[str, ParticipantId] = {}
+    async with sessions.begin() as db:
+        court = await admin.ensure_court(db, clock, "C")
+        judge = await admin.add_user(
+            db,
+            clock,
+            court=court,
+            username="j",
+            display_name="J",
+            role=StaffRole.JUDGE,
+            password="long enough pw",
+        )
+        station = await admin.add_station(db, clock, court=court, name="S")
+        case = Case(
+            court_id=court.id,
+            number="1",
+            title="t",
+            kind=CaseKind.MEDIATION,
+            created_by=judge.id,
+            created_at=clock.now(),
+        )
+        db.add(case)
+        await db.flush()
+        hearing = Hearing(
+            court_id=court.id,
+            case_id=case.id,
+            title="h",
+            scheduled_start=clock.now(),
+            scheduled_end=clock.now() + timedelta(hours=1),
+            state=HearingState.OPENED,
+            station_id=station.station.id,
+            presiding_user_id=judge.id,
+            created_at=clock.now(),
+        )
+        db.add(hearing)
+        await db.flush()
+        for name, role in PEOPLE:
+            row = Participant(
+                hearing_id=hearing.id,
+                display_name=name,
+                role=role,
+                state=P.INVITED,
+                user_id=judge.id if role in (R.JUDGE, R.CLERK, R.MEDIATOR) else None,
+                station_id=station.station.id if role is R.STATION else None,
+                legal_name=name.upper(),
+                id_number_tail="1234",
+                created_at=clock.now(),
+            )
+            db.add(row)
+            await db.flush()
+            ids[name] = ParticipantId(row.id)
+        agent = await db.get(Participant, ids["agent"])
+        assert agent is not None
+        agent.represents_id = ids["plaintiff"]
+        hearing_id = HearingId(hearing.id)
+    routing, clients = Routing(), Clients()
+    rooms = HearingRooms(sessions, clock, lambda _h: routing, lambda _h: clients)
+    live = await rooms.open(hearing_id)
+    yield Room(live, ids, routing, clients, sessions)
+    await engine.dispose()
+
+
+async def test_party_entry_identity_and_consent(room: Room) -> None:
+    live = room.live
+    attendee = await live.connect(room["plaintiff"])
+    assert attendee.state is P.INVITED
+    assert room.routing.rooms[room["plaintiff"]] is None
+    with pytest.raises(CourtError) as err:
+        await live.confirm_identity(room["plaintiff"], "PLAINTIFF", "9999")
+    assert (err.value.code, err.value.details["attempts_left"]) == ("BAD_FIELD", 2)
+    await live.confirm_identity(room["plaintiff"], " plain tiff ", "1234")  # spacing, case
+    assert room.state("plaintiff") is P.IDENTITY_CONFIRMED
+    with pytest.raises(CourtError) as err:
+        await live.consent(room["plaintiff"], ["online_proceedings", "court_rules"])
+    assert err.value.details["missing"] == ["no_recording"]
+    await live.consent(room["plaintiff"], ["online_proceedings", "court_rules", "no_recording"])
+    assert room.state("plaintiff") is P.WAITING
+    assert await room.db_state("plaintiff") is P.WAITING
+    async with room.sessions() as db:
+        events = await EventLogRepository(db).list(live.hearing_id)
+    kinds = [e.kind for e in events]
+    assert kinds == [
+        "participant.connected",
+        "identity.failed",
+        "identity.confirmed",
+        "consent.given",
+        "participant.joined",
+    ]
+    assert verify_chain(events) is None
+
+
+async def test_identity_attempts_are_limited_and_the_station_can_attest(room: Room) -> None:
+    live = room.live
+    await live.connect(room["defendant"])
+    for _ in range(3):
+        with pytest.raises(CourtError):
+            await live.confirm_identity(room["defendant"], "x", "0000")
+    with pytest.raises(CourtError, match="too many attempts"):
+        await live.confirm_identity(room["defendant"], "DEFENDANT", "1234")
+    await live.connect(room["judge"])
+    with pytest.raises(CourtError) as err:
+        await live.attest_identity(room["judge"], room["defendant"])
+    assert err.value.code == "FORBIDDEN"
+    await live.connect(room["station"])
+    await live.attest_identity(room["station"], room["defendant"])
+    assert live.attendees[room["defendant"]].identity_method == "station_attested"
+    assert room.state("defendant") is P.IDENTITY_CONFIRMED
+
+
+async def test_admission_follows_state_lock_and_role(room: Room) -> None:
+    live = room.live
+    await room.enter("judge", "plaintiff", "defendant", "witness", "expert", "observer")
+    assert room.routing.rooms[room["judge"]] == MAIN_ROOM
+    assert all(room.state(n) is P.WAITING for n in ("plaintiff", "witness", "observer"))
+    await live.lock_room(room["judge"], True)
+    with pytest.raises(CourtError, match="locked"):
+        await live.admit(room["judge"], room["plaintiff"])
+    await live.lock_room(room["judge"], False)
+    assert await live.admit(room["judge"], room["plaintiff"]) == 1
+    assert room.routing.rooms[room["plaintiff"]] == MAIN_ROOM
+    with pytest.raises(CourtError) as err:
+        await live.admit(room["judge"], room["witness"])
+    assert err.value.code == "FORBIDDEN"
+    assert await live.admit(room["judge"], None) == 2  # defendant and observer, not witnesses
+    assert room.state("witness") is P.WAITING
+    assert room.state("expert") is P.WAITING
+    await live.send_to_waiting(room["judge"], room["observer"])
+    assert room.routing.rooms[room["observer"]] is None
+
+
+async def test_witness_is_called_then_dismissed_for_good(room: Room) -> None:
+    live = room.live
+    await room.enter("judge", "witness")
+    with pytest.raises(CourtError, match="during the session"):
+        await live.call_witness(room["judge"], room["witness"])
+    live.state = HearingState.IN_SESSION
+    await live.call_witness(room["judge"], room["witness"])
+    assert room.routing.rooms[room["witness"]] == MAIN_ROOM
+    await live.dismiss_witness(room["judge"], room["witness"])
+    assert room.clients.closed[room["witness"]] is CloseReason.DISMISSED
+    assert room.state("witness") is P.LEFT
+    assert room.routing.rooms[room["witness"]] is None
+    with pytest.raises(CourtError, match="dismissed"):
+        await live.connect(room["witness"])
+
+
+async def test_arrivals_during_session_wait_unless_pre_admitted(room: Room) -> None:
+    live = room.live
+    await room.enter("judge")
+    live.state = HearingState.IN_SESSION
+    await live.pre_admit(room["judge"], [R.AGENT])
+    with pytest.raises(CourtError):
+        await live.pre_admit(room["judge"], [R.WITNESS])
+    await room.enter("agent", "defendant")
+    assert room.state("agent") is P.IN_HEARING
+    assert room.state("defendant") is P.WAITING
+
+
+async def test_private_rooms_route_media_apart(room: Room) -> None:
+    live = room.live
+    await room.enter("mediator", "judge", "plaintiff", "agent", "defendant", "witness")
+    await live.admit(room["mediator"], None)
+    await live.move_to_room(room["mediator"], [room["plaintiff"], room["agent"]], "甲方")
+    assert room.routing.rooms[room["plaintiff"]] == "caucus:甲方"
+    assert room.routing.rooms[room["agent"]] == "caucus:甲方"
+    assert room.routing.rooms[room["defendant"]] == MAIN_ROOM
+    await live.join_room(room["mediator"], "甲方")
+    assert room.routing.rooms[room["mediator"]] == "caucus:甲方"
+    for actor in ("plaintiff", "clerk_absent"):
+        if actor in room.ids:
+            with pytest.raises(CourtError) as err:
+                await live.move_to_room(room[actor], [room["defendant"]], "x")
+            assert err.value.code == "FORBIDDEN"
+    with pytest.raises(CourtError):
+        await live.move_to_room(room["mediator"], [room["witness"]], "x")
+    # The log says who went where, not what was said.
+    async with room.sessions() as db:
+        moved = (
+            await db.scalars(select(HearingEvent).where(HearingEvent.kind == "room.moved"))
+        ).all()
+    assert moved[0].data == {
+        "participant_ids": [room["plaintiff"], room["agent"]],
+        "room": "caucus:甲方",
+    }
+    # Parties in the caucus see only their room and staff in the roster.
+    roster = live.roster_for(live.attendees[room["plaintiff"]])
+    assert room["defendant"] not in {a.participant_id for a in roster}
+
+
+async def test_agent_consultation_only_with_own_client_outside_session(room: Room) -> None:
+    live = room.live
+    await room.enter("judge", "plaintiff", "agent", "defendant")
+    with pytest.raises(CourtError) as err:
+        await live.open_consultation(room["agent"], room["defendant"])
+    assert err.value.code == "FORBIDDEN"
+    live.state = HearingState.IN_SESSION
+    with pytest.raises(CourtError, match="outside the session"):
+        await live.open_consultation(room["agent"], room["plaintiff"])
+    live.state = HearingState.RECESS
+    await live.open_consultation(room["agent"], room["plaintiff"])
+    consult = f"consult:{room['agent']}"
+    assert room.routing.rooms[room["plaintiff"]] == consult == room.routing.rooms[room["agent"]]
+    await live.end_consultation(room["agent"])
+    assert room.state("plaintiff") is P.WAITING
+
+
+async def test_mute_and_unmute_rules(room: Room) -> None:
+    live = room.live
+    await room.enter("judge", "plaintiff", "defendant")
+    await live.admit(room["judge"], None)
+    assert await live.mute(room["judge"], None) == 2
+    assert room.routing.muted == {room["plaintiff"]: True, room["defendant"]: True}
+    assert isinstance(room.clients.events[room["plaintiff"]][-2], MutedChanged)
+    with pytest.raises(CourtError) as err:
+        await live.unmute(room["plaintiff"], room["plaintiff"])
+    assert err.value.code == "FORBIDDEN"
+    await live.request_unmute(room["judge"], room["plaintiff"])
+    assert isinstance(room.clients.events[room["plaintiff"]][-1], UnmuteRequested)
+    await live.unmute(room["plaintiff"], room["plaintiff"])
+    assert room.routing.muted[room["plaintiff"]] is False
+    with pytest.raises(CourtError) as err:
+        await live.mute(room["plaintiff"], room["defendant"])
+    assert err.value.code == "FORBIDDEN"
+
+
+CAUSES = [
+    (CloseReason.CLIENT_LEFT, P.LEFT, False),
+    (CloseReason.NETWORK_LOST, P.DISCONNECTED, True),
+    (CloseReason.ICE_FAILED, P.DISCONNECTED, True),
+    (CloseReason.HEARTBEAT_LOST, P.DISCONNECTED, True),
+    (CloseReason.STATION_POWER, P.DISCONNECTED, True),
+    (CloseReason.STATION_NETWORK, P.DISCONNECTED, True),
+    (CloseReason.REMOVED, P.REMOVED, False),
+]
+
+
+@pytest.mark.parametrize(("cause", "state", "excused"), CAUSES, ids=[c[0] for c in CAUSES])
+async def test_departure_causes_are_evidence(
+    room: Room, cause: CloseReason, state: ParticipantState, excused: bool
+) -> None:
+    live = room.live
+    await room.enter("judge", "plaintiff")
+    await live.admit(room["judge"], room["plaintiff"])
+    await live.disconnect(room["plaintiff"], cause, "detail")
+    assert room.state("plaintiff") is state
+    assert await room.db_state("plaintiff") is state
+    evidence = [e for e in room.clients.events[room["judge"]] if isinstance(e, DepartureRecorded)]
+    assert [(e.participant_id, e.cause, e.excused) for e in evidence] == [
+        (room["plaintiff"], cause, excused)
+    ]
+    assert room["plaintiff"] not in {
+        p
+        for p, events in room.clients.events.items()
+        for e in events
+        if isinstance(e, DepartureRecorded) and p != room["judge"]
+    }
+    if state is P.DISCONNECTED:  # a network drop keeps the place: back in the hearing
+        await live.connect(room["plaintiff"])
+        assert room.state("plaintiff") is P.IN_HEARING
+        assert room.routing.rooms[room["plaintiff"]] == MAIN_ROOM
+
+
+# Controls by role: (action, allowed roles). Everything else is refused with FORBIDDEN.
+CONTROLS = [
+    ("admit", {"judge", "clerk", "mediator"}),
+    ("send_to_waiting", {"judge", "clerk", "mediator"}),
+    ("mute", {"judge", "clerk", "mediator"}),
+    ("lock_room", {"judge", "clerk", "mediator"}),
+    ("set_spotlight", {"judge", "clerk", "mediator"}),
+    ("move_to_room", {"judge", "mediator"}),
+]
+
+
+async def _control(
+    live: LiveHearing, action: str, who: ParticipantId, target: ParticipantId
+) -> None:
+    if action == "admit":
+        await live.admit(who, None)
+    elif action == "send_to_waiting":
+        await live.send_to_waiting(who, target)
+    elif action == "mute":
+        await live.mute(who, target)
+    elif action == "lock_room":
+        await live.lock_room(who, False)
+    elif action == "set_spotlight":
+        await live.set_spotlight(who, target)
+    else:
+        await live.move_to_room(who, [target], MAIN_ROOM)
+
+
+ACTORS = ["judge", "clerk", "mediator", "station", "plaintiff", "agent", "observer"]
+
+
+@pytest.mark.parametrize(("action", "allowed"), CONTROLS, ids=[c[0] for c in CONTROLS])
+async def test_controls_by_role(room: Room, action: str, allowed: set[str]) -> None:
+    live = room.live
+    await room.enter(*ACTORS, "defendant")
+    await live.admit(room["judge"], None)
+    for actor in ACTORS:
+        before = await room.log_count()
+        if actor in allowed:
+            # Put the defendant where the action can apply, then count from there.
+            if action == "admit" and room.state("defendant") is not P.WAITING:
+                await live.send_to_waiting(room["judge"], room["defendant"])
+            if action == "send_to_waiting" and room.state("defendant") is not P.IN_HEARING:
+                await live.admit(room["judge"], room["defendant"])
+            if action == "mute" and live.attendees[room["defendant"]].muted:
+                await live.unmute(room["judge"], room["defendant"])
+            before = await room.log_count()
+            await _control(live, action, room[actor], room["defendant"])
+            assert await room.log_count() > before, (action, actor)
+        else:
+            with pytest.raises(CourtError) as err:
+                await _control(live, action, room[actor], room["defendant"])
+            assert err.value.code == "FORBIDDEN", (action, actor)
+            assert await room.log_count() == before, (action, actor)
+
+
+async def test_closing_ends_every_connection_with_judge_ended(room: Room) -> None:
+    live = room.live
+    await room.enter("judge", "plaintiff")
+    await live.hearing_state_changed(HearingState.CLOSED, "调解成功 settled")
+    assert room.clients.closed == {
+        room["judge"]: CloseReason.JUDGE_ENDED,
+        room["plaintiff"]: CloseReason.JUDGE_ENDED,
+    }
+    assert room.state("plaintiff") is P.LEFT
+    with pytest.raises(CourtError, match="closed"):
+        await live.connect(room["plaintiff"])
