@@ -11,7 +11,7 @@ PORT   ?= 8080
 # (Chromium for browser tests, PostgreSQL for the storage suite, coturn for relayed media, ffmpeg
 # to check recordings, Xvfb/PulseAudio/ALSA plugins for the station client, iproute2 for netns).
 DEB_RUN  := portaudio19-dev
-DEB_TEST := $(DEB_RUN) chromium postgresql coturn ffmpeg xvfb pulseaudio libasound2-plugins alsa-utils iproute2
+DEB_TEST := $(DEB_RUN) chromium postgresql coturn ffmpeg xvfb pulseaudio pulseaudio-utils libasound2-plugins alsa-utils iproute2
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

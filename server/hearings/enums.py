@@ -1,12 +1,24 @@
 """The court's vocabulary: staff roles, hearing roles and the states of hearings and people.
 
 Values are stable strings: they are stored in the database, written to the event log and sent
-on the wire.
+on the wire. Hearing roles and states are defined once, in ``signaling.enums``.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+
+# The hearing's vocabulary is the wire's: one definition, in the protocol package.
+from signaling.enums import HearingRole, HearingState, ParticipantState
+
+__all__ = [
+    "STAFF_HEARING_ROLES",
+    "CaseKind",
+    "HearingRole",
+    "HearingState",
+    "ParticipantState",
+    "StaffRole",
+]
 
 
 class StaffRole(StrEnum):
@@ -17,42 +29,8 @@ class StaffRole(StrEnum):
     ADMIN = "admin"
 
 
-class HearingRole(StrEnum):
-    PLAINTIFF = "plaintiff"
-    DEFENDANT = "defendant"
-    AGENT = "agent"  # agent ad litem / lawyer
-    WITNESS = "witness"
-    EXPERT = "expert"
-    INTERPRETER = "interpreter"
-    OBSERVER = "observer"
-    MEDIATOR = "mediator"
-    JUDGE = "judge"
-    CLERK = "clerk"
-    STATION = "station"
-
-
 # Roles that join on a staff login or station credentials rather than an invitation link.
 STAFF_HEARING_ROLES = frozenset({HearingRole.JUDGE, HearingRole.CLERK, HearingRole.MEDIATOR})
-
-
-class HearingState(StrEnum):
-    SCHEDULED = "scheduled"
-    OPENED = "opened"  # waiting room live
-    IN_SESSION = "in_session"
-    RECESS = "recess"
-    SUSPENDED = "suspended"  # technical trouble
-    CLOSED = "closed"
-
-
-class ParticipantState(StrEnum):
-    INVITED = "invited"
-    IDENTITY_CONFIRMED = "identity_confirmed"
-    WAITING = "waiting"
-    IN_HEARING = "in_hearing"
-    IN_PRIVATE_ROOM = "in_private_room"
-    DISCONNECTED = "disconnected"
-    LEFT = "left"
-    REMOVED = "removed"
 
 
 class CaseKind(StrEnum):

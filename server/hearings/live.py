@@ -13,8 +13,8 @@ enforced here, whatever a client's interface shows:
 - **Private rooms**: a mediator or judge moves parties (and their agents) between the main
   room and caucus rooms; an agent may open a consultation with their own client outside the
   session. Caucus is off the record (OMR 18): the log says when and who, never what.
-- **Controls**: mute one or all (the server stops forwarding their audio and tells them), ask
-  to unmute, remove, lock, spotlight.
+- **Controls**: mute one or all (the server stops forwarding their audio and tells them); a
+  muted participant may ask to speak and only staff unmute; remove, lock, spotlight.
 - **Departures** carry a cause (clicked leave, removed, dismissed, ICE failed, socket lost,
   heartbeat lost, station power or network trouble), shown live to staff and kept in the log:
   OLR 25 treats leaving without cause as failure to appear.
@@ -127,7 +127,9 @@ class MutedChanged:
 
 @dataclass(frozen=True, slots=True)
 class UnmuteRequested:
-    by: ParticipantId
+    """To staff: this muted participant asks to speak."""
+
+    participant_id: ParticipantId
 
 
 @dataclass(frozen=True, slots=True)
@@ -711,32 +713,29 @@ class LiveHearing:
                 await self._broadcast_roster()
             return len(targets)
 
-    async def request_unmute(self, actor_id: ParticipantId, participant_id: ParticipantId) -> None:
-        """Ask a muted participant to unmute; they decide (`unmute`)."""
+    async def request_unmute(self, actor_id: ParticipantId) -> None:
+        """A muted participant asks to speak; presiding staff are told and decide."""
         async with self._lock:
-            actor = self._presiding(actor_id, "ask participants to unmute")
-            target = self._get(participant_id)
-            if not target.muted or not target.connected:
-                raise _refuse("that participant is not muted")
+            actor = self._get(actor_id)
+            if not actor.muted or not actor.connected:
+                raise _refuse("you are not muted")
             await self.record.write(
                 actor=actor.actor,
                 kind="control.unmute_requested",
-                data={"participant_id": participant_id},
+                data={"participant_id": actor_id},
             )
-            target.unmute_requested = True
-            await self._notify(participant_id, UnmuteRequested(actor_id))
+            actor.unmute_requested = True
+            await self._broadcast(UnmuteRequested(actor_id), staff_only=True)
 
     async def unmute(self, actor_id: ParticipantId, participant_id: ParticipantId) -> None:
-        """Presiding staff unmute anyone; a participant unmutes themselves only when asked."""
+        """Only presiding staff unmute someone the court muted (or themselves)."""
         async with self._lock:
             actor = self._get(actor_id)
             target = self._get(participant_id)
+            if actor.role not in PRESIDING_ROLES or not actor.connected:
+                raise CourtError(ErrorCode.FORBIDDEN, "only presiding staff may unmute")
             if not target.muted:
                 raise _refuse("not muted")
-            if actor.role not in PRESIDING_ROLES and not (
-                actor is target and target.unmute_requested
-            ):
-                raise CourtError(ErrorCode.FORBIDDEN, "wait until the court asks you to unmute")
             await self.record.write(
                 actor=actor.actor, kind="control.unmuted", data={"participant_id": participant_id}
             )

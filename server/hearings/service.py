@@ -339,6 +339,25 @@ class CourtService:
             )
             return participant
 
+    async def participant_for(self, principal: Principal, hearing_id: str) -> Participant:
+        """The participant a principal takes part as in a hearing (for joining it live).
+
+        A party is its own participant; staff and stations must have been added to the hearing
+        (a judge who is not on the hearing cannot slip in). Raises NOT_FOUND or FORBIDDEN.
+        """
+        async with self._sessions() as db:
+            hearing = await self._readable_hearing(db, principal, hearing_id)
+            participants = ParticipantRepository(db)
+            if isinstance(principal, PartyPrincipal):
+                found = await participants.get(principal.participant_id)
+            elif isinstance(principal, StationPrincipal):
+                found = await participants.find(hearing.id, station_id=principal.station_id)
+            else:
+                found = await participants.find(hearing.id, user_id=principal.user_id)
+            if found is None or found.hearing_id != hearing.id:
+                raise CourtError(ErrorCode.FORBIDDEN, "you are not a participant of this hearing")
+            return found
+
     # -- invitations -------------------------------------------------------------------
 
     async def create_invitation(

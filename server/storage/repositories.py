@@ -152,6 +152,16 @@ class ParticipantRepository(_Repository):
     async def get(self, participant_id: str) -> Participant | None:
         return await self._session.get(Participant, participant_id)
 
+    async def find(
+        self, hearing_id: str, *, user_id: str | None = None, station_id: str | None = None
+    ) -> Participant | None:
+        query = select(Participant).where(Participant.hearing_id == hearing_id)
+        if user_id is not None:
+            query = query.where(Participant.user_id == user_id)
+        if station_id is not None:
+            query = query.where(Participant.station_id == station_id)
+        return (await self._session.scalars(query.limit(1))).first()
+
     async def set_state(
         self, hearing_id: str, participant_id: str, state: ParticipantState
     ) -> None:

@@ -170,10 +170,26 @@ async def seed_court(app_sessions: Any, clock: FakeClock, name: str, prefix: str
             await db.flush()
             hearings.append(hearing.id)
         world.hearing_id, world.other_hearing_id = hearings
+        for staff_role in (HearingRole.JUDGE, HearingRole.CLERK, HearingRole.STATION):
+            db.add(
+                Participant(
+                    hearing_id=world.hearing_id,
+                    display_name=staff_role.value,
+                    role=staff_role,
+                    state=ParticipantState.INVITED,
+                    user_id=world.user_ids[staff_role.value]
+                    if staff_role is not HearingRole.STATION
+                    else None,
+                    station_id=station.station.id if staff_role is HearingRole.STATION else None,
+                    created_at=now,
+                )
+            )
+        await db.flush()
         for party_role in (HearingRole.PLAINTIFF, HearingRole.DEFENDANT):
             participant = Participant(
                 hearing_id=world.hearing_id,
                 display_name=party_role.value,
+                legal_name=party_role.value.upper(),
                 role=party_role,
                 state=ParticipantState.INVITED,
                 id_number_tail="1234",

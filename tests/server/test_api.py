@@ -186,7 +186,7 @@ async def test_bad_times_and_ids(api: Api, world: World, app_client: TestClient[
     assert status == 404
     async with app_of(app_client)[SESSIONS]() as db:
         assert await db.scalar(select(func.count()).select_from(Hearing)) == 4
-        assert await db.scalar(select(func.count()).select_from(Participant)) == 4
+        assert await db.scalar(select(func.count()).select_from(Participant)) == 10  # 5 per court
         assert await db.scalar(select(func.count()).select_from(HearingEvent)) == 0
 
 

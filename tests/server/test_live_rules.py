@@ -342,10 +342,15 @@ async def test_mute_and_unmute_rules(room: Room) -> None:
     with pytest.raises(CourtError) as err:
         await live.unmute(room["plaintiff"], room["plaintiff"])
     assert err.value.code == "FORBIDDEN"
-    await live.request_unmute(room["judge"], room["plaintiff"])
-    assert isinstance(room.clients.events[room["plaintiff"]][-1], UnmuteRequested)
-    await live.unmute(room["plaintiff"], room["plaintiff"])
+    await live.request_unmute(room["plaintiff"])
+    asked = room.clients.events[room["judge"]][-1]
+    assert isinstance(asked, UnmuteRequested)
+    assert asked.participant_id == room["plaintiff"]
+    assert not any(isinstance(e, UnmuteRequested) for e in room.clients.events[room["defendant"]])
+    await live.unmute(room["judge"], room["plaintiff"])
     assert room.routing.muted[room["plaintiff"]] is False
+    with pytest.raises(CourtError, match="not muted"):
+        await live.request_unmute(room["plaintiff"])
     with pytest.raises(CourtError) as err:
         await live.mute(room["plaintiff"], room["defendant"])
     assert err.value.code == "FORBIDDEN"

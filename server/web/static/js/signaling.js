@@ -1,0 +1,307 @@
+// The browser mirror of the signaling protocol (Python: signaling/, spec: docs/signaling.md).
+//
+// An ES module with no build step. The lists below must equal the Python ones; a test
+// (tests/signaling/test_js_mirror.py) parses this file and fails if they drift.
+//
+//   const client = new SignalingClient("wss://host/ws/signaling");
+//   await client.connect();                       // the session cookie goes with the request
+//   const welcome = await client.join(hearingId);  // heartbeat starts at welcome's interval
+//   client.addEventListener("roster", (e) => render(e.detail.participants));
+//   try { await client.request("mute", { participant_id: id }); }
+//   catch (err) { if (err.code === "FORBIDDEN") ... }  // RequestError | RequestTimeout | ConnectionClosed
+//   client.addEventListener("closed", (e) => show(e.detail.reason));  // e.g. DUPLICATE_SESSION
+//
+// Events: one per server-pushed message type (CustomEvent named after the `type`, the message
+// in `detail`): roster, participant_updated, hearing_state, muted, unmute_requested, moved,
+// room_locked, track, participant_left, disconnect_evidence, recording_hash, offer (answer it
+// with client.reply(offer, {type: "answer", sdp})), error (one that matches no pending
+// request), closed (the server's `closed` message, or the connection ending: detail {reason}).
+// Every pushed message is also dispatched as a generic "message" event, and passed to the
+// `onEvent(message)` callback if one was given to the constructor.
+
+export const PROTOCOL_VERSION = 1;
+export const MAX_MESSAGE_BYTES = 65536;
+export const HEARTBEAT_MISSES = 3;
+
+export const CLIENT_TYPES = Object.freeze([
+  "join", "offer", "answer", "leave", "heartbeat", "error",
+  "confirm_identity", "consent", "attest_identity",
+  "admit", "send_to_waiting", "mute", "unmute", "mute_all", "request_unmute", "remove",
+  "lock_room", "spotlight", "call_witness", "dismiss_witness", "move_to_room",
+  "open_consultation", "set_hearing_state",
+  "station_report", "confirm_recording_hash",
+]);
+
+export const SERVER_TYPES = Object.freeze([
+  "result", "welcome", "answer", "error", "offer",
+  "roster", "participant_updated", "hearing_state", "muted", "unmute_requested", "moved",
+  "room_locked", "track", "participant_left", "disconnect_evidence", "closed", "recording_hash",
+]);
+
+// Replies resolve requests; everything else the server sends is an event.
+export const REPLY_TYPES = Object.freeze(["result", "welcome", "answer", "error"]);
+
+export const ERROR_CODES = Object.freeze([
+  "BAD_JSON", "BAD_REQUEST", "UNSUPPORTED_VERSION", "UNKNOWN_TYPE", "UNKNOWN_FIELD",
+  "MISSING_FIELD", "BAD_FIELD", "TOO_LARGE",
+  "UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "WRONG_STATE", "CONFLICT", "RATE_LIMITED",
+  "INTERNAL",
+  "TIMEOUT", "CLOSED", // local to a client, never on the wire
+]);
+
+export const CLOSE_REASONS = Object.freeze([
+  "CLIENT_LEFT", "REMOVED", "DISMISSED", "JUDGE_ENDED", "DUPLICATE_SESSION", "ICE_FAILED",
+  "NETWORK_LOST", "HEARTBEAT_LOST", "STATION_POWER", "STATION_NETWORK", "WORKER_DIED",
+  "SERVER_SHUTDOWN", "PRODUCER_CLOSED", "ROOM_CHANGED",
+]);
+
+const SERVER_TYPE_SET = new Set(SERVER_TYPES);
+const CLIENT_TYPE_SET = new Set(CLIENT_TYPES);
+const REPLY_TYPE_SET = new Set(REPLY_TYPES);
+const CLOSE_REASON_SET = new Set(CLOSE_REASONS);
+
+export class SignalingError extends Error {
+  constructor(code, message, transaction = null) {
+    super(`${code}: ${message}`);
+    this.name = "SignalingError";
+    this.code = code;
+    this.detail = message;
+    this.transaction = transaction;
+  }
+}
+
+/** The server answered a request with `error`; `code` is the machine code. */
+export class RequestError extends SignalingError {
+  constructor(code, message, transaction) {
+    super(code, message, transaction);
+    this.name = "RequestError";
+  }
+}
+
+/** No reply in time (the request may still take effect). */
+export class RequestTimeout extends SignalingError {
+  constructor(message, transaction) {
+    super("TIMEOUT", message, transaction);
+    this.name = "RequestTimeout";
+  }
+}
+
+/** The connection ended; `reason` is a CLOSE_REASONS value. */
+export class ConnectionClosed extends SignalingError {
+  constructor(reason, message, transaction = null) {
+    super("CLOSED", message, transaction);
+    this.name = "ConnectionClosed";
+    this.reason = reason;
+  }
+}
+
+export function newTransaction() {
+  const bytes = new Uint8Array(12);
+  globalThis.crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export class SignalingClient extends EventTarget {
+  /**
+   * @param {string} url the signaling WebSocket URL (ws: or wss:)
+   * @param {{requestTimeoutMs?: number, heartbeat?: boolean, onEvent?: (message: object) => void,
+   *          WebSocketImpl?: typeof WebSocket}} options
+   */
+  constructor(url, { requestTimeoutMs = 10000, heartbeat = true, onEvent = null, WebSocketImpl } = {}) {
+    super();
+    this.onEvent = onEvent;
+    this.url = url;
+    this.requestTimeoutMs = requestTimeoutMs;
+    this.heartbeatEnabled = heartbeat;
+    this.WebSocketImpl = WebSocketImpl ?? globalThis.WebSocket;
+    this.ws = null;
+    this.pending = new Map(); // transaction -> {resolve, reject, timer}
+    this.closeReason = null;
+    this.closingLocally = false;
+    this.heartbeatTimer = null;
+    this.welcome = null;
+    this.badMessages = 0;
+    this.lateReplies = 0;
+    this.closedDispatched = false;
+    this.closedPromise = new Promise((resolve) => { this._resolveClosed = resolve; });
+  }
+
+  /** Open the socket; rejects with ConnectionClosed(NETWORK_LOST) if it cannot. */
+  connect() {
+    return new Promise((resolve, reject) => {
+      const ws = new this.WebSocketImpl(this.url);
+      this.ws = ws;
+      let opened = false;
+      ws.addEventListener("open", () => { opened = true; resolve(); });
+      ws.addEventListener("message", (ev) => this._onMessage(ev.data));
+      ws.addEventListener("close", (ev) => {
+        if (!opened) reject(new ConnectionClosed("NETWORK_LOST", "cannot connect"));
+        this._finish(ev.reason);
+      });
+    });
+  }
+
+  get closed() { return this.closeReason !== null; }
+
+  /** Resolves with the CloseReason once the connection has ended. */
+  waitClosed() { return this.closedPromise; }
+
+  /** Send a request and resolve with its reply (welcome / answer / result). */
+  request(type, fields = {}, { timeoutMs } = {}) {
+    if (!CLIENT_TYPE_SET.has(type)) throw new TypeError(`unknown request type ${type}`);
+    const transaction = fields.transaction ?? newTransaction();
+    const message = { v: PROTOCOL_VERSION, type, ...fields, transaction };
+    return new Promise((resolve, reject) => {
+      if (this.pending.has(transaction)) {
+        reject(new SignalingError("CONFLICT", `transaction ${transaction} is pending`, transaction));
+        return;
+      }
+      const timer = setTimeout(() => {
+        this.pending.delete(transaction);
+        reject(new RequestTimeout(`no reply to ${type} in time`, transaction));
+      }, timeoutMs ?? this.requestTimeoutMs);
+      this.pending.set(transaction, { resolve, reject, timer });
+      try {
+        this.send(message);
+      } catch (err) {
+        clearTimeout(timer);
+        this.pending.delete(transaction);
+        reject(err);
+      }
+    });
+  }
+
+  /** Send one message as is (adds `v`), e.g. an answer to a server offer. */
+  send(message) {
+    if (!this.ws || this.ws.readyState !== 1 || this.closed) {
+      throw new ConnectionClosed(this.closeReason, "the connection is closed");
+    }
+    const text = JSON.stringify({ v: PROTOCOL_VERSION, ...message });
+    if (new TextEncoder().encode(text).length > MAX_MESSAGE_BYTES) {
+      throw new SignalingError("TOO_LARGE", `message over ${MAX_MESSAGE_BYTES} bytes`,
+        message.transaction ?? null);
+    }
+    this.ws.send(text);
+  }
+
+  /** Reply to a request the server sent (its `offer`): `answer` or `error`, same transaction. */
+  reply(request, fields) {
+    this.send({ ...fields, transaction: request.transaction });
+  }
+
+  async join(hearingId, { clientKind = "browser", userAgent = globalThis.navigator?.userAgent ?? null } = {}) {
+    return this.request("join", {
+      hearing_id: hearingId, client_kind: clientKind, user_agent: userAgent?.slice(0, 256) ?? null,
+    });
+  }
+
+  /** Leave on purpose (CLIENT_LEFT), then close. */
+  async leave() {
+    try { await this.request("leave"); } catch (err) {
+      if (!(err instanceof ConnectionClosed || err instanceof RequestTimeout)) throw err;
+    }
+    this.close();
+    return this.waitClosed();
+  }
+
+  close() {
+    this._stopHeartbeat();
+    if (this.ws && this.ws.readyState <= 1) {
+      this.closingLocally = true;
+      this.ws.close(1000, "CLIENT_LEFT");
+    }
+  }
+
+  _startHeartbeat(intervalS) {
+    this.heartbeatTimer = setInterval(async () => {
+      try {
+        await this.request("heartbeat", {}, { timeoutMs: intervalS * 1000 * HEARTBEAT_MISSES });
+      } catch (err) {
+        if (err instanceof RequestTimeout) {
+          this.closeReason = this.closeReason ?? "HEARTBEAT_LOST";
+          this._stopHeartbeat();
+          this.ws?.close(1000, "HEARTBEAT_LOST");
+        }
+      }
+    }, intervalS * 1000);
+  }
+
+  _stopHeartbeat() {
+    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = null;
+  }
+
+  _onMessage(data) {
+    let message;
+    try {
+      message = JSON.parse(data);
+    } catch {
+      this.badMessages += 1;
+      return;
+    }
+    if (message === null || typeof message !== "object" || Array.isArray(message)
+        || message.v !== PROTOCOL_VERSION || !SERVER_TYPE_SET.has(message.type)) {
+      this.badMessages += 1;
+      return;
+    }
+    const tx = message.transaction;
+    if (REPLY_TYPE_SET.has(message.type) && typeof tx === "string" && this.pending.has(tx)) {
+      const { resolve, reject, timer } = this.pending.get(tx);
+      clearTimeout(timer);
+      this.pending.delete(tx);
+      if (message.type === "error") {
+        reject(new RequestError(message.code, message.message, tx));
+        return;
+      }
+      if (message.type === "welcome") {
+        // However `join` was sent (join() or request("join")), the heartbeat starts here.
+        this.welcome = message;
+        if (this.heartbeatEnabled && this.heartbeatTimer === null) {
+          this._startHeartbeat(message.heartbeat_interval_s);
+        }
+      }
+      resolve(message);
+      return;
+    }
+    if (message.type !== "error" && REPLY_TYPE_SET.has(message.type)) {
+      this.lateReplies += 1; // its request timed out; not an event
+      return;
+    }
+    if (message.type === "closed" && CLOSE_REASON_SET.has(message.reason)) {
+      this.closeReason = message.reason;
+      this.closedDispatched = true;
+    }
+    this._emit(message);
+  }
+
+  _emit(message) {
+    if (this.onEvent) {
+      try {
+        this.onEvent(message);
+      } catch (err) {
+        console.error("signaling onEvent handler failed", err); // never break the reader
+      }
+    }
+    this.dispatchEvent(new CustomEvent("message", { detail: message }));
+    this.dispatchEvent(new CustomEvent(message.type, { detail: message }));
+  }
+
+  _finish(frameReason) {
+    if (this.closeReason === null) {
+      if (this.closingLocally) this.closeReason = "CLIENT_LEFT";
+      else if (CLOSE_REASON_SET.has(frameReason)) this.closeReason = frameReason;
+      else this.closeReason = "NETWORK_LOST";
+    }
+    this._stopHeartbeat();
+    for (const [tx, { reject, timer }] of this.pending) {
+      clearTimeout(timer);
+      reject(new ConnectionClosed(this.closeReason, "connection closed before the reply", tx));
+    }
+    this.pending.clear();
+    if (!this.closedDispatched) {
+      this.closedDispatched = true;
+      this._emit({ v: PROTOCOL_VERSION, type: "closed", reason: this.closeReason, message: null });
+    }
+    this._resolveClosed(this.closeReason);
+  }
+}

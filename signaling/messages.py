@@ -1,0 +1,533 @@
+"""Every signaling message, one frozen pydantic model per ``type``.
+
+Design:
+
+* **Flat and typed.** A message is one JSON object: ``v`` (protocol version), ``type`` and
+  the message's own fields, nothing nested except lists of small records (the roster, ICE
+  servers). Closed vocabularies are StrEnums (``signaling.enums``, ``CloseReason``,
+  ``ErrorCode``); ids are plain bounded strings (the server parses them into its typed ids at
+  its edge, STYLE 2).
+* **Strict.** Models forbid unknown fields and validate in pydantic's strict mode, so ``true``
+  is not an integer, ``1`` is not a string and ``"1"`` is not a boolean. Only
+  ``signaling.codec`` turns text into these models (STYLE 11); code elsewhere constructs them
+  directly, which validates the same way.
+* **Three kinds.** A ``Request`` carries a ``transaction`` id (generated when not given, but
+  required on the wire); the reply echoes it: ``Welcome`` for ``join``, ``Answer`` for
+  ``offer``, ``Result`` for everything else, or ``Error``. An ``Event`` is pushed by the server
+  with no transaction. ``Offer``/``Answer``/``Error`` travel both ways: the server renegotiates
+  by sending an ``offer`` request, which the client answers with ``answer`` or ``error``.
+* **Direction is data.** ``SENDERS`` on each class says who may send it; the codec refuses a
+  server-only type from a client as UNKNOWN_TYPE (a client cannot forge ``welcome``).
+
+``MESSAGE_TYPES`` maps each ``type`` string to its class; the browser mirror
+(``server/web/static/js/signaling.js``) lists the same names, checked by a test.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, ClassVar, Final, Literal, Self
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    model_validator,
+)
+
+from signaling.enums import (
+    MAIN_ROOM,
+    ClientKind,
+    HearingRole,
+    HearingState,
+    ParticipantState,
+    Sender,
+    StationCause,
+)
+from signaling.errors import ErrorCode
+from signaling.limits import MAX_ID_CHARS, MAX_SDP_CHARS, PROTOCOL_VERSION
+from signaling.reasons import CloseReason
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]
+Transaction = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]
+Sdp = Annotated[str, StringConstraints(min_length=1, max_length=MAX_SDP_CHARS)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=False)]
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+Note = Annotated[str, StringConstraints(max_length=500)]
+# The digits of a resident ID the person reads out (the last 4 to all 18; the check digit may
+# be X). The server compares them with the invitation; they are never logged in full.
+IdDigits = Annotated[str, StringConstraints(pattern=r"^[0-9]{3,17}[0-9Xx]$")]
+Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+Url = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+
+_CLIENT: Final = frozenset({Sender.CLIENT})
+_SERVER: Final = frozenset({Sender.SERVER})
+_BOTH: Final = frozenset({Sender.CLIENT, Sender.SERVER})
+
+
+def new_transaction() -> str:
+    """A fresh transaction id: 96 random bits, unique per connection for all practical use."""
+    return secrets.token_hex(12)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class Message(_Strict):
+    """Base of every message: the protocol version and, in subclasses, the ``type``."""
+
+    SENDERS: ClassVar[frozenset[Sender]] = _BOTH
+    v: Literal[1] = PROTOCOL_VERSION
+
+
+class Request(Message):
+    """A message that expects exactly one reply echoing its ``transaction``."""
+
+    SENDERS: ClassVar[frozenset[Sender]] = _CLIENT
+    transaction: Transaction = Field(default_factory=new_transaction)
+
+
+class Reply(Message):
+    """The answer to a request; ``transaction`` echoes the request's."""
+
+    SENDERS: ClassVar[frozenset[Sender]] = _SERVER
+    transaction: Transaction
+
+
+class Event(Message):
+    """Pushed by the server, not in answer to anything."""
+
+    SENDERS: ClassVar[frozenset[Sender]] = _SERVER
+
+
+# ----------------------------------------------------------------------------------------------
+# Records inside messages
+
+
+class IceServer(_Strict):
+    """One STUN/TURN server as RTCPeerConnection takes it (TURN credentials time-limited)."""
+
+    urls: Annotated[list[Url], Field(min_length=1, max_length=8)]
+    username: Annotated[str, StringConstraints(max_length=256)] | None = None
+    credential: Annotated[str, StringConstraints(max_length=256)] | None = None
+
+
+class ParticipantInfo(_Strict):
+    """One participant as others see them (roster entry; ``participant_updated`` fields)."""
+
+    participant_id: Id
+    display_name: Name
+    role: HearingRole
+    state: ParticipantState
+    room_id: Id | None = None  # None while waiting or not connected
+    connected: bool = False
+    muted: bool = False
+    spotlighted: bool = False
+    client_kind: ClientKind | None = None
+
+
+# ----------------------------------------------------------------------------------------------
+# Client -> server requests
+
+
+class Join(Request):
+    """First message on a connection: join one hearing as the participant of the session cookie.
+
+    Reply: ``welcome``. A second connection of the same participant replaces the first, which
+    is sent ``closed`` with DUPLICATE_SESSION.
+    """
+
+    type: Literal["join"] = "join"
+    hearing_id: Id
+    client_kind: ClientKind = ClientKind.BROWSER
+    user_agent: Annotated[str, StringConstraints(max_length=256)] | None = None
+
+
+class Offer(Request):
+    """An SDP offer. From the client: publish/subscribe changes (reply ``answer``). From the
+    server: renegotiation (the client replies ``answer`` or ``error``)."""
+
+    SENDERS: ClassVar[frozenset[Sender]] = _BOTH
+    type: Literal["offer"] = "offer"
+    sdp: Sdp
+
+
+class Leave(Request):
+    """Leave the hearing on purpose (CLIENT_LEFT). Reply ``result``, then ``closed``."""
+
+    type: Literal["leave"] = "leave"
+
+
+class Heartbeat(Request):
+    """Keep-alive every ``heartbeat_interval_s``. Reply ``result``."""
+
+    type: Literal["heartbeat"] = "heartbeat"
+
+
+class ConfirmIdentity(Request):
+    """A party confirms identity before entering (OLR 7): name and ID digits."""
+
+    type: Literal["confirm_identity"] = "confirm_identity"
+    name: Name
+    id_digits: IdDigits
+
+
+class Consent(Request):
+    """A party accepts the listed court rules / online-procedure consents (OLR 4, 27)."""
+
+    type: Literal["consent"] = "consent"
+    accepted_rules: Annotated[list[Id], Field(min_length=1, max_length=32)]
+
+
+class AttestIdentity(Request):
+    """A station director attests, in person, the identity of a participant at the station."""
+
+    type: Literal["attest_identity"] = "attest_identity"
+    participant_id: Id
+    note: Note | None = None
+
+
+class Admit(Request):
+    """Admit one participant, or everyone waiting (``all``), from the waiting room."""
+
+    type: Literal["admit"] = "admit"
+    participant_id: Id | None = None
+    all: bool = False
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Self:
+        if (self.participant_id is None) == (not self.all):
+            raise ValueError("give exactly one of participant_id or all=true")
+        return self
+
+
+class SendToWaiting(Request):
+    """Send an admitted participant back to the waiting room."""
+
+    type: Literal["send_to_waiting"] = "send_to_waiting"
+    participant_id: Id
+
+
+class Mute(Request):
+    """Stop forwarding a participant's audio (enforced in the SFU, not the client)."""
+
+    type: Literal["mute"] = "mute"
+    participant_id: Id
+
+
+class Unmute(Request):
+    """Resume forwarding a participant's audio."""
+
+    type: Literal["unmute"] = "unmute"
+    participant_id: Id
+
+
+class MuteAll(Request):
+    """Mute everyone except the staff running the hearing."""
+
+    type: Literal["mute_all"] = "mute_all"
+
+
+class RequestUnmute(Request):
+    """A muted participant asks to speak; staff receive ``unmute_requested``."""
+
+    type: Literal["request_unmute"] = "request_unmute"
+
+
+class Remove(Request):
+    """Remove a participant from the hearing (REMOVED; OLR 28)."""
+
+    type: Literal["remove"] = "remove"
+    participant_id: Id
+    reason: Reason | None = None
+
+
+class LockRoom(Request):
+    """Lock (nobody else admitted or moved in) or unlock a room."""
+
+    type: Literal["lock_room"] = "lock_room"
+    room_id: Id = MAIN_ROOM
+    locked: bool
+
+
+class Spotlight(Request):
+    """Spotlight a participant for everyone; ``participant_id`` null clears it."""
+
+    type: Literal["spotlight"] = "spotlight"
+    participant_id: Id | None
+
+
+class CallWitness(Request):
+    """Bring a witness (or expert) from the waiting room into the hearing room (OLR 26)."""
+
+    type: Literal["call_witness"] = "call_witness"
+    participant_id: Id
+
+
+class DismissWitness(Request):
+    """Send a witness back out after testifying."""
+
+    type: Literal["dismiss_witness"] = "dismiss_witness"
+    participant_id: Id
+
+
+class MoveToRoom(Request):
+    """Move a participant to the main room (``"main"``) or an existing private room."""
+
+    type: Literal["move_to_room"] = "move_to_room"
+    participant_id: Id
+    room_id: Id
+
+
+class OpenConsultation(Request):
+    """Open a private room (caucus / lawyer consultation) for these participants.
+
+    Reply ``result`` with ``{"room_id": ...}``; the participants receive ``moved``.
+    """
+
+    type: Literal["open_consultation"] = "open_consultation"
+    participant_ids: Annotated[list[Id], Field(min_length=1, max_length=16)]
+    label: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class SetHearingState(Request):
+    """Open, start, recess, suspend, resume or close the hearing; every change needs a reason."""
+
+    type: Literal["set_hearing_state"] = "set_hearing_state"
+    state: HearingState
+    reason: Reason
+
+
+class StationReport(Request):
+    """A station reports trouble (power, network, device) with its cause, at the time."""
+
+    type: Literal["station_report"] = "station_report"
+    cause: StationCause
+    detail: Note | None = None
+    since: AwareDatetime | None = None
+
+
+class ConfirmRecordingHash(Request):
+    """A party confirms (or disputes) the recording's root hash shown at close (AVR 9)."""
+
+    type: Literal["confirm_recording_hash"] = "confirm_recording_hash"
+    recording_id: Id
+    root_hash: Sha256Hex
+    confirmed: bool
+
+
+# ----------------------------------------------------------------------------------------------
+# Replies
+
+
+class Result(Reply):
+    """Success. ``data`` is request-specific (documented per request); ``{}`` is a plain ack."""
+
+    type: Literal["result"] = "result"
+    data: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class Welcome(Reply):
+    """The reply to ``join``: who you are in this hearing and how to connect media."""
+
+    type: Literal["welcome"] = "welcome"
+    hearing_id: Id
+    participant_id: Id
+    display_name: Name
+    role: HearingRole
+    state: ParticipantState
+    room_id: Id | None = None
+    hearing_state: HearingState
+    recording: bool = False
+    ice_servers: Annotated[list[IceServer], Field(max_length=8)] = Field(default_factory=list)
+    roster: Annotated[list[ParticipantInfo], Field(max_length=200)] = Field(default_factory=list)
+    heartbeat_interval_s: Annotated[int, Field(ge=1, le=300)]
+
+
+class Answer(Reply):
+    """An SDP answer to an ``offer`` (either direction)."""
+
+    SENDERS: ClassVar[frozenset[Sender]] = _BOTH
+    type: Literal["answer"] = "answer"
+    sdp: Sdp
+
+
+class Error(Message):
+    """A request failed, or an unparseable message was received (``transaction`` null then)."""
+
+    type: Literal["error"] = "error"
+    code: ErrorCode
+    message: Annotated[str, StringConstraints(max_length=1000)]
+    transaction: Transaction | None = None
+
+
+# ----------------------------------------------------------------------------------------------
+# Server -> client events
+
+
+class Roster(Event):
+    """The whole roster as this participant may see it (replaces any previous one)."""
+
+    type: Literal["roster"] = "roster"
+    participants: Annotated[list[ParticipantInfo], Field(max_length=200)]
+
+
+class ParticipantUpdated(Event, ParticipantInfo):
+    """One roster entry changed (joined, admitted, muted, moved, disconnected ...)."""
+
+    type: Literal["participant_updated"] = "participant_updated"
+
+
+class HearingStateChanged(Event):
+    """The hearing changed state, with the reason, who did it and whether recording runs."""
+
+    type: Literal["hearing_state"] = "hearing_state"
+    state: HearingState
+    reason: Reason
+    changed_at: AwareDatetime
+    by: Id | None = None
+    recording: bool = False
+
+
+class Muted(Event):
+    """Told to a participant: the server stopped (``muted``) or resumed forwarding their audio."""
+
+    type: Literal["muted"] = "muted"
+    muted: bool
+    by: Id | None = None
+
+
+class UnmuteRequested(Event):
+    """Told to staff: this participant asks to be unmuted."""
+
+    type: Literal["unmute_requested"] = "unmute_requested"
+    participant_id: Id
+
+
+class Moved(Event):
+    """Told to a participant: your room changed (null room: you are back in the waiting room)."""
+
+    type: Literal["moved"] = "moved"
+    room_id: Id | None
+    state: ParticipantState
+    by: Id | None = None
+
+
+class RoomLocked(Event):
+    """A room was locked (no one else admitted or moved in) or unlocked."""
+
+    type: Literal["room_locked"] = "room_locked"
+    room_id: Id
+    locked: bool
+    by: Id | None = None
+
+
+class Track(Event):
+    """Told to a subscriber: the media arriving on transceiver ``mid`` is this participant's.
+
+    Sent when the SFU adds a consumer to the subscriber's peer connection (before or with the
+    renegotiation ``offer`` that carries it), so the page can label each video tile.
+    """
+
+    type: Literal["track"] = "track"
+    mid: Annotated[str, StringConstraints(min_length=1, max_length=16)]
+    participant_id: Id
+    kind: Literal["audio", "video"]
+
+
+class ParticipantLeft(Event):
+    """Someone left or was disconnected; ``reason`` tells a walk-out from a failure (OLR 25)."""
+
+    type: Literal["participant_left"] = "participant_left"
+    participant_id: Id
+    reason: CloseReason
+    left_at: AwareDatetime
+
+
+class DisconnectEvidence(Event):
+    """For the judge: the facts behind a disconnect, to decide whether an absence is excused."""
+
+    type: Literal["disconnect_evidence"] = "disconnect_evidence"
+    participant_id: Id
+    reason: CloseReason
+    last_seen_at: AwareDatetime
+    detected_at: AwareDatetime
+    station_cause: StationCause | None = None
+    detail: Note | None = None
+
+
+class Closed(Event):
+    """This connection is being closed by the server, and why; the socket closes next."""
+
+    type: Literal["closed"] = "closed"
+    reason: CloseReason
+    message: Note | None = None
+
+
+class RecordingHash(Event):
+    """At close: the sealed recording's root hash, for parties to confirm (AVR 9)."""
+
+    type: Literal["recording_hash"] = "recording_hash"
+    recording_id: Id
+    root_hash: Sha256Hex
+    algorithm: Literal["sha256"] = "sha256"
+    sealed_at: AwareDatetime
+
+
+ALL_MESSAGES: Final[tuple[type[Message], ...]] = (
+    Join,
+    Offer,
+    Answer,
+    Leave,
+    Heartbeat,
+    ConfirmIdentity,
+    Consent,
+    AttestIdentity,
+    Admit,
+    SendToWaiting,
+    Mute,
+    Unmute,
+    MuteAll,
+    RequestUnmute,
+    Remove,
+    LockRoom,
+    Spotlight,
+    CallWitness,
+    DismissWitness,
+    MoveToRoom,
+    OpenConsultation,
+    SetHearingState,
+    StationReport,
+    ConfirmRecordingHash,
+    Result,
+    Welcome,
+    Error,
+    Roster,
+    ParticipantUpdated,
+    HearingStateChanged,
+    Muted,
+    UnmuteRequested,
+    Moved,
+    RoomLocked,
+    Track,
+    ParticipantLeft,
+    DisconnectEvidence,
+    Closed,
+    RecordingHash,
+)
+
+
+def type_name(cls: type[Message]) -> str:
+    """The wire ``type`` of a message class."""
+    default = cls.model_fields["type"].default
+    assert isinstance(default, str)
+    return default
+
+
+MESSAGE_TYPES: Final[dict[str, type[Message]]] = {type_name(c): c for c in ALL_MESSAGES}
+CLIENT_TYPES: Final = frozenset(t for t, c in MESSAGE_TYPES.items() if Sender.CLIENT in c.SENDERS)
+SERVER_TYPES: Final = frozenset(t for t, c in MESSAGE_TYPES.items() if Sender.SERVER in c.SENDERS)

@@ -1,0 +1,200 @@
+"""The browser mirror (server/web/static/js/signaling.js) cannot drift from the Python
+protocol: its lists are parsed and compared, and the module itself is run under Node against
+a Python WebSocket server whose codec validates every message the JS client sends."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from pytest_aiohttp import AiohttpServer
+
+from signaling import messages as m
+from signaling.codec import decode, encode, error_for
+from signaling.enums import HearingRole, HearingState, ParticipantState, Sender
+from signaling.errors import ErrorCode, SignalingError
+from signaling.limits import HEARTBEAT_MISSES, MAX_MESSAGE_BYTES, PROTOCOL_VERSION
+from signaling.reasons import CloseReason
+
+JS = Path(__file__).resolve().parents[2] / "server" / "web" / "static" / "js" / "signaling.js"
+
+
+def js_list(name: str) -> list[str]:
+    source = JS.read_text(encoding="utf-8")
+    match = re.search(rf"export const {name} = Object\.freeze\(\[(.*?)\]\);", source, re.S)
+    assert match, f"{name} not found in {JS}"
+    body = re.sub(r"//[^\n]*", "", match.group(1))
+    return re.findall(r'"([^"]+)"', body)
+
+
+def js_number(name: str) -> int:
+    match = re.search(rf"export const {name} = (\d+);", JS.read_text(encoding="utf-8"))
+    assert match, f"{name} not found in {JS}"
+    return int(match.group(1))
+
+
+def test_message_types_match() -> None:
+    client, server = js_list("CLIENT_TYPES"), js_list("SERVER_TYPES")
+    assert len(client) == len(set(client))
+    assert len(server) == len(set(server))
+    assert set(client) == m.CLIENT_TYPES
+    assert set(server) == m.SERVER_TYPES
+    assert set(js_list("REPLY_TYPES")) == {
+        m.type_name(c) for c in m.ALL_MESSAGES if issubclass(c, m.Reply | m.Error)
+    }
+
+
+def test_vocabularies_and_limits_match() -> None:
+    assert js_list("ERROR_CODES") == [c.value for c in ErrorCode]
+    assert js_list("CLOSE_REASONS") == [r.value for r in CloseReason]
+    assert js_number("PROTOCOL_VERSION") == PROTOCOL_VERSION
+    assert js_number("MAX_MESSAGE_BYTES") == MAX_MESSAGE_BYTES
+    assert js_number("HEARTBEAT_MISSES") == HEARTBEAT_MISSES
+
+
+NODE_SCRIPT = """
+import { SignalingClient, RequestError, ConnectionClosed } from %(module)s;
+const out = {};
+const seen = [];
+const client = new SignalingClient(process.argv[2], {
+  onEvent: (message) => seen.push(message.type),
+});
+const on = (type) => new Promise((resolve) => client.addEventListener(type, (e) => resolve(e)));
+// The server answers the first heartbeat with a `muted` event: proof that a join sent with
+// request("join") (as room.js does) starts the heartbeat.
+const heartbeatSeen = on("muted");
+await client.connect();
+const welcome = await client.request("join", { hearing_id: "H1", client_kind: "browser" });
+out.participant = welcome.participant_id;
+await heartbeatSeen;
+try {
+  await client.request("mute", { participant_id: "nobody" });
+  out.mute = "resolved";
+} catch (err) {
+  out.mute = err instanceof RequestError ? err.code : String(err);
+}
+const roster = on("roster").then((e) => e.detail);
+const offer = on("offer").then((e) => e.detail);
+const result = await client.request("lock_room", { room_id: "main", locked: true });
+out.lock = result.type;
+out.roster = (await roster).participants.length;
+client.reply(await offer, { type: "answer", sdp: "v=0\\r\\n" });
+const closedEvent = on("closed").then((e) => e.detail.reason);
+try {
+  await client.request("spotlight", { participant_id: null });
+  out.spotlight = "resolved";
+} catch (err) {
+  out.spotlight = err instanceof ConnectionClosed ? err.reason : String(err);
+}
+out.closedEvent = await closedEvent;
+out.closeReason = await client.waitClosed();
+out.seen = seen;
+console.log(JSON.stringify(out));
+"""
+
+
+def node_has_websocket() -> bool:
+    """Node >= 20.10 has a WebSocket client behind --experimental-websocket (22+: default)."""
+    node = shutil.which("node")
+    if node is None:
+        return False
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=False)
+    match = re.match(r"v(\d+)\.(\d+)", version.stdout.strip())
+    return match is not None and (int(match[1]), int(match[2])) >= (20, 10)
+
+
+@pytest.mark.skipif(not node_has_websocket(), reason="needs Node.js >= 20.10 (WebSocket client)")
+async def test_js_client_speaks_the_protocol(aiohttp_server: AiohttpServer, tmp_path: Path) -> None:
+    received: list[str] = []
+    rejected: list[str] = []
+    answers: list[str] = []
+
+    async def endpoint(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for frame in ws:
+            try:
+                msg = decode(frame.data, sender=Sender.CLIENT)
+            except SignalingError as exc:
+                rejected.append(f"{exc.code}: {exc.message} in {frame.data}")
+                await ws.send_str(error_for(exc))
+                continue
+            received.append(m.type_name(type(msg)))
+            if isinstance(msg, m.Heartbeat):
+                await ws.send_str(encode(m.Result(transaction=msg.transaction)))
+                if received.count("heartbeat") == 1:
+                    await ws.send_str(encode(m.Muted(muted=True)))
+            elif isinstance(msg, m.Join):
+                await ws.send_str(
+                    encode(
+                        m.Welcome(
+                            transaction=msg.transaction,
+                            hearing_id=msg.hearing_id,
+                            participant_id="P1",
+                            display_name="Party",
+                            role=HearingRole.DEFENDANT,
+                            state=ParticipantState.WAITING,
+                            hearing_state=HearingState.OPENED,
+                            heartbeat_interval_s=1,
+                        )
+                    )
+                )
+            elif isinstance(msg, m.Mute):
+                error = m.Error(code=ErrorCode.NOT_FOUND, message="no", transaction=msg.transaction)
+                await ws.send_str(encode(error))
+            elif isinstance(msg, m.LockRoom):
+                await ws.send_str(encode(m.Roster(participants=[])))
+                await ws.send_str(encode(m.Result(transaction=msg.transaction)))
+                await ws.send_str(encode(m.Offer(transaction="srv-1", sdp="v=0\r\n")))
+            elif isinstance(msg, m.Answer):
+                answers.append(msg.transaction)
+            elif isinstance(msg, m.Spotlight):
+                await ws.send_str(encode(m.Closed(reason=CloseReason.DUPLICATE_SESSION)))
+                await ws.close(message=b"DUPLICATE_SESSION")
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws", endpoint)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    url = str(server.make_url("/ws")).replace("http://", "ws://")
+    script = tmp_path / "check.mjs"
+    script.write_text(NODE_SCRIPT % {"module": json.dumps(JS.as_uri())})
+    proc = await asyncio.create_subprocess_exec(
+        "node",
+        "--experimental-websocket",
+        "--no-warnings",
+        str(script),
+        url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(30):
+        stdout, stderr = await proc.communicate()
+    assert proc.returncode == 0, stderr.decode()
+    out = json.loads(stdout.decode().strip().splitlines()[-1])
+    assert rejected == []
+    assert received[:2] == ["join", "heartbeat"]
+    assert [t for t in received if t != "heartbeat"] == [
+        "join",
+        "mute",
+        "lock_room",
+        "answer",
+        "spotlight",
+    ]
+    assert answers == ["srv-1"]
+    assert out == {
+        "participant": "P1",
+        "mute": "NOT_FOUND",
+        "lock": "result",
+        "roster": 0,
+        "spotlight": "DUPLICATE_SESSION",
+        "closedEvent": "DUPLICATE_SESSION",
+        "closeReason": "DUPLICATE_SESSION",
+        "seen": ["muted", "roster", "offer", "closed"],
+    }
