@@ -11,15 +11,34 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from server.appkeys import AUTH, CLOCK, CONFIG, COURT, ENGINE, SESSIONS
+from server.appkeys import (
+    AUTH,
+    CLOCK,
+    CONFIG,
+    CONNECTIONS,
+    COURT,
+    ENGINE,
+    ICE,
+    MEDIA,
+    ROOMS,
+    SESSIONS,
+)
 from server.auth.service import AuthService
+from server.auth.turn import IceServers
 from server.clock import Clock, SystemClock
 from server.config import Config
+from server.hearings.rooms import HearingRooms
 from server.hearings.service import CourtService
+from server.ids import HearingId
+from server.media import MediaService, RouterRouting
+from server.sfu import aiortc_hooks
 from server.storage.db import create_engine, create_sessionmaker
 from server.web.api import add_routes
+from server.web.connections import HearingConnections
 from server.web.middleware import MIDDLEWARES
 from server.web.pages import add_pages
+from server.web.ws import signaling_socket
+from signaling.reasons import CloseReason
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -34,11 +53,35 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
+async def _live_hearings(app: web.Application) -> AsyncIterator[None]:
+    """Live hearings: their rules, signaling connections and SFU routers."""
+    config = app[CONFIG]
+    if config.ice.host_addresses:
+        aiortc_hooks.install_host_addresses(config.ice.host_addresses)
+    aiortc_hooks.fix_datagram_max_size()
+    media = MediaService()
+    connections = HearingConnections()
+    app[ICE] = IceServers(config.ice)
+    app[MEDIA] = media
+    app[CONNECTIONS] = connections
+
+    def routing_for(hearing_id: HearingId) -> RouterRouting:
+        return RouterRouting(media, hearing_id)
+
+    app[ROOMS] = HearingRooms(app[SESSIONS], app[CLOCK], routing_for, connections.clients)
+    yield
+    for connection in connections.all():
+        await connection.close(CloseReason.SERVER_SHUTDOWN)
+    await media.close(CloseReason.SERVER_SHUTDOWN)
+
+
 def create_app(config: Config, *, clock: Clock | None = None) -> web.Application:
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=config.server.max_body_bytes)
     app[CONFIG] = config
     app[CLOCK] = clock or SystemClock()
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_live_hearings)
+    app.router.add_get("/ws", signaling_socket)
     add_routes(app)
     add_pages(app)
     return app

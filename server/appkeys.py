@@ -7,9 +7,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from server.auth.principals import Principal
 from server.auth.service import AuthService
+from server.auth.turn import IceServers
 from server.clock import Clock
 from server.config import Config
+from server.hearings.rooms import HearingRooms
 from server.hearings.service import CourtService
+from server.media import MediaService
+from server.web.connections import HearingConnections
 
 CONFIG = web.AppKey("config", Config)
 CLOCK = web.AppKey("clock", Clock)
@@ -17,6 +21,10 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 AUTH = web.AppKey("auth", AuthService)
 COURT = web.AppKey("court", CourtService)
+ICE = web.AppKey("ice", IceServers)
+MEDIA = web.AppKey("media", MediaService)
+ROOMS = web.AppKey("rooms", HearingRooms)
+CONNECTIONS = web.AppKey("connections", HearingConnections)
 
 # Per-request values (request[...]): set by the session middleware.
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")

@@ -14,10 +14,11 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from server import __version__
-from server.appkeys import AUTH, CONFIG, COURT
+from server.appkeys import AUTH, CONFIG, COURT, ROOMS
 from server.auth.principals import PartyPrincipal, Principal, StaffPrincipal, StationPrincipal
 from server.auth.service import IssuedSession
 from server.hearings.service import event_json
+from server.ids import HearingId
 from server.storage.eventlog import verify_chain
 from server.web import schemas as s
 from server.web.http import (
@@ -179,6 +180,9 @@ async def set_hearing_state(request: web.Request) -> web.StreamResponse:
     hearing_id = path_id(request, "hearing_id", "hearing")
     body = await parse_body(request, s.SetHearingStateRequest)
     hearing = await request.app[COURT].set_hearing_state(who, hearing_id, body.state, body.reason)
+    live = request.app[ROOMS].get(HearingId(hearing_id))
+    if live is not None:  # people are connected: tell them, and end their media on close
+        await live.hearing_state_changed(body.state, body.reason)
     return reply(s.HearingOut.model_validate(hearing))
 
 

@@ -18,6 +18,7 @@ PAGES = {
     "/": "login.html",
     "/dashboard": "dashboard.html",
     "/join": "join.html",
+    "/hearings/{hearing_id}/room": "room.html",
 }
 
 

@@ -28,7 +28,10 @@ async function load() {
   for (const h of hearings) {
     const row = body.insertRow();
     row.dataset.hearingId = h.id;
-    row.insertCell().textContent = h.title;
+    const link = document.createElement("a");
+    link.href = `/hearings/${h.id}/room`;
+    link.textContent = h.title;
+    row.insertCell().append(link);
     row.insertCell().textContent = new Date(h.scheduled_start).toLocaleString();
     row.insertCell().textContent = t(`state_${h.state}`);
   }

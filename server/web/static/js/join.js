@@ -21,6 +21,9 @@ async function redeem() {
     status.dataset.participantId = session.principal.participant_id;
     const hearing = await api("GET", `/api/hearings/${session.principal.hearing_id}`);
     document.getElementById("hearing-title").textContent = hearing.title;
+    const enter = document.getElementById("enter");
+    enter.href = `/hearings/${hearing.id}/room`;
+    enter.hidden = false;
   } catch (err) {
     status.textContent = err.message;
     status.className = "error";

@@ -1,0 +1,134 @@
+"""`AsyncRecordingWriter`: the writer for code running on an asyncio event loop.
+
+Design: muxing, AES-GCM, hashing and fsync must not run on the loop (STYLE §6). All calls go to
+one dedicated worker thread, which keeps them in order (the chain is sequential) and keeps the
+synchronous core simple. The number of calls in flight is bounded; media can be offered with
+`offer_video` / `offer_audio`, which drop (and count) a frame instead of waiting when the queue
+is full, video before audio as the research notes recommend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from .ids import ParticipantId
+from .timeline import PauseReason
+from .writer import RecordingWriter
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class AsyncRecordingWriter:
+    """Async facade over a `RecordingWriter`; each method raises what the sync one raises."""
+
+    def __init__(self, writer: RecordingWriter, *, max_pending: int = 256) -> None:
+        self.writer = writer
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recording")
+        self._slots = asyncio.Semaphore(max_pending)
+        self._max = max_pending
+        self._pending = 0
+        self.dropped_frames = 0
+
+    @classmethod
+    async def create(
+        cls, factory: Callable[[], RecordingWriter], *, max_pending: int = 256
+    ) -> AsyncRecordingWriter:
+        """Build the writer (which creates files) off the loop."""
+        writer = await asyncio.to_thread(factory)
+        return cls(writer, max_pending=max_pending)
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        async with self._slots:
+            self._pending += 1
+            try:
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(
+                    self._executor, functools.partial(fn, *args, **kwargs)
+                )
+            finally:
+                self._pending -= 1
+
+    def _offer(self, fn: Callable[..., None], *args: Any, audio: bool) -> bool:
+        # Audio may use the whole queue, video only up to 3/4 of it.
+        limit = self._max if audio else (self._max * 3) // 4
+        if self._pending >= limit:
+            self.dropped_frames += 1
+            return False
+        self._pending += 1
+        fut = asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+        def done(f: asyncio.Future[None]) -> None:
+            self._pending -= 1
+            if not f.cancelled() and f.exception() is not None:
+                log.error("recording write failed: %s", f.exception())
+
+        fut.add_done_callback(done)
+        return True
+
+    def offer_video(self, participant: ParticipantId, data: bytes, ts: int, keyframe: bool) -> bool:
+        """Queue a video frame without waiting; False (and counted) if the queue is full."""
+        return self._offer(self.writer.write_video, participant, data, ts, keyframe, audio=False)
+
+    def offer_audio(self, participant: ParticipantId, data: bytes, ts: int) -> bool:
+        """Queue an audio packet without waiting; False (and counted) if the queue is full."""
+        return self._offer(self.writer.write_audio, participant, data, ts, audio=True)
+
+    async def write_video(
+        self, participant: ParticipantId, data: bytes, ts: int, keyframe: bool
+    ) -> None:
+        await self._call(self.writer.write_video, participant, data, ts, keyframe)
+
+    async def write_audio(self, participant: ParticipantId, data: bytes, ts: int) -> None:
+        await self._call(self.writer.write_audio, participant, data, ts)
+
+    async def sender_report(
+        self, participant: ParticipantId, kind: str, ts: int, ntp: float
+    ) -> None:
+        await self._call(self.writer.sender_report, participant, kind, ts, ntp)
+
+    async def add_participant(
+        self, participant: ParticipantId, *, video: bool, audio: bool, audio_channels: int = 2
+    ) -> int:
+        return await self._call(
+            self.writer.add_participant,
+            participant,
+            video=video,
+            audio=audio,
+            audio_channels=audio_channels,
+        )
+
+    async def remove_participant(self, participant: ParticipantId, reason: str = "left") -> None:
+        await self._call(self.writer.remove_participant, participant, reason)
+
+    async def pause(self, reason: PauseReason | str, note: str = "") -> None:
+        await self._call(self.writer.pause, reason, note)
+
+    async def resume(self) -> None:
+        await self._call(self.writer.resume)
+
+    async def note(self, text: str) -> None:
+        await self._call(self.writer.note, text)
+
+    async def tick(self) -> None:
+        await self._call(self.writer.tick)
+
+    async def checkpoint(self) -> dict[str, Any]:
+        return await self._call(self.writer.checkpoint)
+
+    async def seal(self) -> dict[str, Any]:
+        """Seal and stop the worker thread."""
+        try:
+            return await self._call(self.writer.seal)
+        finally:
+            self._executor.shutdown(wait=False)
+
+    async def aclose(self) -> None:
+        """Stop without sealing (recovery will seal). Idempotent."""
+        await asyncio.to_thread(self._executor.shutdown, True)
+        self.writer.abort()

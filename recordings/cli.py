@@ -1,0 +1,110 @@
+"""Command line: `python -m recordings {verify,export,selftest,keygen,recover}`.
+
+`main(argv) -> int` is what `shared-court verify/export/recording selftest` delegate to.
+Exit codes (verify and export): 0 intact, 2 intact with declared gaps, 1 tampered or silently
+incomplete, 3 usage or I/O error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .errors import RecordingError
+from .export import ProgressBar, export_package
+from .keys import VerifyKey, keygen, load_archive_private_key, load_signing_key, load_verify_key
+from .recovery import recover
+from .selftest import run_selftest
+from .verify import EXIT_TAMPERED, EXIT_USAGE, verify_package
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="recordings", description="Evidence recording packages")
+    sub = p.add_subparsers(dest="command", required=True)
+    v = sub.add_parser("verify", help="verify a package offline (no decryption key needed)")
+    v.add_argument("path", type=Path)
+    v.add_argument("--json", action="store_true", help="print the report as JSON")
+    v.add_argument(
+        "--public-key",
+        type=Path,
+        action="append",
+        default=[],
+        help="trusted Ed25519 signing public key (PEM); repeatable",
+    )
+    e = sub.add_parser("export", help="verify, then decrypt into playable .webm files")
+    e.add_argument("path", type=Path)
+    e.add_argument("--key-file", type=Path, required=True, help="archive X25519 private key")
+    e.add_argument("-o", "--output", type=Path, required=True)
+    s = sub.add_parser("selftest", help="record, seal and verify synthetic media")
+    s.add_argument("-o", "--output", type=Path, required=True)
+    s.add_argument("--seconds", type=float, default=5.0)
+    k = sub.add_parser("keygen", help="create archive (X25519) and signing (Ed25519) key pairs")
+    k.add_argument("-o", "--output", type=Path, required=True)
+    r = sub.add_parser("recover", help="seal unfinished recordings under a directory")
+    r.add_argument("path", type=Path)
+    r.add_argument("--signing-key", type=Path, required=True)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return 0 if exc.code == 0 else EXIT_USAGE
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "verify":
+            keys: list[VerifyKey] = [load_verify_key(p) for p in args.public_key]
+            report = verify_package(args.path, keys or None)
+            if args.json:
+                print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+            else:
+                print(report.text())
+            return report.exit_code
+        if args.command == "export":
+            key = load_archive_private_key(args.key_file)
+            bar = ProgressBar(
+                sum(f.stat().st_size for f in (args.path / "segments").glob("*.cevr"))
+                if (args.path / "segments").is_dir()
+                else 1
+            )
+            result = export_package(args.path, key, args.output, progress=bar.update)
+            print(result.report.text())
+            if result.report.exit_code in (EXIT_TAMPERED, EXIT_USAGE):
+                print("export refused: the package does not verify", file=sys.stderr)
+                return result.report.exit_code
+            for f in result.files:
+                print(f"wrote {f}")
+            print(f"wrote {result.timeline}")
+            return result.report.exit_code
+        if args.command == "selftest":
+            st = run_selftest(args.output, args.seconds)
+            print(st.report.text())
+            print(f"keys in {st.keys_dir} (private keys 0600); package in {st.recording}")
+            return st.report.exit_code
+        if args.command == "keygen":
+            files = keygen(args.output)
+            for f in (
+                files.archive_private,
+                files.archive_public,
+                files.signing_private,
+                files.signing_public,
+            ):
+                print(f"wrote {f}")
+            return 0
+        if args.command == "recover":
+            results = recover(args.path, load_signing_key(args.signing_key))
+            for res in results:
+                print(
+                    f"recovered {res.recording_id}: gap {res.gap_from} .. {res.gap_to}, "
+                    f"{res.torn_tail_bytes} torn bytes cut"
+                )
+            return 0
+    except (RecordingError, OSError, FileExistsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_USAGE  # pragma: no cover - argparse enforces a command

@@ -1,0 +1,222 @@
+"""Router: the media routing of one hearing.
+
+Made by the hearing service (or a worker), one per hearing. It owns the hearing's Peers and
+decides who receives whom. The routing rule is explicit and is the one place the hearing rules
+(waiting room, caucus private rooms, witness isolation, mute) act on media:
+
+    subscriber S receives producer P of peer A  iff
+        A != S, S is ready (answered), A.room == S.room,
+        and (audience(A) is None or S in audience(A))
+
+`set_room()` / `set_audience()` change the inputs; the router then reconciles: consumers that
+are no longer allowed close with reason ROOM_CHANGED, missing ones are created, and the
+affected peers renegotiate by themselves (their "offer" events). Mute is separate and cheap:
+`set_paused(peer, kind, True)` pauses that peer's producers (no packets forwarded, no
+renegotiation); resuming requests a keyframe. New producers of a muted peer start paused.
+
+Events:
+    "peerclose" (peer_id: ParticipantId, reason: CloseReason)
+    "close" (reason: CloseReason) - once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from aiortc import RTCConfiguration, RTCIceServer
+
+from server.ids import HearingId, ParticipantId
+from signaling.reasons import CloseReason
+
+from .consumer import Consumer
+from .events import EventEmitter
+from .peer import Peer, PeerClosedError
+from .producer import Producer, ProducerId
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ROOM = "main"
+
+
+class RouterClosedError(Exception):
+    """The router was closed."""
+
+
+class Router(EventEmitter):
+    """One hearing's media routing; see the module docstring for the rule and events."""
+
+    def __init__(
+        self,
+        hearing_id: HearingId,
+        *,
+        ice_servers: Sequence[RTCIceServer] = (),
+        pli_interval: float = 0.5,
+    ) -> None:
+        super().__init__()
+        self.id = hearing_id
+        self.closed = False
+        self.close_reason: CloseReason | None = None
+        self.peers: dict[ParticipantId, Peer] = {}
+        self._ice_servers = list(ice_servers)
+        self._pli_interval = pli_interval
+        self._audience: dict[ParticipantId, frozenset[ParticipantId]] = {}
+        self._muted: dict[ParticipantId, set[str]] = {}
+        self._consumers: dict[tuple[ProducerId, ParticipantId], Consumer] = {}
+        self._closing_peers: list[Peer] = []
+
+    # --- peers ---------------------------------------------------------------------------
+
+    def add_peer(self, peer_id: ParticipantId, *, room: str = DEFAULT_ROOM) -> Peer:
+        """Create the peer of a participant; its client then calls `peer.handle_offer()`.
+
+        Raises RouterClosedError, or ValueError if the participant already has a live peer
+        (close it first, e.g. with DUPLICATE_SESSION).
+        """
+        if self.closed:
+            raise RouterClosedError(self.id)
+        if peer_id in self.peers:
+            raise ValueError(f"participant {peer_id} already has a peer")
+        peer = Peer(
+            peer_id,
+            room,
+            RTCConfiguration(iceServers=list(self._ice_servers)),
+            pli_interval=self._pli_interval,
+        )
+        self.peers[peer_id] = peer
+        peer.on("producer", self._on_producer)
+        peer.on("ready", self._reconcile)
+        peer.on("close", lambda reason: self._on_peer_close(peer, reason))
+        return peer
+
+    def get_peer(self, peer_id: ParticipantId) -> Peer | None:
+        return self.peers.get(peer_id)
+
+    def remove_peer(self, peer_id: ParticipantId, reason: CloseReason) -> None:
+        """Close a participant's peer (no-op if absent)."""
+        peer = self.peers.get(peer_id)
+        if peer is not None:
+            peer.close(reason)
+
+    # --- routing control -----------------------------------------------------------------
+
+    def can_receive(self, publisher: ParticipantId, subscriber: ParticipantId) -> bool:
+        """The routing rule (module docstring)."""
+        a = self.peers.get(publisher)
+        s = self.peers.get(subscriber)
+        if a is None or s is None or a is s or a.closed or s.closed or not s.ready:
+            return False
+        if a.room != s.room:
+            return False
+        audience = self._audience.get(publisher)
+        return audience is None or subscriber in audience
+
+    def set_room(self, peer_id: ParticipantId, room: str) -> None:
+        """Move a participant to `room` (waiting room, main room, a caucus...).
+
+        Raises KeyError if the participant has no peer here.
+        """
+        peer = self.peers[peer_id]
+        if peer.room == room:
+            return
+        peer.room = room
+        self._reconcile()
+
+    def set_audience(
+        self, peer_id: ParticipantId, audience: Collection[ParticipantId] | None
+    ) -> None:
+        """Restrict who (within the room) receives this participant; None = everyone."""
+        if audience is None:
+            self._audience.pop(peer_id, None)
+        else:
+            self._audience[peer_id] = frozenset(audience)
+        self._reconcile()
+
+    def set_paused(self, peer_id: ParticipantId, kind: str | None, paused: bool) -> None:
+        """Mute/unmute a participant's audio, video or both (kind None) for everyone."""
+        kinds = {"audio", "video"} if kind is None else {kind}
+        muted = self._muted.setdefault(peer_id, set())
+        muted.difference_update(kinds) if not paused else muted.update(kinds)
+        peer = self.peers.get(peer_id)
+        if peer is None:
+            return
+        for producer in peer.producers.values():
+            if producer.kind in kinds:
+                producer.pause() if paused else producer.resume()
+
+    def consume(self, producer: Producer, subscriber_id: ParticipantId) -> Consumer:
+        """Forward `producer` to a subscriber (idempotent per pair).
+
+        Normally called by the routing rule; raises PermissionError if the rule forbids it,
+        PeerClosedError / KeyError if either side is gone.
+        """
+        if producer.closed:
+            raise PeerClosedError(producer.peer_id)
+        subscriber = self.peers[subscriber_id]
+        if not self.can_receive(producer.peer_id, subscriber_id):
+            raise PermissionError(f"{subscriber_id} may not receive {producer.peer_id}")
+        key = (producer.id, subscriber_id)
+        existing = self._consumers.get(key)
+        if existing is not None and not existing.closed:
+            return existing
+        consumer = Consumer(producer, subscriber_id)
+        self._consumers[key] = consumer
+        consumer.on("close", lambda reason: self._consumers.pop(key, None))
+        subscriber._add_consumer(consumer)
+        return consumer
+
+    def _reconcile(self) -> None:
+        if self.closed:
+            return
+        for (_producer_id, subscriber_id), consumer in list(self._consumers.items()):
+            if consumer.closed:
+                continue
+            if not self.can_receive(consumer.producer_peer_id, subscriber_id):
+                consumer.close(CloseReason.ROOM_CHANGED)
+        for publisher in list(self.peers.values()):
+            for producer in list(publisher.producers.values()):
+                for subscriber_id in list(self.peers):
+                    if (producer.id, subscriber_id) in self._consumers:
+                        continue
+                    if self.can_receive(publisher.id, subscriber_id):
+                        self.consume(producer, subscriber_id)
+
+    def _on_producer(self, producer: Producer) -> None:
+        if producer.kind in self._muted.get(producer.peer_id, ()):
+            producer.pause()
+        self._reconcile()
+
+    def _on_peer_close(self, peer: Peer, reason: CloseReason) -> None:
+        if self.peers.get(peer.id) is peer:
+            del self.peers[peer.id]
+        self._emit("peerclose", peer.id, reason)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def close(self, reason: CloseReason) -> None:
+        """Close every peer with `reason`, then the router; idempotent."""
+        if self.closed:
+            return
+        self._closing_peers.extend(self.peers.values())
+        for peer in self._closing_peers:
+            peer.close(reason)
+        self.closed = True
+        self.close_reason = reason
+        self._emit("close", reason)
+
+    async def wait_closed(self) -> None:
+        """Wait for every peer closed by close() (or still open) to finish tearing down."""
+        peers = self._closing_peers + list(self.peers.values())
+        await asyncio.gather(*(p.wait_closed() for p in peers))
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "closed": self.closed,
+            "close_reason": self.close_reason,
+            "peers": [p.dump() for p in self.peers.values()],
+            "audience": {k: sorted(v) for k, v in self._audience.items()},
+            "muted": {k: sorted(v) for k, v in self._muted.items() if v},
+        }

@@ -1,0 +1,343 @@
+// The hearing room: entry steps, waiting room, media with the SFU, and the court's controls.
+//
+// One RTCPeerConnection to the server. The page offers its camera and microphone as sendonly
+// m-lines; the server then offers one m-line per person this participant may see and hear, and
+// says with a `track` event which m-line (mid) carries whom. What a participant receives is
+// decided by the server's rules only; this page just shows what arrives.
+import { api } from "./api.js";
+import { applyStrings, t } from "./i18n.js";
+import { SignalingClient } from "./signaling.js";
+
+applyStrings();
+
+const hearingId = location.pathname.split("/")[2];
+const $ = (id) => document.getElementById(id);
+const room = {
+  me: null, // welcome
+  state: "connecting",
+  hearingState: null,
+  roster: new Map(),
+  midOwner: new Map(), // mid -> participant id
+  tiles: new Map(), // participant id -> {figure, video, stream}
+  pc: null,
+  sig: null,
+  // Offers and answers are applied one at a time: a server offer that arrives while this
+  // page's own offer is still being answered waits its turn (no glare, no rollback).
+  negotiation: Promise.resolve(),
+  departures: [],
+  spotlight: null,
+};
+window.courtRoom = room; // for tests and support staff (read-only use)
+
+const STAFF = new Set(["judge", "clerk", "mediator"]);
+
+function notice(text) {
+  $("notice").textContent = text ?? "";
+}
+
+function show(section, visible) {
+  $(section).hidden = !visible;
+}
+
+// -- media ------------------------------------------------------------------------------
+
+async function localMedia() {
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({
+      audio: true,
+      video: { width: 640, height: 480, frameRate: 30 },
+    });
+    $("self-view").srcObject = stream;
+    return stream;
+  } catch (err) {
+    notice(`${t("no_devices")} (${err.name})`);
+    return null;
+  }
+}
+
+function waitForGathering(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const check = () => {
+      if (pc.iceGatheringState === "complete") {
+        pc.removeEventListener("icegatheringstatechange", check);
+        resolve();
+      }
+    };
+    pc.addEventListener("icegatheringstatechange", check);
+  });
+}
+
+function tileFor(participantId) {
+  let tile = room.tiles.get(participantId);
+  if (!tile) {
+    const figure = document.createElement("figure");
+    figure.className = "tile";
+    figure.dataset.participantId = participantId;
+    const video = document.createElement("video");
+    video.autoplay = true;
+    video.playsInline = true;
+    const caption = document.createElement("figcaption");
+    figure.append(video, caption);
+    $("tiles").append(figure);
+    const stream = new MediaStream();
+    video.srcObject = stream;
+    tile = { figure, video, stream, caption };
+    room.tiles.set(participantId, tile);
+  }
+  const info = room.roster.get(participantId);
+  tile.caption.textContent = info ? info.display_name : "";
+  tile.figure.classList.toggle("muted", Boolean(info?.muted));
+  tile.figure.classList.toggle("spotlight", room.spotlight === participantId);
+  return tile;
+}
+
+function onTrack(event) {
+  const mid = event.transceiver.mid;
+  const owner = room.midOwner.get(mid);
+  if (!owner) return;
+  const tile = tileFor(owner);
+  for (const old of tile.stream.getTracks().filter((x) => x.kind === event.track.kind)) {
+    tile.stream.removeTrack(old);
+  }
+  tile.stream.addTrack(event.track);
+  tile.video.play().catch(() => {});
+}
+
+function pruneTiles() {
+  // Keep tiles only for people in my media room (the roster says where everyone is).
+  for (const [pid, tile] of room.tiles) {
+    const info = room.roster.get(pid);
+    const here = info && info.connected && info.room_id && info.room_id === room.me?.room_id;
+    if (!here) {
+      tile.figure.remove();
+      room.tiles.delete(pid);
+    }
+  }
+}
+
+async function startMedia(iceServers) {
+  const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
+  room.pc = pc;
+  pc.addEventListener("track", onTrack);
+  const stream = await localMedia();
+  if (stream) {
+    for (const track of stream.getTracks()) {
+      pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+    }
+  } else {
+    pc.addTransceiver("audio", { direction: "recvonly" });
+  }
+  await pc.setLocalDescription(await pc.createOffer());
+  await waitForGathering(pc);
+  const answer = await room.sig.request("offer", { sdp: pc.localDescription.sdp });
+  await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+}
+
+async function onServerOffer(message) {
+  const pc = room.pc;
+  try {
+    await pc.setRemoteDescription({ type: "offer", sdp: message.sdp });
+    await pc.setLocalDescription(await pc.createAnswer());
+    await waitForGathering(pc);
+    room.sig.reply(message, { type: "answer", sdp: pc.localDescription.sdp });
+  } catch (err) {
+    room.sig.reply(message, { type: "error", code: "BAD_FIELD", message: String(err) });
+  }
+}
+
+// -- state and roster -----------------------------------------------------------------------
+
+function render() {
+  const state = room.state;
+  $("room").dataset.state = state;
+  $("hearing-state").textContent = room.hearingState ? t(`state_${room.hearingState}`) : "";
+  const isStaff = STAFF.has(room.me?.role);
+  $("room").classList.toggle("staff", isStaff);
+  show("staff-panel", isStaff);
+  show("entry", state === "invited" || state === "identity_confirmed");
+  show("identity-form", state === "invited");
+  show("waiting", state === "waiting");
+  show("stage", state === "in_hearing" || state === "in_private_room" || state === "waiting");
+  const me = room.roster.get(room.me?.participant_id);
+  show("mute-notice", Boolean(me?.muted));
+  show("ask-to-speak", Boolean(me?.muted) && !isStaff);
+  if (isStaff) renderRoster();
+  for (const pid of room.tiles.keys()) tileFor(pid);
+  pruneTiles();
+}
+
+function controlButton(label, type, fields) {
+  const button = document.createElement("button");
+  button.textContent = t(label);
+  button.dataset.action = type;
+  button.onclick = () => request(type, fields);
+  return button;
+}
+
+function renderRoster() {
+  const body = $("roster");
+  body.replaceChildren();
+  for (const p of room.roster.values()) {
+    if (p.participant_id === room.me.participant_id) continue;
+    const row = body.insertRow();
+    row.dataset.participantId = p.participant_id;
+    row.dataset.state = p.state;
+    row.insertCell().textContent = `${p.display_name} (${t(`role_${p.role}`)})`;
+    row.insertCell().textContent = t(`pstate_${p.state}`) + (p.connected ? "" : " ⨯");
+    const actions = row.insertCell();
+    const pid = { participant_id: p.participant_id };
+    if (p.state === "waiting" && p.role !== "witness" && p.role !== "expert") {
+      actions.append(controlButton("admit", "admit", pid));
+    }
+    if (p.state === "waiting" && (p.role === "witness" || p.role === "expert")) {
+      actions.append(controlButton("call_witness", "call_witness", pid));
+    }
+    if (p.state === "in_hearing" && (p.role === "witness" || p.role === "expert")) {
+      actions.append(controlButton("dismiss_witness", "dismiss_witness", pid));
+    }
+    if (p.state === "in_hearing" || p.state === "in_private_room") {
+      actions.append(controlButton("to_waiting", "send_to_waiting", pid));
+    }
+    if (p.connected) {
+      actions.append(p.muted ? controlButton("unmute", "unmute", pid) : controlButton("mute", "mute", pid));
+      actions.append(controlButton("spotlight", "spotlight", pid));
+    }
+    actions.append(controlButton("remove", "remove", { ...pid, reason: t("remove_reason") }));
+  }
+  const list = $("departures");
+  list.replaceChildren();
+  for (const d of room.departures) {
+    const item = document.createElement("li");
+    const who = room.roster.get(d.participant_id)?.display_name ?? d.participant_id;
+    item.textContent = `${new Date(d.detected_at).toLocaleTimeString()} ${who}: ${t(`cause_${d.reason}`)}`;
+    item.dataset.reason = d.reason;
+    list.append(item);
+  }
+}
+
+async function request(type, fields = {}) {
+  try {
+    notice("");
+    return await room.sig.request(type, fields);
+  } catch (err) {
+    notice(err.message);
+    return null;
+  }
+}
+
+// -- signaling ------------------------------------------------------------------------------
+
+function onEvent(message) {
+  switch (message.type) {
+    case "roster":
+      room.roster = new Map(message.participants.map((p) => [p.participant_id, p]));
+      room.spotlight = message.participants.find((p) => p.spotlighted)?.participant_id ?? null;
+      break;
+    case "moved":
+      room.state = message.state;
+      room.me.room_id = message.room_id;
+      break;
+    case "hearing_state":
+      room.hearingState = message.state;
+      break;
+    case "track":
+      room.midOwner.set(message.mid, message.participant_id);
+      break;
+    case "muted":
+      notice(message.muted ? t("muted_by_court") : t("unmuted"));
+      break;
+    case "unmute_requested": {
+      const who = room.roster.get(message.participant_id)?.display_name ?? "";
+      notice(`${who}: ${t("asks_to_speak")}`);
+      break;
+    }
+    case "disconnect_evidence":
+      room.departures.push(message);
+      break;
+    case "offer":
+      room.negotiation = room.negotiation.then(() => onServerOffer(message));
+      return;
+    case "closed":
+      room.state = "closed";
+      notice(t(`cause_${message.reason}`));
+      room.pc?.close();
+      break;
+    default:
+      return;
+  }
+  render();
+}
+
+async function main() {
+  try {
+    await api("GET", "/api/auth/me");
+  } catch {
+    location.assign("/");
+    return;
+  }
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  room.sig = new SignalingClient(`${scheme}//${location.host}/ws`, { onEvent });
+  await room.sig.connect();
+  const welcome = await room.sig.join(hearingId);
+  room.me = welcome;
+  room.state = welcome.state;
+  room.hearingState = welcome.hearing_state;
+  room.roster = new Map(welcome.roster.map((p) => [p.participant_id, p]));
+  render();
+  room.negotiation = startMedia(welcome.ice_servers);
+  await room.negotiation;
+}
+
+// -- the page's own controls -------------------------------------------------------------------
+
+$("identity-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  $("entry-error").textContent = "";
+  try {
+    await room.sig.request("confirm_identity", {
+      name: $("legal-name").value.trim(),
+      id_digits: $("id-digits").value.trim(),
+    });
+  } catch (err) {
+    $("entry-error").textContent = err.message;
+  }
+});
+
+$("consent-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  $("entry-error").textContent = "";
+  const accepted = [...ev.target.querySelectorAll("input:checked")].map((i) => i.name);
+  try {
+    await room.sig.request("consent", { accepted_rules: accepted });
+  } catch (err) {
+    $("entry-error").textContent = err.message;
+  }
+});
+
+$("ask-to-speak").onclick = () => request("request_unmute");
+$("leave").onclick = async () => {
+  await room.sig.leave().catch(() => {});
+  room.pc?.close();
+  location.assign(STAFF.has(room.me?.role) ? "/dashboard" : "/");
+};
+for (const button of document.querySelectorAll("#staff-panel [data-action]")) {
+  button.onclick = () => {
+    const action = button.dataset.action;
+    if (action === "admit_all") request("admit", { all: true });
+    if (action === "mute_all") request("mute_all");
+    if (action === "lock") {
+      const locked = button.dataset.locked !== "true";
+      button.dataset.locked = String(locked);
+      request("lock_room", { locked });
+    }
+  };
+}
+for (const button of document.querySelectorAll("#state-buttons [data-state]")) {
+  button.onclick = () => {
+    const reason = prompt(t("reason_prompt"), t(`reason_${button.dataset.state}`)) ?? "";
+    if (reason.trim()) request("set_hearing_state", { state: button.dataset.state, reason });
+  };
+}
+
+main().catch((err) => notice(err.message));

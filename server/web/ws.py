@@ -1,0 +1,574 @@
+"""The signaling WebSocket: ``GET /ws`` (see docs/signaling.md).
+
+One connection joins exactly one hearing as exactly one participant, resolved from the session
+cookie (a party's invitation session, a staff login or a station login), never from what the
+client claims. The first request must be ``join``; a second connection of the same participant
+replaces the first, which is told ``closed`` with DUPLICATE_SESSION.
+
+Every inbound text goes through ``signaling.codec.decode`` (the one validator); requests are
+dispatched to the hearing rules (``LiveHearing``) or the participant's SFU ``Peer``, and the
+reply echoes the request's transaction. A malformed or refused message gets an ``error`` and
+the connection stays; a flood (token bucket, RATE_STRIKES refusals in a row) or a client that
+stops sending (no message for HEARTBEAT_MISSES heartbeat intervals) is closed with a cause.
+
+How a connection ends is evidence (OLR 25), kept in the hearing's log with its cause:
+``leave`` -> CLIENT_LEFT; the socket drops without one -> NETWORK_LOST; silence ->
+HEARTBEAT_LOST; the media transport fails -> ICE_FAILED; a station's report (power, network)
+is recorded as it arrives so a drop that follows is explained; the court ends it -> REMOVED,
+DISMISSED or JUDGE_ENDED; the server stops -> SERVER_SHUTDOWN.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from server.appkeys import CLOCK, CONFIG, CONNECTIONS, COURT, ICE, PRINCIPAL, ROOMS
+from server.auth.principals import Principal
+from server.errors import CourtError
+from server.errors import ErrorCode as CourtCode
+from server.hearings import live as rules
+from server.hearings.enums import HearingState
+from server.ids import HearingId, ParticipantId, parse_id
+from server.media import RouterRouting
+from server.sfu import GlareError, Peer, PeerError
+from signaling import messages as m
+from signaling.codec import decode, encode
+from signaling.enums import ClientKind, Sender, StationCause
+from signaling.errors import ErrorCode, SignalingError
+from signaling.limits import (
+    DEFAULT_HEARTBEAT_INTERVAL_S,
+    HEARTBEAT_MISSES,
+    RATE_BURST,
+    RATE_PER_S,
+    RATE_STRIKES,
+    WS_MAX_FRAME_BYTES,
+)
+from signaling.reasons import CloseReason
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["Connection", Any], Awaitable[dict[str, Any] | None]]
+
+STATION_CAUSES = {
+    StationCause.POWER: CloseReason.STATION_POWER,
+    StationCause.NETWORK: CloseReason.STATION_NETWORK,
+}
+
+
+def wire_code(code: CourtCode) -> ErrorCode:
+    """The signaling code for a service error: the same name where signaling has it."""
+    try:
+        return ErrorCode(code.value)
+    except ValueError:
+        return ErrorCode.FORBIDDEN if code is CourtCode.CSRF_FAILED else ErrorCode.BAD_FIELD
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        self._rate, self._burst = rate, burst
+        self._tokens, self._at = burst, now
+
+    def take(self, now: float) -> bool:
+        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
+        self._at = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
+
+
+def participant_info(
+    view: rules.AttendeeView, spotlight: ParticipantId | None
+) -> m.ParticipantInfo:
+    return m.ParticipantInfo(
+        participant_id=view.participant_id,
+        display_name=view.display_name[:64],
+        role=view.role,
+        state=view.state,
+        room_id=view.room,
+        connected=view.connected,
+        muted=view.muted,
+        spotlighted=view.participant_id == spotlight,
+    )
+
+
+class Connection:
+    """One signaling WebSocket; see the module docstring."""
+
+    def __init__(
+        self, request: web.Request, ws: web.WebSocketResponse, principal: Principal
+    ) -> None:
+        self.request = request
+        self.app = request.app
+        self.ws = ws
+        self.principal = principal
+        self.clock = self.app[CLOCK]
+        self.hearing_id: HearingId | None = None
+        self.participant_id: ParticipantId | None = None
+        self.live: rules.LiveHearing | None = None
+        self.routing: RouterRouting | None = None
+        self.peer: Peer | None = None
+        self.client_kind = ClientKind.BROWSER
+        self._cause: CloseReason | None = None
+        self._detail = ""
+        self._last_message = self.clock.monotonic()
+        self._bucket = TokenBucket(RATE_PER_S, RATE_BURST, self._last_message)
+        self._strikes = 0
+        self._send_lock = asyncio.Lock()
+        self._server_offers: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = asyncio.Event()
+        self._held: list[m.Message] | None = None
+
+    # -- sending --------------------------------------------------------------------------------
+
+    async def send(self, message: m.Message) -> None:
+        if self.ws.closed:
+            return
+        if self._held is not None and not isinstance(message, (m.Welcome, m.Error, m.Closed)):
+            self._held.append(message)  # the welcome goes first; events wait for it
+            return
+        async with self._send_lock:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self.ws.send_str(encode(message))
+
+    async def _error(self, code: ErrorCode, message: str, transaction: str | None) -> None:
+        await self.send(m.Error(code=code, message=message[:1000], transaction=transaction))
+
+    def translate(self, event: rules.LiveEvent) -> m.Message:
+        live = self.live
+        spotlight = live.spotlight if live else None
+        now = self.clock.now()
+        if isinstance(event, rules.RosterChanged):
+            return m.Roster(participants=[participant_info(a, spotlight) for a in event.attendees])
+        if isinstance(event, rules.HearingStateChanged):
+            return m.HearingStateChanged(
+                state=event.state, reason=event.reason[:500] or "-", changed_at=now
+            )
+        if isinstance(event, rules.YouChanged):
+            return m.Moved(room_id=event.room, state=event.state)
+        if isinstance(event, rules.MutedChanged):
+            return m.Muted(muted=event.muted, by=event.by)
+        if isinstance(event, rules.UnmuteRequested):
+            return m.UnmuteRequested(participant_id=event.participant_id)
+        if isinstance(event, rules.SpotlightChanged):
+            views = (
+                live.roster_for(live.attendees[self.participant_id])
+                if live and self.participant_id
+                else ()
+            )
+            return m.Roster(participants=[participant_info(a, spotlight) for a in views])
+        if isinstance(event, rules.RoomLockChanged):
+            return m.RoomLocked(room_id=rules.MAIN_ROOM, locked=event.locked)
+        return m.DisconnectEvidence(
+            participant_id=event.participant_id,
+            reason=event.cause,
+            last_seen_at=event.at,
+            detected_at=event.at,
+            detail=event.detail or None,
+        )
+
+    # -- the connection's life ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        watchdog = asyncio.create_task(self._watch_heartbeat())
+        try:
+            async for message in self.ws:
+                if message.type is WSMsgType.TEXT:
+                    await self._on_text(message.data)
+                elif message.type is WSMsgType.BINARY:
+                    await self._error(ErrorCode.BAD_REQUEST, "binary frames are not accepted", None)
+                elif message.type is WSMsgType.ERROR:
+                    break
+                if self._closed.is_set():
+                    break
+        finally:
+            watchdog.cancel()
+            if self._cause is None and self.ws.close_code == WSCloseCode.OK:
+                # A clean close frame is the client's own decision (the Python client and
+                # signaling.js send it on close()); a socket that just vanished is not.
+                self._cause = CloseReason.CLIENT_LEFT
+            await self._finish()
+
+    async def _watch_heartbeat(self) -> None:
+        interval = DEFAULT_HEARTBEAT_INTERVAL_S
+        deadline = interval * HEARTBEAT_MISSES
+        while not self.ws.closed:
+            await asyncio.sleep(interval / 2)  # a periodic check, not a wait for an outcome
+            if self.clock.monotonic() - self._last_message > deadline:
+                await self.close(CloseReason.HEARTBEAT_LOST)
+                return
+
+    async def close(
+        self, reason: CloseReason, *, told_by_court: bool = False, detail: str = ""
+    ) -> None:
+        """Close with `reason`: the client is told `closed` first. Idempotent."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        self._cause, self._detail = reason, detail
+        await self.send(m.Closed(reason=reason))
+        if self.peer is not None and self.participant_id is not None and self.routing:
+            self.routing.remove_peer(self.participant_id, reason)
+        await self.ws.close(
+            code=WSCloseCode.GOING_AWAY if reason is CloseReason.SERVER_SHUTDOWN else WSCloseCode.OK
+        )
+
+    async def _finish(self) -> None:
+        """Record how this connection ended, once, whatever ended it."""
+        self._closed.set()
+        for task in self._tasks:
+            task.cancel()
+        cause = self._cause or CloseReason.NETWORK_LOST
+        connections = self.app[CONNECTIONS]
+        current = (
+            connections.get(self.hearing_id, self.participant_id)
+            if self.hearing_id is not None and self.participant_id is not None
+            else None
+        )
+        replaced = current is not None and current is not self
+        connections.discard(self)
+        # The rules already recorded departures the court caused (removed, dismissed, ended).
+        court_ended = cause in (CloseReason.REMOVED, CloseReason.DISMISSED, CloseReason.JUDGE_ENDED)
+        if self.participant_id is not None and self.routing is not None and not replaced:
+            self.routing.remove_peer(self.participant_id, cause)
+        if (
+            self.live is not None
+            and self.participant_id is not None
+            and not replaced
+            and not court_ended
+        ):
+            # Evidence of the departure is written even if this handler is being cancelled
+            # (aiohttp cancels it when the peer's TCP connection goes away).
+            departure = asyncio.ensure_future(
+                self.live.disconnect(self.participant_id, cause, self._detail)
+            )
+            await asyncio.shield(departure)
+        if not self.ws.closed:
+            await self.ws.close()
+
+    # -- inbound --------------------------------------------------------------------------------
+
+    async def _on_text(self, text: str) -> None:
+        now = self.clock.monotonic()
+        self._last_message = now
+        try:
+            message = decode(text, sender=Sender.CLIENT)
+        except SignalingError as exc:
+            await self._error(exc.code, str(exc), exc.transaction)
+            return
+        transaction = getattr(message, "transaction", None)
+        if not self._bucket.take(now):
+            self._strikes += 1
+            await self._error(ErrorCode.RATE_LIMITED, "too many requests; slow down", transaction)
+            if self._strikes >= RATE_STRIKES:
+                await self.close(CloseReason.NETWORK_LOST, detail="closed for flooding")
+            return
+        self._strikes = 0
+        try:
+            reply = await self._dispatch(message)
+        except SignalingError as exc:
+            await self._error(exc.code, str(exc), transaction)
+            return
+        except CourtError as exc:
+            await self._error(wire_code(exc.code), exc.message, transaction)
+            return
+        except Exception:
+            log.exception("signaling request %s failed", type(message).__name__)
+            await self._error(ErrorCode.INTERNAL, "internal error", transaction)
+            return
+        if reply is not None:
+            await self.send(reply)
+        if isinstance(reply, m.Welcome):
+            await self._release_held()
+
+    async def _release_held(self) -> None:
+        held, self._held = self._held or [], None
+        for message in held:
+            await self.send(message)
+
+    async def _dispatch(self, message: m.Message) -> m.Message | None:
+        if isinstance(message, m.Heartbeat):
+            return m.Result(transaction=message.transaction)
+        if isinstance(message, m.Join):
+            return await self._join(message)
+        if isinstance(message, m.Answer):
+            await self._on_answer(message)
+            return None
+        if isinstance(message, m.Error):
+            log.info("client refused a server request: %s %s", message.code, message.message)
+            if message.transaction:
+                self._server_offers.discard(message.transaction)
+            return None
+        if self.live is None or self.participant_id is None:
+            raise SignalingError(ErrorCode.WRONG_STATE, "join a hearing first")
+        handler = HANDLERS.get(type(message))
+        if handler is None:
+            raise SignalingError(
+                ErrorCode.UNKNOWN_TYPE, f"{type(message).__name__} is not handled here"
+            )
+        data = await handler(self, message)
+        assert isinstance(message, m.Request)
+        return m.Result(transaction=message.transaction, data=data or {})
+
+    # -- join -------------------------------------------------------------------------------------
+
+    async def _join(self, message: m.Join) -> m.Message:
+        if self.participant_id is not None:
+            raise SignalingError(ErrorCode.WRONG_STATE, "this connection has already joined")
+        hearing_id = parse_id(message.hearing_id)
+        if hearing_id is None:
+            raise SignalingError(ErrorCode.NOT_FOUND, "hearing not found")
+        participant = await self.app[COURT].participant_for(self.principal, hearing_id)
+        pid = ParticipantId(participant.id)
+        hid = HearingId(hearing_id)
+        rooms = self.app[ROOMS]
+        live = await rooms.open(hid)
+        connections = self.app[CONNECTIONS]
+        old = connections.get(hid, pid)
+        self.hearing_id, self.participant_id, self.live = hid, pid, live
+        self._held = []
+        self.client_kind = message.client_kind
+        connections.add(self)
+        if old is not None:
+            await live.record.write(
+                actor=f"participant:{pid}",
+                kind="participant.duplicate_session",
+                data={"participant_id": pid},
+            )
+            await old.close(CloseReason.DUPLICATE_SESSION)
+        routing = live.routing
+        assert isinstance(routing, RouterRouting)
+        self.routing = routing
+        self.peer = routing.add_peer(pid)
+        self._wire_peer(self.peer)
+        try:
+            attendee = await live.connect(pid)
+        except CourtError:
+            connections.discard(self)
+            routing.remove_peer(pid, CloseReason.CLIENT_LEFT)
+            self.hearing_id = self.participant_id = self.live = self.peer = None
+            self._held = None
+            raise
+        ice = self.app[ICE].for_participant(pid, self.clock.now())
+        return m.Welcome(
+            transaction=message.transaction,
+            hearing_id=hid,
+            participant_id=pid,
+            display_name=attendee.display_name[:64],
+            role=attendee.role,
+            state=attendee.state,
+            room_id=attendee.media_room,
+            hearing_state=live.state,
+            ice_servers=[m.IceServer(**server) for server in ice],
+            roster=[participant_info(v, live.spotlight) for v in live.roster_for(attendee)],
+            heartbeat_interval_s=DEFAULT_HEARTBEAT_INTERVAL_S,
+        )
+
+    def _wire_peer(self, peer: Peer) -> None:
+        def on_offer(sdp: str) -> None:
+            offer = m.Offer(sdp=sdp)
+            self._server_offers.add(offer.transaction)
+            self._spawn(self.send(offer))
+
+        def on_consumer(consumer: Any) -> None:
+            self._spawn(
+                self.send(
+                    m.Track(
+                        mid=consumer.mid,
+                        participant_id=consumer.producer_peer_id,
+                        kind=consumer.kind,
+                    )
+                )
+            )
+
+        def on_state(state: str) -> None:
+            if state == "failed":
+                self._spawn(self.close(CloseReason.ICE_FAILED))
+
+        peer.on("offer", on_offer)
+        peer.on("consumer", on_consumer)
+        peer.on("connectionstatechange", on_state)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- media ------------------------------------------------------------------------------------
+
+    async def _on_offer(self, message: m.Offer) -> dict[str, Any]:
+        assert self.peer is not None
+        try:
+            answer = await self.peer.handle_offer(message.sdp)
+        except GlareError as exc:
+            raise SignalingError(
+                ErrorCode.WRONG_STATE, f"glare: answer the server's offer first ({exc})"
+            ) from None
+        except PeerError as exc:
+            raise SignalingError(ErrorCode.BAD_FIELD, f"offer refused: {exc}") from None
+        await self.send(m.Answer(transaction=message.transaction, sdp=answer))
+        return {}
+
+    async def _on_answer(self, message: m.Answer) -> None:
+        if self.peer is None or message.transaction not in self._server_offers:
+            raise SignalingError(
+                ErrorCode.WRONG_STATE, "no server offer is waiting for this answer"
+            )
+        self._server_offers.discard(message.transaction)
+        try:
+            await self.peer.handle_answer(message.sdp)
+        except PeerError as exc:
+            raise SignalingError(ErrorCode.BAD_FIELD, f"answer refused: {exc}") from None
+        return None
+
+    # -- requests handled by the hearing rules -------------------------------------------------
+
+    async def _leave(self, message: m.Leave) -> dict[str, Any]:
+        self._cause = CloseReason.CLIENT_LEFT
+        self._spawn(self._close_after_reply(CloseReason.CLIENT_LEFT))
+        return {}
+
+    async def _close_after_reply(self, reason: CloseReason) -> None:
+        await asyncio.sleep(0)  # let the reply go out first
+        await self.close(reason)
+
+    def _pid(self, value: str | None) -> ParticipantId:
+        parsed = parse_id(value) if value is not None else None
+        if parsed is None:
+            raise SignalingError(ErrorCode.NOT_FOUND, "no such participant in this hearing")
+        return ParticipantId(parsed)
+
+    async def _handle_rules(self, message: m.Message) -> dict[str, Any] | None:
+        live, me = self.live, self.participant_id
+        assert live is not None
+        assert me is not None
+        if isinstance(message, m.ConfirmIdentity):
+            await live.confirm_identity(me, message.name, message.id_digits)
+        elif isinstance(message, m.Consent):
+            await live.consent(me, message.accepted_rules)
+        elif isinstance(message, m.AttestIdentity):
+            await live.attest_identity(me, self._pid(message.participant_id))
+        elif isinstance(message, m.Admit):
+            target = None if message.all else self._pid(message.participant_id)
+            return {"admitted": await live.admit(me, target)}
+        elif isinstance(message, m.SendToWaiting):
+            await live.send_to_waiting(me, self._pid(message.participant_id))
+        elif isinstance(message, m.Mute):
+            await live.mute(me, self._pid(message.participant_id))
+        elif isinstance(message, m.MuteAll):
+            return {"muted": await live.mute(me, None)}
+        elif isinstance(message, m.Unmute):
+            await live.unmute(me, self._pid(message.participant_id))
+        elif isinstance(message, m.RequestUnmute):
+            await live.request_unmute(me)
+        elif isinstance(message, m.Remove):
+            await live.remove(me, self._pid(message.participant_id), message.reason or "removed")
+        elif isinstance(message, m.LockRoom):
+            await live.lock_room(me, message.locked)
+        elif isinstance(message, m.Spotlight):
+            target = None if message.participant_id is None else self._pid(message.participant_id)
+            await live.set_spotlight(me, target)
+        elif isinstance(message, m.CallWitness):
+            await live.call_witness(me, self._pid(message.participant_id))
+        elif isinstance(message, m.DismissWitness):
+            await live.dismiss_witness(me, self._pid(message.participant_id))
+        elif isinstance(message, m.MoveToRoom):
+            target = self._pid(message.participant_id)
+            if target == me:
+                await live.join_room(me, message.room_id)
+            else:
+                await live.move_to_room(me, [target], message.room_id)
+        elif isinstance(message, m.OpenConsultation):
+            client = [self._pid(p) for p in message.participant_ids if p != me]
+            if len(client) != 1:
+                raise SignalingError(ErrorCode.BAD_FIELD, "name exactly one client")
+            await live.open_consultation(me, client[0])
+        elif isinstance(message, m.SetHearingState):
+            await self._set_hearing_state(HearingState(message.state), message.reason)
+        elif isinstance(message, m.StationReport):
+            await self._station_report(message)
+        return None
+
+    async def _set_hearing_state(self, state: HearingState, reason: str) -> None:
+        assert self.live is not None
+        assert self.hearing_id is not None
+        await self.app[COURT].set_hearing_state(self.principal, self.hearing_id, state, reason)
+        await self.live.hearing_state_changed(state, reason)
+
+    async def _station_report(self, message: m.StationReport) -> None:
+        assert self.live is not None
+        assert self.participant_id is not None
+        attendee = self.live.attendees[self.participant_id]
+        since: datetime = message.since or self.clock.now()
+        await self.live.record.write(
+            actor=attendee.actor,
+            kind="station.report",
+            data={
+                "participant_id": self.participant_id,
+                "cause": message.cause.value,
+                "since": since.isoformat(),
+                "detail": (message.detail or "")[:500],
+            },
+        )
+        # If the connection drops now, the drop is explained by what the station reported.
+        cause = STATION_CAUSES.get(message.cause)
+        if cause is not None:
+            self._cause, self._detail = cause, message.detail or ""
+
+
+HANDLERS: dict[type[m.Message], Handler] = {
+    m.Offer: Connection._on_offer,
+    m.Leave: Connection._leave,
+    **{
+        cls: Connection._handle_rules
+        for cls in (
+            m.ConfirmIdentity,
+            m.Consent,
+            m.AttestIdentity,
+            m.Admit,
+            m.SendToWaiting,
+            m.Mute,
+            m.MuteAll,
+            m.Unmute,
+            m.RequestUnmute,
+            m.Remove,
+            m.LockRoom,
+            m.Spotlight,
+            m.CallWitness,
+            m.DismissWitness,
+            m.MoveToRoom,
+            m.OpenConsultation,
+            m.SetHearingState,
+            m.StationReport,
+        )
+    },
+}
+
+
+def _same_origin(request: web.Request) -> bool:
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True  # not a browser (the station client, tests)
+    return origin in {str(request.url.origin()), request.app[CONFIG].server.base_url}
+
+
+async def signaling_socket(request: web.Request) -> web.StreamResponse:
+    """GET /ws: authenticate by cookie, refuse cross-site pages, then speak signaling."""
+    principal = request.get(PRINCIPAL)
+    if principal is None:
+        raise CourtError(CourtCode.UNAUTHORIZED, "log in first")
+    if not _same_origin(request):
+        raise CourtError(CourtCode.FORBIDDEN, "cross-origin WebSocket refused")
+    ws = web.WebSocketResponse(max_msg_size=WS_MAX_FRAME_BYTES, heartbeat=30.0)
+    await ws.prepare(request)
+    connection = Connection(request, ws, principal)
+    await connection.run()
+    return ws

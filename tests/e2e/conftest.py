@@ -1,0 +1,97 @@
+"""A real server on 127.0.0.1 with a seeded world, and clients that log in like people do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from pytest_aiohttp import AiohttpServer
+
+from server.app import create_app
+from server.appkeys import SESSIONS
+from server.storage.db import upgrade_async
+from signaling.client import SignalingClient
+from tests.browser.conftest import browser  # noqa: F401 - the fixture, shared
+from tests.conftest import FakeClock
+from tests.server.conftest import PASSWORD, World, make_config, seed_court
+
+
+@dataclass
+class Court:
+    server: TestServer
+    world: World
+    clock: FakeClock
+
+    @property
+    def base(self) -> str:
+        return str(self.server.make_url("/")).rstrip("/")
+
+    @property
+    def ws_url(self) -> str:
+        return self.base.replace("http", "ws", 1) + "/ws"
+
+    async def cookies(self, path: str, body: dict[str, Any]) -> dict[str, str]:
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with (
+            aiohttp.ClientSession(cookie_jar=jar) as http,
+            http.post(self.base + path, json=body) as resp,
+        ):
+            assert resp.status == 200, await resp.text()
+        return {c.key: c.value for c in jar}
+
+    async def staff(self, role: str) -> dict[str, str]:
+        return await self.cookies(
+            "/api/auth/login", {"username": self.world.own.users[role], "password": PASSWORD}
+        )
+
+    async def party(self, token: str) -> dict[str, str]:
+        return await self.cookies("/api/invitations/redeem", {"token": token})
+
+    async def station(self) -> dict[str, str]:
+        w = self.world.own
+        return await self.cookies(
+            "/api/auth/station", {"station_id": w.station_id, "key": w.station_key}
+        )
+
+    async def call(
+        self, cookies: dict[str, str], method: str, path: str, body: Any = None
+    ) -> tuple[int, Any]:
+        """A REST call with a session's cookies and its CSRF token."""
+        jar = aiohttp.CookieJar(unsafe=True)
+        headers = {"X-CSRF-Token": cookies.get("sc_csrf", "")}
+        async with (
+            aiohttp.ClientSession(cookies=cookies, cookie_jar=jar) as http,
+            http.request(method, self.base + path, json=body, headers=headers) as resp,
+        ):
+            return resp.status, await resp.json()
+
+    async def set_state(self, state: str, reason: str) -> None:
+        status, body = await self.call(
+            await self.staff("judge"),
+            "POST",
+            f"/api/hearings/{self.world.own.hearing_id}/state",
+            {"state": state, "reason": reason},
+        )
+        assert status == 200, body
+
+    def client(self, cookies: dict[str, str], **kwargs: Any) -> SignalingClient:
+        return SignalingClient(self.ws_url, cookies=cookies, **kwargs)
+
+
+@pytest.fixture
+async def court(tmp_path: Path, aiohttp_server: AiohttpServer) -> Court:
+    clock = FakeClock(datetime.now(UTC))
+    config = make_config(tmp_path, ice={"host_addresses": ["127.0.0.1"]})
+    await upgrade_async(config.database_url)
+    server = await aiohttp_server(create_app(config, clock=clock), host="127.0.0.1")
+    sessions = server.app[SESSIONS]
+    world = World(
+        own=await seed_court(sessions, clock, "Court A", "a"),
+        other=await seed_court(sessions, clock, "Court B", "b"),
+    )
+    return Court(server, world, clock)
