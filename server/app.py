@@ -29,9 +29,8 @@ from server.clock import Clock, SystemClock
 from server.config import Config
 from server.hearings.rooms import HearingRooms
 from server.hearings.service import CourtService
-from server.ids import HearingId
-from server.media import MediaService, RouterRouting
-from server.sfu import aiortc_hooks
+from server.media import MediaService
+from server.sfu.worker import WorkerPool
 from server.storage.db import create_engine, create_sessionmaker
 from server.web.api import add_routes
 from server.web.connections import HearingConnections
@@ -53,26 +52,31 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
-async def _live_hearings(app: web.Application) -> AsyncIterator[None]:
-    """Live hearings: their rules, signaling connections and SFU routers."""
-    config = app[CONFIG]
+def _sfu_host_addresses(config: Config) -> list[str]:
+    """The addresses the SFU offers as ICE host candidates (config, else every interface)."""
     if config.ice.host_addresses:
-        aiortc_hooks.install_host_addresses(config.ice.host_addresses)
-    aiortc_hooks.fix_datagram_max_size()
-    media = MediaService()
+        return list(config.ice.host_addresses)
+    import aioice.ice
+
+    return list(aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True))
+
+
+async def _live_hearings(app: web.Application) -> AsyncIterator[None]:
+    """Live hearings: their rules, signaling connections, and the SFU worker processes."""
+    config = app[CONFIG]
+    pool = WorkerPool(config.sfu.workers or None, host_addresses=_sfu_host_addresses(config))
+    media = MediaService(pool)  # the worker processes start with the first live hearing
     connections = HearingConnections()
     app[ICE] = IceServers(config.ice)
     app[MEDIA] = media
     app[CONNECTIONS] = connections
-
-    def routing_for(hearing_id: HearingId) -> RouterRouting:
-        return RouterRouting(media, hearing_id)
-
-    app[ROOMS] = HearingRooms(app[SESSIONS], app[CLOCK], routing_for, connections.clients)
-    yield
-    for connection in connections.all():
-        await connection.close(CloseReason.SERVER_SHUTDOWN)
-    await media.close(CloseReason.SERVER_SHUTDOWN)
+    app[ROOMS] = HearingRooms(app[SESSIONS], app[CLOCK], media.hearing, connections.clients)
+    try:
+        yield
+    finally:
+        for connection in connections.all():
+            await connection.close(CloseReason.SERVER_SHUTDOWN)
+        await media.close()
 
 
 def create_app(config: Config, *, clock: Clock | None = None) -> web.Application:

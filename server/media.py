@@ -1,21 +1,30 @@
-"""The bridge from the hearing rules to the SFU: one Router per hearing, placed by the rules.
+"""The bridge from the hearing rules and the signaling connections to the SFU workers.
 
-``MediaService`` owns the routers of this process (the WorkerPool variant places them in
-worker processes). ``RouterRouting`` is what a ``LiveHearing`` sees as its ``MediaRouting``:
-``place(participant, room)`` becomes the router's room for that peer, where ``None`` (waiting,
-outside the session, disconnected) is a room of one, so the routing rule "same room" is the
-only rule media obeys.
+Media runs in SFU worker processes (``server.sfu.worker``), one asyncio loop per core; the
+main process keeps HTTP, signaling and the database (ARCHITECTURE §4.3). ``MediaService``
+places each hearing on a worker the first time someone joins it, relays each participant's
+negotiation to the worker hosting the hearing, and routes the workers' events (server offers,
+new forwarded tracks, transport failures, peers closed) back to that participant's signaling
+connection, the ``PeerListener``.
+
+``HearingMedia`` is what a ``LiveHearing`` sees as its ``MediaRouting``: ``place(participant,
+room)`` becomes the SFU room of that participant's peer, where ``None`` (waiting, outside the
+session, disconnected) is a room of one, so the SFU's single routing rule "same room" is all
+that media obeys. Rooms are remembered for peers that do not exist yet.
+
+A worker that dies ends only its hearings: every peer it hosted is closed with WORKER_DIED,
+their clients are told and rejoin, and the next join places the hearing on a live worker.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
-
-from aiortc import RTCIceServer
+from typing import Any, Protocol
 
 from server.ids import HearingId, ParticipantId
-from server.sfu import Peer, Router
+from server.sfu.worker import WorkerDiedError, WorkerError, WorkerPool
 from signaling.reasons import CloseReason
 
 log = logging.getLogger(__name__)
@@ -26,69 +35,151 @@ def alone(participant_id: ParticipantId) -> str:
     return f"alone:{participant_id}"
 
 
+class PeerListener(Protocol):
+    """A participant's signaling connection, told what its SFU peer does."""
+
+    def on_server_offer(self, sdp: str) -> None: ...
+
+    def on_track(self, mid: str, participant_id: str, kind: str) -> None: ...
+
+    def on_connection_state(self, state: str) -> None: ...
+
+    def on_peer_closed(self, reason: CloseReason) -> None: ...
+
+
 class MediaService:
-    """The routers of this process, one per hearing, made on first use."""
+    """Hearings placed on SFU workers; see the module docstring."""
 
-    def __init__(self, ice_servers: Sequence[RTCIceServer] = ()) -> None:
-        self._ice_servers = list(ice_servers)
-        self._routers: dict[HearingId, Router] = {}
+    def __init__(self, pool: WorkerPool) -> None:
+        self.pool = pool
+        self._listeners: dict[tuple[HearingId, ParticipantId], PeerListener] = {}
+        self._placed: set[HearingId] = set()
+        self._placing = asyncio.Lock()
+        self._started = False
+        self._hearings: dict[HearingId, HearingMedia] = {}
+        pool.on("offer", self._on_offer)
+        pool.on("consumer", self._on_consumer)
+        pool.on("connectionstatechange", self._on_state)
+        pool.on("peerclose", self._on_peer_close)
+        pool.on("workerdied", self._on_worker_died)
 
-    def router(self, hearing_id: HearingId) -> Router:
-        router = self._routers.get(hearing_id)
-        if router is None or router.closed:
-            router = Router(hearing_id, ice_servers=self._ice_servers)
-            self._routers[hearing_id] = router
-        return router
+    def hearing(self, hearing_id: HearingId) -> HearingMedia:
+        media = self._hearings.get(hearing_id)
+        if media is None:
+            media = self._hearings[hearing_id] = HearingMedia(self, hearing_id)
+        return media
 
-    def existing(self, hearing_id: HearingId) -> Router | None:
-        router = self._routers.get(hearing_id)
-        return router if router is not None and not router.closed else None
+    async def ensure_router(self, hearing_id: HearingId) -> None:
+        """Place the hearing on a worker if it is not; the workers start on first use."""
+        async with self._placing:
+            if not self._started:
+                await self.pool.start()
+                self._started = True
+            if hearing_id not in self._placed:
+                await self.pool.create_router(hearing_id)
+                self._placed.add(hearing_id)
 
-    async def close(self, reason: CloseReason) -> None:
-        routers = list(self._routers.values())
-        self._routers.clear()
-        for router in routers:
-            router.close(reason)
-        for router in routers:
-            await router.wait_closed()
+    def listen(
+        self, hearing_id: HearingId, participant_id: ParticipantId, listener: PeerListener
+    ) -> None:
+        self._listeners[hearing_id, participant_id] = listener
+
+    def unlisten(self, hearing_id: HearingId, participant_id: ParticipantId) -> None:
+        self._listeners.pop((hearing_id, participant_id), None)
+
+    def _listener(self, hearing: HearingId, peer: ParticipantId) -> PeerListener | None:
+        return self._listeners.get((hearing, peer))
+
+    def _on_offer(self, hearing: HearingId, peer: ParticipantId, sdp: str) -> None:
+        if (listener := self._listener(hearing, peer)) is not None:
+            listener.on_server_offer(sdp)
+
+    def _on_consumer(self, hearing: HearingId, peer: ParticipantId, info: dict[str, Any]) -> None:
+        listener = self._listener(hearing, peer)
+        if listener is not None and info.get("mid"):
+            listener.on_track(str(info["mid"]), str(info["producer_peer"]), str(info["kind"]))
+
+    def _on_state(self, hearing: HearingId, peer: ParticipantId, state: str) -> None:
+        if (listener := self._listener(hearing, peer)) is not None:
+            listener.on_connection_state(state)
+
+    def _on_peer_close(self, hearing: HearingId, peer: ParticipantId, reason: CloseReason) -> None:
+        listener = self._listeners.pop((hearing, peer), None)
+        if listener is not None:
+            listener.on_peer_closed(reason)
+
+    def _on_worker_died(self, index: int, hearing_ids: list[HearingId]) -> None:
+        log.error("SFU worker %d died; hearings %s will be placed again", index, hearing_ids)
+        self._placed.difference_update(hearing_ids)
+
+    async def close(self) -> None:
+        self._listeners.clear()
+        if self._started:
+            await self.pool.close()
 
 
-class RouterRouting:
-    """`live.MediaRouting` over the hearing's Router. Rooms are remembered for peers that do
-    not exist yet (a participant's room is decided before their peer is made)."""
+class HearingMedia:
+    """One hearing's media as the rules and the connections drive it (`live.MediaRouting`)."""
 
-    def __init__(self, media: MediaService, hearing_id: HearingId) -> None:
-        self._media = media
-        self._hearing_id = hearing_id
+    def __init__(self, service: MediaService, hearing_id: HearingId) -> None:
+        self._service = service
+        self._pool = service.pool
+        self.hearing_id = hearing_id
         self._rooms: dict[ParticipantId, str] = {}
         self._muted: dict[ParticipantId, bool] = {}
+        self._peers: set[ParticipantId] = set()
 
     def room_for(self, participant_id: ParticipantId) -> str:
         return self._rooms.get(participant_id, alone(participant_id))
 
-    def add_peer(self, participant_id: ParticipantId) -> Peer:
-        """Create the participant's peer in the room the rules chose (closing a stale one)."""
-        router = self._media.router(self._hearing_id)
-        router.remove_peer(participant_id, CloseReason.DUPLICATE_SESSION)
-        peer = router.add_peer(participant_id, room=self.room_for(participant_id))
-        if self._muted.get(participant_id):
-            router.set_paused(participant_id, "audio", True)
-        return peer
+    async def add_peer(self, participant_id: ParticipantId, listener: PeerListener) -> None:
+        """Create the participant's SFU peer (replacing a stale one) in the room the rules chose.
 
-    def remove_peer(self, participant_id: ParticipantId, reason: CloseReason) -> None:
-        router = self._media.existing(self._hearing_id)
-        if router is not None:
-            router.remove_peer(participant_id, reason)
+        Raises WorkerDiedError if the worker died meanwhile.
+        """
+        await self._service.ensure_router(self.hearing_id)
+        await self.remove_peer(participant_id, CloseReason.DUPLICATE_SESSION)
+        self._service.listen(self.hearing_id, participant_id, listener)
+        await self._pool.add_peer(self.hearing_id, participant_id, self.room_for(participant_id))
+        self._peers.add(participant_id)
+        if self._muted.get(participant_id):
+            await self._pool.set_paused(self.hearing_id, participant_id, "audio", True)
+
+    async def remove_peer(self, participant_id: ParticipantId, reason: CloseReason) -> None:
+        """Close the participant's peer if there is one; never raises."""
+        self._service.unlisten(self.hearing_id, participant_id)
+        if participant_id not in self._peers:
+            return
+        self._peers.discard(participant_id)
+        with contextlib.suppress(KeyError, WorkerError):
+            await self._pool.remove_peer(self.hearing_id, participant_id, reason)
+
+    async def handle_offer(self, participant_id: ParticipantId, sdp: str) -> str:
+        return await self._pool.handle_offer(self.hearing_id, participant_id, sdp)
+
+    async def handle_answer(self, participant_id: ParticipantId, sdp: str) -> None:
+        await self._pool.handle_answer(self.hearing_id, participant_id, sdp)
 
     async def place(self, participant_id: ParticipantId, room: str | None) -> None:
         target = room if room is not None else alone(participant_id)
         self._rooms[participant_id] = target
-        router = self._media.existing(self._hearing_id)
-        if router is not None and participant_id in router.peers:
-            router.set_room(participant_id, target)
+        if participant_id in self._peers:
+            await self._quietly(self._pool.set_room(self.hearing_id, participant_id, target))
 
     async def set_muted(self, participant_id: ParticipantId, muted: bool) -> None:
         self._muted[participant_id] = muted
-        router = self._media.existing(self._hearing_id)
-        if router is not None:
-            router.set_paused(participant_id, "audio", muted)
+        if participant_id in self._peers:
+            await self._quietly(
+                self._pool.set_paused(self.hearing_id, participant_id, "audio", muted)
+            )
+
+    async def _quietly(self, call: Any) -> None:
+        # A peer that has just gone (its worker died, it closed) takes its routing with it; the
+        # rule is applied again when it comes back.
+        try:
+            await call
+        except (KeyError, WorkerDiedError):
+            log.info("hearing %s: routing change for a peer that is gone", self.hearing_id)
+        except WorkerError as exc:
+            if exc.code not in ("KeyError", "PeerClosedError"):
+                raise

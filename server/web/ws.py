@@ -6,7 +6,8 @@ client claims. The first request must be ``join``; a second connection of the sa
 replaces the first, which is told ``closed`` with DUPLICATE_SESSION.
 
 Every inbound text goes through ``signaling.codec.decode`` (the one validator); requests are
-dispatched to the hearing rules (``LiveHearing``) or the participant's SFU ``Peer``, and the
+dispatched to the hearing rules (``LiveHearing``) or the participant's SFU peer (on the
+worker hosting the hearing, through ``HearingMedia``), and the
 reply echoes the request's transaction. A malformed or refused message gets an ``error`` and
 the connection stays; a flood (token bucket, RATE_STRIKES refusals in a row) or a client that
 stops sending (no message for HEARTBEAT_MISSES heartbeat intervals) is closed with a cause.
@@ -36,8 +37,8 @@ from server.errors import ErrorCode as CourtCode
 from server.hearings import live as rules
 from server.hearings.enums import HearingState
 from server.ids import HearingId, ParticipantId, parse_id
-from server.media import RouterRouting
-from server.sfu import GlareError, Peer, PeerError
+from server.media import HearingMedia
+from server.sfu.worker import WorkerDiedError, WorkerError
 from signaling import messages as m
 from signaling.codec import decode, encode
 from signaling.enums import ClientKind, Sender, StationCause
@@ -68,6 +69,15 @@ def wire_code(code: CourtCode) -> ErrorCode:
         return ErrorCode(code.value)
     except ValueError:
         return ErrorCode.FORBIDDEN if code is CourtCode.CSRF_FAILED else ErrorCode.BAD_FIELD
+
+
+def _media_error(exc: WorkerError, what: str) -> SignalingError:
+    """The signaling error for a failure in the SFU worker handling an offer or answer."""
+    if isinstance(exc, WorkerDiedError):
+        return SignalingError(ErrorCode.INTERNAL, "the media server failed; join again")
+    if exc.code == "GlareError":
+        return SignalingError(ErrorCode.WRONG_STATE, "answer the server's offer first (glare)")
+    return SignalingError(ErrorCode.BAD_FIELD, f"{what} refused: {exc}")
 
 
 class TokenBucket:
@@ -113,8 +123,7 @@ class Connection:
         self.hearing_id: HearingId | None = None
         self.participant_id: ParticipantId | None = None
         self.live: rules.LiveHearing | None = None
-        self.routing: RouterRouting | None = None
-        self.peer: Peer | None = None
+        self.media: HearingMedia | None = None
         self.client_kind = ClientKind.BROWSER
         self._cause: CloseReason | None = None
         self._detail = ""
@@ -215,8 +224,8 @@ class Connection:
         self._closed.set()
         self._cause, self._detail = reason, detail
         await self.send(m.Closed(reason=reason))
-        if self.peer is not None and self.participant_id is not None and self.routing:
-            self.routing.remove_peer(self.participant_id, reason)
+        if self.media is not None and self.participant_id is not None:
+            await self.media.remove_peer(self.participant_id, reason)
         await self.ws.close(
             code=WSCloseCode.GOING_AWAY if reason is CloseReason.SERVER_SHUTDOWN else WSCloseCode.OK
         )
@@ -237,8 +246,10 @@ class Connection:
         connections.discard(self)
         # The rules already recorded departures the court caused (removed, dismissed, ended).
         court_ended = cause in (CloseReason.REMOVED, CloseReason.DISMISSED, CloseReason.JUDGE_ENDED)
-        if self.participant_id is not None and self.routing is not None and not replaced:
-            self.routing.remove_peer(self.participant_id, cause)
+        if self.participant_id is not None and self.media is not None and not replaced:
+            await asyncio.shield(
+                asyncio.ensure_future(self.media.remove_peer(self.participant_id, cause))
+            )
         if (
             self.live is not None
             and self.participant_id is not None
@@ -344,18 +355,19 @@ class Connection:
                 data={"participant_id": pid},
             )
             await old.close(CloseReason.DUPLICATE_SESSION)
-        routing = live.routing
-        assert isinstance(routing, RouterRouting)
-        self.routing = routing
-        self.peer = routing.add_peer(pid)
-        self._wire_peer(self.peer)
+        media = live.routing
+        assert isinstance(media, HearingMedia)
+        self.media = media
         try:
+            await media.add_peer(pid, self)
             attendee = await live.connect(pid)
-        except CourtError:
+        except (CourtError, WorkerError) as exc:
             connections.discard(self)
-            routing.remove_peer(pid, CloseReason.CLIENT_LEFT)
-            self.hearing_id = self.participant_id = self.live = self.peer = None
+            await media.remove_peer(pid, CloseReason.CLIENT_LEFT)
+            self.hearing_id = self.participant_id = self.live = self.media = None
             self._held = None
+            if isinstance(exc, WorkerError):
+                raise SignalingError(ErrorCode.INTERNAL, "media server unavailable; retry") from exc
             raise
         ice = self.app[ICE].for_participant(pid, self.clock.now())
         return m.Welcome(
@@ -372,30 +384,27 @@ class Connection:
             heartbeat_interval_s=DEFAULT_HEARTBEAT_INTERVAL_S,
         )
 
-    def _wire_peer(self, peer: Peer) -> None:
-        def on_offer(sdp: str) -> None:
-            offer = m.Offer(sdp=sdp)
-            self._server_offers.add(offer.transaction)
-            self._spawn(self.send(offer))
+    # -- PeerListener: what the participant's SFU peer does -------------------------------
 
-        def on_consumer(consumer: Any) -> None:
-            self._spawn(
-                self.send(
-                    m.Track(
-                        mid=consumer.mid,
-                        participant_id=consumer.producer_peer_id,
-                        kind=consumer.kind,
-                    )
-                )
-            )
+    def on_server_offer(self, sdp: str) -> None:
+        offer = m.Offer(sdp=sdp)
+        self._server_offers.add(offer.transaction)
+        self._spawn(self.send(offer))
 
-        def on_state(state: str) -> None:
-            if state == "failed":
-                self._spawn(self.close(CloseReason.ICE_FAILED))
+    def on_track(self, mid: str, participant_id: str, kind: str) -> None:
+        if kind in ("audio", "video"):
+            track = m.Track(mid=mid, participant_id=participant_id, kind=kind)  # type: ignore[arg-type]
+            self._spawn(self.send(track))
 
-        peer.on("offer", on_offer)
-        peer.on("consumer", on_consumer)
-        peer.on("connectionstatechange", on_state)
+    def on_connection_state(self, state: str) -> None:
+        if state == "failed":
+            self._spawn(self.close(CloseReason.ICE_FAILED))
+
+    def on_peer_closed(self, reason: CloseReason) -> None:
+        # The SFU ended this peer on its own (its worker died, ICE failed): so does the socket,
+        # telling the client why, and it may rejoin.
+        if reason in (CloseReason.WORKER_DIED, CloseReason.ICE_FAILED):
+            self._spawn(self.close(reason))
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -405,29 +414,27 @@ class Connection:
     # -- media ------------------------------------------------------------------------------------
 
     async def _on_offer(self, message: m.Offer) -> dict[str, Any]:
-        assert self.peer is not None
+        assert self.media is not None
+        assert self.participant_id is not None
         try:
-            answer = await self.peer.handle_offer(message.sdp)
-        except GlareError as exc:
-            raise SignalingError(
-                ErrorCode.WRONG_STATE, f"glare: answer the server's offer first ({exc})"
-            ) from None
-        except PeerError as exc:
-            raise SignalingError(ErrorCode.BAD_FIELD, f"offer refused: {exc}") from None
+            answer = await self.media.handle_offer(self.participant_id, message.sdp)
+        except WorkerError as exc:
+            raise _media_error(exc, "offer") from None
         await self.send(m.Answer(transaction=message.transaction, sdp=answer))
         return {}
 
     async def _on_answer(self, message: m.Answer) -> None:
-        if self.peer is None or message.transaction not in self._server_offers:
+        if self.media is None or self.participant_id is None:
+            raise SignalingError(ErrorCode.WRONG_STATE, "join a hearing first")
+        if message.transaction not in self._server_offers:
             raise SignalingError(
                 ErrorCode.WRONG_STATE, "no server offer is waiting for this answer"
             )
         self._server_offers.discard(message.transaction)
         try:
-            await self.peer.handle_answer(message.sdp)
-        except PeerError as exc:
-            raise SignalingError(ErrorCode.BAD_FIELD, f"answer refused: {exc}") from None
-        return None
+            await self.media.handle_answer(self.participant_id, message.sdp)
+        except WorkerError as exc:
+            raise _media_error(exc, "answer") from None
 
     # -- requests handled by the hearing rules -------------------------------------------------
 

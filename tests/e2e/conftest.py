@@ -86,7 +86,7 @@ class Court:
 @pytest.fixture
 async def court(tmp_path: Path, aiohttp_server: AiohttpServer) -> Court:
     clock = FakeClock(datetime.now(UTC))
-    config = make_config(tmp_path, ice={"host_addresses": ["127.0.0.1"]})
+    config = make_config(tmp_path, ice={"host_addresses": ["127.0.0.1"]}, sfu={"workers": 1})
     await upgrade_async(config.database_url)
     server = await aiohttp_server(create_app(config, clock=clock), host="127.0.0.1")
     sessions = server.app[SESSIONS]

@@ -72,8 +72,9 @@ async def login_page(context: BrowserContext, court: Court, role: str) -> Page:
 async def party_page(context: BrowserContext, court: Court, token: str, name: str) -> Page:
     page = await context.new_page()
     await page.goto(f"{court.base}/join#{token}")
-    await page.click("#enter")
-    await page.wait_for_url(f"**/hearings/{court.world.own.hearing_id}/room")
+    await expect(page.locator("#enter")).to_be_visible()
+    async with page.expect_navigation(url=f"**/hearings/{court.world.own.hearing_id}/room"):
+        await page.click("#enter")
     await page.fill("#legal-name", name)
     await page.fill("#id-digits", "1234")
     await page.click("#identity-form button[type=submit]")
@@ -136,6 +137,37 @@ async def test_three_browsers_see_and_hear_each_other_and_leave_cleanly(
         assert later[(ids[0], "video")]["framesDecoded"] > mark[(ids[0], "video")]["framesDecoded"]
         departures = judge.locator('#departures li[data-reason="CLIENT_LEFT"]')
         await expect(departures).to_have_count(1)
+    finally:
+        for context in contexts:
+            await context.close()
+
+
+@pytest.mark.browser
+async def test_late_joiner_sees_a_picture_within_a_second(
+    court: Court, browser: Browser, clerk: SignalingClient
+) -> None:
+    contexts = [await browser.new_context() for _ in range(3)]
+    try:
+        await court.set_state("in_session", "开庭")
+        plaintiff = await party_page(
+            contexts[0], court, court.world.own.plaintiff_token, "PLAINTIFF"
+        )
+        defendant = await party_page(
+            contexts[1], court, court.world.own.defendant_token, "DEFENDANT"
+        )
+        await clerk.request(m.Admit(all=True))
+        ids = [await participant_id(p) for p in (plaintiff, defendant)]
+        await wait_receiving(plaintiff, {ids[1]})
+        # The judge arrives while the session runs (staff go straight in).
+        judge = await login_page(contexts[2], court, "judge")
+        await wait_receiving(judge, set(ids))
+        timings = await judge.evaluate(
+            "({connected: window.courtRoom.timings.connected,"
+            " first: Object.fromEntries(window.courtRoom.timings.firstFrame)})"
+        )
+        for pid in ids:
+            delay = timings["first"][pid] - timings["connected"]
+            assert delay < 1000, f"first frame of {pid} {delay:.0f} ms after connecting"
     finally:
         for context in contexts:
             await context.close()

@@ -26,6 +26,8 @@ const room = {
   negotiation: Promise.resolve(),
   departures: [],
   spotlight: null,
+  // When things happened (performance.now() ms), for support staff and tests.
+  timings: { connected: null, firstFrame: new Map() },
 };
 window.courtRoom = room; // for tests and support staff (read-only use)
 
@@ -82,6 +84,11 @@ function tileFor(participantId) {
     $("tiles").append(figure);
     const stream = new MediaStream();
     video.srcObject = stream;
+    if (video.requestVideoFrameCallback) {
+      video.requestVideoFrameCallback((now) => {
+        if (!room.timings.firstFrame.has(participantId)) room.timings.firstFrame.set(participantId, now);
+      });
+    }
     tile = { figure, video, stream, caption };
     room.tiles.set(participantId, tile);
   }
@@ -120,6 +127,11 @@ async function startMedia(iceServers) {
   const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
   room.pc = pc;
   pc.addEventListener("track", onTrack);
+  pc.addEventListener("connectionstatechange", () => {
+    if (pc.connectionState === "connected" && room.timings.connected === null) {
+      room.timings.connected = performance.now();
+    }
+  });
   const stream = await localMedia();
   if (stream) {
     for (const track of stream.getTracks()) {
