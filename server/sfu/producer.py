@@ -12,6 +12,13 @@ was resumed, go through `request_keyframe()`: at most one PLI per `pli_interval`
 dropped, so a late joiner gets its keyframe within about one interval plus the publisher's
 encode time.
 
+Taps (`add_tap()` / `remove_tap()`): read-only observers of the incoming stream, used by the
+recorder (server/recording). A tap's `on_rtp(data)` gets every decrypted, RTX-unwrapped media
+packet with a payload (never RTX wrappers, never padding-only packets), whether or not the
+producer is paused; `on_sender_report(rtp_timestamp, ntp_timestamp)` gets the publisher's RTCP
+SR mapping for the media SSRC. The hot path pays one truthiness test when no tap is set. A tap
+must not block; a tap that raises is logged and removed, never propagated into the media path.
+
 Events:
     "close" (reason: CloseReason) - once, after the producer and its consumers closed.
     "pause" () / "resume" () - when `paused` changes (mute).
@@ -22,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any, NewType
+from typing import TYPE_CHECKING, Any, NewType, Protocol
 
 from aiortc.codecs import is_rtx
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
@@ -33,7 +40,7 @@ from signaling.reasons import CloseReason
 
 from . import aiortc_hooks
 from .events import EventEmitter
-from .forwarding import OutputStream, PacketHistory, forward, read_seq
+from .forwarding import OutputStream, PacketHistory, forward, header_length, read_seq
 
 if TYPE_CHECKING:
     from .consumer import Consumer, ConsumerId
@@ -41,6 +48,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ProducerId = NewType("ProducerId", str)
+
+
+class ProducerTap(Protocol):
+    """A read-only observer of a producer's incoming stream (see the module docstring)."""
+
+    def on_rtp(self, data: bytes) -> None:
+        """One decrypted media RTP packet (header included), in arrival order."""
+
+    def on_sender_report(self, rtp_timestamp: int, ntp_timestamp: int) -> None:
+        """The publisher's RTCP SR: `rtp_timestamp` was sampled at 64-bit NTP time."""
 
 
 class Producer(EventEmitter):
@@ -84,6 +101,33 @@ class Producer(EventEmitter):
         self.rtx_received = 0
         self.keyframe_requests = 0
         self.plis_sent = 0
+        self.taps: tuple[ProducerTap, ...] = ()
+
+    # --- taps (recording) ----------------------------------------------------------------
+
+    def add_tap(self, tap: ProducerTap) -> None:
+        """Observe the incoming stream (module docstring); adding a tap twice is a no-op."""
+        if tap not in self.taps and not self.closed:
+            self.taps = (*self.taps, tap)
+
+    def remove_tap(self, tap: ProducerTap) -> None:
+        """Stop observing; does nothing if `tap` is not set."""
+        self.taps = tuple(t for t in self.taps if t is not tap)
+
+    def _tap_rtp(self, data: bytes) -> None:
+        # Padding-only packets (P bit set, payload made only of padding) carry no media.
+        if data[0] & 0x20:
+            try:
+                if len(data) - header_length(data) <= data[-1]:
+                    return
+            except IndexError:
+                return
+        for tap in self.taps:
+            try:
+                tap.on_rtp(data)
+            except Exception:
+                logger.exception("producer %s: tap failed; removed", self.id)
+                self.remove_tap(tap)
 
     # --- set-up from negotiation -------------------------------------------------------
 
@@ -107,6 +151,13 @@ class Producer(EventEmitter):
 
     def _on_sender_report(self, ssrc: int, ntp: int, rtp_timestamp: int) -> None:
         self.last_sr = (ssrc, ntp, rtp_timestamp, time.monotonic())
+        if self.taps and ssrc == self.media_ssrc:
+            for tap in self.taps:
+                try:
+                    tap.on_sender_report(rtp_timestamp, ntp)
+                except Exception:
+                    logger.exception("producer %s: tap failed; removed", self.id)
+                    self.remove_tap(tap)
 
     # --- the per-packet entry point (called by Peer's input hook) ------------------------
 
@@ -122,6 +173,8 @@ class Producer(EventEmitter):
         self.history.put(data, read_seq(data))
         if self.outputs:
             forward(data, self.outputs, now)
+        if self.taps:
+            self._tap_rtp(data)
 
     # --- control -------------------------------------------------------------------------
 
@@ -185,6 +238,7 @@ class Producer(EventEmitter):
         self.closed = True
         self.close_reason = reason
         self.outputs = ()
+        self.taps = ()
         if self._pli_timer is not None:
             self._pli_timer.cancel()
             self._pli_timer = None
@@ -213,4 +267,5 @@ class Producer(EventEmitter):
             "rtx_received": self.rtx_received,
             "keyframe_requests": self.keyframe_requests,
             "plis_sent": self.plis_sent,
+            "taps": len(self.taps),
         }

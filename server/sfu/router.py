@@ -15,6 +15,9 @@ affected peers renegotiate by themselves (their "offer" events). Mute is separat
 renegotiation); resuming requests a keyframe. New producers of a muted peer start paused.
 
 Events:
+    "producer" (producer: Producer) - a new incoming stream of any peer (recorders observe the
+        hearing through this and "producerclose"; existing ones are in `producers()`).
+    "producerclose" (producer: Producer, reason: CloseReason)
     "peerclose" (peer_id: ParticipantId, reason: CloseReason)
     "close" (reason: CloseReason) - once.
 """
@@ -183,10 +186,16 @@ class Router(EventEmitter):
                     if self.can_receive(publisher.id, subscriber_id):
                         self.consume(producer, subscriber_id)
 
+    def producers(self) -> list[Producer]:
+        """Every open producer of the hearing (for observers that start late)."""
+        return [p for peer in self.peers.values() for p in peer.producers.values() if not p.closed]
+
     def _on_producer(self, producer: Producer) -> None:
         if producer.kind in self._muted.get(producer.peer_id, ()):
             producer.pause()
         self._reconcile()
+        producer.on("close", lambda reason: self._emit("producerclose", producer, reason))
+        self._emit("producer", producer)
 
     def _on_peer_close(self, peer: Peer, reason: CloseReason) -> None:
         if self.peers.get(peer.id) is peer:

@@ -14,8 +14,15 @@ events). Requests carry an integer "id" echoed by the reply:
     <- {"event": "offer", "hearing": H, "peer": P, "sdp": "..."}
 
 ops: create_router, close_router, add_peer, remove_peer, offer (-> {"answer": sdp}), answer,
-set_room, set_audience, set_paused, dump, stats (-> {"cpu": seconds, "routers": n, "peers": n}).
-events: offer, consumer, consumerclose, producer, connectionstatechange, peerclose.
+set_room, set_audience, set_paused, dump, stats (-> {"cpu": seconds, "routers": n, "peers": n}),
+and the recording ops (server/recording; the recorder runs here, where the packets are):
+start_recording (root, signing_key, archive_keys, recording_id, not_recorded
+-> {"recording_id", "path"}),
+pause_recording (reason, note), resume_recording, set_recorded (peer, recorded),
+stop_recording (-> {"recording_id", "root_hash", "path", "status"}). A hearing's recording still
+running when its router closes (or the worker shuts down) is sealed first.
+events: offer, consumer, consumerclose, producer, connectionstatechange, peerclose,
+recordingerror (code, message, recording_id).
 
 Failure model: a worker that dies (crash, OOM kill, SIGKILL) ends only its hearings. The pool
 notices EOF on the pipe, fails the worker's pending requests with WorkerDiedError, emits
@@ -30,6 +37,10 @@ WorkerPool events:
     "connectionstatechange" (hearing_id, peer_id, state)
     "peerclose" (hearing_id, peer_id, reason: CloseReason)
     "workerdied" (worker_index, hearing_ids: list)
+    "recordingerror" (hearing_id, code: str, message: str) - the hearing's recording failed and
+        stopped: code DISK_FULL, IO_ERROR, RECORDING_FAILED (from the recorder) or WORKER_DIED
+        (its worker died: the package is left unfinished for `recover_unfinished`). Alert the
+        judge; `stop_recording` then raises WorkerError with the failure's code.
 """
 
 from __future__ import annotations
@@ -43,11 +54,15 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiortc import RTCIceServer
 
-from server.ids import HearingId, ParticipantId
+from recordings import PauseReason, RecordingError, RecordingStateError
+from server.ids import HearingId, ParticipantId, RecordingId
+from server.recording.recorder import HearingRecorder, SealedRecording, load_keys
 from signaling.reasons import CloseReason
 
 from . import aiortc_hooks
@@ -76,6 +91,12 @@ class WorkerDiedError(WorkerError):
         super().__init__("WorkerDied", message)
 
 
+@dataclass(frozen=True)
+class _Recording:
+    recording_id: RecordingId
+    path: Path
+
+
 # --- main-process side -------------------------------------------------------------------
 
 
@@ -97,9 +118,11 @@ class WorkerPool(EventEmitter):
     Usage: `pool = WorkerPool(size)`, `await pool.start()`, `await pool.create_router(h)`,
     `await pool.add_peer(h, p, room)`, `answer = await pool.handle_offer(h, p, sdp)`,
     `await pool.handle_answer(h, p, sdp)` for each "offer" event, routing with `set_room`,
-    `set_audience`, `set_paused`; `await pool.close()` on shutdown. Every method raises
-    KeyError for an unknown hearing, WorkerDiedError if its worker died, WorkerError for an
-    error inside the worker (code = GlareError, NegotiationError, PeerClosedError, ...).
+    `set_audience`, `set_paused`; recording with `start_recording`, `pause_recording`,
+    `resume_recording`, `set_recorded`, `stop_recording`; `await pool.close()` on shutdown.
+    Every method raises KeyError for an unknown hearing, WorkerDiedError if its worker died,
+    WorkerError for an error inside the worker (code = GlareError, NegotiationError,
+    PeerClosedError, ...).
     """
 
     def __init__(
@@ -115,6 +138,7 @@ class WorkerPool(EventEmitter):
         self._ice_servers = list(ice_servers)
         self.workers: list[_WorkerHandle] = []
         self._placement: dict[HearingId, _WorkerHandle] = {}
+        self._recordings: dict[HearingId, _Recording] = {}
         self._closed = False
 
     async def start(self) -> None:
@@ -167,6 +191,7 @@ class WorkerPool(EventEmitter):
     async def close_router(self, hearing_id: HearingId, reason: CloseReason) -> None:
         worker = self._placement.pop(hearing_id)
         worker.hearings.pop(hearing_id, None)
+        self._recordings.pop(hearing_id, None)  # the worker seals a recording still running
         if worker.alive:
             await self._request(
                 worker, {"op": "close_router", "hearing": hearing_id, "reason": str(reason)}
@@ -210,6 +235,73 @@ class WorkerPool(EventEmitter):
         self, hearing_id: HearingId, peer_id: ParticipantId, kind: str | None, paused: bool
     ) -> None:
         await self._call(hearing_id, "set_paused", peer=peer_id, kind=kind, paused=paused)
+
+    # --- recording (server/recording; runs in the hearing's worker) -------------------------
+
+    async def start_recording(
+        self,
+        hearing_id: HearingId,
+        root: Path,
+        *,
+        signing_key: Path,
+        archive_keys: Sequence[Path],
+        recording_id: RecordingId,
+        not_recorded: Sequence[ParticipantId] = (),
+    ) -> RecordingId:
+        """Start recording the hearing into `root/<recording_id>/`; returns the recording id.
+
+        `signing_key` is the recorder's Ed25519 PEM file, `archive_keys` the archive X25519
+        public key files the data key is wrapped for (the worker reads them); `not_recorded`
+        participants (in a caucus room right now) are left out until `set_recorded(.., True)`.
+        Raises as the other methods; WorkerError codes: ValueError (already recording),
+        KeyFileError, FileExistsError, RecordingIOError.
+        """
+        result = await self._call(
+            hearing_id,
+            "start_recording",
+            root=str(root),
+            signing_key=str(signing_key),
+            archive_keys=[str(p) for p in archive_keys],
+            recording_id=recording_id,
+            not_recorded=list(not_recorded),
+        )
+        self._recordings[hearing_id] = _Recording(recording_id, Path(result["path"]))
+        return RecordingId(result["recording_id"])
+
+    async def pause_recording(
+        self, hearing_id: HearingId, reason: PauseReason | str, note: str = ""
+    ) -> None:
+        """Interrupt the recording: reason RECESS, NON_PUBLIC_EVIDENCE or MEDIATION_OFF_RECORD
+        (WorkerError code InvalidReasonError otherwise; RecordingStateError if paused)."""
+        await self._call(hearing_id, "pause_recording", reason=str(reason), note=note)
+
+    async def resume_recording(self, hearing_id: HearingId) -> None:
+        """Resume after a pause (WorkerError code RecordingStateError if not paused)."""
+        await self._call(hearing_id, "resume_recording")
+
+    async def set_recorded(
+        self, hearing_id: HearingId, peer_id: ParticipantId, recorded: bool
+    ) -> None:
+        """Record a participant's media or not (False while in a private caucus room)."""
+        await self._call(hearing_id, "set_recorded", peer=peer_id, recorded=recorded)
+
+    async def stop_recording(self, hearing_id: HearingId) -> SealedRecording:
+        """Stop and seal the recording; returns its id, root hash (hex) and package path.
+
+        WorkerError codes: RecordingStateError (no recording), DiskFullError /
+        RecordingIOError (it failed earlier: see "recordingerror"). WorkerDiedError: the
+        package is left unfinished for `recover_unfinished`.
+        """
+        try:
+            result = await self._call(hearing_id, "stop_recording")
+        finally:
+            self._recordings.pop(hearing_id, None)
+        return SealedRecording(
+            RecordingId(result["recording_id"]),
+            str(result["root_hash"]),
+            Path(result["path"]),
+            str(result["status"]),
+        )
 
     async def dump(self, hearing_id: HearingId) -> dict[str, Any]:
         result: dict[str, Any] = await self._call(hearing_id, "dump")
@@ -285,6 +377,8 @@ class WorkerPool(EventEmitter):
             if peers is not None:
                 peers.discard(peer)
             self._emit("peerclose", hearing, peer, CloseReason(message["reason"]))
+        elif event == "recordingerror":
+            self._emit("recordingerror", hearing, str(message["code"]), str(message["message"]))
 
     async def _worker_gone(self, worker: _WorkerHandle) -> None:
         if not worker.alive:
@@ -305,6 +399,15 @@ class WorkerPool(EventEmitter):
                 hearings,
             )
             for hearing_id in hearings:
+                recording = self._recordings.pop(hearing_id, None)
+                if recording is not None:
+                    self._emit(
+                        "recordingerror",
+                        hearing_id,
+                        "WORKER_DIED",
+                        f"SFU worker died; recording {recording.recording_id} at "
+                        f"{recording.path} is unfinished (recover_unfinished seals it)",
+                    )
                 for peer_id in sorted(worker.hearings[hearing_id]):
                     self._emit("peerclose", hearing_id, peer_id, CloseReason.WORKER_DIED)
                 self._placement.pop(hearing_id, None)
@@ -335,6 +438,8 @@ class WorkerPool(EventEmitter):
 class _WorkerServer:
     def __init__(self, ice_servers: list[RTCIceServer]) -> None:
         self.routers: dict[HearingId, Router] = {}
+        self.recorders: dict[HearingId, HearingRecorder] = {}
+        self._starting: set[HearingId] = set()
         self.ice_servers = ice_servers
         self.out: asyncio.WriteTransport | None = None
         self.pipe_broken = False
@@ -398,13 +503,20 @@ class _WorkerServer:
             self.routers[hearing] = router
             return None
         router = self.routers[hearing]
+        if op in _RECORDING_OPS:
+            return await self._recording_op(op, hearing, router, message)
         if op == "close_router":
             self.routers.pop(hearing)
+            await self._seal_leftover(hearing, "router closed")
             router.close(CloseReason(message["reason"]))
             await router.wait_closed()
             return None
         if op == "dump":
-            return router.dump()
+            dump = router.dump()
+            recorder = self.recorders.get(hearing)
+            if recorder is not None:
+                dump["recording"] = recorder.dump()
+            return dump
         peer_id = ParticipantId(message["peer"])
         if op == "add_peer":
             self._wire_peer(
@@ -429,6 +541,76 @@ class _WorkerServer:
             router.set_paused(peer_id, message["kind"], bool(message["paused"]))
             return None
         raise ValueError(f"unknown op {op!r}")
+
+    async def _recording_op(
+        self, op: str, hearing: HearingId, router: Router, message: dict[str, Any]
+    ) -> Any:
+        if op == "start_recording":
+            if hearing in self.recorders or hearing in self._starting:
+                raise ValueError(f"hearing {hearing} is already being recorded")
+            self._starting.add(hearing)
+            try:
+                keys = await asyncio.to_thread(
+                    load_keys,
+                    Path(message["signing_key"]),
+                    [Path(p) for p in message["archive_keys"]],
+                )
+                recorder = await HearingRecorder.start(
+                    router,
+                    Path(message["root"]),
+                    keys,
+                    recording_id=RecordingId(message["recording_id"]),
+                    not_recorded=[ParticipantId(p) for p in message.get("not_recorded", ())],
+                )
+            finally:
+                self._starting.discard(hearing)
+            recorder.on(
+                "error",
+                lambda code, text: self.send(
+                    {
+                        "event": "recordingerror",
+                        "hearing": hearing,
+                        "recording_id": recorder.recording_id,
+                        "code": code,
+                        "message": text,
+                    }
+                ),
+            )
+            self.recorders[hearing] = recorder
+            return {"recording_id": recorder.recording_id, "path": str(recorder.path)}
+        active = self.recorders.get(hearing)
+        if active is None:
+            raise RecordingStateError(f"hearing {hearing} is not being recorded")
+        recorder = active
+        if op == "pause_recording":
+            await recorder.pause(message["reason"], message.get("note", ""))
+        elif op == "resume_recording":
+            await recorder.resume()
+        elif op == "set_recorded":
+            recorder.set_recorded(ParticipantId(message["peer"]), bool(message["recorded"]))
+        elif op == "stop_recording":
+            del self.recorders[hearing]
+            sealed = await recorder.stop()
+            return {
+                "recording_id": sealed.recording_id,
+                "root_hash": sealed.root_hash,
+                "path": str(sealed.path),
+                "status": sealed.status,
+            }
+        return None
+
+    async def _seal_leftover(self, hearing: HearingId, why: str) -> None:
+        """Seal a recording the main process did not stop (router closed, shutdown)."""
+        recorder = self.recorders.pop(hearing, None)
+        if recorder is None:
+            return
+        logger.warning("hearing %s: %s while recording; sealing it", hearing, why)
+        with contextlib.suppress(RecordingError):
+            await recorder.note(f"recording ended: {why}")
+        try:
+            await recorder.stop()
+        except RecordingError:
+            logger.exception("hearing %s: sealing the recording failed", hearing)
 
     async def run_request(self, message: dict[str, Any]) -> None:
         try:
@@ -458,9 +640,16 @@ class _WorkerServer:
             task = asyncio.ensure_future(self.run_request(json.loads(line)))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
+        for hearing in list(self.recorders):
+            await self._seal_leftover(hearing, "server shutdown")
         for router in list(self.routers.values()):
             router.close(CloseReason.SERVER_SHUTDOWN)
         await asyncio.gather(*(r.wait_closed() for r in self.routers.values()))
+
+
+_RECORDING_OPS = frozenset(
+    {"start_recording", "pause_recording", "resume_recording", "set_recorded", "stop_recording"}
+)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -204,7 +204,9 @@ class Connection:
                 # A clean close frame is the client's own decision (the Python client and
                 # signaling.js send it on close()); a socket that just vanished is not.
                 self._cause = CloseReason.CLIENT_LEFT
-            await self._finish()
+            # Evidence of how the connection ended is written even if aiohttp is cancelling
+            # this handler (it does when the client's TCP connection goes away).
+            await asyncio.shield(asyncio.ensure_future(self._finish()))
 
     async def _watch_heartbeat(self) -> None:
         interval = DEFAULT_HEARTBEAT_INTERVAL_S
@@ -247,21 +249,14 @@ class Connection:
         # The rules already recorded departures the court caused (removed, dismissed, ended).
         court_ended = cause in (CloseReason.REMOVED, CloseReason.DISMISSED, CloseReason.JUDGE_ENDED)
         if self.participant_id is not None and self.media is not None and not replaced:
-            await asyncio.shield(
-                asyncio.ensure_future(self.media.remove_peer(self.participant_id, cause))
-            )
+            await self.media.remove_peer(self.participant_id, cause)
         if (
             self.live is not None
             and self.participant_id is not None
             and not replaced
             and not court_ended
         ):
-            # Evidence of the departure is written even if this handler is being cancelled
-            # (aiohttp cancels it when the peer's TCP connection goes away).
-            departure = asyncio.ensure_future(
-                self.live.disconnect(self.participant_id, cause, self._detail)
-            )
-            await asyncio.shield(departure)
+            await self.live.disconnect(self.participant_id, cause, self._detail)
         if not self.ws.closed:
             await self.ws.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,9 @@ from pytest_aiohttp import AiohttpServer
 from server.app import create_app
 from server.appkeys import SESSIONS
 from server.storage.db import upgrade_async
+from signaling import messages as m
 from signaling.client import SignalingClient
+from signaling.enums import HearingState
 from tests.browser.conftest import browser  # noqa: F401 - the fixture, shared
 from tests.conftest import FakeClock
 from tests.server.conftest import PASSWORD, World, make_config, seed_court
@@ -95,3 +98,12 @@ async def court(tmp_path: Path, aiohttp_server: AiohttpServer) -> Court:
         other=await seed_court(sessions, clock, "Court B", "b"),
     )
     return Court(server, world, clock)
+
+
+@pytest.fixture
+async def clerk(court: Court) -> AsyncIterator[SignalingClient]:
+    """The clerk runs the room from a Python client: open, start, admit."""
+    async with court.client(await court.staff("clerk")) as client:
+        await client.join(court.world.own.hearing_id)
+        await client.request(m.SetHearingState(state=HearingState.OPENED, reason="候庭"))
+        yield client

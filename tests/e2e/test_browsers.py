@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,7 +16,6 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from signaling import messages as m
 from signaling.client import SignalingClient
-from signaling.enums import HearingState
 from tests.e2e.conftest import Court
 
 STATS_JS = """
@@ -85,16 +83,9 @@ async def party_page(context: BrowserContext, court: Court, token: str, name: st
     return page
 
 
-@pytest.fixture
-async def clerk(court: Court) -> AsyncIterator[SignalingClient]:
-    """The clerk runs the room from a Python client: open, start, admit."""
-    async with court.client(await court.staff("clerk")) as client:
-        await client.join(court.world.own.hearing_id)
-        await client.request(m.SetHearingState(state=HearingState.OPENED, reason="候庭"))
-        yield client
-
-
 async def participant_id(page: Page) -> str:
+    """The page's own participant id, once it has joined."""
+    await page.wait_for_function("() => Boolean(window.courtRoom && window.courtRoom.me)")
     value: Any = await page.evaluate("window.courtRoom.me.participant_id")
     return str(value)
 

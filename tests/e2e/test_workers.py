@@ -71,5 +71,6 @@ async def test_killing_a_worker_ends_only_its_hearings(
     status, timeline = await court.call(
         cookies_a, "GET", f"/api/hearings/{world.own.hearing_id}/events"
     )
+    assert status == 200
     causes = [e["data"]["cause"] for e in timeline["events"] if e["kind"] == "participant.departed"]
     assert CloseReason.WORKER_DIED.value in causes

@@ -1,0 +1,200 @@
+"""Recording a hearing hosted in an SFU worker process, driven over the WorkerPool: sealed on
+stop; a SIGKILLed worker leaves a package `recover_unfinished` seals with a declared gap; a
+full disk reaches the main process as a "recordingerror" DISK_FULL event."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from server.ids import HearingId, RecordingId, new_id
+from server.recording import recover_unfinished
+from server.sfu.worker import WorkerError, WorkerPool
+from tests.sfu.conftest import Client, wait_for
+from tests.sfu.test_worker import join, video_frames
+
+from .conftest import KeyFiles, codecs, export_and_probe, verify
+
+
+@pytest.fixture
+async def pool() -> AsyncIterator[WorkerPool]:
+    p = WorkerPool(1)
+    await p.start()
+    yield p
+    await p.close()
+
+
+def package_bytes(path: Path) -> int:
+    segments = path / "segments"
+    if not segments.exists():
+        return 0
+    return sum(f.stat().st_size for f in segments.iterdir())
+
+
+async def wait_for_bytes(path: Path, at_least: int, timeout: float = 20) -> None:
+    """Poll the package's size (off the loop) until it holds `at_least` bytes of segments."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while await asyncio.to_thread(package_bytes, path) < at_least:
+        if loop.time() > deadline:
+            pytest.fail(f"package {path} did not reach {at_least} bytes in {timeout} s")
+        await asyncio.sleep(0.1)
+
+
+async def hearing_with_two(pool: WorkerPool) -> tuple[HearingId, list[Client]]:
+    hearing = HearingId(new_id())
+    await pool.create_router(hearing)
+    clients = [await join(pool, hearing, "a", 60), await join(pool, hearing, "b", 180)]
+    await wait_for(lambda: all(video_frames(c) >= 5 for c in clients), timeout=20)
+    return hearing, clients
+
+
+async def test_recording_through_the_worker_pool(
+    pool: WorkerPool, key_files: KeyFiles, tmp_path: Path
+) -> None:
+    hearing, clients = await hearing_with_two(pool)
+    try:
+        rid = RecordingId(new_id())
+        root = tmp_path / "recordings"
+        started = await pool.start_recording(
+            hearing,
+            root,
+            signing_key=key_files.signing_key,
+            archive_keys=[key_files.archive_public],
+            recording_id=rid,
+        )
+        assert started == rid
+        with pytest.raises(WorkerError) as info:
+            await pool.start_recording(
+                hearing,
+                root,
+                signing_key=key_files.signing_key,
+                archive_keys=[key_files.archive_public],
+                recording_id=RecordingId(new_id()),
+            )
+        assert info.value.code == "ValueError"
+        with pytest.raises(WorkerError) as info:
+            await pool.pause_recording(hearing, "LUNCH")
+        assert info.value.code == "InvalidReasonError"
+        await wait_for_bytes(root / rid, 20_000)
+        await pool.pause_recording(hearing, "MEDIATION_OFF_RECORD")
+        await pool.resume_recording(hearing)
+        await pool.set_recorded(hearing, clients[1].id, False)
+        recording = (await pool.dump(hearing))["recording"]
+        assert recording["recording_id"] == rid
+        assert not recording["participants"][clients[1].id]["recorded"]
+        frames = video_frames(clients[0])
+        await wait_for(lambda: video_frames(clients[0]) >= frames + 30)
+        sealed = await pool.stop_recording(hearing)
+        assert (sealed.recording_id, sealed.path, sealed.status) == (rid, root / rid, "complete")
+        with pytest.raises(WorkerError) as info:
+            await pool.stop_recording(hearing)
+        assert info.value.code == "RecordingStateError"
+    finally:
+        for client in clients:
+            await client.close()
+
+    report = await verify(sealed.path)
+    assert report.exit_code == 0, report.text()
+    assert report.root_hash == sealed.root_hash
+    types = [(e["type"], e.get("reason")) for e in report.timeline]
+    assert ("paused", "MEDIATION_OFF_RECORD") in types
+    assert ("participant_left", "off_record") in types
+    probes = await export_and_probe(sealed.path, key_files, tmp_path / "out")
+    assert {codecs(p) == {"vp8", "opus"} for p in probes.values()} == {True}
+    assert {clients[0].id, clients[1].id} <= set(probes)
+
+
+async def test_killed_worker_leaves_a_recording_recovery_seals(
+    pool: WorkerPool, key_files: KeyFiles, tmp_path: Path
+) -> None:
+    hearing, clients = await hearing_with_two(pool)
+    errors: list[tuple[HearingId, str, str]] = []
+    pool.on("recordingerror", lambda h, code, message: errors.append((h, code, message)))
+    root = tmp_path / "recordings"
+    try:
+        rid = await pool.start_recording(
+            hearing,
+            root,
+            signing_key=key_files.signing_key,
+            archive_keys=[key_files.archive_public],
+            recording_id=RecordingId(new_id()),
+        )
+        await wait_for_bytes(root / rid, 20_000)
+        stats = await pool.stats(pool.worker_of(hearing).index)
+        os.kill(stats["pid"], signal.SIGKILL)
+        await wait_for(lambda: bool(errors), what="recordingerror WORKER_DIED")
+        assert errors[0][:2] == (hearing, "WORKER_DIED")
+    finally:
+        for client in clients:
+            await client.close()
+
+    assert (await verify(root / rid)).exit_code == 1  # unfinished: not sealed yet
+    results = await recover_unfinished(root, key_files.signing_key)
+    assert [r.recording_id for r in results] == [rid]
+    report = await verify(root / rid)
+    assert report.exit_code == 2, report.text()
+    assert report.status == "recovered"
+    assert report.gaps[0]["cause"] == "crash"
+    assert await recover_unfinished(root, key_files.signing_key) == []
+
+
+@pytest.fixture
+def tiny_filesystem(tmp_path: Path) -> Iterator[Path]:
+    """A 96 KiB tmpfs: a real ENOSPC for the worker process (needs CAP_SYS_ADMIN)."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tiny tmpfs needs root")
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(mount)],
+        capture_output=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+async def test_disk_full_in_the_worker_reaches_the_main_process(
+    pool: WorkerPool, key_files: KeyFiles, tiny_filesystem: Path
+) -> None:
+    hearing, clients = await hearing_with_two(pool)
+    errors: list[tuple[HearingId, str, str]] = []
+    pool.on("recordingerror", lambda h, code, message: errors.append((h, code, message)))
+    try:
+        rid = await pool.start_recording(
+            hearing,
+            tiny_filesystem,
+            signing_key=key_files.signing_key,
+            archive_keys=[key_files.archive_public],
+            recording_id=RecordingId(new_id()),
+        )
+        await wait_for(lambda: bool(errors), timeout=40, what="recordingerror DISK_FULL")
+        assert errors[0][:2] == (hearing, "DISK_FULL")
+        with pytest.raises(WorkerError) as info:
+            await pool.stop_recording(hearing)
+        assert info.value.code == "DiskFullError"
+    finally:
+        for client in clients:
+            await client.close()
+    # The operator frees space; a package the writer could not seal is sealed by recovery.
+    await asyncio.to_thread(
+        subprocess.run,
+        ["mount", "-o", "remount,size=8m", str(tiny_filesystem)],
+        check=True,
+    )
+    await recover_unfinished(tiny_filesystem, key_files.signing_key)
+    report = await verify(tiny_filesystem / rid)
+    assert report.exit_code in (0, 2), report.text()
+    assert report.gaps, report.text()
