@@ -7,6 +7,7 @@ order. Tests build the same app with a test configuration.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -29,7 +30,8 @@ from server.clock import Clock, SystemClock
 from server.config import Config
 from server.hearings.rooms import HearingRooms
 from server.hearings.service import CourtService
-from server.media import MediaService
+from server.media import MediaService, RecordingSettings
+from server.recording.recovery import recover_unfinished
 from server.sfu.worker import WorkerPool
 from server.storage.db import create_engine, create_sessionmaker
 from server.web.api import add_routes
@@ -38,6 +40,8 @@ from server.web.middleware import MIDDLEWARES
 from server.web.pages import add_pages
 from server.web.ws import signaling_socket
 from signaling.reasons import CloseReason
+
+log = logging.getLogger(__name__)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -50,6 +54,18 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[COURT] = CourtService(sessions, app[CLOCK])
     yield
     await engine.dispose()
+
+
+def recording_settings(config: Config) -> RecordingSettings | None:
+    """Where and with which keys hearings are recorded; None when recording is off."""
+    rec = config.recording
+    if not rec.enabled or rec.signing_key_file is None or not rec.archive_public_key_files:
+        return None
+    return RecordingSettings(
+        root=config.data_dir / "recordings",
+        signing_key=rec.signing_key_file,
+        archive_keys=tuple(rec.archive_public_key_files),
+    )
 
 
 def _sfu_host_addresses(config: Config) -> list[str]:
@@ -65,7 +81,15 @@ async def _live_hearings(app: web.Application) -> AsyncIterator[None]:
     """Live hearings: their rules, signaling connections, and the SFU worker processes."""
     config = app[CONFIG]
     pool = WorkerPool(config.sfu.workers or None, host_addresses=_sfu_host_addresses(config))
-    media = MediaService(pool)  # the worker processes start with the first live hearing
+    settings = recording_settings(config)
+    if settings is not None:
+        # Recordings a crash left unfinished are sealed with a signed incident (AVR 4).
+        for result in await recover_unfinished(settings.root, settings.signing_key):
+            log.warning("recovered an unfinished recording: %s", result)
+    else:
+        log.warning("evidence recording is off: set recording keys in the configuration")
+    # The worker processes start with the first live hearing.
+    media = MediaService(pool, settings)
     connections = HearingConnections()
     app[ICE] = IceServers(config.ice)
     app[MEDIA] = media

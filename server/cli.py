@@ -91,14 +91,37 @@ async def _serve(config: Config, on_ready: Callable[[], Awaitable[None]] | None 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     config = _config(args)
+    rec = config.recording
+    if rec.enabled and (rec.signing_key_file is None or not rec.archive_public_key_files):
+        print(
+            "configuration error: hearings must be recorded: set recording.signing_key_file and "
+            "recording.archive_public_key_files (create them with `shared-court recording keygen "
+            "-o DIR`), or set recording.enabled = false",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
     _run(_serve(config))
     return EXIT_OK
+
+
+def _demo_keys(data_dir: Path) -> dict[str, Any]:
+    """Recording keys for the demo, made once under data_dir/keys (the archive key included,
+    which a real court keeps off the server)."""
+    from recordings import keygen
+
+    keys = data_dir / "keys"
+    signing, archive = keys / "signing.key", keys / "archive.pub"
+    if not signing.exists():
+        files = keygen(keys)
+        signing, archive = files.signing_private, files.archive_public
+    return {"signing_key_file": str(signing), "archive_public_key_files": [str(archive)]}
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     host = args.host or "127.0.0.1"
     port = args.port if args.port else _free_port(host) if args.port == 0 else 8080
-    config = _config(args, server={"host": host, "port": port})
+    data_dir = Path(args.data_dir) if args.data_dir else Path("var")
+    config = _config(args, server={"host": host, "port": port}, recording=_demo_keys(data_dir))
 
     async def main() -> None:
         from server.clock import SystemClock

@@ -21,13 +21,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
-from server.ids import HearingId, ParticipantId
+from server.hearings.enums import HearingState
+from server.ids import HearingId, ParticipantId, RecordingId, new_id
+from server.recording.recorder import SealedRecording
 from server.sfu.worker import WorkerDiedError, WorkerError, WorkerPool
 from signaling.reasons import CloseReason
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RecordingSettings:
+    """Where evidence recordings go and the keys they are sealed with (None: not recorded)."""
+
+    root: Path
+    signing_key: Path
+    archive_keys: tuple[Path, ...]
 
 
 def alone(participant_id: ParticipantId) -> str:
@@ -50,8 +63,9 @@ class PeerListener(Protocol):
 class MediaService:
     """Hearings placed on SFU workers; see the module docstring."""
 
-    def __init__(self, pool: WorkerPool) -> None:
+    def __init__(self, pool: WorkerPool, recording: RecordingSettings | None = None) -> None:
         self.pool = pool
+        self.recording = recording
         self._listeners: dict[tuple[HearingId, ParticipantId], PeerListener] = {}
         self._placed: set[HearingId] = set()
         self._placing = asyncio.Lock()
@@ -62,6 +76,7 @@ class MediaService:
         pool.on("connectionstatechange", self._on_state)
         pool.on("peerclose", self._on_peer_close)
         pool.on("workerdied", self._on_worker_died)
+        pool.on("recordingerror", self._on_recording_error)
 
     def hearing(self, hearing_id: HearingId) -> HearingMedia:
         media = self._hearings.get(hearing_id)
@@ -108,6 +123,11 @@ class MediaService:
         if listener is not None:
             listener.on_peer_closed(reason)
 
+    def _on_recording_error(self, hearing: HearingId, code: str, message: str) -> None:
+        media = self._hearings.get(hearing)
+        if media is not None and media.on_recording_error is not None:
+            media.on_recording_error(code, message)
+
     def _on_worker_died(self, index: int, hearing_ids: list[HearingId]) -> None:
         log.error("SFU worker %d died; hearings %s will be placed again", index, hearing_ids)
         self._placed.difference_update(hearing_ids)
@@ -128,6 +148,11 @@ class HearingMedia:
         self._rooms: dict[ParticipantId, str] = {}
         self._muted: dict[ParticipantId, bool] = {}
         self._peers: set[ParticipantId] = set()
+        self._not_recorded: set[ParticipantId] = set()
+        self.recording_id: RecordingId | None = None
+        self._paused = False
+        # Set by the hearing: told at once when the recording fails (the disk is full, ...).
+        self.on_recording_error: Any = None
 
     def room_for(self, participant_id: ParticipantId) -> str:
         return self._rooms.get(participant_id, alone(participant_id))
@@ -183,3 +208,47 @@ class HearingMedia:
         except WorkerError as exc:
             if exc.code not in ("KeyError", "PeerClosedError"):
                 raise
+
+    # -- the evidence recording ------------------------------------------------------------
+
+    async def set_recorded(self, participant_id: ParticipantId, recorded: bool) -> None:
+        """Record this participant's media or not (not while in a private caucus room)."""
+        if recorded:
+            self._not_recorded.discard(participant_id)
+        else:
+            self._not_recorded.add(participant_id)
+        if self.recording_id is not None:
+            await self._quietly(self._pool.set_recorded(self.hearing_id, participant_id, recorded))
+
+    async def hearing_state(self, state: HearingState) -> SealedRecording | None:
+        """Follow the hearing: record in session, pause for a recess, seal when it closes.
+
+        Returns the sealed recording when the hearing closes. Raises WorkerError if the
+        recording cannot start or be sealed (the caller tells the court).
+        """
+        settings = self._service.recording
+        if settings is None:
+            return None
+        if state is HearingState.IN_SESSION:
+            if self.recording_id is None:
+                await self._service.ensure_router(self.hearing_id)
+                recording_id = RecordingId(new_id())
+                await self._pool.start_recording(
+                    self.hearing_id,
+                    settings.root,
+                    signing_key=settings.signing_key,
+                    archive_keys=settings.archive_keys,
+                    recording_id=recording_id,
+                    not_recorded=sorted(self._not_recorded),
+                )
+                self.recording_id, self._paused = recording_id, False
+            elif self._paused:
+                await self._pool.resume_recording(self.hearing_id)
+                self._paused = False
+        elif state is HearingState.RECESS and self.recording_id is not None and not self._paused:
+            await self._pool.pause_recording(self.hearing_id, "RECESS")
+            self._paused = True
+        elif state is HearingState.CLOSED and self.recording_id is not None:
+            self.recording_id = None
+            return await self._pool.stop_recording(self.hearing_id)
+        return None

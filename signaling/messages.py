@@ -478,6 +478,15 @@ class RecordingHash(Event):
     sealed_at: AwareDatetime
 
 
+class RecordingAlert(Event):
+    """To presiding staff, at once: the evidence recording is in trouble (AVR 4 asks the court
+    to explain an incomplete recording, so the judge must know while it can still act)."""
+
+    type: Literal["recording_alert"] = "recording_alert"
+    code: Annotated[str, StringConstraints(min_length=1, max_length=32)]  # DISK_FULL, IO_ERROR, ...
+    message: Note
+
+
 ALL_MESSAGES: Final[tuple[type[Message], ...]] = (
     Join,
     Offer,
@@ -518,6 +527,7 @@ ALL_MESSAGES: Final[tuple[type[Message], ...]] = (
     DisconnectEvidence,
     Closed,
     RecordingHash,
+    RecordingAlert,
 )
 
 

@@ -75,6 +75,8 @@ class StationSession:
         self.owners: dict[str, str] = {}  # mid -> participant id
         self.frames: dict[str, int] = {}  # participant id -> video frames received
         self._connected = asyncio.Event()
+        self.recording_hash: m.RecordingHash | None = None
+        self.recording_sealed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._negotiation = asyncio.Lock()
 
@@ -107,6 +109,10 @@ class StationSession:
                 self._spawn(self._answer(message))
             elif isinstance(message, m.Track):
                 self.owners[message.mid] = message.participant_id
+            elif isinstance(message, m.RecordingHash):
+                # Shown to the people at the station, who may confirm it (AVR 9).
+                self.recording_hash = message
+                self.recording_sealed.set()
 
     async def _answer(self, offer: m.Offer) -> None:
         pc = self.pc

@@ -187,4 +187,7 @@ def no_blocking_in_the_loop(request: pytest.FixtureRequest) -> Iterator[None]:
             # asyncpg looks for ~/.pgpass and ~/.postgresql certificates (stat calls) on each
             # new pooled connection; not ours, and only when the pool grows.
             function.can_block_in("asyncpg/connect_utils.py", {"_parse_connect_dsn_and_args"})
+            # aiortc's RTCPeerConnection.close() joins the receiver's decoder thread, which has
+            # been told to stop; a client (the station) closing its connection waits for it.
+            function.can_block_in("aiortc/rtcrtpreceiver.py", {"__stop_decoder"})
         yield

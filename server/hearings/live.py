@@ -153,6 +153,23 @@ class DepartureRecorded:
     detail: str
 
 
+@dataclass(frozen=True, slots=True)
+class RecordingSealed:
+    """To everyone, when the hearing closes: the sealed recording's root hash (AVR 9)."""
+
+    recording_id: str
+    root_hash: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingAlert:
+    """To presiding staff, at once: the evidence recording is in trouble."""
+
+    code: str
+    message: str
+
+
 LiveEvent = (
     RosterChanged
     | HearingStateChanged
@@ -162,6 +179,8 @@ LiveEvent = (
     | SpotlightChanged
     | RoomLockChanged
     | DepartureRecorded
+    | RecordingSealed
+    | RecordingAlert
 )
 
 
@@ -176,6 +195,12 @@ class MediaRouting(Protocol):
 
     async def set_muted(self, participant_id: ParticipantId, muted: bool) -> None:
         """Stop (or resume) forwarding the participant's audio."""
+
+    async def set_recorded(self, participant_id: ParticipantId, recorded: bool) -> None:
+        """Record the participant's media in the evidence recording, or not."""
+
+    async def hearing_state(self, state: HearingState) -> Any:
+        """Follow the hearing's state; on close, return the sealed recording (or None)."""
 
 
 class Clients(Protocol):
@@ -321,8 +346,15 @@ class LiveHearing:
             attendee.state = new_state
             attendee.private_room = private_room if new_state is P.IN_PRIVATE_ROOM else None
             if attendee.connected:
-                if attendee.media_room != before:
-                    await self.routing.place(attendee.participant_id, attendee.media_room)
+                after = attendee.media_room
+                if after != before:
+                    # Only the main room is on the record (caucus is not, OMR 18): stop
+                    # recording before media leaves it, start after media arrives in it.
+                    if before == MAIN_ROOM:
+                        await self.routing.set_recorded(attendee.participant_id, False)
+                    await self.routing.place(attendee.participant_id, after)
+                    if after == MAIN_ROOM:
+                        await self.routing.set_recorded(attendee.participant_id, True)
                 await self._notify(
                     attendee.participant_id, YouChanged(new_state, attendee.media_room)
                 )
@@ -407,6 +439,7 @@ class LiveHearing:
                 [(attendee, target, attendee.private_room)],
             )
             # Tell the SFU where this connection's media belongs, even when nothing changed.
+            await self.routing.set_recorded(participant_id, attendee.media_room == MAIN_ROOM)
             await self.routing.place(participant_id, attendee.media_room)
             return attendee
 
@@ -852,13 +885,47 @@ class LiveHearing:
     # -- hearing state ----------------------------------------------------------------------------
 
     async def hearing_state_changed(self, state: HearingState, reason: str) -> None:
-        """Called after the service changed the hearing's state (already logged there)."""
+        """Called after the service changed the hearing's state (already logged there).
+
+        The recording follows: it starts in session, pauses for a recess, and is sealed on
+        close, when everyone is shown its root hash before the connections end.
+        """
         async with self._lock:
             self.state = state
             await self._broadcast(HearingStateChanged(state, reason))
+            try:
+                sealed = await self.routing.hearing_state(state)
+            except Exception as exc:
+                log.exception("hearing %s: the recording failed on %s", self.hearing_id, state)
+                await self._recording_problem("RECORDING_FAILED", str(exc))
+                sealed = None
+            if sealed is not None:
+                await self.record.write(
+                    actor="system",
+                    kind="recording.sealed",
+                    data={
+                        "recording_id": sealed.recording_id,
+                        "root_hash": sealed.root_hash,
+                        "status": sealed.status,
+                    },
+                )
+                await self._broadcast(
+                    RecordingSealed(sealed.recording_id, sealed.root_hash, self.clock.now())
+                )
             if state is HearingState.CLOSED:
                 for attendee in list(self._connected()):
                     await self.clients.close(attendee.participant_id, CloseReason.JUDGE_ENDED)
         if state is HearingState.CLOSED:
             for attendee in list(self._connected()):
                 await self.disconnect(attendee.participant_id, CloseReason.JUDGE_ENDED)
+
+    async def recording_failed(self, code: str, message: str) -> None:
+        """The SFU reported the recording in trouble (disk full, ...): log it, alert staff."""
+        async with self._lock:
+            await self._recording_problem(code, message)
+
+    async def _recording_problem(self, code: str, message: str) -> None:
+        await self.record.write(
+            actor="system", kind="recording.problem", data={"code": code, "message": message[:500]}
+        )
+        await self._broadcast(RecordingAlert(code, message[:500]), staff_only=True)

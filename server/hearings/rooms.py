@@ -13,6 +13,7 @@ from server.hearings.enums import HearingRole, ParticipantState
 from server.hearings.live import Attendee, Clients, LiveHearing, MediaRouting
 from server.hearings.record import DatabaseRecord
 from server.ids import HearingId, ParticipantId
+from server.media import HearingMedia
 from server.storage.repositories import HearingRepository, ParticipantRepository
 
 # Live states do not survive a restart: whoever was connected is disconnected now.
@@ -39,6 +40,7 @@ class HearingRooms:
         self._clients_for = clients_for
         self._live: dict[HearingId, LiveHearing] = {}
         self._loading = asyncio.Lock()
+        self._alerts: set[asyncio.Task[None]] = set()
 
     def get(self, hearing_id: HearingId) -> LiveHearing | None:
         return self._live.get(hearing_id)
@@ -78,16 +80,26 @@ class HearingRooms:
             for row in rows
             if row.role is HearingRole.STATION and row.station_id == hearing.station_id
         )
-        return LiveHearing(
+        routing = self._routing_for(hearing_id)
+        live = LiveHearing(
             hearing_id=hearing_id,
             state=hearing.state,
             attendees=attendees,
-            routing=self._routing_for(hearing_id),
+            routing=routing,
             clients=self._clients_for(hearing_id),
             record=DatabaseRecord(self._sessions, self._clock, hearing_id),
             clock=self._clock,
             station_director_ids=station_attesters,
         )
+        if isinstance(routing, HearingMedia):
+
+            def alert(code: str, message: str) -> None:
+                task = asyncio.ensure_future(live.recording_failed(code, message))
+                self._alerts.add(task)
+                task.add_done_callback(self._alerts.discard)
+
+            routing.on_recording_error = alert
+        return live
 
     def forget(self, hearing_id: HearingId) -> None:
         self._live.pop(hearing_id, None)

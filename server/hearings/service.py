@@ -473,6 +473,47 @@ class CourtService:
             )
             return hearing
 
+    # -- recordings --------------------------------------------------------------------
+
+    async def confirm_recording(
+        self,
+        principal: Principal,
+        hearing_id: str,
+        recording_id: str,
+        root_hash: str,
+        confirmed: bool,
+    ) -> bool:
+        """A participant confirms (or disputes) the sealed recording's root hash (AVR 9).
+
+        Returns whether the hash they saw is the one sealed. Raises NOT_FOUND (no such sealed
+        recording of this hearing) or FORBIDDEN (not a participant).
+        """
+        participant = await self.participant_for(principal, hearing_id)
+        async with self._sessions.begin() as db:
+            log = EventLogRepository(db)
+            sealed = [
+                e
+                for e in await log.list(hearing_id)
+                if e.kind == "recording.sealed" and e.data.get("recording_id") == recording_id
+            ]
+            if not sealed:
+                raise not_found("recording")
+            matches = sealed[-1].data.get("root_hash") == root_hash
+            await log.append(
+                hearing_id,
+                at=self._clock.now(),
+                actor=f"participant:{participant.id}",
+                kind="recording.confirmed" if confirmed and matches else "recording.disputed",
+                data={
+                    "participant_id": participant.id,
+                    "recording_id": recording_id,
+                    "root_hash": root_hash,
+                    "matches": matches,
+                    "confirmed": confirmed,
+                },
+            )
+            return matches
+
     # -- event log ---------------------------------------------------------------------
 
     async def timeline(self, principal: Principal, hearing_id: str) -> Sequence[HearingEvent]:

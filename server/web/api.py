@@ -186,6 +186,17 @@ async def set_hearing_state(request: web.Request) -> web.StreamResponse:
     return reply(s.HearingOut.model_validate(hearing))
 
 
+async def confirm_recording(request: web.Request) -> web.StreamResponse:
+    who = principal(request)
+    hearing_id = path_id(request, "hearing_id", "hearing")
+    recording_id = path_id(request, "recording_id", "recording")
+    body = await parse_body(request, s.ConfirmRecordingRequest)
+    matches = await request.app[COURT].confirm_recording(
+        who, hearing_id, recording_id, body.root_hash, body.confirmed
+    )
+    return reply(s.ConfirmationOut(matches=matches))
+
+
 async def list_participants(request: web.Request) -> web.StreamResponse:
     hearing_id = path_id(request, "hearing_id", "hearing")
     rows = await request.app[COURT].list_participants(principal(request), hearing_id)
@@ -356,6 +367,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         response=s.InvitationOut,
     ),
     Endpoint("GET", H + "/events", timeline, "Hearing timeline", response=s.TimelineOut),
+    Endpoint(
+        "POST",
+        H + "/recordings/{recording_id}/confirm",
+        confirm_recording,
+        "Confirm (or dispute) a sealed recording's root hash",
+        s.ConfirmRecordingRequest,
+        s.ConfirmationOut,
+    ),
 )
 
 

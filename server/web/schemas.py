@@ -86,6 +86,11 @@ class SetHearingStateRequest(Request):
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 
+class ConfirmRecordingRequest(Request):
+    root_hash: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    confirmed: bool
+
+
 # -- responses --------------------------------------------------------------------------
 
 
@@ -199,3 +204,7 @@ class ErrorOut(Response):
     type: str = "error"
     code: str
     message: str
+
+
+class ConfirmationOut(Response):
+    matches: bool

@@ -176,6 +176,12 @@ class Connection:
             return m.Roster(participants=[participant_info(a, spotlight) for a in views])
         if isinstance(event, rules.RoomLockChanged):
             return m.RoomLocked(room_id=rules.MAIN_ROOM, locked=event.locked)
+        if isinstance(event, rules.RecordingSealed):
+            return m.RecordingHash(
+                recording_id=event.recording_id, root_hash=event.root_hash, sealed_at=event.at
+            )
+        if isinstance(event, rules.RecordingAlert):
+            return m.RecordingAlert(code=event.code[:32], message=event.message[:500])
         return m.DisconnectEvidence(
             participant_id=event.participant_id,
             reason=event.cause,
@@ -497,6 +503,16 @@ class Connection:
             await self._set_hearing_state(HearingState(message.state), message.reason)
         elif isinstance(message, m.StationReport):
             await self._station_report(message)
+        elif isinstance(message, m.ConfirmRecordingHash):
+            assert self.hearing_id is not None
+            matches = await self.app[COURT].confirm_recording(
+                self.principal,
+                self.hearing_id,
+                message.recording_id,
+                message.root_hash,
+                message.confirmed,
+            )
+            return {"matches": matches}
         return None
 
     async def _set_hearing_state(self, state: HearingState, reason: str) -> None:
@@ -550,6 +566,7 @@ HANDLERS: dict[type[m.Message], Handler] = {
             m.OpenConsultation,
             m.SetHearingState,
             m.StationReport,
+            m.ConfirmRecordingHash,
         )
     },
 }

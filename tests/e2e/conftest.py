@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
+from recordings import keygen
 from server.app import create_app
 from server.appkeys import SESSIONS
 from server.storage.db import upgrade_async
@@ -29,6 +31,7 @@ class Court:
     server: TestServer
     world: World
     clock: FakeClock
+    data_dir: Path
 
     @property
     def base(self) -> str:
@@ -89,7 +92,16 @@ class Court:
 @pytest.fixture
 async def court(tmp_path: Path, aiohttp_server: AiohttpServer) -> Court:
     clock = FakeClock(datetime.now(UTC))
-    config = make_config(tmp_path, ice={"host_addresses": ["127.0.0.1"]}, sfu={"workers": 1})
+    keys = await asyncio.to_thread(keygen, tmp_path / "keys")
+    config = make_config(
+        tmp_path,
+        ice={"host_addresses": ["127.0.0.1"]},
+        sfu={"workers": 1},
+        recording={
+            "signing_key_file": str(keys.signing_private),
+            "archive_public_key_files": [str(keys.archive_public)],
+        },
+    )
     await upgrade_async(config.database_url)
     server = await aiohttp_server(create_app(config, clock=clock), host="127.0.0.1")
     sessions = server.app[SESSIONS]
@@ -97,7 +109,7 @@ async def court(tmp_path: Path, aiohttp_server: AiohttpServer) -> Court:
         own=await seed_court(sessions, clock, "Court A", "a"),
         other=await seed_court(sessions, clock, "Court B", "b"),
     )
-    return Court(server, world, clock)
+    return Court(server, world, clock, tmp_path)
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ async def test_killing_a_worker_ends_only_its_hearings(
         own=await seed_court(server.app[SESSIONS], clock, "Court A", "a"),
         other=await seed_court(server.app[SESSIONS], clock, "Court B", "b"),
     )
-    court = Court(server, world, clock)
+    court = Court(server, world, clock, tmp_path)
 
     cookies_a = await court.staff("judge")
     cookies_b = await court.cookies(

@@ -133,6 +133,15 @@ ROWS = [
         NOT_OURS,
     ),
     Row("GET", H + "/events", None, roles(403, presiding=200), NOT_OURS),
+    # No recording is sealed in the seeded hearing: participants reach "not found"; staff who
+    # are not participants of the hearing are refused first.
+    Row(
+        "POST",
+        H + "/recordings/{case_id}/confirm",
+        lambda w: {"root_hash": "a" * 64, "confirmed": True},
+        roles(403, judge=404, clerk=404, station=404, party=404),
+        NOT_OURS,
+    ),
     Row("POST", "/api/auth/logout", None, *expect(roles(204))),
 ]
 
@@ -142,9 +151,9 @@ def test_every_endpoint_has_a_row() -> None:
     rows = {
         (
             r.method,
-            r.path.replace("{defendant_id}", "{participant_id}").replace(
-                "{defendant_invitation_id}", "{invitation_id}"
-            ),
+            r.path.replace("{defendant_id}", "{participant_id}")
+            .replace("{defendant_invitation_id}", "{invitation_id}")
+            .replace("recordings/{case_id}", "recordings/{recording_id}"),
         )
         for r in ROWS
     }

@@ -49,12 +49,20 @@ R = HearingRole
 class Routing:
     rooms: dict[ParticipantId, str | None] = field(default_factory=dict)
     muted: dict[ParticipantId, bool] = field(default_factory=dict)
+    recorded: dict[ParticipantId, bool] = field(default_factory=dict)
+    states: list[HearingState] = field(default_factory=list)
 
     async def place(self, participant_id: ParticipantId, room: str | None) -> None:
         self.rooms[participant_id] = room
 
     async def set_muted(self, participant_id: ParticipantId, muted: bool) -> None:
         self.muted[participant_id] = muted
+
+    async def set_recorded(self, participant_id: ParticipantId, recorded: bool) -> None:
+        self.recorded[participant_id] = recorded
+
+    async def hearing_state(self, state: HearingState) -> None:
+        self.states.append(state)
 
 
 @dataclass
@@ -292,8 +300,12 @@ async def test_private_rooms_route_media_apart(room: Room) -> None:
     assert room.routing.rooms[room["plaintiff"]] == "caucus:甲方"
     assert room.routing.rooms[room["agent"]] == "caucus:甲方"
     assert room.routing.rooms[room["defendant"]] == MAIN_ROOM
+    # Caucus is off the record; the main room is on it.
+    assert room.routing.recorded[room["plaintiff"]] is False
+    assert room.routing.recorded[room["defendant"]] is True
     await live.join_room(room["mediator"], "甲方")
     assert room.routing.rooms[room["mediator"]] == "caucus:甲方"
+    assert room.routing.recorded[room["mediator"]] is False
     for actor in ("plaintiff", "clerk_absent"):
         if actor in room.ids:
             with pytest.raises(CourtError) as err:

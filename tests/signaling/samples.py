@@ -107,4 +107,5 @@ SAMPLES: list[m.Message] = [
     ),
     m.Closed(reason=CloseReason.DUPLICATE_SESSION, message="joined from another device"),
     m.RecordingHash(recording_id=RID, root_hash=HASH, sealed_at=AT),
+    m.RecordingAlert(code="DISK_FULL", message="no space left on the recording disk"),
 ]

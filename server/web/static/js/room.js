@@ -238,6 +238,25 @@ async function request(type, fields = {}) {
   }
 }
 
+// -- the recording's integrity value (AVR 9) -----------------------------------------------------
+
+function showRecordingHash(message) {
+  const box = $("recording-hash");
+  box.hidden = false;
+  box.dataset.recordingId = message.recording_id;
+  $("root-hash").textContent = message.root_hash;
+  $("confirm-hash").onclick = async () => {
+    const path = `/api/hearings/${hearingId}/recordings/${message.recording_id}/confirm`;
+    try {
+      const result = await api("POST", path, { root_hash: message.root_hash, confirmed: true });
+      $("confirm-hash").disabled = true;
+      box.dataset.confirmed = String(result.matches);
+    } catch (err) {
+      notice(err.message);
+    }
+  };
+}
+
 // -- signaling ------------------------------------------------------------------------------
 
 function onEvent(message) {
@@ -264,6 +283,12 @@ function onEvent(message) {
       notice(`${who}: ${t("asks_to_speak")}`);
       break;
     }
+    case "recording_hash":
+      showRecordingHash(message);
+      return;
+    case "recording_alert":
+      notice(`${t("recording_alert")}: ${message.code} ${message.message}`);
+      return;
     case "disconnect_evidence":
       room.departures.push(message);
       break;
