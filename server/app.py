@@ -7,6 +7,7 @@ order. Tests build the same app with a test configuration.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -91,7 +92,7 @@ async def _live_hearings(app: web.Application) -> AsyncIterator[None]:
     # The worker processes start with the first live hearing.
     media = MediaService(pool, settings)
     connections = HearingConnections()
-    app[ICE] = IceServers(config.ice)
+    app[ICE] = await asyncio.to_thread(IceServers, config.ice)  # reads the TURN secret file
     app[MEDIA] = media
     app[CONNECTIONS] = connections
     app[ROOMS] = HearingRooms(app[SESSIONS], app[CLOCK], media.hearing, connections.clients)

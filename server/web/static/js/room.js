@@ -124,7 +124,14 @@ function pruneTiles() {
 }
 
 async function startMedia(iceServers) {
-  const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
+  // `?relay=1` forces media through the TURN relay: support staff use it to check the relay
+  // path for a locked-down network.
+  const relayOnly = new URLSearchParams(location.search).get("relay") === "1";
+  const pc = new RTCPeerConnection({
+    iceServers,
+    bundlePolicy: "max-bundle",
+    iceTransportPolicy: relayOnly ? "relay" : "all",
+  });
   room.pc = pc;
   pc.addEventListener("track", onTrack);
   pc.addEventListener("connectionstatechange", () => {
