@@ -7,7 +7,7 @@ import asyncio
 import shutil
 import socket
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -81,9 +81,7 @@ def coturn(tmp_path: Path) -> Iterator[int]:
 
 
 @pytest.fixture
-async def turn_court(
-    tmp_path: Path, aiohttp_server: AiohttpServer, coturn: int
-) -> AsyncIterator[Court]:
+async def turn_court(tmp_path: Path, aiohttp_server: AiohttpServer, coturn: int) -> Court:
     secret = tmp_path / "turn-secret"
     secret.write_text(SECRET)
     keys = await asyncio.to_thread(keygen, tmp_path / "keys")
@@ -108,7 +106,7 @@ async def turn_court(
         own=await seed_court(server.app[SESSIONS], clock, "Court A", "a"),
         other=await seed_court(server.app[SESSIONS], clock, "Court B", "b"),
     )
-    yield Court(server, world, clock, tmp_path)
+    return Court(server, world, clock, tmp_path)
 
 
 SELECTED_PAIR_JS = """
