@@ -113,7 +113,9 @@ SELECTED_PAIR_JS = """
 async () => {
   const stats = await window.courtRoom.pc.getStats();
   let pair = null;
-  stats.forEach((r) => { if (r.type === "transport") pair = stats.get(r.selectedCandidatePairId); });
+  stats.forEach((r) => {
+    if (r.type === "transport") pair = stats.get(r.selectedCandidatePairId);
+  });
   if (!pair) return null;
   return { local: stats.get(pair.localCandidateId).candidateType,
            remote: stats.get(pair.remoteCandidateId).candidateType };
