@@ -191,3 +191,16 @@ def test_unbuilt_subcommand_and_bad_config_fail_clearly(tmp_path: Path) -> None:
     assert "server.prot: unknown key" in result.stderr
     result = run("no-such-command")
     assert result.returncode == 2
+
+
+def test_recording_selftest_then_verify_through_shared_court(tmp_path: Path) -> None:
+    result = run("recording", "selftest", "-o", str(tmp_path), "--seconds", "1")
+    assert result.returncode == 0, result.stderr
+    packages = list(tmp_path.rglob("recording.json"))
+    assert packages
+    result = run("verify", str(packages[0].parent), "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert (report["exit_code"], report["problems"], report["gaps"]) == (0, [], [])
+    result = run("verify", str(tmp_path / "missing"))
+    assert result.returncode == 3
