@@ -111,6 +111,12 @@ class SecurityConfig(_Section):
     invitation_validity_s: int = Field(default=14 * 24 * 3600, ge=60)
 
 
+class SignalingConfig(_Section):
+    # Clients send a heartbeat this often; three missed intervals end the connection with
+    # HEARTBEAT_LOST (evidence that the line, not the person, went away).
+    heartbeat_interval_s: int = Field(default=10, ge=1, le=300)
+
+
 class SfuConfig(_Section):
     # 0 = one worker per core.
     workers: int = Field(default=0, ge=0)
@@ -130,6 +136,7 @@ class Config(_Section):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     ice: IceConfig = Field(default_factory=IceConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
+    signaling: SignalingConfig = Field(default_factory=SignalingConfig)
     sfu: SfuConfig = Field(default_factory=SfuConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
 

@@ -44,7 +44,6 @@ from signaling.codec import decode, encode
 from signaling.enums import ClientKind, Sender, StationCause
 from signaling.errors import ErrorCode, SignalingError
 from signaling.limits import (
-    DEFAULT_HEARTBEAT_INTERVAL_S,
     HEARTBEAT_MISSES,
     RATE_BURST,
     RATE_PER_S,
@@ -215,7 +214,7 @@ class Connection:
             await asyncio.shield(asyncio.ensure_future(self._finish()))
 
     async def _watch_heartbeat(self) -> None:
-        interval = DEFAULT_HEARTBEAT_INTERVAL_S
+        interval = self.app[CONFIG].signaling.heartbeat_interval_s
         deadline = interval * HEARTBEAT_MISSES
         while not self.ws.closed:
             await asyncio.sleep(interval / 2)  # a periodic check, not a wait for an outcome
@@ -382,7 +381,7 @@ class Connection:
             hearing_state=live.state,
             ice_servers=[m.IceServer(**server) for server in ice],
             roster=[participant_info(v, live.spotlight) for v in live.roster_for(attendee)],
-            heartbeat_interval_s=DEFAULT_HEARTBEAT_INTERVAL_S,
+            heartbeat_interval_s=self.app[CONFIG].signaling.heartbeat_interval_s,
         )
 
     # -- PeerListener: what the participant's SFU peer does -------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +16,12 @@ from pytest_aiohttp import AiohttpServer
 from recordings import keygen
 from server.app import create_app
 from server.appkeys import SESSIONS
+from server.clock import Clock, SystemClock
 from server.storage.db import upgrade_async
 from signaling import messages as m
 from signaling.client import SignalingClient
 from signaling.enums import HearingState
 from tests.browser.conftest import browser  # noqa: F401 - the fixture, shared
-from tests.conftest import FakeClock
 from tests.server.conftest import PASSWORD, World, make_config, seed_court
 
 
@@ -30,7 +29,7 @@ from tests.server.conftest import PASSWORD, World, make_config, seed_court
 class Court:
     server: TestServer
     world: World
-    clock: FakeClock
+    clock: Clock
     data_dir: Path
 
     @property
@@ -91,7 +90,7 @@ class Court:
 
 @pytest.fixture
 async def court(tmp_path: Path, aiohttp_server: AiohttpServer) -> Court:
-    clock = FakeClock(datetime.now(UTC))
+    clock = SystemClock()  # end to end: real time, as watchdogs and rate limits see it
     keys = await asyncio.to_thread(keygen, tmp_path / "keys")
     config = make_config(
         tmp_path,

@@ -19,10 +19,10 @@ from pytest_aiohttp import AiohttpServer
 from recordings import keygen
 from server.app import create_app
 from server.appkeys import SESSIONS
+from server.clock import SystemClock
 from server.storage.db import upgrade_async
 from signaling import messages as m
 from signaling.enums import HearingState
-from tests.conftest import FakeClock
 from tests.e2e.conftest import Court
 from tests.e2e.test_browsers import participant_id, wait_receiving
 from tests.server.conftest import PASSWORD, World, make_config, seed_court
@@ -100,7 +100,7 @@ async def turn_court(tmp_path: Path, aiohttp_server: AiohttpServer, coturn: int)
         },
     )
     await upgrade_async(config.database_url)
-    clock = FakeClock(datetime.now(UTC))
+    clock = SystemClock()  # end to end: real time, as watchdogs and rate limits see it
     server: TestServer = await aiohttp_server(create_app(config, clock=clock), host="127.0.0.1")
     world = World(
         own=await seed_court(server.app[SESSIONS], clock, "Court A", "a"),

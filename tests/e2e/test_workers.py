@@ -12,11 +12,11 @@ from pytest_aiohttp import AiohttpServer
 
 from server.app import create_app
 from server.appkeys import MEDIA, SESSIONS
+from server.clock import SystemClock
 from server.ids import HearingId
 from server.storage.db import upgrade_async
 from signaling import messages as m
 from signaling.reasons import CloseReason
-from tests.conftest import FakeClock
 from tests.e2e.conftest import Court
 from tests.server.conftest import PASSWORD, World, make_config, seed_court
 
@@ -24,9 +24,8 @@ from tests.server.conftest import PASSWORD, World, make_config, seed_court
 async def test_killing_a_worker_ends_only_its_hearings(
     tmp_path: Path, aiohttp_server: AiohttpServer
 ) -> None:
-    from datetime import UTC, datetime
 
-    clock = FakeClock(datetime.now(UTC))
+    clock = SystemClock()  # end to end: real time, as watchdogs and rate limits see it
     config = make_config(tmp_path, ice={"host_addresses": ["127.0.0.1"]}, sfu={"workers": 2})
     await upgrade_async(config.database_url)
     server = await aiohttp_server(create_app(config, clock=clock), host="127.0.0.1")

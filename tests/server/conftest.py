@@ -18,6 +18,7 @@ from server import admin
 from server.app import create_app
 from server.appkeys import SESSIONS
 from server.auth import tokens
+from server.clock import Clock
 from server.config import Config, load_config
 from server.hearings.enums import (
     CaseKind,
@@ -117,7 +118,7 @@ def make_config(tmp_path: Path, **overrides: Any) -> Config:
     )
 
 
-async def seed_court(app_sessions: Any, clock: FakeClock, name: str, prefix: str) -> CourtWorld:
+async def seed_court(app_sessions: Any, clock: Clock, name: str, prefix: str) -> CourtWorld:
     now = clock.now()
     async with app_sessions.begin() as db:
         court = await admin.ensure_court(db, clock, name)
