@@ -14,6 +14,7 @@ from server.hearings.live import Attendee, Clients, LiveHearing, MediaRouting
 from server.hearings.record import DatabaseRecord
 from server.ids import HearingId, ParticipantId
 from server.media import HearingMedia
+from server.storage.models import Participant
 from server.storage.repositories import HearingRepository, ParticipantRepository
 
 # Live states do not survive a restart: whoever was connected is disconnected now.
@@ -22,6 +23,18 @@ _RESTART_STATES = {
     ParticipantState.IN_HEARING: ParticipantState.DISCONNECTED,
     ParticipantState.IN_PRIVATE_ROOM: ParticipantState.DISCONNECTED,
 }
+
+
+def _attendee(row: Participant) -> Attendee:
+    return Attendee(
+        participant_id=ParticipantId(row.id),
+        display_name=row.display_name,
+        role=row.role,
+        represents_id=ParticipantId(row.represents_id) if row.represents_id else None,
+        legal_name=row.legal_name,
+        id_number_tail=row.id_number_tail,
+        state=_RESTART_STATES.get(row.state, row.state),
+    )
 
 
 class HearingRooms:
@@ -63,18 +76,7 @@ class HearingRooms:
             if hearing is None:
                 raise not_found("hearing")
             rows = await ParticipantRepository(db).list_for_hearing(hearing_id)
-        attendees = {
-            ParticipantId(row.id): Attendee(
-                participant_id=ParticipantId(row.id),
-                display_name=row.display_name,
-                role=row.role,
-                represents_id=ParticipantId(row.represents_id) if row.represents_id else None,
-                legal_name=row.legal_name,
-                id_number_tail=row.id_number_tail,
-                state=_RESTART_STATES.get(row.state, row.state),
-            )
-            for row in rows
-        }
+        attendees = {ParticipantId(row.id): _attendee(row) for row in rows}
         station_attesters = frozenset(
             ParticipantId(row.id)
             for row in rows
@@ -100,6 +102,12 @@ class HearingRooms:
 
             routing.on_recording_error = alert
         return live
+
+    def admit_row(self, live: LiveHearing, row: Participant) -> None:
+        """Make sure a participant added after the hearing went live is part of it."""
+        participant_id = ParticipantId(row.id)
+        if participant_id not in live.attendees:
+            live.attendees[participant_id] = _attendee(row)
 
     def forget(self, hearing_id: HearingId) -> None:
         self._live.pop(hearing_id, None)

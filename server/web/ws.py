@@ -342,6 +342,7 @@ class Connection:
         hid = HearingId(hearing_id)
         rooms = self.app[ROOMS]
         live = await rooms.open(hid)
+        rooms.admit_row(live, participant)  # added to the hearing after it went live
         connections = self.app[CONNECTIONS]
         old = connections.get(hid, pid)
         self.hearing_id, self.participant_id, self.live = hid, pid, live

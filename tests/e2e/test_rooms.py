@@ -77,3 +77,60 @@ async def test_caucus_is_isolated_on_the_wire(
         finally:
             for context in contexts:
                 await context.close()
+
+
+@pytest.mark.browser
+async def test_witness_is_kept_apart_until_called_then_dismissed(
+    court: Court, browser: Browser, clerk: SignalingClient
+) -> None:
+    w = court.world.own
+    judge_cookies = await court.staff("judge")
+    status, witness = await court.call(
+        judge_cookies,
+        "POST",
+        f"/api/hearings/{w.hearing_id}/participants",
+        {
+            "display_name": "证人 Witness",
+            "role": "witness",
+            "legal_name": "WITNESS",
+            "id_number_tail": "1234",
+        },
+    )
+    assert status == 201
+    status, issued = await court.call(
+        judge_cookies,
+        "POST",
+        f"/api/hearings/{w.hearing_id}/participants/{witness['id']}/invitations",
+        {},
+    )
+    assert status == 201
+    token = issued["url"].split("#", 1)[1]
+    await court.set_state("in_session", "开庭")
+    contexts = [await browser.new_context() for _ in range(2)]
+    async with court.client(judge_cookies) as judge:
+        await judge.join(w.hearing_id)
+        try:
+            plaintiff = await party_page(contexts[0], court, w.plaintiff_token, "PLAINTIFF")
+            witness_page = await party_page(contexts[1], court, token, "WITNESS")
+            result = await clerk.request(m.Admit(all=True))
+            assert isinstance(result, m.Result)
+            assert result.data == {"admitted": 1}  # the plaintiff; never the witness
+            p_id, x_id = await participant_id(plaintiff), await participant_id(witness_page)
+            assert x_id == witness["id"]
+            pairs = await _consumers(court)
+            assert (p_id, x_id) not in pairs
+            assert (x_id, p_id) not in pairs
+            assert await _quiet(witness_page, p_id)
+
+            await judge.request(m.CallWitness(participant_id=x_id))
+            await wait_receiving(witness_page, {p_id})
+            await wait_receiving(plaintiff, {x_id})
+
+            await judge.request(m.DismissWitness(participant_id=x_id))
+            await witness_page.wait_for_function(
+                "() => window.courtRoom && window.courtRoom.state === 'closed'"
+            )
+            assert (x_id, p_id) not in await _consumers(court)
+        finally:
+            for context in contexts:
+                await context.close()
