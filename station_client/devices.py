@@ -199,8 +199,11 @@ def _device_index(pa: pyaudio.PyAudio, name: str | None, *, output: bool) -> int
     raise DeviceError(f"no audio {kind} device named {name!r}")
 
 
-class PyAudioInput:
-    """A microphone through PortAudio, read in blocking mode by the capture thread."""
+class _PyAudioStream:
+    """A PortAudio stream in blocking mode, used by one device thread (input or output)."""
+
+    _what = "audio device"
+    _output = False
 
     def __init__(
         self,
@@ -208,38 +211,34 @@ class PyAudioInput:
         *,
         sample_rate: int = SAMPLE_RATE,
         channels: int = 1,
-        samples_per_frame: int = SAMPLES_PER_FRAME,
+        frames_per_buffer: int = SAMPLES_PER_FRAME,
     ) -> None:
         self.device = device
         self.sample_rate = sample_rate
         self.channels = channels
-        self.samples_per_frame = samples_per_frame
+        self.frames_per_buffer = frames_per_buffer
         self._pa: pyaudio.PyAudio | None = None
         self._stream: Any = None
 
     def open(self) -> None:
         self._pa = pyaudio.PyAudio()
         try:
+            index = _device_index(self._pa, self.device, output=self._output)
+            direction: dict[str, Any] = (
+                {"output": True, "output_device_index": index}
+                if self._output
+                else {"input": True, "input_device_index": index}
+            )
             self._stream = self._pa.open(
                 format=pyaudio.paInt16,
                 channels=self.channels,
                 rate=self.sample_rate,
-                input=True,
-                input_device_index=_device_index(self._pa, self.device, output=False),
-                frames_per_buffer=self.samples_per_frame,
+                frames_per_buffer=self.frames_per_buffer,
+                **direction,
             )
         except (OSError, ValueError, DeviceError) as exc:
             self.close()
-            raise DeviceError(f"cannot open microphone {self.device!r}: {exc}") from exc
-
-    def read(self) -> bytes:
-        if self._stream is None:
-            raise DeviceError("microphone is not open")
-        try:
-            data = self._stream.read(self.samples_per_frame, exception_on_overflow=False)
-        except OSError as exc:
-            raise DeviceError(f"microphone read failed: {exc}") from exc
-        return bytes(data)
+            raise DeviceError(f"cannot open {self._what} {self.device!r}: {exc}") from exc
 
     def close(self) -> None:
         stream, self._stream = self._stream, None
@@ -253,38 +252,34 @@ class PyAudioInput:
             pa.terminate()
 
 
-class PyAudioOutput:
+class PyAudioInput(_PyAudioStream):
+    """A microphone through PortAudio, read in blocking mode by the capture thread."""
+
+    _what = "microphone"
+
+    @property
+    def samples_per_frame(self) -> int:
+        return self.frames_per_buffer
+
+    def read(self) -> bytes:
+        if self._stream is None:
+            raise DeviceError("microphone is not open")
+        try:
+            data = self._stream.read(self.frames_per_buffer, exception_on_overflow=False)
+        except OSError as exc:
+            raise DeviceError(f"microphone read failed: {exc}") from exc
+        return bytes(data)
+
+
+class PyAudioOutput(_PyAudioStream):
     """A speaker through PortAudio, written in blocking mode by the playback thread."""
 
-    def __init__(
-        self,
-        device: str | None = None,
-        *,
-        sample_rate: int = SAMPLE_RATE,
-        channels: int = 1,
-        samples_per_buffer: int = SAMPLES_PER_FRAME,
-    ) -> None:
-        self.device = device
-        self.sample_rate = sample_rate
-        self.channels = channels
-        self.samples_per_buffer = samples_per_buffer
-        self._pa: pyaudio.PyAudio | None = None
-        self._stream: Any = None
+    _what = "speaker"
+    _output = True
 
-    def open(self) -> None:
-        self._pa = pyaudio.PyAudio()
-        try:
-            self._stream = self._pa.open(
-                format=pyaudio.paInt16,
-                channels=self.channels,
-                rate=self.sample_rate,
-                output=True,
-                output_device_index=_device_index(self._pa, self.device, output=True),
-                frames_per_buffer=self.samples_per_buffer,
-            )
-        except (OSError, ValueError, DeviceError) as exc:
-            self.close()
-            raise DeviceError(f"cannot open speaker {self.device!r}: {exc}") from exc
+    @property
+    def samples_per_buffer(self) -> int:
+        return self.frames_per_buffer
 
     def write(self, pcm: bytes) -> None:
         if self._stream is None:
@@ -293,14 +288,3 @@ class PyAudioOutput:
             self._stream.write(pcm, exception_on_underflow=False)
         except OSError as exc:
             raise DeviceError(f"speaker write failed: {exc}") from exc
-
-    def close(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.stop_stream()
-            finally:
-                stream.close()
-        pa, self._pa = self._pa, None
-        if pa is not None:
-            pa.terminate()
