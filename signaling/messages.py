@@ -205,6 +205,14 @@ class Admit(Request):
         return self
 
 
+class PreAdmit(Request):
+    """Presiding staff: arrivals in these roles go straight into the session (never witnesses
+    or experts, who are called). An empty list ends pre-admission."""
+
+    type: Literal["pre_admit"] = "pre_admit"
+    roles: Annotated[list[HearingRole], Field(max_length=16)]
+
+
 class SendToWaiting(Request):
     """Send an admitted participant back to the waiting room."""
 
@@ -497,6 +505,7 @@ ALL_MESSAGES: Final[tuple[type[Message], ...]] = (
     Consent,
     AttestIdentity,
     Admit,
+    PreAdmit,
     SendToWaiting,
     Mute,
     Unmute,

@@ -59,7 +59,9 @@ class AudioInput(Protocol):
 
     sample_rate: int
     channels: int
-    samples_per_frame: int
+
+    @property
+    def samples_per_frame(self) -> int: ...
 
     def open(self) -> None: ...
 

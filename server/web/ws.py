@@ -467,6 +467,8 @@ class Connection:
         elif isinstance(message, m.Admit):
             target = None if message.all else self._pid(message.participant_id)
             return {"admitted": await live.admit(me, target)}
+        elif isinstance(message, m.PreAdmit):
+            await live.pre_admit(me, message.roles)
         elif isinstance(message, m.SendToWaiting):
             await live.send_to_waiting(me, self._pid(message.participant_id))
         elif isinstance(message, m.Mute):
@@ -552,6 +554,7 @@ HANDLERS: dict[type[m.Message], Handler] = {
             m.Consent,
             m.AttestIdentity,
             m.Admit,
+            m.PreAdmit,
             m.SendToWaiting,
             m.Mute,
             m.MuteAll,

@@ -13,7 +13,7 @@ import pytest
 
 from signaling import messages as m
 from signaling.client import SignalingClient
-from signaling.enums import ClientKind, HearingState, ParticipantState, StationCause
+from signaling.enums import ClientKind, HearingRole, HearingState, ParticipantState, StationCause
 from signaling.errors import ErrorCode, RequestError, SignalingError
 from signaling.reasons import CloseReason
 from tests.e2e.conftest import Court
@@ -237,3 +237,25 @@ async def _timeline(court: Court) -> list[dict[str, Any]]:
     assert body["chain_intact"] is True
     events: list[dict[str, Any]] = body["events"]
     return events
+
+
+async def test_pre_admitted_roles_skip_the_waiting_room_during_the_session(court: Court) -> None:
+    w = court.world.own
+    await court.set_state("opened", "候庭")
+    await court.set_state("in_session", "开庭")
+    async with court.client(await court.staff("judge")) as judge:
+        await judge.join(w.hearing_id)
+        with pytest.raises(RequestError) as err:
+            await judge.request(m.PreAdmit(roles=[HearingRole.WITNESS]))
+        assert err.value.code is ErrorCode.FORBIDDEN
+        await judge.request(m.PreAdmit(roles=[HearingRole.PLAINTIFF]))
+        async with court.client(await court.party(w.plaintiff_token)) as party:
+            await party.join(w.hearing_id)
+            await party.request(m.ConfirmIdentity(name="PLAINTIFF", id_digits="1234"))
+            await party.request(m.Consent(accepted_rules=CONSENTS))
+            moved = await next_of(
+                party,
+                m.Moved,
+                lambda e: e.state in (ParticipantState.WAITING, ParticipantState.IN_HEARING),
+            )
+            assert moved.state is ParticipantState.IN_HEARING

@@ -64,6 +64,7 @@ SAMPLES: list[m.Message] = [
     m.StationReport(
         transaction="t-report", cause=StationCause.POWER, detail="on UPS battery", since=AT
     ),
+    m.PreAdmit(transaction="t-pre", roles=[HearingRole.AGENT, HearingRole.INTERPRETER]),
     m.ConfirmRecordingHash(transaction="t-hash", recording_id=RID, root_hash=HASH, confirmed=True),
     m.Result(transaction="t-consult", data={"room_id": "caucus-1", "n": [1, 2.5, None, True]}),
     m.Welcome(

@@ -26,7 +26,7 @@ export const HEARTBEAT_MISSES = 3;
 export const CLIENT_TYPES = Object.freeze([
   "join", "offer", "answer", "leave", "heartbeat", "error",
   "confirm_identity", "consent", "attest_identity",
-  "admit", "send_to_waiting", "mute", "unmute", "mute_all", "request_unmute", "remove",
+  "admit", "pre_admit", "send_to_waiting", "mute", "unmute", "mute_all", "request_unmute", "remove",
   "lock_room", "spotlight", "call_witness", "dismiss_witness", "move_to_room",
   "open_consultation", "set_hearing_state",
   "station_report", "confirm_recording_hash",
