@@ -379,8 +379,11 @@ for (const button of document.querySelectorAll("#staff-panel [data-action]")) {
 }
 for (const button of document.querySelectorAll("#state-buttons [data-state]")) {
   button.onclick = () => {
-    const reason = prompt(t("reason_prompt"), t(`reason_${button.dataset.state}`)) ?? "";
-    if (reason.trim()) request("set_hearing_state", { state: button.dataset.state, reason });
+    // Every state change needs a reason for the record; the usual one is offered.
+    const field = $("state-reason");
+    const reason = field.value.trim() || t(`reason_${button.dataset.state}`);
+    field.value = "";
+    request("set_hearing_state", { state: button.dataset.state, reason });
   };
 }
 
