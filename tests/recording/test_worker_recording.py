@@ -112,8 +112,14 @@ async def test_recording_through_the_worker_pool(
     assert {clients[0].id, clients[1].id} <= set(probes)
 
 
+# Where in a live recorded hearing the worker is killed (bytes of package written so far):
+# early (first records), around the first checkpoints, and well into the recording.
+KILL_POINTS = [3_000, 20_000, 60_000, 120_000]
+
+
+@pytest.mark.parametrize("kill_after_bytes", KILL_POINTS)
 async def test_killed_worker_leaves_a_recording_recovery_seals(
-    pool: WorkerPool, key_files: KeyFiles, tmp_path: Path
+    pool: WorkerPool, key_files: KeyFiles, tmp_path: Path, kill_after_bytes: int
 ) -> None:
     hearing, clients = await hearing_with_two(pool)
     errors: list[tuple[HearingId, str, str]] = []
@@ -127,7 +133,7 @@ async def test_killed_worker_leaves_a_recording_recovery_seals(
             archive_keys=[key_files.archive_public],
             recording_id=RecordingId(new_id()),
         )
-        await wait_for_bytes(root / rid, 20_000)
+        await wait_for_bytes(root / rid, kill_after_bytes)
         stats = await pool.stats(pool.worker_of(hearing).index)
         os.kill(stats["pid"], signal.SIGKILL)
         await wait_for(lambda: bool(errors), what="recordingerror WORKER_DIED")
