@@ -25,7 +25,7 @@ from .errors import (
     RecordingStateError,
     UnsupportedVersionError,
 )
-from .export import ExportResult, export_package
+from .export import ExportedStream, ExportResult, export_package
 from .ids import ParticipantId, RecordingId
 from .keys import (
     ArchivePrivateKey,
@@ -53,6 +53,7 @@ __all__ = [
     "DiskFullError",
     "EventType",
     "ExportResult",
+    "ExportedStream",
     "FormatError",
     "IncidentCause",
     "IntegrityError",

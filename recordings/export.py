@@ -16,7 +16,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -26,11 +26,25 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from . import container as cv
 from .errors import FormatError, IntegrityError, KeyFileError, Location
-from .keys import ArchivePrivateKey, unwrap_data_key
-from .manifest import loads, parse_keys_json
+from .keys import ArchivePrivateKey, VerifyKey, unwrap_data_key
+from .manifest import JSONDict, loads, parse_keys_json
 from .verify import EXIT_TAMPERED, Report, read_info, segment_files, verify_package
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExportedStream:
+    """One participant stream written by `export_package`."""
+
+    stream_id: int
+    participant: str
+    part: int
+    tracks: tuple[str, ...]
+    file: Path
+    # Wall time (ISO, from the stream's `media_started` event) of media time 0; None for a
+    # package written before that event existed.
+    origin: str | None
 
 
 @dataclass
@@ -38,6 +52,7 @@ class ExportResult:
     report: Report
     files: list[Path]
     timeline: Path | None
+    streams: list[ExportedStream] = field(default_factory=list)
 
 
 class ProgressBar:
@@ -71,14 +86,15 @@ def export_package(
     out: Path,
     *,
     progress: Callable[[int], None] | None = None,
+    public_keys: list[VerifyKey] | None = None,
 ) -> ExportResult:
-    """Verify `path`, then decrypt it into `out/`.
+    """Verify `path` (against `public_keys` when given), then decrypt it into `out/`.
 
     Returns the verification report and written files (no files if verification failed).
     Raises KeyFileError (no stanza for this key / wrong key), IntegrityError (a record does not
     decrypt: cannot happen on a verified package unless keys.json was tampered), OSError.
     """
-    report = verify_package(path)
+    report = verify_package(path, public_keys)
     if report.exit_code in (EXIT_TAMPERED, 3):
         return ExportResult(report, [], None)
     info = read_info(path)
@@ -105,6 +121,7 @@ def export_package(
     raw_paths: dict[int, Path] = {}
     handles: dict[int, Any] = {}
     names: dict[int, str] = {}
+    declared: dict[int, JSONDict] = {}
     try:
         for file in files:
             data = file.read_bytes()
@@ -125,6 +142,7 @@ def export_package(
                     if name in names.values():  # two participants whose ids sanitise alike
                         name = f"{name}-stream{rh.stream_id}"
                     names[rh.stream_id] = name
+                    declared[rh.stream_id] = decl
                 elif rh.type in (cv.RecordType.MEDIA, cv.RecordType.END):
                     last = rh.type is cv.RecordType.END
                     try:
@@ -160,11 +178,28 @@ def export_package(
         for fh in handles.values():
             fh.close()
         dek.wipe()
+    origins = {
+        int(ev["stream_id"]): str(ev["origin"])
+        for ev in report.timeline
+        if ev.get("type") == "media_started" and "origin" in ev
+    }
     written: list[Path] = []
+    streams: list[ExportedStream] = []
     for sid, raw in sorted(raw_paths.items()):
         final = out / f"{names[sid]}.webm"
         if _finalize_webm(raw, final):
             written.append(final)
+            decl = declared[sid]
+            streams.append(
+                ExportedStream(
+                    stream_id=sid,
+                    participant=str(decl["participant"]),
+                    part=int(decl["part"]),
+                    tracks=tuple(str(t) for t in decl.get("tracks", [])),
+                    file=final,
+                    origin=origins.get(sid),
+                )
+            )
     timeline = out / "timeline.json"
     timeline.write_text(
         json.dumps(
@@ -180,7 +215,7 @@ def export_package(
     )
     if progress is not None:
         progress(total)
-    return ExportResult(report, written, timeline)
+    return ExportResult(report, written, timeline, streams)
 
 
 def _finalize_webm(raw: Path, final: Path) -> bool:

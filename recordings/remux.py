@@ -17,6 +17,9 @@ Design decisions:
   wait for its first keyframe (its VP8 header gives the frame size) while holding at most
   `MAX_PREROLL_SECONDS` of audio; video frames before the first keyframe (and after a
   `require_keyframe()`, e.g. on resume) are dropped because they cannot be decoded.
+- The muxer writes media times from 0 = the stream's *origin* (the wall time of its earliest
+  frame). `on_origin(origin)` reports it when the container opens, so the writer can put it on
+  the signed timeline: players align the streams of a recording by it.
 - Timestamps written are clamped to be strictly increasing per track (the muxer refuses
   non-monotonic DTS; a frame arriving late is better kept than dropped).
 """
@@ -123,10 +126,12 @@ class ParticipantRemuxer:
         video: bool,
         audio: bool,
         audio_channels: int = 2,
+        on_origin: Callable[[float], None] | None = None,
     ) -> None:
         if not (video or audio):
             raise ValueError("a participant stream needs a video or an audio track")
         self._on_bytes = on_bytes
+        self._on_origin = on_origin
         self.has_video = video
         self.has_audio = audio
         self._channels = audio_channels
@@ -220,6 +225,8 @@ class ParticipantRemuxer:
         self._container = container
         pending, self._pending = self._pending, []
         self._origin = min(p.wall for p in pending)
+        if self._on_origin is not None:
+            self._on_origin(self._origin)
         for p in sorted(pending, key=lambda p: p.wall):
             self._mux(p.kind, p.data, p.wall, p.keyframe)
 

@@ -19,6 +19,7 @@ class EventType(StrEnum):
     RESUMED = "resumed"
     PARTICIPANT_JOINED = "participant_joined"
     PARTICIPANT_LEFT = "participant_left"
+    MEDIA_STARTED = "media_started"
     NETWORK_GAP = "network_gap"
     INCIDENT = "incident"
     NOTE = "note"

@@ -41,7 +41,7 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from . import container as cv
-from .clock import Clock, SystemClock, iso, unix_us
+from .clock import Clock, SystemClock, from_unix_us, iso, unix_us
 from .errors import (
     DiskFullError,
     InvalidReasonError,
@@ -207,6 +207,7 @@ class RecordingWriter:
             video=video,
             audio=audio,
             audio_channels=audio_channels,
+            on_origin=functools.partial(self._media_started, participant, sid),
         )
         self._participants[participant] = _Participant(
             participant, sid, part, video, audio, remuxer
@@ -421,6 +422,17 @@ class RecordingWriter:
         self._guard(self._flush_aged)
         self._guard(self._maybe_rotate)
         self._guard(self._maybe_checkpoint)
+
+    def _media_started(self, participant: ParticipantId, stream_id: int, origin: float) -> None:
+        # The stream's media time 0 in wall time: what lines the streams up on playback.
+        self._event(
+            EventType.MEDIA_STARTED,
+            {
+                "participant": participant,
+                "stream_id": stream_id,
+                "origin": iso(from_unix_us(round(origin * 1_000_000))),
+            },
+        )
 
     def _on_media_bytes(self, stream_id: int, chunk: bytes) -> None:
         # Called from inside PyAV's muxer: never let an exception escape into C code.

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from recordings.cli import main
+from recordings.clock import iso
 from recordings.export import export_package
 from recordings.ids import ParticipantId
 from recordings.keys import ArchivePrivateKey, StaticKeyProvider
@@ -102,8 +104,16 @@ def test_audio_only_video_only_and_late_keyframe(
     assert len(a["streams"]) == 1  # type: ignore[arg-type]
     v = ffprobe_json(tmp_path / "out" / "video.webm")
     vs = _stream(v, "vp8")
-    expected = len(video) - max(10, key_at if key_at >= 10 else 60)
+    first_kept = key_at if key_at >= 10 else 60
+    expected = len(video) - first_kept
     assert int(str(vs["nb_read_packets"])) == expected
+    # each stream's media time 0 is on the signed timeline: the first frame it kept
+    origins = {s.participant: s.origin for s in res.streams}
+    audio_first = next(f for f in media if f.kind == "audio")
+    assert origins == {
+        "audio": iso(media_clock.start + timedelta(seconds=audio_first.time)),
+        "video": iso(media_clock.start + timedelta(seconds=video[first_kept].time)),
+    }
 
 
 def test_two_recipients_each_can_export(

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from recordings.async_writer import AsyncRecordingWriter
+from recordings.clock import iso
 from recordings.errors import DiskFullError, InvalidReasonError, RecordingStateError
 from recordings.fsio import AppendFile, OsAppendFile
 from recordings.ids import ParticipantId
@@ -64,6 +66,7 @@ def test_pause_resume_and_network_gap_are_in_the_signed_timeline(
     assert types == [
         "recording_started",
         "participant_joined",
+        "media_started",
         "paused",
         "resumed",
         "network_gap",
@@ -71,7 +74,11 @@ def test_pause_resume_and_network_gap_are_in_the_signed_timeline(
         "participant_left",
         "recording_stopped",
     ]
-    paused = manifest["timeline"][2]
+    # media time 0 of the stream is the wall time of its earliest frame
+    started = manifest["timeline"][2]
+    assert started["stream_id"] == manifest["streams"][0]["stream_id"]
+    assert started["origin"] == iso(media_clock.start + timedelta(seconds=first[0].time))
+    paused = manifest["timeline"][3]
     assert paused["reason"] == "RECESS"
     assert paused["note"] == "10 minutes"
     gaps = manifest["gaps"]
