@@ -119,6 +119,24 @@ class ArchivePublicKey:
     def public(self) -> X25519PublicKey:
         return self._public
 
+    def pem(self) -> str:
+        """SubjectPublicKeyInfo PEM (what `load_archive_public_key` reads)."""
+        return self._public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode("ascii")
+
+    @classmethod
+    def from_pem(cls, data: str | bytes, what: str = "public key") -> ArchivePublicKey:
+        """Raises KeyFileError if `data` is not a PEM X25519 public key."""
+        raw = data.encode("ascii") if isinstance(data, str) else data
+        try:
+            pub = serialization.load_pem_public_key(raw)
+        except ValueError as exc:
+            raise KeyFileError(f"{what}: not a PEM public key") from exc
+        if not isinstance(pub, X25519PublicKey):
+            raise KeyFileError(f"{what}: not an X25519 public key")
+        return cls(pub)
+
     def __repr__(self) -> str:
         return f"ArchivePublicKey(key_id={self.key_id})"
 
@@ -293,13 +311,7 @@ def load_archive_private_key(path: Path) -> ArchivePrivateKey:
 
 def load_archive_public_key(path: Path) -> ArchivePublicKey:
     """Raises KeyFileError if the file is unreadable or not an X25519 public key."""
-    try:
-        pub = serialization.load_pem_public_key(_read(path))
-    except ValueError as exc:
-        raise KeyFileError(f"{path}: not a PEM public key") from exc
-    if not isinstance(pub, X25519PublicKey):
-        raise KeyFileError(f"{path}: not an X25519 public key")
-    return ArchivePublicKey(pub)
+    return ArchivePublicKey.from_pem(_read(path), str(path))
 
 
 def _write_private(path: Path, data: bytes) -> None:

@@ -8,11 +8,13 @@ order. Tests build the same app with a test configuration.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from recordings import ArchivePrivateKey, VerifyKey, load_archive_private_key, load_verify_key
 from server.appkeys import (
     AUTH,
     CLOCK,
@@ -22,6 +24,7 @@ from server.appkeys import (
     ENGINE,
     ICE,
     MEDIA,
+    PLAYBACK,
     ROOMS,
     SESSIONS,
 )
@@ -32,6 +35,7 @@ from server.config import Config
 from server.hearings.rooms import HearingRooms
 from server.hearings.service import CourtService
 from server.media import MediaService, RecordingSettings
+from server.recording.playback import PlaybackService
 from server.recording.recovery import recover_unfinished
 from server.sfu.worker import WorkerPool
 from server.storage.db import create_engine, create_sessionmaker
@@ -57,7 +61,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
-def recording_settings(config: Config) -> RecordingSettings | None:
+def recording_settings(
+    config: Config, playback: ArchivePrivateKey | None = None
+) -> RecordingSettings | None:
     """Where and with which keys hearings are recorded; None when recording is off."""
     rec = config.recording
     if not rec.enabled or rec.signing_key_file is None or not rec.archive_public_key_files:
@@ -66,7 +72,41 @@ def recording_settings(config: Config) -> RecordingSettings | None:
         root=config.data_dir / "recordings",
         signing_key=rec.signing_key_file,
         archive_keys=tuple(rec.archive_public_key_files),
+        playback_recipient=playback.public_key.pem() if playback is not None else None,
     )
+
+
+def _playback_keys(config: Config) -> tuple[ArchivePrivateKey | None, list[VerifyKey]]:
+    """The playback private key and the signing key recordings must verify against (blocks:
+    file reads). Raises recordings.KeyFileError on a bad key file."""
+    rec = config.recording
+    key = load_archive_private_key(rec.playback_key_file) if rec.playback_key_file else None
+    trusted = [load_verify_key(rec.signing_key_file)] if rec.signing_key_file else []
+    return key, trusted
+
+
+async def _playback(app: web.Application) -> AsyncIterator[None]:
+    """Playback of sealed recordings for staff; decrypted copies live in data_dir/playback."""
+    config = app[CONFIG]
+    key, trusted = await asyncio.to_thread(_playback_keys, config)
+    service = PlaybackService(
+        config.data_dir / "recordings",
+        config.data_dir / "playback",
+        key,
+        trusted,
+        app[CLOCK],
+        config.recording.playback_cache_ttl_s,
+    )
+    await service.start()
+    app[PLAYBACK] = service
+    sweeper = asyncio.create_task(service.sweep_forever(min(60.0, service.ttl_s / 4)))
+    try:
+        yield
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        await service.close()
 
 
 def _sfu_host_addresses(config: Config) -> list[str]:
@@ -82,7 +122,7 @@ async def _live_hearings(app: web.Application) -> AsyncIterator[None]:
     """Live hearings: their rules, signaling connections, and the SFU worker processes."""
     config = app[CONFIG]
     pool = WorkerPool(config.sfu.workers or None, host_addresses=_sfu_host_addresses(config))
-    settings = recording_settings(config)
+    settings = recording_settings(config, app[PLAYBACK].playback_key)
     if settings is not None:
         # Recordings a crash left unfinished are sealed with a signed incident (AVR 4).
         for result in await recover_unfinished(settings.root, settings.signing_key):
@@ -109,6 +149,7 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
     app[CONFIG] = config
     app[CLOCK] = clock or SystemClock()
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_playback)
     app.cleanup_ctx.append(_live_hearings)
     app.router.add_get("/ws", signaling_socket)
     add_routes(app)

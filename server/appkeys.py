@@ -13,6 +13,7 @@ from server.config import Config
 from server.hearings.rooms import HearingRooms
 from server.hearings.service import CourtService
 from server.media import MediaService
+from server.recording.playback import PlaybackService
 from server.web.connections import HearingConnections
 
 CONFIG = web.AppKey("config", Config)
@@ -25,6 +26,7 @@ ICE = web.AppKey("ice", IceServers)
 MEDIA = web.AppKey("media", MediaService)
 ROOMS = web.AppKey("rooms", HearingRooms)
 CONNECTIONS = web.AppKey("connections", HearingConnections)
+PLAYBACK = web.AppKey("playback", PlaybackService)
 
 # Per-request values (request[...]): set by the session middleware.
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
@@ -37,6 +39,7 @@ __all__ = [
     "COURT",
     "CSRF_HASH",
     "ENGINE",
+    "PLAYBACK",
     "PRINCIPAL",
     "SESSIONS",
     "Principal",

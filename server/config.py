@@ -128,6 +128,12 @@ class RecordingConfig(_Section):
     archive_public_key_files: list[Path] = Field(default_factory=list)
     # Ed25519 private key (PEM) the server signs checkpoints and manifests with.
     signing_key_file: Path | None = None
+    # X25519 private key (PEM) of the playback service. When set, its public half is one more
+    # recipient of every new recording, so presiding staff can play recordings back in the
+    # browser; without it only an archive key holder can (`shared-court export`).
+    playback_key_file: Path | None = None
+    # Decrypted playback copies are deleted when unused this long, and at every start-up.
+    playback_cache_ttl_s: int = Field(default=3600, ge=60, le=86_400)
 
 
 class Config(_Section):

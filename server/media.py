@@ -41,6 +41,8 @@ class RecordingSettings:
     root: Path
     signing_key: Path
     archive_keys: tuple[Path, ...]
+    # The playback key's public half (PEM): one more recipient, so staff can play back.
+    playback_recipient: str | None = None
 
 
 def alone(participant_id: ParticipantId) -> str:
@@ -238,6 +240,9 @@ class HearingMedia:
                     settings.root,
                     signing_key=settings.signing_key,
                     archive_keys=settings.archive_keys,
+                    recipient_pems=[settings.playback_recipient]
+                    if settings.playback_recipient
+                    else [],
                     recording_id=recording_id,
                     not_recorded=sorted(self._not_recorded),
                 )

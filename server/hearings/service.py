@@ -514,6 +514,28 @@ class CourtService:
             )
             return matches
 
+    async def authorize_recording_review(self, principal: Principal, hearing_id: str) -> None:
+        """Presiding staff of the hearing's court may list and play back its recordings.
+
+        Raises NOT_FOUND (not their court's hearing) or FORBIDDEN (other roles).
+        """
+        async with self._sessions() as db:
+            await self._managed_hearing(db, principal, hearing_id, "review recordings")
+
+    async def log_recording_review(
+        self, principal: Principal, hearing_id: str, recording_id: str
+    ) -> None:
+        """Put on the hearing's log who opened which recording for playback, and when."""
+        async with self._sessions.begin() as db:
+            staff, _ = await self._managed_hearing(db, principal, hearing_id, "review recordings")
+            await EventLogRepository(db).append(
+                hearing_id,
+                at=self._clock.now(),
+                actor=staff.actor,
+                kind="recording.reviewed",
+                data={"recording_id": recording_id},
+            )
+
     # -- event log ---------------------------------------------------------------------
 
     async def timeline(self, principal: Principal, hearing_id: str) -> Sequence[HearingEvent]:

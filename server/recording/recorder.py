@@ -51,6 +51,7 @@ from typing import Any
 
 import recordings
 from recordings import (
+    ArchivePublicKey,
     AsyncRecordingWriter,
     DiskFullError,
     InvalidReasonError,
@@ -100,14 +101,18 @@ def ntp_to_unix(ntp: int) -> float:
     return (ntp >> 32) - NTP_UNIX_OFFSET + (ntp & 0xFFFFFFFF) / 2**32
 
 
-def load_keys(signing_key: Path, archive_keys: Collection[Path]) -> StaticKeyProvider:
-    """Read the recorder's Ed25519 key and the archive X25519 public keys (PEM files).
+def load_keys(
+    signing_key: Path, archive_keys: Collection[Path], recipient_pems: Collection[str] = ()
+) -> StaticKeyProvider:
+    """Read the recorder's Ed25519 key and the archive X25519 public keys (PEM files), plus
+    further recipients given as PEM text (the server's playback key).
 
     Blocks (file reads): call through `asyncio.to_thread`. Raises recordings.KeyFileError.
     """
     return StaticKeyProvider(
         load_signing_key(signing_key),
-        tuple(load_archive_public_key(p) for p in archive_keys),
+        tuple(load_archive_public_key(p) for p in archive_keys)
+        + tuple(ArchivePublicKey.from_pem(pem, "recipient") for pem in recipient_pems),
     )
 
 

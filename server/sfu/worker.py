@@ -247,11 +247,13 @@ class WorkerPool(EventEmitter):
         archive_keys: Sequence[Path],
         recording_id: RecordingId,
         not_recorded: Sequence[ParticipantId] = (),
+        recipient_pems: Sequence[str] = (),
     ) -> RecordingId:
         """Start recording the hearing into `root/<recording_id>/`; returns the recording id.
 
         `signing_key` is the recorder's Ed25519 PEM file, `archive_keys` the archive X25519
-        public key files the data key is wrapped for (the worker reads them); `not_recorded`
+        public key files the data key is wrapped for (the worker reads them), `recipient_pems`
+        further X25519 public keys as PEM text (the playback key); `not_recorded`
         participants (in a caucus room right now) are left out until `set_recorded(.., True)`.
         Raises as the other methods; WorkerError codes: ValueError (already recording),
         KeyFileError, FileExistsError, RecordingIOError.
@@ -262,6 +264,7 @@ class WorkerPool(EventEmitter):
             root=str(root),
             signing_key=str(signing_key),
             archive_keys=[str(p) for p in archive_keys],
+            recipient_pems=list(recipient_pems),
             recording_id=recording_id,
             not_recorded=list(not_recorded),
         )
@@ -554,6 +557,7 @@ class _WorkerServer:
                     load_keys,
                     Path(message["signing_key"]),
                     [Path(p) for p in message["archive_keys"]],
+                    [str(p) for p in message.get("recipient_pems", ())],
                 )
                 recorder = await HearingRecorder.start(
                     router,

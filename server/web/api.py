@@ -14,11 +14,13 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from server import __version__
-from server.appkeys import AUTH, CONFIG, COURT, ROOMS
+from server.appkeys import AUTH, CONFIG, COURT, PLAYBACK, ROOMS
 from server.auth.principals import PartyPrincipal, Principal, StaffPrincipal, StationPrincipal
 from server.auth.service import IssuedSession
+from server.errors import not_found
 from server.hearings.service import event_json
 from server.ids import HearingId
+from server.recording.playback import Playback, playback_json
 from server.storage.eventlog import verify_chain
 from server.web import schemas as s
 from server.web.http import (
@@ -45,6 +47,7 @@ class Endpoint:
     many: bool = False
     status: int = 200
     public: bool = False  # reachable without a session
+    media_type: str | None = None  # a non-JSON response body
 
 
 def _principal_out(p: Principal) -> s.StaffOut | s.StationPrincipalOut | s.PartyOut:
@@ -195,6 +198,66 @@ async def confirm_recording(request: web.Request) -> web.StreamResponse:
         who, hearing_id, recording_id, body.root_hash, body.confirmed
     )
     return reply(s.ConfirmationOut(matches=matches))
+
+
+# -- recordings: playback for presiding staff ---------------------------------------------
+
+
+async def list_recordings(request: web.Request) -> web.StreamResponse:
+    hearing_id = path_id(request, "hearing_id", "hearing")
+    await request.app[COURT].authorize_recording_review(principal(request), hearing_id)
+    found = await request.app[PLAYBACK].list_recordings(HearingId(hearing_id))
+    return reply(
+        [
+            s.RecordingOut(
+                id=r.recording_id, created_at=r.created_at, state=r.state, playable=r.playable
+            )
+            for r in found
+        ]
+    )
+
+
+async def _playback_reply(
+    request: web.Request, hearing_id: str, playback: Playback, status: int = 200
+) -> web.StreamResponse:
+    people = await request.app[COURT].list_participants(principal(request), hearing_id)
+    names = {p.id: {"display_name": p.display_name, "role": p.role.value} for p in people}
+    base = f"/api/hearings/{hearing_id}/recordings/{playback.recording_id}/playback/streams/"
+    body = playback_json(playback, names, lambda sid: f"{base}{sid}")
+    return reply(s.PlaybackOut.model_validate(body), status=status)
+
+
+async def prepare_playback(request: web.Request) -> web.StreamResponse:
+    who = principal(request)
+    hearing_id = path_id(request, "hearing_id", "hearing")
+    recording_id = path_id(request, "recording_id", "recording")
+    await request.app[COURT].authorize_recording_review(who, hearing_id)
+    playback = await request.app[PLAYBACK].prepare(HearingId(hearing_id), recording_id)
+    await request.app[COURT].log_recording_review(who, hearing_id, recording_id)
+    return await _playback_reply(request, hearing_id, playback, status=202)
+
+
+async def get_playback(request: web.Request) -> web.StreamResponse:
+    hearing_id = path_id(request, "hearing_id", "hearing")
+    recording_id = path_id(request, "recording_id", "recording")
+    await request.app[COURT].authorize_recording_review(principal(request), hearing_id)
+    playback = request.app[PLAYBACK].get(HearingId(hearing_id), recording_id)
+    return await _playback_reply(request, hearing_id, playback)
+
+
+async def playback_stream(request: web.Request) -> web.StreamResponse:
+    hearing_id = path_id(request, "hearing_id", "hearing")
+    recording_id = path_id(request, "recording_id", "recording")
+    await request.app[COURT].authorize_recording_review(principal(request), hearing_id)
+    playback = request.app[PLAYBACK].get(HearingId(hearing_id), recording_id)
+    raw = request.match_info["stream_id"]
+    file = playback.stream_file(int(raw)) if raw.isdigit() and len(raw) < 10 else None
+    if file is None:
+        raise not_found("stream")
+    # Range requests (seeking) are served by FileResponse; evidence is never cached.
+    response = web.FileResponse(file, headers={"Cache-Control": "no-store"})
+    response.content_type = "video/webm"
+    return response
 
 
 async def list_participants(request: web.Request) -> web.StreamResponse:
@@ -374,6 +437,36 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Confirm (or dispute) a sealed recording's root hash",
         s.ConfirmRecordingRequest,
         s.ConfirmationOut,
+    ),
+    Endpoint(
+        "GET",
+        H + "/recordings",
+        list_recordings,
+        "The hearing's evidence recordings",
+        response=s.RecordingOut,
+        many=True,
+    ),
+    Endpoint(
+        "POST",
+        H + "/recordings/{recording_id}/playback",
+        prepare_playback,
+        "Verify a sealed recording and prepare it for playback (progress via GET)",
+        response=s.PlaybackOut,
+        status=202,
+    ),
+    Endpoint(
+        "GET",
+        H + "/recordings/{recording_id}/playback",
+        get_playback,
+        "Playback preparation: progress, verification, signed timeline, streams",
+        response=s.PlaybackOut,
+    ),
+    Endpoint(
+        "GET",
+        H + "/recordings/{recording_id}/playback/streams/{stream_id}",
+        playback_stream,
+        "One participant's decrypted stream (video/webm, range requests)",
+        media_type="video/webm",
     ),
 )
 

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from server.web.api import Endpoint
 
 _PARAM = re.compile(r"{(\w+)}")
+# Path parameters are UUIDs unless named here.
+_PARAM_SCHEMAS: dict[str, dict[str, Any]] = {"stream_id": {"type": "integer", "minimum": 1}}
 
 
 def build_openapi(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
@@ -47,7 +49,7 @@ def build_openapi(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
                     "name": name,
                     "in": "path",
                     "required": True,
-                    "schema": {"type": "string", "format": "uuid"},
+                    "schema": _PARAM_SCHEMAS.get(name, {"type": "string", "format": "uuid"}),
                 }
                 for name in _PARAM.findall(ep.path)
             ],
@@ -65,6 +67,11 @@ def build_openapi(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
             op["responses"][str(ep.status)] = {
                 "description": "ok",
                 "content": {"application/json": {"schema": schema}},
+            }
+        elif ep.media_type is not None:
+            op["responses"][str(ep.status)] = {
+                "description": "ok",
+                "content": {ep.media_type: {"schema": {"type": "string", "format": "binary"}}},
             }
         else:
             op["responses"][str(ep.status)] = {"description": "ok"}

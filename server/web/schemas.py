@@ -8,7 +8,7 @@ The OpenAPI document is generated from these models.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -208,3 +208,59 @@ class ErrorOut(Response):
 
 class ConfirmationOut(Response):
     matches: bool
+
+
+class RecordingOut(Response):
+    id: str
+    created_at: str
+    state: Literal["recording", "complete", "recovered", "failed"]
+    playable: bool  # the server's playback key can decrypt it
+
+
+class ProblemOut(Response):
+    message: str
+    file: str | None
+    segment: int | None
+    record: int | None
+    offset: int | None
+
+
+class VerificationOut(Response):
+    exit_code: int  # as `shared-court verify`: 0 intact, 2 declared gaps, 1 tampered, 3 error
+    verdict: str
+    status: str | None  # the manifest's: complete, recovered, failed
+    root_hash: str | None
+    signing_key_id: str | None
+    gaps: list[dict[str, Any]]
+    problems: list[ProblemOut]
+
+
+class PlaybackStreamOut(Response):
+    stream_id: int
+    participant_id: str
+    display_name: str | None
+    role: str | None
+    part: int
+    tracks: list[str]
+    origin: str | None  # wall time (ISO) of the stream's media time 0
+    url: str
+
+
+class PlaybackParticipantOut(Response):
+    participant_id: str
+    display_name: str | None
+    role: str | None
+
+
+class PlaybackOut(Response):
+    recording_id: str
+    status: Literal["preparing", "ready", "failed"]
+    progress: float
+    error: str | None
+    # Why there is no media to play: NO_PLAYBACK_KEY, NOT_A_RECIPIENT, VERIFICATION_FAILED,
+    # NO_MEDIA (the badge and the timeline still show).
+    media_unavailable: str | None
+    participants: list[PlaybackParticipantOut]
+    verification: VerificationOut | None
+    timeline: list[dict[str, Any]]  # the signed timeline events, in chain order
+    streams: list[PlaybackStreamOut]

@@ -142,6 +142,17 @@ ROWS = [
         roles(403, judge=404, clerk=404, station=404, party=404),
         NOT_OURS,
     ),
+    # Recordings are reviewed by presiding staff only; no recording exists in the seeded world.
+    Row("GET", H + "/recordings", None, roles(403, presiding=200), NOT_OURS),
+    Row("POST", H + "/recordings/{case_id}/playback", None, roles(403, presiding=404), NOT_OURS),
+    Row("GET", H + "/recordings/{case_id}/playback", None, roles(403, presiding=404), NOT_OURS),
+    Row(
+        "GET",
+        H + "/recordings/{case_id}/playback/streams/1",
+        None,
+        roles(403, presiding=404),
+        NOT_OURS,
+    ),
     Row("POST", "/api/auth/logout", None, *expect(roles(204))),
 ]
 
@@ -153,7 +164,8 @@ def test_every_endpoint_has_a_row() -> None:
             r.method,
             r.path.replace("{defendant_id}", "{participant_id}")
             .replace("{defendant_invitation_id}", "{invitation_id}")
-            .replace("recordings/{case_id}", "recordings/{recording_id}"),
+            .replace("recordings/{case_id}", "recordings/{recording_id}")
+            .replace("streams/1", "streams/{stream_id}"),
         )
         for r in ROWS
     }

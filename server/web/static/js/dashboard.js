@@ -1,6 +1,8 @@
 import { api } from "./api.js";
 import { applyStrings, t } from "./i18n.js";
 
+const PRESIDING = new Set(["judge", "clerk", "mediator"]);
+
 applyStrings();
 document.getElementById("logout").onclick = async () => {
   await api("POST", "/api/auth/logout").catch(() => {});
@@ -34,6 +36,12 @@ async function load() {
     row.insertCell().append(link);
     row.insertCell().textContent = new Date(h.scheduled_start).toLocaleString();
     row.insertCell().textContent = t(`state_${h.state}`);
+    if (PRESIDING.has(me.principal.role)) {
+      const recordings = document.createElement("a");
+      recordings.href = `/hearings/${h.id}/recordings`;
+      recordings.textContent = t("recordings");
+      row.insertCell().append(recordings);
+    }
   }
 }
 load().catch((err) => { document.getElementById("error").textContent = err.message; });
