@@ -12,6 +12,7 @@ import asyncio
 import getpass
 import json
 import logging
+import os
 import signal
 import socket
 import sys
@@ -106,15 +107,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _demo_keys(data_dir: Path) -> dict[str, Any]:
     """Recording keys for the demo, made once under data_dir/keys (the archive key included,
-    which a real court keeps off the server)."""
-    from recordings import keygen
+    which a real court keeps off the server), and a playback key so staff can play back."""
+    from recordings import ArchivePrivateKey, keygen
 
     keys = data_dir / "keys"
     signing, archive = keys / "signing.key", keys / "archive.pub"
     if not signing.exists():
         files = keygen(keys)
         signing, archive = files.signing_private, files.archive_public
-    return {"signing_key_file": str(signing), "archive_public_key_files": [str(archive)]}
+    playback = keys / "playback.key"
+    if not playback.exists():
+        fd = os.open(playback, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(ArchivePrivateKey.generate().private_pem())
+    return {
+        "signing_key_file": str(signing),
+        "archive_public_key_files": [str(archive)],
+        "playback_key_file": str(playback),
+    }
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

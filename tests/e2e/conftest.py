@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
-from recordings import keygen
+from recordings import ArchivePrivateKey, keygen
 from server.app import create_app
 from server.appkeys import SESSIONS
 from server.clock import Clock, SystemClock
@@ -92,6 +92,8 @@ class Court:
 async def court(tmp_path: Path, aiohttp_server: AiohttpServer) -> Court:
     clock = SystemClock()  # end to end: real time, as watchdogs and rate limits see it
     keys = await asyncio.to_thread(keygen, tmp_path / "keys")
+    playback = tmp_path / "keys" / "playback.key"
+    await asyncio.to_thread(playback.write_bytes, ArchivePrivateKey.generate().private_pem())
     config = make_config(
         tmp_path,
         ice={"host_addresses": ["127.0.0.1"]},
@@ -99,6 +101,7 @@ async def court(tmp_path: Path, aiohttp_server: AiohttpServer) -> Court:
         recording={
             "signing_key_file": str(keys.signing_private),
             "archive_public_key_files": [str(keys.archive_public)],
+            "playback_key_file": str(playback),
         },
     )
     await upgrade_async(config.database_url)

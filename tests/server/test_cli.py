@@ -57,11 +57,16 @@ async def test_demo_json_prints_one_line_then_serves_working_logins_and_links(
         base = demo["base_url"]
         assert base.startswith("http://127.0.0.1:")
         assert (tmp_path / "shared-court.db").exists()
+        # recording keys, and a playback key so the demo's judge can play recordings back
+        for key in ("signing.key", "archive.key", "playback.key"):
+            assert (tmp_path / "keys" / key).stat().st_mode & 0o777 == 0o600, key
         async with _http() as http:
             async with http.get(f"{base}/api/health") as resp:
                 assert resp.status == 200
             async with http.post(f"{base}/api/auth/login", json=demo["judge"]) as resp:
                 assert resp.status == 200
+            async with http.get(f"{base}/api/hearings/{demo['hearing_id']}/recordings") as resp:
+                assert (resp.status, await resp.json()) == (200, [])
             async with http.get(f"{base}/api/hearings/{demo['hearing_id']}") as resp:
                 hearing = await resp.json()
                 assert (resp.status, hearing["id"]) == (200, demo["hearing_id"])

@@ -205,6 +205,7 @@ function buildPlayer(pb, names) {
     // A stream without a signed origin (older packages) starts with the participant's join.
     const joined = events.find((e) => e.type === "participant_joined" && e.stream_id === s.stream_id);
     const origin = Date.parse(s.origin ?? joined?.time ?? started?.time);
+    figure.dataset.origin = String(origin);
     const tile = { figure, video, overlay, origin };
     video.addEventListener("loadedmetadata", () => {
       clock.end = Math.max(clock.end, origin + video.duration * 1000);
@@ -213,6 +214,7 @@ function buildPlayer(pb, names) {
     tiles.push(tile);
     showFrameTime(tile);
   }
+  $("player").dataset.start = String(clock.start);
   $("seek").max = String((clock.end - clock.start) / 1000);
   $("seek").oninput = () => { clock.seek(Number($("seek").value) * 1000); };
   $("play").onclick = () => {
