@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from server.app import create_app
 from server.appkeys import PLAYBACK, SESSIONS
 from server.storage.db import upgrade_async
 from tests.conftest import FakeClock
+from tests.recordings.conftest import ffprobe_json
 from tests.server.conftest import Api, World, app_of, make_config, seed_court
 from tests.server.recorded import record_hearing
 
@@ -124,25 +124,6 @@ async def prepared(api: Api, world: World, rid: str) -> dict[str, Any]:
     return result
 
 
-def ffprobe(path: Path) -> str:
-    return subprocess.run(
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration:stream=codec_name",
-            "-of",
-            "csv=p=0",
-            str(path),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    ).stdout
-
-
 async def test_presiding_staff_play_a_verified_recording(
     api: Api, world: World, keys: Keys, tmp_path: Path, client: TestClient[Any, Any]
 ) -> None:
@@ -182,11 +163,9 @@ async def test_presiding_staff_play_a_verified_recording(
         data = await resp.read()
     webm = tmp_path / "copy.webm"
     await asyncio.to_thread(webm.write_bytes, data)
-    probed = await asyncio.to_thread(ffprobe, webm)
-    assert "vp8" in probed
-    assert "opus" in probed
-    duration = float(probed.strip().splitlines()[-1])
-    assert 2.5 < duration < 3.5, probed
+    probed: dict[str, Any] = await asyncio.to_thread(ffprobe_json, webm)
+    assert sorted(st["codec_name"] for st in probed["streams"]) == ["opus", "vp8"]
+    assert 2.5 < float(probed["format"]["duration"]) < 3.5, probed
     async with client.get(plaintiff["url"], headers={"Range": "bytes=100-199"}) as resp:
         assert resp.status == 206
         assert await resp.read() == data[100:200]
