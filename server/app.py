@@ -13,8 +13,15 @@ import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
-from recordings import ArchivePrivateKey, VerifyKey, load_archive_private_key, load_verify_key
+from recordings import (
+    ArchivePrivateKey,
+    RecoveryResult,
+    VerifyKey,
+    load_archive_private_key,
+    load_verify_key,
+)
 from server.appkeys import (
     AUTH,
     CLOCK,
@@ -36,9 +43,11 @@ from server.hearings.rooms import HearingRooms
 from server.hearings.service import CourtService
 from server.media import MediaService, RecordingSettings
 from server.recording.playback import PlaybackService
-from server.recording.recovery import recover_unfinished
+from server.recording.recovery import hearing_of, recover_unfinished
 from server.sfu.worker import WorkerPool
 from server.storage.db import create_engine, create_sessionmaker
+from server.storage.eventlog import EventLogRepository
+from server.storage.repositories import HearingRepository
 from server.web.api import add_routes
 from server.web.connections import HearingConnections
 from server.web.middleware import MIDDLEWARES
@@ -118,6 +127,31 @@ def _sfu_host_addresses(config: Config) -> list[str]:
     return list(aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True))
 
 
+async def _log_recovery(app: web.Application, result: RecoveryResult) -> None:
+    """Put a recording sealed after a crash on its hearing's event log, with the gap."""
+    hearing_id = await asyncio.to_thread(hearing_of, result)
+    if hearing_id is None:
+        return
+    try:
+        async with app[SESSIONS].begin() as db:
+            if await HearingRepository(db).get(hearing_id) is None:
+                return
+            await EventLogRepository(db).append(
+                hearing_id,
+                at=app[CLOCK].now(),
+                actor="system",
+                kind="recording.recovered",
+                data={
+                    "recording_id": result.recording_id,
+                    "gap_from": result.gap_from,
+                    "gap_to": result.gap_to,
+                    "torn_tail_bytes": result.torn_tail_bytes,
+                },
+            )
+    except SQLAlchemyError:
+        log.exception("cannot log the recovery of recording %s", result.recording_id)
+
+
 async def _live_hearings(app: web.Application) -> AsyncIterator[None]:
     """Live hearings: their rules, signaling connections, and the SFU worker processes."""
     config = app[CONFIG]
@@ -127,6 +161,7 @@ async def _live_hearings(app: web.Application) -> AsyncIterator[None]:
         # Recordings a crash left unfinished are sealed with a signed incident (AVR 4).
         for result in await recover_unfinished(settings.root, settings.signing_key):
             log.warning("recovered an unfinished recording: %s", result)
+            await _log_recovery(app, result)
     else:
         log.warning("evidence recording is off: set recording keys in the configuration")
     # The worker processes start with the first live hearing.

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.clock import Clock
 from server.errors import not_found
-from server.hearings.enums import HearingRole, ParticipantState
+from server.hearings.enums import HearingRole, HearingState, ParticipantState
 from server.hearings.live import Attendee, Clients, LiveHearing, MediaRouting
 from server.hearings.record import DatabaseRecord
 from server.ids import HearingId, ParticipantId
 from server.media import HearingMedia
 from server.storage.models import Participant
 from server.storage.repositories import HearingRepository, ParticipantRepository
+
+log = logging.getLogger(__name__)
 
 # Live states do not survive a restart: whoever was connected is disconnected now.
 _RESTART_STATES = {
@@ -101,6 +104,15 @@ class HearingRooms:
                 task.add_done_callback(self._alerts.discard)
 
             routing.on_recording_error = alert
+            if hearing.state is HearingState.IN_SESSION:
+                # In session with no recording: the state changed while nobody was connected,
+                # or the server restarted after a crash (start-up recovery sealed the old
+                # package with a crash incident). Record again at once, in a new package.
+                try:
+                    await routing.hearing_state(HearingState.IN_SESSION)
+                except Exception as exc:
+                    log.exception("hearing %s: cannot start its recording", hearing_id)
+                    alert("RECORDING_FAILED", str(exc))
         return live
 
     def admit_row(self, live: LiveHearing, row: Participant) -> None:

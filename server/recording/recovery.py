@@ -3,7 +3,8 @@
 A recording is unfinished when its package has no manifest (recordings/recovery.py). The
 server calls `recover_unfinished()` once at start-up, before it serves, so every unfinished
 package is sealed with a signed crash incident (verify then exits 2, "intact with declared
-gaps") and the judge can be told. The work is file I/O and signing: it runs off the loop.
+gaps") and the hearing's event log says so (`recording.recovered`, written by the app). The
+work is file I/O and signing: it runs off the loop.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import asyncio
 import logging
 from pathlib import Path
 
-from recordings import RecoveryResult, load_signing_key, recover
+from recordings import RecordingError, RecoveryResult, load_signing_key, recover
+from recordings.verify import read_info
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +33,14 @@ def _recover(root: Path, signing_key_path: Path) -> list[RecoveryResult]:
             result.torn_tail_bytes,
         )
     return results
+
+
+def hearing_of(result: RecoveryResult) -> str | None:
+    """The hearing a recovered package belongs to (from its header), if it says."""
+    try:
+        return read_info(result.path).metadata.get("hearing_id") or None
+    except (RecordingError, OSError):
+        return None
 
 
 async def recover_unfinished(root: Path, signing_key_path: Path) -> list[RecoveryResult]:
