@@ -134,3 +134,41 @@ async def test_a_judge_plays_back_a_verified_recording_in_sync(
     _, position = await _position(page)
     assert abs(position - OFFSET_S * 1000) < SYNC_TOLERANCE_MS + 200
     await page.context.close()
+
+
+async def test_playback_carries_on_after_a_recess(court: Court, browser: Browser) -> None:
+    """The WebM of a paused recording has a hole in its timestamps: the player shows the
+    recess on the bar and the timeline, and the picture carries on in sync after it."""
+    w = court.world.own
+    rid = str(uuid.uuid4())
+    keys = await asyncio.to_thread(_keys, court)
+    await asyncio.to_thread(
+        record_hearing,
+        court.data_dir / "recordings" / rid,
+        keys,
+        w.hearing_id,
+        [(w.plaintiff_id, 0.0)],
+        seconds=6.0,
+        pause=(2.0, 4.0),
+    )
+    page = await _judge_page(browser, court, f"/hearings/{w.hearing_id}/recordings/{rid}")
+    await expect(page.locator("#badge")).to_have_attribute("data-verdict", "intact", timeout=30_000)
+    await expect(page.locator('#timeline li[data-type="paused"]')).to_contain_text("休庭")
+    await expect(page.locator("#bar .pause")).to_have_count(1)
+
+    # Seek to the resumption (a timeline entry), play, and watch it play on past it.
+    await page.locator('#timeline li[data-type="resumed"]').click()
+    _, resumed_at = await _position(page)
+    assert 3_700 < resumed_at < 4_300, resumed_at
+    await page.click("#play")
+    async with asyncio.timeout(30):
+        while (await _position(page))[1] < resumed_at + 1_200:
+            await asyncio.sleep(0.05)  # polling the page's clock
+    clock_start, position = await _position(page)
+    (tile,) = await _tiles(page)
+    assert tile["present"] == "true"
+    assert not tile["paused"]
+    shown = tile["origin"] + tile["time"] * 1000
+    assert abs(shown - (clock_start + position)) < SYNC_TOLERANCE_MS, tile
+    assert shown - tile["origin"] > 4_500, tile  # past the hole in the stream
+    await page.context.close()
