@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pytest
@@ -17,6 +18,10 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 from signaling import messages as m
 from signaling.client import SignalingClient
 from tests.e2e.conftest import Court
+
+HASH = re.compile(r"^[0-9a-f]{64}$")
+# Chromium's fake devices on a loaded machine may leave a declared network gap: still verified.
+VERIFIED = re.compile(r"^(intact|gaps)$")
 
 STATS_JS = """
 async () => {
@@ -128,6 +133,31 @@ async def test_three_browsers_see_and_hear_each_other_and_leave_cleanly(
         assert later[(ids[0], "video")]["framesDecoded"] > mark[(ids[0], "video")]["framesDecoded"]
         departures = judge.locator('#departures li[data-reason="CLIENT_LEFT"]')
         await expect(departures).to_have_count(1)
+
+        # (e) The judge closes the hearing: those still there are shown the recording's root
+        # hash, the plaintiff confirms it, and the judge plays the recording back.
+        await judge.fill("#state-reason", "调解结束")
+        await judge.click('#state-buttons [data-state="closed"]')
+        for page in (judge, plaintiff):
+            await expect(page.locator("#root-hash")).to_have_text(HASH, timeout=30_000)
+        root_hash = await judge.locator("#root-hash").text_content()
+        assert await plaintiff.locator("#root-hash").text_content() == root_hash
+        await expect(plaintiff.locator("#play-recording")).to_be_hidden()
+        await plaintiff.click("#confirm-hash")
+        await expect(plaintiff.locator("#recording-hash")).to_have_attribute(
+            "data-confirmed", "true"
+        )
+        link = await judge.locator("#play-recording").get_attribute("href")
+        assert link is not None
+        await judge.goto(court.base + link)
+        badge = judge.locator("#badge")
+        await expect(badge).to_have_attribute("data-verdict", VERIFIED, timeout=60_000)
+        await expect(judge.locator("#root-hash")).to_have_text(root_hash or "")
+        # one stream per browser, the defendant's too (recorded until they left)
+        tiles = judge.locator(".tile")
+        await expect(tiles).to_have_count(3)
+        for pid in ids:
+            await expect(judge.locator(f'.tile[data-participant-id="{pid}"]')).to_have_count(1)
     finally:
         for context in contexts:
             await context.close()
@@ -152,6 +182,10 @@ async def test_late_joiner_sees_a_picture_within_a_second(
         # The judge arrives while the session runs (staff go straight in).
         judge = await login_page(contexts[2], court, "judge")
         await wait_receiving(judge, set(ids))
+        # Decoded frames are painted a moment later: wait for the first painted frame of each.
+        await judge.wait_for_function(
+            "(ids) => ids.every((id) => window.courtRoom.timings.firstFrame.has(id))", arg=ids
+        )
         timings = await judge.evaluate(
             "({connected: window.courtRoom.timings.connected,"
             " first: Object.fromEntries(window.courtRoom.timings.firstFrame)})"

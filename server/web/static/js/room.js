@@ -252,6 +252,12 @@ function showRecordingHash(message) {
   box.hidden = false;
   box.dataset.recordingId = message.recording_id;
   $("root-hash").textContent = message.root_hash;
+  if (STAFF.has(room.me?.role)) {
+    // Presiding staff can review the sealed recording at once.
+    const link = $("play-recording");
+    link.href = `/hearings/${hearingId}/recordings/${message.recording_id}`;
+    link.hidden = false;
+  }
   $("confirm-hash").onclick = async () => {
     const path = `/api/hearings/${hearingId}/recordings/${message.recording_id}/confirm`;
     try {
