@@ -270,6 +270,31 @@ def _delegate_recordings(argv: list[str]) -> int:
     return int(recordings_main(argv))
 
 
+def _station_client_arguments(parser: argparse.ArgumentParser) -> None:
+    try:
+        from station_client.cli import add_run_arguments
+    except ImportError:  # installed without the station extra (pyaudio)
+        return
+    add_run_arguments(parser)
+
+
+def _station_client(command: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            from station_client import cli
+        except ImportError as exc:
+            print(f"shared-court station: the station client needs {exc.name}", file=sys.stderr)
+            return EXIT_USAGE
+        return int(cli.run(args) if command == "run" else cli.devices(args))
+
+    return run
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
+
+
 def _not_built(name: str) -> int:
     print(f"shared-court {name}: not built yet in this version", file=sys.stderr)
     return EXIT_USAGE
@@ -321,7 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--director", help="username of the station director")
     p.add_argument("--data-dir", type=Path)
     p.set_defaults(func=cmd_station_add)
-    station.set_defaults(func=lambda _args: _not_built("station (client)"))
+    p = ssub.add_parser("run", help="the station client: join the station's hearing")
+    _station_client_arguments(p)
+    p.set_defaults(func=_station_client("run"))
+    p = ssub.add_parser("devices", help="list the audio devices (for --microphone/--speaker)")
+    p.set_defaults(func=_station_client("devices"))
+    station.set_defaults(func=lambda _args: _usage(station))
 
     for name in ("verify", "export"):
         p = sub.add_parser(name, help=f"{name} an evidence recording (see --help)", add_help=False)

@@ -127,8 +127,10 @@ class MediaService:
 
     def _on_recording_error(self, hearing: HearingId, code: str, message: str) -> None:
         media = self._hearings.get(hearing)
-        if media is not None and media.on_recording_error is not None:
-            media.on_recording_error(code, message)
+        if media is not None:
+            media.recording_failed = True
+            if media.on_recording_error is not None:
+                media.on_recording_error(code, message)
 
     def _on_worker_died(self, index: int, hearing_ids: list[HearingId]) -> None:
         log.error("SFU worker %d died; hearings %s will be placed again", index, hearing_ids)
@@ -153,6 +155,7 @@ class HearingMedia:
         self._not_recorded: set[ParticipantId] = set()
         self.recording_id: RecordingId | None = None
         self._paused = False
+        self.recording_failed = False
         # Set by the hearing: told at once when the recording fails (the disk is full, ...).
         self.on_recording_error: Any = None
 
@@ -222,6 +225,11 @@ class HearingMedia:
         if self.recording_id is not None:
             await self._quietly(self._pool.set_recorded(self.hearing_id, participant_id, recorded))
 
+    @property
+    def recording(self) -> bool:
+        """Whether the evidence recording runs now (started, not paused, not failed)."""
+        return self.recording_id is not None and not self._paused and not self.recording_failed
+
     async def hearing_state(self, state: HearingState) -> SealedRecording | None:
         """Follow the hearing: record in session, pause for a recess, seal when it closes.
 
@@ -247,6 +255,7 @@ class HearingMedia:
                     not_recorded=sorted(self._not_recorded),
                 )
                 self.recording_id, self._paused = recording_id, False
+                self.recording_failed = False
             elif self._paused:
                 await self._pool.resume_recording(self.hearing_id)
                 self._paused = False

@@ -54,7 +54,8 @@ class StationSession:
     """Join a hearing and take part with the given tracks (see the module docstring).
 
     ``on_video(participant_id, frame)`` receives decoded remote video frames (for the window);
-    ``speaker`` receives remote audio tracks (``start(track)``), e.g. a ``SpeakerSink``.
+    ``speaker`` receives remote audio tracks (``start(track)``), e.g. a ``SpeakerSink``;
+    ``on_event(message)`` sees every signaling event (roster, states, ...), for the window.
     """
 
     def __init__(
@@ -65,8 +66,10 @@ class StationSession:
         audio: MediaStreamTrack | None = None,
         on_video: FrameSink | None = None,
         speaker: Any = None,
+        on_event: Callable[[m.Message], None] | None = None,
     ) -> None:
         self.signaling = signaling
+        self._on_event = on_event
         self._video, self._audio = video, audio
         self._on_video = on_video
         self._speaker = speaker
@@ -113,6 +116,8 @@ class StationSession:
                 # Shown to the people at the station, who may confirm it (AVR 9).
                 self.recording_hash = message
                 self.recording_sealed.set()
+            if self._on_event is not None:
+                self._on_event(message)
 
     async def _answer(self, offer: m.Offer) -> None:
         pc = self.pc

@@ -109,6 +109,7 @@ class RosterChanged:
 class HearingStateChanged:
     state: HearingState
     reason: str
+    recording: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +202,10 @@ class MediaRouting(Protocol):
 
     async def hearing_state(self, state: HearingState) -> Any:
         """Follow the hearing's state; on close, return the sealed recording (or None)."""
+
+    @property
+    def recording(self) -> bool:
+        """Whether the evidence recording runs now (told to everyone: they are on the record)."""
 
 
 class Clients(Protocol):
@@ -892,13 +897,15 @@ class LiveHearing:
         """
         async with self._lock:
             self.state = state
-            await self._broadcast(HearingStateChanged(state, reason))
+            # The recording follows first, so the state told to everyone says truly whether
+            # they are on the record (on close: the recording is sealed by then).
             try:
                 sealed = await self.routing.hearing_state(state)
             except Exception as exc:
                 log.exception("hearing %s: the recording failed on %s", self.hearing_id, state)
                 await self._recording_problem("RECORDING_FAILED", str(exc))
                 sealed = None
+            await self._broadcast(HearingStateChanged(state, reason, self.routing.recording))
             if sealed is not None:
                 await self.record.write(
                     actor="system",

@@ -158,7 +158,10 @@ class Connection:
             return m.Roster(participants=[participant_info(a, spotlight) for a in event.attendees])
         if isinstance(event, rules.HearingStateChanged):
             return m.HearingStateChanged(
-                state=event.state, reason=event.reason[:500] or "-", changed_at=now
+                state=event.state,
+                reason=event.reason[:500] or "-",
+                changed_at=now,
+                recording=event.recording,
             )
         if isinstance(event, rules.YouChanged):
             return m.Moved(room_id=event.room, state=event.state)
@@ -380,6 +383,7 @@ class Connection:
             state=attendee.state,
             room_id=attendee.media_room,
             hearing_state=live.state,
+            recording=live.routing.recording,
             ice_servers=[m.IceServer(**server) for server in ice],
             roster=[participant_info(v, live.spotlight) for v in live.roster_for(attendee)],
             heartbeat_interval_s=self.app[CONFIG].signaling.heartbeat_interval_s,

@@ -111,6 +111,9 @@ async def test_three_browsers_see_and_hear_each_other_and_leave_cleanly(
         await court.set_state("in_session", "开庭")
         await clerk.request(m.Admit(all=True))
         pages = [judge, plaintiff, defendant]
+        # everyone is told they are on the record
+        for page in pages:
+            await expect(page.locator("#hearing-state")).to_have_attribute("data-recording", "true")
         ids = [await participant_id(p) for p in pages]
         for page, me in zip(pages, ids, strict=True):
             others = set(ids) - {me}

@@ -28,6 +28,7 @@ from server.hearings.enums import (
 from server.hearings.live import (
     MAIN_ROOM,
     DepartureRecorded,
+    HearingStateChanged,
     LiveEvent,
     LiveHearing,
     MutedChanged,
@@ -63,6 +64,10 @@ class Routing:
 
     async def hearing_state(self, state: HearingState) -> None:
         self.states.append(state)
+
+    @property
+    def recording(self) -> bool:
+        return bool(self.states) and self.states[-1] is HearingState.IN_SESSION
 
 
 @dataclass
@@ -472,3 +477,16 @@ async def test_closing_ends_every_connection_with_judge_ended(room: Room) -> Non
     assert room.state("plaintiff") is P.LEFT
     with pytest.raises(CourtError, match="closed"):
         await live.connect(room["plaintiff"])
+
+
+async def test_everyone_is_told_whether_they_are_on_the_record(room: Room) -> None:
+    live = room.live
+    await live.connect(room["judge"])
+    for state, recording in (
+        (HearingState.IN_SESSION, True),
+        (HearingState.RECESS, False),
+        (HearingState.IN_SESSION, True),
+    ):
+        await live.hearing_state_changed(state, "r")
+        told = [e for e in room.clients.events[room["judge"]] if isinstance(e, HearingStateChanged)]
+        assert (told[-1].state, told[-1].recording) == (state, recording)

@@ -283,3 +283,16 @@ async def test_missing_speaker_is_a_device_error(alsa_files: AlsaFiles) -> None:
     sink = SpeakerSink(PyAudioOutput("no-such-speaker"))
     with pytest.raises(DeviceError):
         await sink.start(PatternTrack(1))
+
+
+def test_station_devices_command_names_them(
+    alsa_files: AlsaFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from server.cli import main
+
+    assert main(["station", "devices"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    named = {line.split()[1]: line for line in lines}
+    assert "in" in named["mic"]
+    assert "48000 Hz" in named["mic"]
+    assert "out" in named["speaker"]

@@ -170,7 +170,10 @@ async function onServerOffer(message) {
 function render() {
   const state = room.state;
   $("room").dataset.state = state;
-  $("hearing-state").textContent = room.hearingState ? t(`state_${room.hearingState}`) : "";
+  $("hearing-state").textContent = room.hearingState
+    ? t(`state_${room.hearingState}`) + (room.recording ? ` · ● ${t("recording_on")}` : "")
+    : "";
+  $("hearing-state").dataset.recording = String(Boolean(room.recording));
   const isStaff = STAFF.has(room.me?.role);
   $("room").classList.toggle("staff", isStaff);
   show("staff-panel", isStaff);
@@ -284,6 +287,7 @@ function onEvent(message) {
       break;
     case "hearing_state":
       room.hearingState = message.state;
+      room.recording = message.recording;
       break;
     case "track":
       room.midOwner.set(message.mid, message.participant_id);
@@ -333,6 +337,7 @@ async function main() {
   room.me = welcome;
   room.state = welcome.state;
   room.hearingState = welcome.hearing_state;
+  room.recording = welcome.recording;
   room.roster = new Map(welcome.roster.map((p) => [p.participant_id, p]));
   render();
   room.negotiation = startMedia(welcome.ice_servers);

@@ -1,0 +1,265 @@
+"""The station app: log the village PC in, join the station's hearing with its camera,
+microphone and speaker, show it in a window, and come back after a network failure.
+
+Design:
+- The station authenticates with its per-station key (`POST /api/auth/station`, the key read
+  from a file: never on the command line), then joins the hearing given, or the one held at this
+  station that is open now (opened, in session, recess or suspended).
+- One `StationSession` per connection. When a connection ends for a reason the station can
+  recover from (network lost, heartbeat lost, SFU worker died, server restarting, media
+  transport failed) the app logs in again and rejoins with a capped exponential back-off with
+  jitter. When the station's own line failed (network or heartbeat lost, media transport
+  failed), once back it tells the court with a `station_report` (cause `network`, `since` = when
+  the connection was lost), so the absence is on the record as excused (OLR 25).
+  Reasons that end the station's part (hearing closed, removed, dismissed, replaced by another
+  connection, left on purpose) end the app.
+- The camera and microphone keep running across reconnections; each new peer connection sends
+  the same tracks. The station's own picture goes to the window through `PreviewTrack`, which
+  passes frames on to aiortc unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import av
+from aiortc import MediaStreamTrack
+
+from signaling import messages as m
+from signaling.client import SignalingClient
+from signaling.enums import StationCause
+from signaling.errors import SignalingError
+from signaling.reasons import CloseReason
+
+from .session import StationSession
+
+log = logging.getLogger(__name__)
+
+# The connection ended for a reason the station recovers from by joining again.
+RECOVERABLE = frozenset(
+    {
+        CloseReason.NETWORK_LOST,
+        CloseReason.HEARTBEAT_LOST,
+        CloseReason.WORKER_DIED,
+        CloseReason.SERVER_SHUTDOWN,
+        CloseReason.ICE_FAILED,
+        CloseReason.STATION_NETWORK,
+    }
+)
+# ... and of those, the ones that mean the station's own line failed: reported to the court.
+NETWORK_TROUBLE = frozenset(
+    {CloseReason.NETWORK_LOST, CloseReason.HEARTBEAT_LOST, CloseReason.ICE_FAILED}
+)
+OPEN_STATES = ("in_session", "recess", "opened", "suspended")
+BACKOFF_FIRST_S = 1.0
+BACKOFF_MAX_S = 30.0
+
+
+class StationError(Exception):
+    """The station cannot take part (bad key, no hearing); the message says why."""
+
+
+@dataclass(frozen=True)
+class StationConfig:
+    server: str  # base URL, e.g. https://court.example.cn
+    station_id: str
+    key_file: Path
+    hearing_id: str | None = None
+
+    @property
+    def ws_url(self) -> str:
+        return self.server.rstrip("/").replace("http", "ws", 1) + "/ws"
+
+    def read_key(self) -> str:
+        """The station key from its file. Raises StationError."""
+        try:
+            key = self.key_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise StationError(f"cannot read the station key {self.key_file}: {exc}") from exc
+        if not key:
+            raise StationError(f"the station key file {self.key_file} is empty")
+        return key
+
+
+class Backoff:
+    """Capped exponential back-off with full jitter (first retry within ~1 s)."""
+
+    def __init__(self, rng: random.Random | None = None) -> None:
+        self._rng = rng or random.Random()
+        self._attempt = 0
+
+    def next_delay(self) -> float:
+        ceiling = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2**self._attempt)
+        self._attempt += 1
+        return self._rng.uniform(ceiling / 2, ceiling)
+
+    def reset(self) -> None:
+        self._attempt = 0
+
+
+class PreviewTrack(MediaStreamTrack):
+    """Passes the camera's frames on unchanged and shows every `every`-th in the window."""
+
+    kind = "video"
+
+    def __init__(
+        self, source: MediaStreamTrack, on_frame: Callable[[av.VideoFrame], None], every: int = 2
+    ) -> None:
+        super().__init__()
+        self._source = source
+        self._on_frame = on_frame
+        self._every = every
+        self._count = 0
+
+    async def recv(self) -> Any:
+        frame = await self._source.recv()
+        self._count += 1
+        if self._count % self._every == 0 and isinstance(frame, av.VideoFrame):
+            self._on_frame(frame)
+        return frame
+
+
+async def station_login(http: aiohttp.ClientSession, config: StationConfig) -> dict[str, str]:
+    """Log the station in; returns the session cookies. Raises StationError (refused) or
+    aiohttp.ClientError / OSError (server unreachable: retry)."""
+    body = {"station_id": config.station_id, "key": await asyncio.to_thread(config.read_key)}
+    async with http.post(config.server.rstrip("/") + "/api/auth/station", json=body) as resp:
+        if resp.status in (400, 401, 403, 404):
+            data = await resp.json(content_type=None)
+            raise StationError(f"the server refused the station login: {data.get('message')}")
+        resp.raise_for_status()
+    return {c.key: c.value for c in http.cookie_jar}
+
+
+async def choose_hearing(
+    http: aiohttp.ClientSession, config: StationConfig, cookies: dict[str, str]
+) -> str:
+    """The hearing to join: the configured one, else the station's hearing open now (the
+    soonest scheduled of those). Raises StationError when there is none."""
+    if config.hearing_id:
+        return config.hearing_id
+    async with http.get(config.server.rstrip("/") + "/api/hearings", cookies=cookies) as resp:
+        resp.raise_for_status()
+        hearings = await resp.json()
+    open_now = [h for h in hearings if h["state"] in OPEN_STATES]
+    if not open_now:
+        raise StationError("no hearing is open at this station now")
+    open_now.sort(key=lambda h: (OPEN_STATES.index(h["state"]), h["scheduled_start"]))
+    return str(open_now[0]["id"])
+
+
+class StationApp:
+    """Runs the station's part in a hearing until it ends (see the module docstring).
+
+    `window` (a HearingWindow, or None to run without one) is told what happens; `video` and
+    `audio` are the station's capture tracks; `speaker` a SpeakerSink (or None).
+    """
+
+    def __init__(
+        self,
+        config: StationConfig,
+        *,
+        video: MediaStreamTrack | None,
+        audio: MediaStreamTrack | None,
+        speaker: Any = None,
+        window: Any = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.config = config
+        self._video, self._audio, self._speaker = video, audio, speaker
+        self.window = window
+        self._backoff = backoff or Backoff()
+        self.session: StationSession | None = None
+        self.joins = 0  # successful joins (1 + reconnections)
+        self.reports: list[m.StationReport] = []
+        self._leaving = False
+        self._stop = asyncio.Event()
+
+    def leave(self) -> None:
+        """Leave the hearing on purpose (the window's button); `run()` then returns."""
+        self._leaving = True
+        self._stop.set()
+
+    async def run(self) -> CloseReason:
+        """Take part until the station's part ends; returns why. Raises StationError."""
+        lost_since: datetime | None = None
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            while True:
+                joins = self.joins
+                try:
+                    reason = await self._one_connection(http, lost_since)
+                except (aiohttp.ClientError, OSError, SignalingError) as exc:
+                    log.warning("cannot reach the court: %s", exc)
+                    reason = CloseReason.NETWORK_LOST
+                if self.joins > joins:
+                    lost_since = None  # it was back in, and reported the last outage
+                if self._leaving:
+                    return CloseReason.CLIENT_LEFT
+                if reason not in RECOVERABLE:
+                    if self.window is not None:
+                        self.window.ended()
+                    return reason
+                if reason in NETWORK_TROUBLE:
+                    lost_since = lost_since or datetime.now(UTC)
+                if self.window is not None:
+                    self.window.reconnecting()
+                delay = self._backoff.next_delay()
+                log.warning("connection lost (%s); joining again in %.1f s", reason, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)  # the back-off itself
+                if self._stop.is_set():
+                    return CloseReason.CLIENT_LEFT
+
+    async def _one_connection(
+        self, http: aiohttp.ClientSession, lost_since: datetime | None
+    ) -> CloseReason:
+        http.cookie_jar.clear()
+        cookies = await station_login(http, self.config)
+        hearing_id = await choose_hearing(http, self.config, cookies)
+        session = StationSession(
+            SignalingClient(self.config.ws_url, cookies=cookies),
+            video=self._video,
+            audio=self._audio,
+            on_video=self.window.show_frame if self.window is not None else None,
+            speaker=self._speaker,
+            on_event=self.window.on_event if self.window is not None else None,
+        )
+        self.session = session
+        try:
+            await session.signaling.connect()
+            welcome = await session.join(hearing_id)
+            self.joins += 1
+            self._backoff.reset()
+            log.info("joined hearing %s as %s", hearing_id, welcome.participant_id)
+            if self.window is not None:
+                self.window.joined(welcome)
+            if lost_since is not None:
+                report = m.StationReport(
+                    cause=StationCause.NETWORK,
+                    detail="connection lost; the station joined again",
+                    since=lost_since,
+                )
+                await session.signaling.request(report)
+                self.reports.append(report)
+            closed = asyncio.ensure_future(session.signaling.wait_closed())
+            stop = asyncio.ensure_future(self._stop.wait())
+            try:
+                await asyncio.wait({closed, stop}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stop.cancel()
+            if self._leaving:
+                closed.cancel()
+                await session.close(leave=True)
+                return CloseReason.CLIENT_LEFT
+            return (await closed) or CloseReason.NETWORK_LOST
+        finally:
+            await session.close(leave=False)

@@ -1,0 +1,153 @@
+"""`shared-court station run` and `shared-court station devices`: the village PC's app.
+
+Exit codes: 0 the station's part ended (left, hearing closed, dismissed ...), 1 the station
+cannot take part (key refused, no hearing open), 2 usage (missing key file, no display, bad
+device).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from aiortc import MediaStreamTrack
+
+from .app import PreviewTrack, StationApp, StationConfig, StationError
+from .devices import AvCamera, DeviceError, PyAudioInput, PyAudioOutput, list_audio_devices
+from .media import CameraTrack, MicrophoneTrack, SpeakerSink
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--server", required=True, help="the court server, e.g. https://court.example")
+    p.add_argument("--station-id", required=True)
+    p.add_argument(
+        "--key-file", required=True, type=Path, help="file holding the station key (0600)"
+    )
+    p.add_argument("--hearing", help="hearing id (default: the station's hearing open now)")
+    cam = p.add_mutually_exclusive_group()
+    cam.add_argument("--camera", default="/dev/video0", help="V4L2 camera device")
+    cam.add_argument("--test-pattern", action="store_true", help="a test picture, no camera")
+    cam.add_argument("--no-camera", action="store_true")
+    p.add_argument("--size", default="640x480", help="camera picture size")
+    p.add_argument("--fps", type=int, default=15, help="camera frame rate")
+    p.add_argument("--microphone", help="input device name (default: the system's)")
+    p.add_argument("--speaker", help="output device name (default: the system's)")
+    p.add_argument("--no-audio", action="store_true", help="no microphone and no speaker")
+    p.add_argument("--no-window", action="store_true", help="run without a window")
+    p.add_argument("--lang", choices=["zh-CN", "en"], default="zh-CN")
+
+
+class Speakers:
+    """Plays every received audio track, each on its own output stream (the system mixer mixes
+    them), so several people can be heard at once."""
+
+    def __init__(self, device: str | None) -> None:
+        self._device = device
+        self.sinks: list[SpeakerSink] = []
+
+    async def start(self, track: MediaStreamTrack) -> None:
+        sink = SpeakerSink(PyAudioOutput(self._device))
+        self.sinks.append(sink)
+        try:
+            await sink.start(track)
+        except DeviceError as exc:
+            log.error("cannot play audio: %s", exc)
+
+    async def stop(self) -> None:
+        for sink in self.sinks:
+            await sink.stop()
+
+
+async def _run(args: argparse.Namespace, window: Any) -> int:
+    config = StationConfig(args.server, args.station_id, args.key_file, args.hearing)
+    camera: CameraTrack | None = None
+    video: MediaStreamTrack | None = None
+    if not args.no_camera:
+        source = (
+            AvCamera.test_pattern(size=args.size, fps=args.fps)
+            if args.test_pattern
+            else AvCamera.v4l2(args.camera, size=args.size, fps=args.fps)
+        )
+        camera = CameraTrack(source)
+        try:
+            await camera.start()
+        except DeviceError as exc:
+            print(f"error: camera: {exc}", file=sys.stderr)
+            if window is not None:
+                window.close()
+            return EXIT_USAGE
+        video = camera
+        if window is not None:
+            video = PreviewTrack(camera, lambda f: window.show_frame(SELF, f))
+    microphone: MicrophoneTrack | None = None
+    speakers: Speakers | None = None
+    if not args.no_audio:
+        microphone = MicrophoneTrack(PyAudioInput(args.microphone))
+        try:
+            await microphone.start()
+        except DeviceError as exc:
+            print(f"error: microphone: {exc}", file=sys.stderr)
+            microphone = None
+        speakers = Speakers(args.speaker)
+    app = StationApp(config, video=video, audio=microphone, speaker=speakers, window=window)
+    pump = None
+    if window is not None:
+        window.on_leave = app.leave
+        pump = asyncio.ensure_future(window.run())
+    try:
+        reason = await app.run()
+    except StationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    finally:
+        if speakers is not None:
+            await speakers.stop()
+        for track in (camera, microphone):
+            if track is not None:
+                track.stop()
+        if window is not None:
+            window.close()
+        if pump is not None:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+    print(f"the station's part ended: {reason.value}")
+    return EXIT_OK
+
+
+SELF = "self"  # the window's tile of the station's own camera (window.SELF_ID)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.key_file.is_file():
+        print(f"error: no station key file at {args.key_file}", file=sys.stderr)
+        return EXIT_USAGE
+    window: Any = None
+    if not args.no_window:
+        # Tk is created here, on the thread that then runs the event loop (and reads its
+        # profile files before the loop starts).
+        try:
+            from .window import HearingWindow
+
+            window = HearingWindow(lang=args.lang)
+        except Exception as exc:  # tkinter.TclError without a display; ImportError without Tk
+            print(f"error: cannot open the window ({exc}); use --no-window", file=sys.stderr)
+            return EXIT_USAGE
+    return asyncio.run(_run(args, window))
+
+
+def devices(_args: argparse.Namespace) -> int:
+    """Print the audio devices PortAudio sees (names for --microphone / --speaker)."""
+    for d in list_audio_devices():
+        kinds = [k for k, n in (("in", d.max_input_channels), ("out", d.max_output_channels)) if n]
+        print(f"{d.index:3d}  {d.name}  ({', '.join(kinds)}; {d.default_sample_rate:.0f} Hz)")
+    return EXIT_OK

@@ -1,0 +1,232 @@
+"""The station app on a village PC (here: a lavfi camera and an Xvfb display): it logs in with
+its key, joins the hearing open at the station, shows everyone's picture and the court's state
+in its window, comes back by itself after its network line drops (and tells the court), and
+leaves from the window's button. The CLI refuses a missing key file and a refused key clearly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import select
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from server.sfu import aiortc_hooks
+from signaling import messages as m
+from signaling.client import SignalingClient
+from signaling.reasons import CloseReason
+from station_client.app import Backoff, PreviewTrack, StationApp, StationConfig
+from station_client.devices import AvCamera
+from station_client.media import CameraTrack
+from station_client.session import StationSession
+from station_client.window import SELF_ID, HearingWindow
+from tests.e2e.conftest import Court
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _loopback_candidates() -> None:
+    aiortc_hooks.install_host_addresses(["127.0.0.1"])
+
+
+@pytest.fixture
+def display(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A private Xvfb display (the station PC's screen)."""
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+        pass_fds=[write_fd],
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_fd)
+    try:
+        ready, _, _ = select.select([read_fd], [], [], 15)
+        assert ready, "Xvfb did not start"
+        number = os.read(read_fd, 32).decode().strip()
+        assert number.isdigit(), number
+        monkeypatch.setenv("DISPLAY", f":{number}")
+        yield f":{number}"
+    finally:
+        os.close(read_fd)
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def window(display: str) -> Iterator[HearingWindow]:
+    """The app's window, made before the test's event loop runs (Tk reads its profile files)."""
+    win = HearingWindow()
+    yield win
+    win.close()
+
+
+class LinkToCourt:
+    """The station's line to the court: a TCP forwarder the test can cut (every connection
+    through it aborted at once, as when a village line drops). Media (UDP) is not affected."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._forward, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers -= {writer, up_writer}
+
+    def cut(self) -> int:
+        """Abort every open connection; returns how many."""
+        writers, self._writers = self._writers, set()
+        for writer in writers:
+            writer.transport.abort()
+        return len(writers)
+
+    async def close(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+async def _until(what: str, condition: object, timeout: float = 30) -> None:
+    """Poll `condition()` (a cheap in-process check) until true, with a deadline."""
+    check = condition if callable(condition) else None
+    assert check is not None
+    async with asyncio.timeout(timeout):
+        while not check():
+            await asyncio.sleep(0.05)  # polling the app's own state
+    assert check(), what
+
+
+async def test_the_station_app_shows_the_hearing_and_comes_back_after_its_line_drops(
+    court: Court, clerk: SignalingClient, window: HearingWindow, tmp_path: Path
+) -> None:
+    w = court.world.own
+    await court.set_state("in_session", "开庭")
+    judge_camera = CameraTrack(AvCamera.test_pattern(size="320x240", fps=15))
+    station_camera = CameraTrack(AvCamera.test_pattern(size="320x240", fps=15))
+    await judge_camera.start()
+    await station_camera.start()
+    judge = StationSession(court.client(await court.staff("judge")), video=judge_camera)
+    link = LinkToCourt(court.server.port or 0)
+    await link.start()
+    key_file = tmp_path / "station.key"
+    await asyncio.to_thread(key_file.write_text, w.station_key)
+    app = StationApp(
+        StationConfig(f"http://127.0.0.1:{link.port}", w.station_id, key_file),
+        video=PreviewTrack(station_camera, lambda f: window.show_frame(SELF_ID, f)),
+        audio=None,
+        window=window,
+        backoff=Backoff(random.Random(7)),
+    )
+    window.on_leave = app.leave
+    pump = asyncio.ensure_future(window.run())
+    running = asyncio.ensure_future(app.run())
+    try:
+        await judge.signaling.connect()
+        judge_id = (await judge.join(w.hearing_id)).participant_id
+        await _until("the station joined", lambda: app.joins == 1 or running.done())
+        if running.done():
+            running.result()  # raises what stopped the app
+        assert app.session is not None
+        assert app.session.welcome is not None
+        station_id = app.session.welcome.participant_id
+        await clerk.request(m.Admit(participant_id=station_id))
+
+        # The window shows the judge's picture, its own camera, and that the court sits.
+        def painted(pid: str) -> int:
+            tile = window.tiles.get(pid)
+            return tile.painted if tile is not None else 0
+
+        await _until("pictures painted", lambda: painted(judge_id) >= 5 and painted(SELF_ID) >= 3)
+        assert "庭审中" in window.status_text
+        assert "录像中" in window.status_text
+        image = window.tiles[judge_id].image
+        colours = {str(image.get(x, 100)) for x in range(8, 320, 32)}
+        assert len(colours) >= 4, colours  # the test pattern's colour bars, not a blank tile
+        assert window.tiles[judge_id].caption.cget("text") == "judge"
+
+        # The line drops: the app joins again by itself and tells the court.
+        assert link.cut() >= 1
+        await _until("the station joined again", lambda: app.joins == 2)
+        before = painted(judge_id)
+        await _until("pictures again", lambda: painted(judge_id) >= before + 5)
+        status, log = await court.call(
+            await court.staff("judge"), "GET", f"/api/hearings/{w.hearing_id}/events"
+        )
+        assert status == 200
+        departed = [
+            e
+            for e in log["events"]
+            if e["kind"] == "participant.departed" and e["data"]["participant_id"] == station_id
+        ]
+        assert [e["data"]["cause"] for e in departed] == ["NETWORK_LOST"], departed
+        reports = [e["data"] for e in log["events"] if e["kind"] == "station.report"]
+        assert [r["cause"] for r in reports] == ["network"], reports
+        assert reports[0]["since"] <= log["events"][-1]["at"]
+
+        # The director leaves with the window's button.
+        window.leave_button.invoke()
+        assert await asyncio.wait_for(running, 20) is CloseReason.CLIENT_LEFT
+    finally:
+        app.leave()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(running, 20)
+        window.close()
+        await pump
+        await judge.close()
+        await link.close()
+        judge_camera.stop()
+        station_camera.stop()
+
+
+async def _cli(*args: str) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "server.cli",
+        "station",
+        "run",
+        *args,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, out.decode()
+
+
+async def test_the_station_cli_says_what_is_wrong(court: Court, tmp_path: Path) -> None:
+    w = court.world.own
+    common = ["--server", court.base, "--station-id", w.station_id]
+    code, out = await _cli(*common, "--key-file", str(tmp_path / "missing.key"))
+    assert code == 2, out
+    assert "no station key file" in out
+    wrong = tmp_path / "wrong.key"
+    await asyncio.to_thread(wrong.write_text, "not-the-key")
+    flags = ["--no-window", "--no-camera", "--no-audio"]
+    code, out = await _cli(*common, "--key-file", str(wrong), *flags)
+    assert code == 1, out
+    assert "refused the station login" in out
