@@ -12,7 +12,8 @@ Design:
   failed), once back it tells the court with a `station_report` (cause `network`, `since` = when
   the connection was lost), so the absence is on the record as excused (OLR 25).
   Reasons that end the station's part (hearing closed, removed, dismissed, replaced by another
-  connection, left on purpose) end the app.
+  connection, left on purpose) end the app. Started before the court opened the hearing, the
+  app looks again every `NO_HEARING_POLL_S` seconds.
 - The camera and microphone keep running across reconnections; each new peer connection sends
   the same tracks. The station's own picture goes to the window through `PreviewTrack`, which
   passes frames on to aiortc unchanged.
@@ -60,12 +61,17 @@ NETWORK_TROUBLE = frozenset(
     {CloseReason.NETWORK_LOST, CloseReason.HEARTBEAT_LOST, CloseReason.ICE_FAILED}
 )
 OPEN_STATES = ("in_session", "recess", "opened", "suspended")
+NO_HEARING_POLL_S = 10.0  # how often to look again when no hearing is open yet
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 30.0
 
 
 class StationError(Exception):
     """The station cannot take part (bad key, no hearing); the message says why."""
+
+
+class NoHearingOpen(StationError):
+    """No hearing is open at this station yet (the app waits for one)."""
 
 
 @dataclass(frozen=True)
@@ -144,7 +150,7 @@ async def choose_hearing(
     http: aiohttp.ClientSession, config: StationConfig, cookies: dict[str, str]
 ) -> str:
     """The hearing to join: the configured one, else the station's hearing open now (the
-    soonest scheduled of those). Raises StationError when there is none."""
+    soonest scheduled of those). Raises NoHearingOpen when there is none."""
     if config.hearing_id:
         return config.hearing_id
     async with http.get(config.server.rstrip("/") + "/api/hearings", cookies=cookies) as resp:
@@ -152,7 +158,7 @@ async def choose_hearing(
         hearings = await resp.json()
     open_now = [h for h in hearings if h["state"] in OPEN_STATES]
     if not open_now:
-        raise StationError("no hearing is open at this station now")
+        raise NoHearingOpen("no hearing is open at this station now")
     open_now.sort(key=lambda h: (OPEN_STATES.index(h["state"]), h["scheduled_start"]))
     return str(open_now[0]["id"])
 
@@ -173,8 +179,10 @@ class StationApp:
         speaker: Any = None,
         window: Any = None,
         backoff: Backoff | None = None,
+        poll_s: float = NO_HEARING_POLL_S,
     ) -> None:
         self.config = config
+        self._poll_s = poll_s
         self._video, self._audio, self._speaker = video, audio, speaker
         self.window = window
         self._backoff = backoff or Backoff()
@@ -197,6 +205,13 @@ class StationApp:
                 joins = self.joins
                 try:
                     reason = await self._one_connection(http, lost_since)
+                except NoHearingOpen:
+                    # Started before the court opened the hearing: look again now and then.
+                    if self.window is not None:
+                        self.window.no_hearing_yet()
+                    if await self._wait_or_leave(self._poll_s):
+                        return CloseReason.CLIENT_LEFT
+                    continue
                 except (aiohttp.ClientError, OSError, SignalingError) as exc:
                     log.warning("cannot reach the court: %s", exc)
                     reason = CloseReason.NETWORK_LOST
@@ -214,10 +229,15 @@ class StationApp:
                     self.window.reconnecting()
                 delay = self._backoff.next_delay()
                 log.warning("connection lost (%s); joining again in %.1f s", reason, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), delay)  # the back-off itself
-                if self._stop.is_set():
+                if await self._wait_or_leave(delay):
                     return CloseReason.CLIENT_LEFT
+
+    async def _wait_or_leave(self, seconds: float) -> bool:
+        """Wait `seconds` (a back-off or a poll period), or less if the station leaves;
+        returns whether it left."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        return self._stop.is_set()
 
     async def _one_connection(
         self, http: aiohttp.ClientSession, lost_since: datetime | None

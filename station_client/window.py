@@ -38,6 +38,7 @@ STRINGS = {
     "zh-CN": {
         "title": "共享法庭 · 站点",
         "connecting": "正在连接…",
+        "no_hearing": "本站点暂无开放的庭审，稍后自动加入",
         "reconnecting": "网络中断，正在重新连接…",
         "leave": "离开庭审",
         "you": "本站点",
@@ -56,6 +57,7 @@ STRINGS = {
     "en": {
         "title": "Shared Court · Station",
         "connecting": "Connecting…",
+        "no_hearing": "No hearing is open at this station yet; joining when one opens",
         "reconnecting": "Network lost, reconnecting…",
         "leave": "Leave the hearing",
         "you": "This station",
@@ -105,9 +107,17 @@ class Tile:
 class HearingWindow:
     """The window (see the module docstring). Raises tkinter.TclError without a display."""
 
-    def __init__(self, *, lang: str = "zh-CN", on_leave: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        lang: str = "zh-CN",
+        on_leave: Callable[[], None] | None = None,
+        master: tk.Misc | None = None,
+    ) -> None:
+        """`master`: an existing Tk to open the window in (one Tk interpreter per process: Tcl
+        aborts if an interpreter is freed on another thread); by default the window owns one."""
         self.strings = STRINGS.get(lang, STRINGS["zh-CN"])
-        self.root = tk.Tk()
+        self.root: tk.Tk | tk.Toplevel = tk.Tk() if master is None else tk.Toplevel(master)
         self.root.title(self.strings["title"])
         self.root.configure(background="#1d2733")
         self.status = tk.Label(
@@ -155,8 +165,18 @@ class HearingWindow:
         self.closed = True
         for task in self._tasks:
             task.cancel()
+        for tile in list(self.tiles.values()):
+            self._drop_image(tile)
         with contextlib.suppress(tk.TclError):
             self.root.destroy()
+
+    @staticmethod
+    def _drop_image(tile: Tile) -> None:
+        # Delete the Tk image now, on this thread: left to the garbage collector, its __del__
+        # may run on another thread, which Tk refuses.
+        with contextlib.suppress(tk.TclError):
+            tile.image.tk.call("image", "delete", tile.image.name)
+        tile.image.name = ""  # nothing left for __del__ to do
 
     def _leave_clicked(self) -> None:
         if self.on_leave is not None:
@@ -223,6 +243,7 @@ class HearingWindow:
         tile = self.tiles.pop(participant_id, None)
         if tile is not None:
             tile.frame.destroy()
+            self._drop_image(tile)
             self._layout()
 
     # -- what the court does ----------------------------------------------------------------
@@ -234,6 +255,9 @@ class HearingWindow:
         self._recording = welcome.recording
         self.names[welcome.participant_id] = welcome.display_name
         self._render()
+
+    def no_hearing_yet(self) -> None:
+        self.status.configure(text=self.strings["no_hearing"], bg="#5b6675")
 
     def reconnecting(self) -> None:
         self.status.configure(text=self.strings["reconnecting"], bg="#b26a00")

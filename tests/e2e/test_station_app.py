@@ -12,6 +12,7 @@ import random
 import select
 import subprocess
 import sys
+import tkinter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,9 +37,11 @@ def _loopback_candidates() -> None:
     aiortc_hooks.install_host_addresses(["127.0.0.1"])
 
 
-@pytest.fixture
-def display(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A private Xvfb display (the station PC's screen)."""
+@pytest.fixture(scope="session")
+def tk_root() -> Iterator[tkinter.Tk]:
+    """One private Xvfb display (the station PC's screen) and one Tk interpreter for the whole
+    session: Tcl aborts the process if an interpreter is freed on another thread, which the
+    garbage collector may do with a per-test one. Each test opens its window in it."""
     read_fd, write_fd = os.pipe()
     proc = subprocess.Popen(
         ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
@@ -46,23 +49,31 @@ def display(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     os.close(write_fd)
+    saved = os.environ.get("DISPLAY")
     try:
         ready, _, _ = select.select([read_fd], [], [], 15)
         assert ready, "Xvfb did not start"
         number = os.read(read_fd, 32).decode().strip()
         assert number.isdigit(), number
-        monkeypatch.setenv("DISPLAY", f":{number}")
-        yield f":{number}"
+        os.environ["DISPLAY"] = f":{number}"
+        root = tkinter.Tk()
+        root.withdraw()
+        yield root
+        root.destroy()
     finally:
         os.close(read_fd)
+        if saved is None:
+            os.environ.pop("DISPLAY", None)
+        else:
+            os.environ["DISPLAY"] = saved
         proc.terminate()
         proc.wait(timeout=10)
 
 
 @pytest.fixture
-def window(display: str) -> Iterator[HearingWindow]:
-    """The app's window, made before the test's event loop runs (Tk reads its profile files)."""
-    win = HearingWindow()
+def window(tk_root: tkinter.Tk) -> Iterator[HearingWindow]:
+    """The app's window (a Toplevel of the session's Tk)."""
+    win = HearingWindow(master=tk_root)
     yield win
     win.close()
 
@@ -230,3 +241,33 @@ async def test_the_station_cli_says_what_is_wrong(court: Court, tmp_path: Path) 
     code, out = await _cli(*common, "--key-file", str(wrong), *flags)
     assert code == 1, out
     assert "refused the station login" in out
+
+
+async def test_started_early_the_station_app_waits_for_the_hearing_to_open(
+    court: Court, window: HearingWindow, tmp_path: Path
+) -> None:
+    w = court.world.own
+    key_file = tmp_path / "station.key"
+    await asyncio.to_thread(key_file.write_text, w.station_key)
+    app = StationApp(
+        StationConfig(court.base, w.station_id, key_file),
+        video=None,
+        audio=None,
+        window=window,
+        poll_s=0.2,
+    )
+    pump = asyncio.ensure_future(window.run())
+    running = asyncio.ensure_future(app.run())
+    try:
+        await _until("told to wait", lambda: "暂无开放的庭审" in window.status_text)
+        assert app.joins == 0
+        assert not running.done()
+        await court.set_state("opened", "开放候庭")
+        await _until("joined once it opened", lambda: app.joins == 1 or running.done())
+        assert app.joins == 1
+        assert "候庭中" in window.status_text
+    finally:
+        app.leave()
+        assert await asyncio.wait_for(running, 20) is CloseReason.CLIENT_LEFT
+        window.close()
+        await pump
