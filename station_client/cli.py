@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,10 @@ async def _run(args: argparse.Namespace, window: Any) -> int:
             microphone = None
         speakers = Speakers(args.speaker)
     app = StationApp(config, video=video, audio=microphone, speaker=speakers, window=window)
+    # Ctrl-C or a shutdown leaves the hearing properly (CLIENT_LEFT), not as a lost line.
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, app.leave)
     pump = None
     if window is not None:
         window.on_leave = app.leave

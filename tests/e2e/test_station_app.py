@@ -10,6 +10,7 @@ import contextlib
 import os
 import random
 import select
+import signal
 import subprocess
 import sys
 import tkinter
@@ -211,6 +212,64 @@ async def test_the_station_app_shows_the_hearing_and_comes_back_after_its_line_d
         await link.close()
         judge_camera.stop()
         station_camera.stop()
+
+
+async def test_the_station_cli_joins_and_leaves_on_sigterm(court: Court, tmp_path: Path) -> None:
+    w = court.world.own
+    await court.set_state("opened", "开放候庭")
+    key_file = tmp_path / "station.key"
+    await asyncio.to_thread(key_file.write_text, w.station_key)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "server.cli",
+        "station",
+        "run",
+        "--server",
+        court.base,
+        "--station-id",
+        w.station_id,
+        "--key-file",
+        str(key_file),
+        "--test-pattern",
+        "--size",
+        "320x240",
+        "--no-audio",
+        "--no-window",
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    judge = await court.staff("judge")
+    status, people = await court.call(judge, "GET", f"/api/hearings/{w.hearing_id}/participants")
+    assert status == 200
+    (station_pid,) = [p["id"] for p in people if p["role"] == "station"]
+    events_path = f"/api/hearings/{w.hearing_id}/events"
+
+    async def station_events(kind: str) -> list[dict[str, object]]:
+        status, log = await court.call(judge, "GET", events_path)
+        assert status == 200
+        return [
+            e["data"]
+            for e in log["events"]
+            if e["kind"] == kind and e["actor"] == f"participant:{station_pid}"
+        ]
+
+    try:
+        async with asyncio.timeout(60):
+            while not await station_events("participant.joined"):
+                assert proc.returncode is None
+                await asyncio.sleep(0.2)  # polling the hearing's log
+        proc.send_signal(signal.SIGTERM)
+        out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, out.decode()
+    assert "the station's part ended: CLIENT_LEFT" in out.decode()
+    departed = await station_events("participant.departed")
+    assert [d["cause"] for d in departed] == ["CLIENT_LEFT"], departed
 
 
 async def _cli(*args: str) -> tuple[int, str]:
