@@ -230,6 +230,20 @@ class HearingMedia:
         """Whether the evidence recording runs now (started, not paused, not failed)."""
         return self.recording_id is not None and not self._paused and not self.recording_failed
 
+    async def pause_recording(self, reason: str, note: str) -> None:
+        """Interrupt the running recording (reason: a lawful PauseReason). Raises WorkerError."""
+        if self.recording_id is None or self._paused:
+            return
+        await self._pool.pause_recording(self.hearing_id, reason, note)
+        self._paused = True
+
+    async def resume_recording(self) -> None:
+        """Resume after `pause_recording`. Raises WorkerError."""
+        if self.recording_id is None or not self._paused:
+            return
+        await self._pool.resume_recording(self.hearing_id)
+        self._paused = False
+
     async def hearing_state(self, state: HearingState) -> SealedRecording | None:
         """Follow the hearing: record in session, pause for a recess, seal when it closes.
 

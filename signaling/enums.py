@@ -61,6 +61,14 @@ class StationCause(StrEnum):
     OTHER = "other"
 
 
+class RecordingPause(StrEnum):
+    """Why presiding staff interrupt the evidence recording while in session. With the recess
+    (a hearing state of its own) these are the lawful interruptions (SPC 法释〔2017〕5号 Art. 3)."""
+
+    NON_PUBLIC_EVIDENCE = "NON_PUBLIC_EVIDENCE"  # evidence examined out of public view
+    MEDIATION_OFF_RECORD = "MEDIATION_OFF_RECORD"  # mediation talks the parties keep off record
+
+
 class Sender(StrEnum):
     """Which side of the connection sends a message."""
 

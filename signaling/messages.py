@@ -44,6 +44,7 @@ from signaling.enums import (
     HearingRole,
     HearingState,
     ParticipantState,
+    RecordingPause,
     Sender,
     StationCause,
 )
@@ -310,6 +311,23 @@ class SetHearingState(Request):
     reason: Reason
 
 
+class SetRecording(Request):
+    """Presiding staff interrupt the evidence recording in session (``recording`` false, with a
+    lawful ``reason``) or resume it. Reply ``result``; everyone is sent ``hearing_state`` with
+    the new ``recording`` flag."""
+
+    type: Literal["set_recording"] = "set_recording"
+    recording: bool
+    reason: RecordingPause | None = None
+    note: Note | None = None
+
+    @model_validator(mode="after")
+    def _pause_needs_reason(self) -> Self:
+        if not self.recording and self.reason is None:
+            raise ValueError("interrupting the recording needs a reason")
+        return self
+
+
 class StationReport(Request):
     """A station reports trouble (power, network, device) with its cause, at the time."""
 
@@ -519,6 +537,7 @@ ALL_MESSAGES: Final[tuple[type[Message], ...]] = (
     MoveToRoom,
     OpenConsultation,
     SetHearingState,
+    SetRecording,
     StationReport,
     ConfirmRecordingHash,
     Result,

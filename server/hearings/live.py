@@ -41,6 +41,7 @@ from server.clock import Clock
 from server.errors import CourtError, ErrorCode
 from server.hearings.enums import HearingRole, HearingState, ParticipantState
 from server.ids import HearingId, ParticipantId
+from signaling.enums import RecordingPause
 from signaling.reasons import CloseReason
 
 log = logging.getLogger(__name__)
@@ -206,6 +207,12 @@ class MediaRouting(Protocol):
     @property
     def recording(self) -> bool:
         """Whether the evidence recording runs now (told to everyone: they are on the record)."""
+
+    async def pause_recording(self, reason: str, note: str) -> None:
+        """Interrupt the evidence recording for a lawful reason (RecordingPause)."""
+
+    async def resume_recording(self) -> None:
+        """Resume the evidence recording after `pause_recording`."""
 
 
 class Clients(Protocol):
@@ -781,6 +788,39 @@ class LiveHearing:
             await self.routing.set_muted(participant_id, False)
             await self._notify(participant_id, MutedChanged(False, actor_id))
             await self._broadcast_roster()
+
+    async def set_recording(
+        self,
+        actor_id: ParticipantId,
+        recording: bool,
+        reason: RecordingPause | None = None,
+        note: str = "",
+    ) -> None:
+        """Presiding staff interrupt the recording in session for a lawful reason, or resume it.
+
+        Raises FORBIDDEN (not presiding staff), WRONG_STATE (not in session; or already in the
+        asked state), BAD_FIELD (an interruption without a reason).
+        """
+        async with self._lock:
+            actor = self._presiding(actor_id, "interrupt or resume the recording")
+            if self.state is not HearingState.IN_SESSION:
+                raise _refuse("the recording can be interrupted or resumed only in session")
+            if recording == self.routing.recording:
+                raise _refuse(
+                    "the recording already " + ("runs" if recording else "is interrupted")
+                )
+            if recording:
+                await self.routing.resume_recording()
+                kind, data = "recording.resumed", {"note": note[:500]}
+            else:
+                if reason is None:
+                    raise CourtError(ErrorCode.BAD_FIELD, "an interruption needs a reason")
+                await self.routing.pause_recording(reason.value, note[:500])
+                kind, data = "recording.paused", {"reason": reason.value, "note": note[:500]}
+            await self.record.write(actor=actor.actor, kind=kind, data=data)
+            await self._broadcast(
+                HearingStateChanged(self.state, note or kind, self.routing.recording)
+            )
 
     async def lock_room(self, actor_id: ParticipantId, locked: bool) -> None:
         async with self._lock:

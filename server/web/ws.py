@@ -487,6 +487,8 @@ class Connection:
             await live.remove(me, self._pid(message.participant_id), message.reason or "removed")
         elif isinstance(message, m.LockRoom):
             await live.lock_room(me, message.locked)
+        elif isinstance(message, m.SetRecording):
+            await live.set_recording(me, message.recording, message.reason, message.note or "")
         elif isinstance(message, m.Spotlight):
             target = None if message.participant_id is None else self._pid(message.participant_id)
             await live.set_spotlight(me, target)
@@ -572,6 +574,7 @@ HANDLERS: dict[type[m.Message], Handler] = {
             m.MoveToRoom,
             m.OpenConsultation,
             m.SetHearingState,
+            m.SetRecording,
             m.StationReport,
             m.ConfirmRecordingHash,
         )

@@ -111,9 +111,17 @@ async def test_three_browsers_see_and_hear_each_other_and_leave_cleanly(
         await court.set_state("in_session", "开庭")
         await clerk.request(m.Admit(all=True))
         pages = [judge, plaintiff, defendant]
-        # everyone is told they are on the record
-        for page in pages:
-            await expect(page.locator("#hearing-state")).to_have_attribute("data-recording", "true")
+        # everyone is told they are on the record, and when the judge interrupts it
+        for on_record in ("true", "false", "true"):
+            if on_record == "false":
+                await judge.select_option("#pause-reason", "MEDIATION_OFF_RECORD")
+                await judge.click("#pause-recording")
+            elif await judge.locator("#resume-recording").is_visible():
+                await judge.click("#resume-recording")
+            for page in pages:
+                await expect(page.locator("#hearing-state")).to_have_attribute(
+                    "data-recording", on_record
+                )
         ids = [await participant_id(p) for p in pages]
         for page, me in zip(pages, ids, strict=True):
             others = set(ids) - {me}

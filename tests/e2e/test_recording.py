@@ -16,6 +16,7 @@ from server.ids import HearingId
 from server.sfu import aiortc_hooks
 from signaling import messages as m
 from signaling.client import SignalingClient
+from signaling.enums import RecordingPause
 from station_client.devices import AvCamera
 from station_client.media import CameraTrack
 from station_client.session import StationSession
@@ -56,6 +57,11 @@ async def test_a_hearing_is_recorded_sealed_confirmed_and_verifiable(
         async with asyncio.timeout(30):
             while await _recorded_frames(court) < 30:
                 await asyncio.sleep(0.2)  # polling the worker's recording counters
+        # Evidence examined out of public view: the clerk interrupts the recording, then resumes.
+        await clerk.request(
+            m.SetRecording(recording=False, reason=RecordingPause.NON_PUBLIC_EVIDENCE, note="质证")
+        )
+        await clerk.request(m.SetRecording(recording=True))
         await court.set_state("recess", "休庭十分钟")
         await court.set_state("in_session", "继续开庭")
         await court.set_state("closed", "调解结束")
@@ -97,7 +103,8 @@ async def test_a_hearing_is_recorded_sealed_confirmed_and_verifiable(
     assert report.exit_code == 0, report.text()
     assert report.root_hash == sealed.root_hash
     pauses = [e for e in report.timeline if e["type"] == "paused"]
-    assert [p.get("reason") for p in pauses] == ["RECESS"], report.timeline
+    assert [p.get("reason") for p in pauses] == ["NON_PUBLIC_EVIDENCE", "RECESS"], report.timeline
+    assert [e["type"] for e in report.timeline].count("resumed") == 2
 
     # The judge plays it back: the worker wrapped the data key for the server's playback key
     # too, and the station's stream carries its signed media origin.

@@ -39,6 +39,7 @@ from server.ids import HearingId, ParticipantId
 from server.storage.db import create_engine, create_sessionmaker, upgrade_async
 from server.storage.eventlog import EventLogRepository, verify_chain
 from server.storage.models import Case, Hearing, HearingEvent, Participant
+from signaling.enums import RecordingPause
 from signaling.reasons import CloseReason
 from tests.conftest import FakeClock
 
@@ -65,9 +66,18 @@ class Routing:
     async def hearing_state(self, state: HearingState) -> None:
         self.states.append(state)
 
+    paused: list[str] = field(default_factory=list)
+
     @property
     def recording(self) -> bool:
-        return bool(self.states) and self.states[-1] is HearingState.IN_SESSION
+        in_session = bool(self.states) and self.states[-1] is HearingState.IN_SESSION
+        return in_session and not self.paused
+
+    async def pause_recording(self, reason: str, note: str) -> None:
+        self.paused.append(reason)
+
+    async def resume_recording(self) -> None:
+        self.paused.clear()
 
 
 @dataclass
@@ -490,3 +500,36 @@ async def test_everyone_is_told_whether_they_are_on_the_record(room: Room) -> No
         await live.hearing_state_changed(state, "r")
         told = [e for e in room.clients.events[room["judge"]] if isinstance(e, HearingStateChanged)]
         assert (told[-1].state, told[-1].recording) == (state, recording)
+
+
+async def test_presiding_staff_interrupt_the_recording_only_in_session_with_a_reason(
+    room: Room,
+) -> None:
+    live = room.live
+    for name in ("judge", "clerk", "plaintiff"):
+        await live.connect(room[name])
+    with pytest.raises(CourtError) as err:  # not in session yet
+        await live.set_recording(room["clerk"], False, RecordingPause.NON_PUBLIC_EVIDENCE)
+    assert err.value.code == "WRONG_STATE"
+    await live.hearing_state_changed(HearingState.IN_SESSION, "开庭")
+    with pytest.raises(CourtError) as err:
+        await live.set_recording(room["plaintiff"], False, RecordingPause.NON_PUBLIC_EVIDENCE)
+    assert err.value.code == "FORBIDDEN"
+    with pytest.raises(CourtError) as err:
+        await live.set_recording(room["clerk"], False)
+    assert err.value.code == "BAD_FIELD"
+    await live.set_recording(room["clerk"], False, RecordingPause.NON_PUBLIC_EVIDENCE, "证据")
+    assert room.routing.paused == ["NON_PUBLIC_EVIDENCE"]
+    with pytest.raises(CourtError) as err:
+        await live.set_recording(room["judge"], False, RecordingPause.MEDIATION_OFF_RECORD)
+    assert err.value.code == "WRONG_STATE"  # already interrupted
+    told = [e for e in room.clients.events[room["plaintiff"]] if isinstance(e, HearingStateChanged)]
+    assert (told[-1].state, told[-1].recording) == (HearingState.IN_SESSION, False)
+    await live.set_recording(room["judge"], True)
+    assert room.routing.paused == []
+    told = [e for e in room.clients.events[room["plaintiff"]] if isinstance(e, HearingStateChanged)]
+    assert told[-1].recording is True
+    async with room.sessions() as db:
+        events = await EventLogRepository(db).list(live.hearing_id)
+    logged = [(e.kind, e.data.get("reason")) for e in events if e.kind.startswith("recording.")]
+    assert logged == [("recording.paused", "NON_PUBLIC_EVIDENCE"), ("recording.resumed", None)]

@@ -14,6 +14,7 @@ from signaling.enums import (
     HearingRole,
     HearingState,
     ParticipantState,
+    RecordingPause,
     StationCause,
 )
 from signaling.errors import ErrorCode
@@ -61,6 +62,12 @@ SAMPLES: list[m.Message] = [
     m.MoveToRoom(transaction="t-move", participant_id=PID, room_id="caucus-1"),
     m.OpenConsultation(transaction="t-consult", participant_ids=[PID], label="原告与律师"),
     m.SetHearingState(transaction="t-state", state=HearingState.RECESS, reason="lunch break 午休"),
+    m.SetRecording(
+        transaction="t-rec",
+        recording=False,
+        reason=RecordingPause.NON_PUBLIC_EVIDENCE,
+        note="商业秘密证据质证",
+    ),
     m.StationReport(
         transaction="t-report", cause=StationCause.POWER, detail="on UPS battery", since=AT
     ),

@@ -174,6 +174,10 @@ function render() {
     ? t(`state_${room.hearingState}`) + (room.recording ? ` · ● ${t("recording_on")}` : "")
     : "";
   $("hearing-state").dataset.recording = String(Boolean(room.recording));
+  const inSession = room.hearingState === "in_session";
+  show("pause-recording", inSession && Boolean(room.recording));
+  show("pause-reason", inSession && Boolean(room.recording));
+  show("resume-recording", inSession && !room.recording);
   const isStaff = STAFF.has(room.me?.role);
   $("room").classList.toggle("staff", isStaff);
   show("staff-panel", isStaff);
@@ -388,6 +392,13 @@ for (const button of document.querySelectorAll("#staff-panel [data-action]")) {
     }
   };
 }
+// Interrupting the recording in session needs a lawful reason; the note goes on the record.
+$("pause-recording").onclick = () => {
+  const note = $("state-reason").value.trim();
+  $("state-reason").value = "";
+  request("set_recording", { recording: false, reason: $("pause-reason").value, note: note || null });
+};
+$("resume-recording").onclick = () => request("set_recording", { recording: true });
 for (const button of document.querySelectorAll("#state-buttons [data-state]")) {
   button.onclick = () => {
     // Every state change needs a reason for the record; the usual one is offered.
