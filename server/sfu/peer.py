@@ -15,7 +15,9 @@ Negotiation rule (works with browsers and aiortc clients, neither of which needs
 2. After that, adding or removing consumers makes the *server* offer: the peer emits
    `"offer"` with the SDP to send; the client applies it and returns an answer, which the
    signaling layer passes to `handle_answer()`. Changes made while an offer is outstanding
-   are coalesced into the next offer, sent as soon as the answer arrives.
+   are coalesced into the next offer, sent as soon as the answer arrives. A server offer left
+   unanswered for `answer_timeout_s` (20 s) closes the peer with ICE_FAILED: the client
+   rejoins rather than staying cut off from new media.
 3. Server offers are only made while the connection is "connected" (aiortc, on either
    side, only starts the senders/receivers of a description applied while DTLS is up).
 4. Glare: the server is the impolite side. A client offer that arrives while a server offer
@@ -87,6 +89,9 @@ class PeerError(Exception):
     """Base class of the SFU peer errors."""
 
 
+ANSWER_TIMEOUT_S = 20.0
+
+
 class PeerClosedError(PeerError):
     """The peer (or its router) is closed."""
 
@@ -148,6 +153,11 @@ class Peer(EventEmitter):
         self._hooked: set[RTCDtlsTransport] = set()
         self.offers_sent = 0
         self._client_offer: str | None = None  # the latest client offer: its numbers are kept
+        # A client that never answers a server offer would hold its peer in have-local-offer
+        # for good (no new media reaches it, its own offers get GlareError): past this, the
+        # peer is closed (ICE_FAILED, "media connection failed") and the client rejoins.
+        self.answer_timeout_s = ANSWER_TIMEOUT_S
+        self._answer_timer: asyncio.TimerHandle | None = None
 
     # --- public API ----------------------------------------------------------------------
 
@@ -217,6 +227,9 @@ class Peer(EventEmitter):
                 await self._pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
             except Exception as exc:
                 raise NegotiationError(str(exc)) from exc
+            if self._answer_timer is not None:
+                self._answer_timer.cancel()
+                self._answer_timer = None
             offered, self._offered = self._offered, []
             for consumer in offered:
                 if not consumer.closed:
@@ -239,6 +252,8 @@ class Peer(EventEmitter):
         self.send_path.unbind()
         if self._negotiation_task is not None:
             self._negotiation_task.cancel()
+        if self._answer_timer is not None:
+            self._answer_timer.cancel()
         self._close_task = asyncio.ensure_future(self._pc.close())
         self._emit("close", reason)
 
@@ -557,6 +572,9 @@ class Peer(EventEmitter):
             self._hook_transports()
             sdp = str(self._pc.localDescription.sdp)
             self.offers_sent += 1
+            self._answer_timer = asyncio.get_running_loop().call_later(
+                self.answer_timeout_s, self._answer_overdue, self.offers_sent
+            )
         for consumer in placed:
             if not consumer.closed:
                 self._emit("consumer", consumer)
@@ -569,6 +587,18 @@ class Peer(EventEmitter):
             self.send_path.unbind()
             for consumer in self.consumers.values():
                 consumer._refresh()
+
+    def _answer_overdue(self, offer_number: int) -> None:
+        if self.closed or self.offers_sent != offer_number:
+            return
+        if self._pc.signalingState == "have-local-offer":
+            logger.warning(
+                "peer %s: no answer to server offer %d within %.0f s; closing it",
+                self.id,
+                offer_number,
+                self.answer_timeout_s,
+            )
+            self.close(CloseReason.ICE_FAILED)
 
     def _is_open(self) -> bool:
         # A method, not `self.closed`: mypy would keep it narrowed across awaits.

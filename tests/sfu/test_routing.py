@@ -211,3 +211,31 @@ async def test_router_close_is_idempotent_and_cascades(make_client, router) -> N
     assert all(c.closed for c in consumers)
     with pytest.raises(RouterClosedError):
         router.add_peer(a.id)
+
+
+async def test_a_server_offer_left_unanswered_closes_the_peer(router: Router) -> None:
+    """A client that stops answering is not left cut off from new media for ever."""
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTrack(LumaVideoTrack(100))
+    other: Client | None = None
+    try:
+        peer = router.add_peer(ParticipantId(new_id()))
+        peer.answer_timeout_s = 0.5
+        closed: list[CloseReason] = []
+        peer.on("close", closed.append)
+        await pc.setLocalDescription(await pc.createOffer())
+        answer = await peer.handle_offer(pc.localDescription.sdp)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        other = Client("other", luma=200)
+        other_peer = router.add_peer(other.id)
+        await other.connect(other_peer)
+        await wait_for(lambda: peer.offers_sent > 0, what="server offer to the first peer")
+        await wait_for(lambda: bool(closed), what="the unanswering peer closed", timeout=10)
+        assert closed == [CloseReason.ICE_FAILED]
+        # the client that answers its offers stays
+        await wait_for(lambda: other.answers >= 1, what="the other client's answer")
+        assert not other_peer.closed
+    finally:
+        await pc.close()
+        if other is not None:
+            await other.close()
