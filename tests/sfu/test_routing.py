@@ -9,7 +9,7 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from server.ids import ParticipantId, new_id
-from server.sfu import GlareError, NegotiationError, Router, RouterClosedError
+from server.sfu import GlareError, NegotiationError, Peer, Router, RouterClosedError
 from signaling.reasons import CloseReason
 
 from .conftest import Client, LumaVideoTrack, wait_for
@@ -161,17 +161,26 @@ async def test_peer_leaving_closes_everywhere_and_others_renegotiate(make_client
     )
 
 
-async def test_glare_server_offer_outstanding_rejects_client_offer(router: Router) -> None:
+async def _silent_client(router: Router, **attrs: Any) -> tuple[RTCPeerConnection, Peer]:
+    """A bare aiortc client that offers once and then answers nothing by itself; `attrs` are
+    set on its peer before the first offer."""
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     pc.addTrack(LumaVideoTrack(100))
+    peer = router.add_peer(ParticipantId(new_id()))
+    for name, value in attrs.items():
+        setattr(peer, name, value)
+    await pc.setLocalDescription(await pc.createOffer())
+    answer = await peer.handle_offer(pc.localDescription.sdp)
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    return pc, peer
+
+
+async def test_glare_server_offer_outstanding_rejects_client_offer(router: Router) -> None:
+    pc, peer = await _silent_client(router)
     other: Client | None = None
+    offers: list[str] = []
+    peer.on("offer", offers.append)
     try:
-        peer = router.add_peer(ParticipantId(new_id()))
-        offers: list[str] = []
-        peer.on("offer", offers.append)
-        await pc.setLocalDescription(await pc.createOffer())
-        answer = await peer.handle_offer(pc.localDescription.sdp)
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
         other = Client("other", luma=200)
         await other.connect(router.add_peer(other.id))
         await wait_for(lambda: bool(offers), what="server offer to the first peer")
@@ -215,17 +224,11 @@ async def test_router_close_is_idempotent_and_cascades(make_client, router) -> N
 
 async def test_a_server_offer_left_unanswered_closes_the_peer(router: Router) -> None:
     """A client that stops answering is not left cut off from new media for ever."""
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    pc.addTrack(LumaVideoTrack(100))
+    pc, peer = await _silent_client(router, answer_timeout_s=0.5)
     other: Client | None = None
+    closed: list[CloseReason] = []
+    peer.on("close", closed.append)
     try:
-        peer = router.add_peer(ParticipantId(new_id()))
-        peer.answer_timeout_s = 0.5
-        closed: list[CloseReason] = []
-        peer.on("close", closed.append)
-        await pc.setLocalDescription(await pc.createOffer())
-        answer = await peer.handle_offer(pc.localDescription.sdp)
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
         other = Client("other", luma=200)
         other_peer = router.add_peer(other.id)
         await other.connect(other_peer)
