@@ -112,6 +112,10 @@ class Backoff:
         self._attempt = 0
 
 
+# The window's tile of the station's own camera (what PreviewTrack shows).
+SELF_ID = "self"
+
+
 class PreviewTrack(MediaStreamTrack):
     """Passes the camera's frames on unchanged and shows every `every`-th in the window."""
 
@@ -189,12 +193,10 @@ class StationApp:
         self.session: StationSession | None = None
         self.joins = 0  # successful joins (1 + reconnections)
         self.reports: list[m.StationReport] = []
-        self._leaving = False
-        self._stop = asyncio.Event()
+        self._stop = asyncio.Event()  # set by leave()
 
     def leave(self) -> None:
         """Leave the hearing on purpose (the window's button); `run()` then returns."""
-        self._leaving = True
         self._stop.set()
 
     async def run(self) -> CloseReason:
@@ -217,7 +219,7 @@ class StationApp:
                     reason = CloseReason.NETWORK_LOST
                 if self.joins > joins:
                     lost_since = None  # it was back in, and reported the last outage
-                if self._leaving:
+                if self._stop.is_set():
                     return CloseReason.CLIENT_LEFT
                 if reason not in RECOVERABLE:
                     if self.window is not None:
@@ -276,7 +278,7 @@ class StationApp:
                 await asyncio.wait({closed, stop}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 stop.cancel()
-            if self._leaving:
+            if self._stop.is_set():
                 closed.cancel()
                 await session.close(leave=True)
                 return CloseReason.CLIENT_LEFT

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiortc import MediaStreamTrack
 
-from .app import PreviewTrack, StationApp, StationConfig, StationError
+from .app import SELF_ID, PreviewTrack, StationApp, StationConfig, StationError
 from .devices import AvCamera, DeviceError, PyAudioInput, PyAudioOutput, list_audio_devices
 from .media import CameraTrack, MicrophoneTrack, SpeakerSink
 
@@ -88,7 +88,7 @@ async def _run(args: argparse.Namespace, window: Any) -> int:
             return EXIT_USAGE
         video = camera
         if window is not None:
-            video = PreviewTrack(camera, lambda f: window.show_frame(SELF, f))
+            video = PreviewTrack(camera, lambda f: window.show_frame(SELF_ID, f))
     microphone: MicrophoneTrack | None = None
     speakers: Speakers | None = None
     if not args.no_audio:
@@ -127,9 +127,6 @@ async def _run(args: argparse.Namespace, window: Any) -> int:
                 await pump
     print(f"the station's part ended: {reason.value}")
     return EXIT_OK
-
-
-SELF = "self"  # the window's tile of the station's own camera (window.SELF_ID)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -28,11 +28,12 @@ import av
 from signaling import messages as m
 from signaling.enums import HearingState, ParticipantState
 
+from .app import SELF_ID
+
 log = logging.getLogger(__name__)
 
 PUMP_INTERVAL_S = 0.02
 TILE_SIZE = (320, 240)
-SELF_ID = "self"
 
 STRINGS = {
     "zh-CN": {
@@ -102,6 +103,9 @@ class Tile:
     latest: av.VideoFrame | None = None
     converting: bool = False
     names: list[str] = field(default_factory=list)
+
+
+__all__ = ["SELF_ID", "HearingWindow", "Tile", "frame_to_ppm"]
 
 
 class HearingWindow:

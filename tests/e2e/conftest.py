@@ -25,6 +25,17 @@ from tests.browser.conftest import browser  # noqa: F401 - the fixture, shared
 from tests.server.conftest import PASSWORD, World, make_config, seed_court
 
 
+async def login_cookies(url: str, body: dict[str, Any]) -> dict[str, str]:
+    """POST a login (staff, station, invitation) and return the session's cookies."""
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with (
+        aiohttp.ClientSession(cookie_jar=jar) as http,
+        http.post(url, json=body) as resp,
+    ):
+        assert resp.status == 200, await resp.text()
+    return {c.key: c.value for c in jar}
+
+
 @dataclass
 class Court:
     server: TestServer
@@ -41,13 +52,7 @@ class Court:
         return self.base.replace("http", "ws", 1) + "/ws"
 
     async def cookies(self, path: str, body: dict[str, Any]) -> dict[str, str]:
-        jar = aiohttp.CookieJar(unsafe=True)
-        async with (
-            aiohttp.ClientSession(cookie_jar=jar) as http,
-            http.post(self.base + path, json=body) as resp,
-        ):
-            assert resp.status == 200, await resp.text()
-        return {c.key: c.value for c in jar}
+        return await login_cookies(self.base + path, body)
 
     async def staff(self, role: str) -> dict[str, str]:
         return await self.cookies(

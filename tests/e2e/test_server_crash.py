@@ -49,6 +49,7 @@ from signaling.enums import HearingState
 from station_client.devices import AvCamera
 from station_client.media import CameraTrack
 from station_client.session import StationSession
+from tests.e2e.conftest import login_cookies
 from tests.server.conftest import PASSWORD, CourtWorld, seed_court
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -275,13 +276,7 @@ class ServerProcess:
     # -- clients ----------------------------------------------------------------------------
 
     async def cookies(self, path: str, body: dict[str, Any]) -> dict[str, str]:
-        jar = aiohttp.CookieJar(unsafe=True)
-        async with (
-            aiohttp.ClientSession(cookie_jar=jar) as http,
-            http.post(self.base + path, json=body) as resp,
-        ):
-            assert resp.status == 200, await resp.text()
-        return {c.key: c.value for c in jar}
+        return await login_cookies(self.base + path, body)
 
     async def staff(self, world: CourtWorld, role: str) -> dict[str, str]:
         return await self.cookies(

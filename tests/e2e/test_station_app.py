@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import tkinter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -122,14 +122,14 @@ class LinkToCourt:
             await self._server.wait_closed()
 
 
-async def _until(what: str, condition: object, timeout: float = 30) -> None:
+async def _until(what: str, condition: Callable[[], bool], timeout: float = 30) -> None:
     """Poll `condition()` (a cheap in-process check) until true, with a deadline."""
-    check = condition if callable(condition) else None
-    assert check is not None
-    async with asyncio.timeout(timeout):
-        while not check():
-            await asyncio.sleep(0.05)  # polling the app's own state
-    assert check(), what
+    try:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                await asyncio.sleep(0.05)  # polling the app's own state
+    except TimeoutError:
+        pytest.fail(f"not within {timeout} s: {what}")
 
 
 async def test_the_station_app_shows_the_hearing_and_comes_back_after_its_line_drops(
@@ -214,17 +214,27 @@ async def test_the_station_app_shows_the_hearing_and_comes_back_after_its_line_d
         station_camera.stop()
 
 
-async def test_the_station_cli_joins_and_leaves_on_sigterm(court: Court, tmp_path: Path) -> None:
-    w = court.world.own
-    await court.set_state("opened", "开放候庭")
-    key_file = tmp_path / "station.key"
-    await asyncio.to_thread(key_file.write_text, w.station_key)
-    proc = await asyncio.create_subprocess_exec(
+async def _station_process(*args: str) -> asyncio.subprocess.Process:
+    """`shared-court station run ARGS` as its own process, output (both streams) piped."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "server.cli",
         "station",
         "run",
+        *args,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+
+
+async def test_the_station_cli_joins_and_leaves_on_sigterm(court: Court, tmp_path: Path) -> None:
+    w = court.world.own
+    await court.set_state("opened", "开放候庭")
+    key_file = tmp_path / "station.key"
+    await asyncio.to_thread(key_file.write_text, w.station_key)
+    proc = await _station_process(
         "--server",
         court.base,
         "--station-id",
@@ -236,9 +246,6 @@ async def test_the_station_cli_joins_and_leaves_on_sigterm(court: Court, tmp_pat
         "320x240",
         "--no-audio",
         "--no-window",
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
     )
     judge = await court.staff("judge")
     status, people = await court.call(judge, "GET", f"/api/hearings/{w.hearing_id}/participants")
@@ -273,17 +280,7 @@ async def test_the_station_cli_joins_and_leaves_on_sigterm(court: Court, tmp_pat
 
 
 async def _cli(*args: str) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "server.cli",
-        "station",
-        "run",
-        *args,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    proc = await _station_process(*args)
     out, _ = await asyncio.wait_for(proc.communicate(), 60)
     return proc.returncode or 0, out.decode()
 
