@@ -43,7 +43,10 @@ class AsyncRecordingWriter:
         writer = await asyncio.to_thread(factory)
         return cls(writer, max_pending=max_pending)
 
-    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run `fn(*args, **kwargs)` on the writer's thread, after every call queued before it,
+        and return its result. For work that must happen in order with the writes (encoding
+        frames before writing them, as the station's backup recorder does)."""
         async with self._slots:
             self._pending += 1
             try:
@@ -54,7 +57,9 @@ class AsyncRecordingWriter:
             finally:
                 self._pending -= 1
 
-    def _offer(self, fn: Callable[..., None], *args: Any, audio: bool) -> bool:
+    def offer(self, fn: Callable[..., None], *args: Any, audio: bool) -> bool:
+        """Queue `fn(*args)` on the writer's thread without waiting; returns False (and counts
+        a dropped frame) when the queue is full. Failures are logged."""
         # Audio may use the whole queue, video only up to 3/4 of it.
         limit = self._max if audio else (self._max * 3) // 4
         if self._pending >= limit:
@@ -73,29 +78,29 @@ class AsyncRecordingWriter:
 
     def offer_video(self, participant: ParticipantId, data: bytes, ts: int, keyframe: bool) -> bool:
         """Queue a video frame without waiting; False (and counted) if the queue is full."""
-        return self._offer(self.writer.write_video, participant, data, ts, keyframe, audio=False)
+        return self.offer(self.writer.write_video, participant, data, ts, keyframe, audio=False)
 
     def offer_audio(self, participant: ParticipantId, data: bytes, ts: int) -> bool:
         """Queue an audio packet without waiting; False (and counted) if the queue is full."""
-        return self._offer(self.writer.write_audio, participant, data, ts, audio=True)
+        return self.offer(self.writer.write_audio, participant, data, ts, audio=True)
 
     async def write_video(
         self, participant: ParticipantId, data: bytes, ts: int, keyframe: bool
     ) -> None:
-        await self._call(self.writer.write_video, participant, data, ts, keyframe)
+        await self.run(self.writer.write_video, participant, data, ts, keyframe)
 
     async def write_audio(self, participant: ParticipantId, data: bytes, ts: int) -> None:
-        await self._call(self.writer.write_audio, participant, data, ts)
+        await self.run(self.writer.write_audio, participant, data, ts)
 
     async def sender_report(
         self, participant: ParticipantId, kind: str, ts: int, ntp: float
     ) -> None:
-        await self._call(self.writer.sender_report, participant, kind, ts, ntp)
+        await self.run(self.writer.sender_report, participant, kind, ts, ntp)
 
     async def add_participant(
         self, participant: ParticipantId, *, video: bool, audio: bool, audio_channels: int = 2
     ) -> int:
-        return await self._call(
+        return await self.run(
             self.writer.add_participant,
             participant,
             video=video,
@@ -104,27 +109,27 @@ class AsyncRecordingWriter:
         )
 
     async def remove_participant(self, participant: ParticipantId, reason: str = "left") -> None:
-        await self._call(self.writer.remove_participant, participant, reason)
+        await self.run(self.writer.remove_participant, participant, reason)
 
     async def pause(self, reason: PauseReason | str, note: str = "") -> None:
-        await self._call(self.writer.pause, reason, note)
+        await self.run(self.writer.pause, reason, note)
 
     async def resume(self) -> None:
-        await self._call(self.writer.resume)
+        await self.run(self.writer.resume)
 
     async def note(self, text: str) -> None:
-        await self._call(self.writer.note, text)
+        await self.run(self.writer.note, text)
 
     async def tick(self) -> None:
-        await self._call(self.writer.tick)
+        await self.run(self.writer.tick)
 
     async def checkpoint(self) -> dict[str, Any]:
-        return await self._call(self.writer.checkpoint)
+        return await self.run(self.writer.checkpoint)
 
     async def seal(self) -> dict[str, Any]:
         """Seal and stop the worker thread."""
         try:
-            return await self._call(self.writer.seal)
+            return await self.run(self.writer.seal)
         finally:
             self._executor.shutdown(wait=False)
 

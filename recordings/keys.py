@@ -67,6 +67,12 @@ class VerifyKey:
         except ValueError as exc:
             raise KeyFileError(f"not an Ed25519 public key: {exc}") from exc
 
+    def pem(self) -> str:
+        """The key as PEM text (SubjectPublicKeyInfo)."""
+        return self._public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode()
+
     def verify(self, signature: bytes, message: bytes) -> bool:
         try:
             self._public.verify(signature, message)
@@ -314,7 +320,8 @@ def load_archive_public_key(path: Path) -> ArchivePublicKey:
     return ArchivePublicKey.from_pem(_read(path), str(path))
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
+    """Create `path` holding `data`, mode 0600, synced. Raises FileExistsError if it exists."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, data)
@@ -355,8 +362,8 @@ def keygen(directory: Path) -> KeyFiles:
             raise KeyFileError(f"{p} exists; refusing to overwrite a key")
     archive = ArchivePrivateKey.generate()
     signer = SigningKey.generate()
-    _write_private(files.archive_private, archive.private_pem())
-    _write_private(files.signing_private, signer.private_pem())
+    write_private(files.archive_private, archive.private_pem())
+    write_private(files.signing_private, signer.private_pem())
     files.archive_public.write_bytes(
         archive.public_key.public.public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo

@@ -182,6 +182,10 @@ class RecordingWriter:
     def paused(self) -> PauseReason | None:
         return self._paused
 
+    def has_participant(self, participant: ParticipantId) -> bool:
+        """Whether `participant` is on the recording now (added and not removed)."""
+        return participant in self._participants
+
     def add_participant(
         self, participant: ParticipantId, *, video: bool, audio: bool, audio_channels: int = 2
     ) -> int:

@@ -20,6 +20,7 @@ from recordings import (
     RecoveryResult,
     VerifyKey,
     load_archive_private_key,
+    load_archive_public_key,
     load_verify_key,
 )
 from server.appkeys import (
@@ -73,7 +74,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 def recording_settings(
     config: Config, playback: ArchivePrivateKey | None = None
 ) -> RecordingSettings | None:
-    """Where and with which keys hearings are recorded; None when recording is off."""
+    """Where and with which keys hearings are recorded; None when recording is off.
+
+    Blocks (reads the archive public key files): call through `asyncio.to_thread`. Raises
+    recordings.KeyFileError if one is unreadable or not an X25519 public key.
+    """
     rec = config.recording
     if not rec.enabled or rec.signing_key_file is None or not rec.archive_public_key_files:
         return None
@@ -82,6 +87,7 @@ def recording_settings(
         signing_key=rec.signing_key_file,
         archive_keys=tuple(rec.archive_public_key_files),
         playback_recipient=playback.public_key.pem() if playback is not None else None,
+        archive_pems=tuple(load_archive_public_key(p).pem() for p in rec.archive_public_key_files),
     )
 
 
@@ -156,7 +162,7 @@ async def _live_hearings(app: web.Application) -> AsyncIterator[None]:
     """Live hearings: their rules, signaling connections, and the SFU worker processes."""
     config = app[CONFIG]
     pool = WorkerPool(config.sfu.workers or None, host_addresses=_sfu_host_addresses(config))
-    settings = recording_settings(config, app[PLAYBACK].playback_key)
+    settings = await asyncio.to_thread(recording_settings, config, app[PLAYBACK].playback_key)
     if settings is not None:
         # Recordings a crash left unfinished are sealed with a signed incident (AVR 4).
         for result in await recover_unfinished(settings.root, settings.signing_key):

@@ -34,6 +34,10 @@ from signaling.reasons import CloseReason
 log = logging.getLogger(__name__)
 
 
+# The pause reason of a recess: the hearing state says it, so clients are not told it again.
+RECESS_PAUSE = "RECESS"
+
+
 @dataclass(frozen=True)
 class RecordingSettings:
     """Where evidence recordings go and the keys they are sealed with (None: not recorded)."""
@@ -43,6 +47,15 @@ class RecordingSettings:
     archive_keys: tuple[Path, ...]
     # The playback key's public half (PEM): one more recipient, so staff can play back.
     playback_recipient: str | None = None
+    # The archive keys' public PEM, read once at start-up (the worker reads `archive_keys`).
+    archive_pems: tuple[str, ...] = ()
+
+    @property
+    def recipient_pems(self) -> tuple[str, ...]:
+        """Every X25519 public key (PEM) a new recording is encrypted for: the archive keys,
+        then the playback key. A station's backup recording is sealed for the same ones."""
+        playback = (self.playback_recipient,) if self.playback_recipient else ()
+        return self.archive_pems + playback
 
 
 def alone(participant_id: ParticipantId) -> str:
@@ -154,7 +167,9 @@ class HearingMedia:
         self._peers: set[ParticipantId] = set()
         self._not_recorded: set[ParticipantId] = set()
         self.recording_id: RecordingId | None = None
-        self._paused = False
+        # Why the started recording is paused (RECESS_PAUSE or a RecordingPause value); None
+        # while it runs.
+        self._pause: str | None = None
         self.recording_failed = False
         # Set by the hearing: told at once when the recording fails (the disk is full, ...).
         self.on_recording_error: Any = None
@@ -228,27 +243,37 @@ class HearingMedia:
     @property
     def recording(self) -> bool:
         """Whether the evidence recording runs now (started, not paused, not failed)."""
-        return self.recording_id is not None and not self._paused and not self.recording_failed
+        return self.recording_id is not None and self._pause is None and not self.recording_failed
+
+    @property
+    def recording_pause(self) -> str | None:
+        """The reason given to `pause_recording` while the recording is interrupted by it;
+        None while it runs, for the recess pause, when it failed or has not started."""
+        if self.recording_id is None or self.recording_failed or self._pause == RECESS_PAUSE:
+            return None
+        return self._pause
 
     async def pause_recording(self, reason: str, note: str) -> None:
         """Interrupt the running recording (reason: a lawful PauseReason). Raises WorkerError."""
-        if self.recording_id is None or self._paused:
+        if self.recording_id is None or self._pause is not None:
             return
         await self._pool.pause_recording(self.hearing_id, reason, note)
-        self._paused = True
+        self._pause = reason
 
     async def resume_recording(self) -> None:
         """Resume after `pause_recording`. Raises WorkerError."""
-        if self.recording_id is None or not self._paused:
+        if self.recording_id is None or self._pause is None:
             return
         await self._pool.resume_recording(self.hearing_id)
-        self._paused = False
+        self._pause = None
 
     async def hearing_state(self, state: HearingState) -> SealedRecording | None:
         """Follow the hearing: record in session, pause for a recess, seal when it closes.
 
-        Returns the sealed recording when the hearing closes. Raises WorkerError if the
-        recording cannot start or be sealed (the caller tells the court).
+        A recess during an interruption (`pause_recording`) keeps the interruption and its
+        reason; going back in session resumes the recording either way. Returns the sealed
+        recording when the hearing closes. Raises WorkerError if the recording cannot start or
+        be sealed (the caller tells the court).
         """
         settings = self._service.recording
         if settings is None:
@@ -268,15 +293,15 @@ class HearingMedia:
                     recording_id=recording_id,
                     not_recorded=sorted(self._not_recorded),
                 )
-                self.recording_id, self._paused = recording_id, False
+                self.recording_id, self._pause = recording_id, None
                 self.recording_failed = False
-            elif self._paused:
+            elif self._pause is not None:
                 await self._pool.resume_recording(self.hearing_id)
-                self._paused = False
-        elif state is HearingState.RECESS and self.recording_id is not None and not self._paused:
-            await self._pool.pause_recording(self.hearing_id, "RECESS")
-            self._paused = True
+                self._pause = None
+        elif state is HearingState.RECESS and self.recording_id is not None and self._pause is None:
+            await self._pool.pause_recording(self.hearing_id, RECESS_PAUSE)
+            self._pause = RECESS_PAUSE
         elif state is HearingState.CLOSED and self.recording_id is not None:
-            self.recording_id = None
+            self.recording_id, self._pause = None, None
             return await self._pool.stop_recording(self.hearing_id)
         return None

@@ -314,7 +314,7 @@ class SetHearingState(Request):
 class SetRecording(Request):
     """Presiding staff interrupt the evidence recording in session (``recording`` false, with a
     lawful ``reason``) or resume it. Reply ``result``; everyone is sent ``hearing_state`` with
-    the new ``recording`` flag."""
+    the new ``recording`` flag and ``recording_pause`` (the reason, or null on resuming)."""
 
     type: Literal["set_recording"] = "set_recording"
     recording: bool
@@ -369,6 +369,8 @@ class Welcome(Reply):
     room_id: Id | None = None
     hearing_state: HearingState
     recording: bool = False
+    # Set only while presiding staff interrupt the recording in session (`set_recording`).
+    recording_pause: RecordingPause | None = None
     ice_servers: Annotated[list[IceServer], Field(max_length=8)] = Field(default_factory=list)
     roster: Annotated[list[ParticipantInfo], Field(max_length=200)] = Field(default_factory=list)
     heartbeat_interval_s: Annotated[int, Field(ge=1, le=300)]
@@ -409,7 +411,12 @@ class ParticipantUpdated(Event, ParticipantInfo):
 
 
 class HearingStateChanged(Event):
-    """The hearing changed state, with the reason, who did it and whether recording runs."""
+    """The hearing changed state, with the reason, who did it and whether recording runs.
+
+    ``recording_pause`` says why the recording is off when presiding staff interrupted it
+    (``set_recording``); it is null while recording, in a recess (the state says so), and when
+    the recording failed or has not started.
+    """
 
     type: Literal["hearing_state"] = "hearing_state"
     state: HearingState
@@ -417,6 +424,7 @@ class HearingStateChanged(Event):
     changed_at: AwareDatetime
     by: Id | None = None
     recording: bool = False
+    recording_pause: RecordingPause | None = None
 
 
 class Muted(Event):

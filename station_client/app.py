@@ -14,9 +14,12 @@ Design:
   Reasons that end the station's part (hearing closed, removed, dismissed, replaced by another
   connection, left on purpose) end the app. Started before the court opened the hearing, the
   app looks again every `NO_HEARING_POLL_S` seconds.
-- The camera and microphone keep running across reconnections; each new peer connection sends
-  the same tracks. The station's own picture goes to the window through `PreviewTrack`, which
-  passes frames on to aiortc unchanged.
+- The camera and microphone keep running across reconnections: a `MediaTee` reads each for as
+  long as the app runs, and each new peer connection sends a fresh output of it. The station's
+  own picture goes to the window through `PreviewTrack`, which passes frames on unchanged.
+- With `backup` settings, the tees also feed the station's local backup recording
+  (station_client/backup.py), which goes on while the line is down and is sealed when the
+  hearing closes or the station leaves.
 """
 
 from __future__ import annotations
@@ -35,13 +38,16 @@ import aiohttp
 import av
 from aiortc import MediaStreamTrack
 
+from recordings import ArchivePublicKey, RecordingId, SigningKey, WriterConfig
 from signaling import messages as m
 from signaling.client import SignalingClient
 from signaling.enums import StationCause
 from signaling.errors import SignalingError
 from signaling.reasons import CloseReason
 
+from .backup import BackupController, StationBackup
 from .session import StationSession
+from .tee import MediaTee
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +118,17 @@ class Backoff:
         self._attempt = 0
 
 
+@dataclass(frozen=True)
+class BackupSettings:
+    """Where and how the station keeps its local backup recordings."""
+
+    root: Path
+    signing_key: SigningKey
+    fps: float = 15.0
+    bitrate: int = 600_000
+    writer_config: WriterConfig | None = None
+
+
 # The window's tile of the station's own camera (what PreviewTrack shows).
 SELF_ID = "self"
 
@@ -167,11 +184,33 @@ async def choose_hearing(
     return str(open_now[0]["id"])
 
 
+async def register_backup(
+    http: aiohttp.ClientSession,
+    config: StationConfig,
+    cookies: dict[str, str],
+    hearing_id: str,
+    recording_id: RecordingId,
+    verify_key_pem: str,
+) -> list[ArchivePublicKey]:
+    """Tell the court about a new backup recording; returns the archive keys to encrypt it
+    for. Raises StationError (refused), aiohttp.ClientError / OSError (unreachable)."""
+    url = f"{config.server.rstrip('/')}/api/hearings/{hearing_id}/station-backups"
+    body = {"recording_id": recording_id, "verify_key": verify_key_pem}
+    # A cookie session's writes carry its CSRF token (double submit), a station's too.
+    headers = {"X-CSRF-Token": cookies.get("sc_csrf", "")}
+    async with http.post(url, json=body, cookies=cookies, headers=headers) as resp:
+        data = await resp.json(content_type=None)
+        if resp.status not in (200, 201):
+            raise StationError(f"the court refused the backup recording: {data.get('message')}")
+    return [ArchivePublicKey.from_pem(pem, "the court's archive key") for pem in data["recipients"]]
+
+
 class StationApp:
     """Runs the station's part in a hearing until it ends (see the module docstring).
 
     `window` (a HearingWindow, or None to run without one) is told what happens; `video` and
-    `audio` are the station's capture tracks; `speaker` a SpeakerSink (or None).
+    `audio` are the station's capture tracks; `speaker` a SpeakerSink (or None); `backup`
+    where to keep the local backup recording (None: no backup).
     """
 
     def __init__(
@@ -184,6 +223,7 @@ class StationApp:
         window: Any = None,
         backoff: Backoff | None = None,
         poll_s: float = NO_HEARING_POLL_S,
+        backup: BackupSettings | None = None,
     ) -> None:
         self.config = config
         self._poll_s = poll_s
@@ -194,6 +234,10 @@ class StationApp:
         self.joins = 0  # successful joins (1 + reconnections)
         self.reports: list[m.StationReport] = []
         self._stop = asyncio.Event()  # set by leave()
+        self._backup_settings = backup
+        self.backup: BackupController | None = None  # for the hearing being attended
+        self._tees: dict[str, MediaTee] = {}
+        self._cookies: dict[str, str] = {}
 
     def leave(self) -> None:
         """Leave the hearing on purpose (the window's button); `run()` then returns."""
@@ -201,6 +245,19 @@ class StationApp:
 
     async def run(self) -> CloseReason:
         """Take part until the station's part ends; returns why. Raises StationError."""
+        for kind, track in (("video", self._video), ("audio", self._audio)):
+            if track is not None:
+                self._tees[kind] = MediaTee(track)
+                self._tees[kind].start()
+        try:
+            return await self._run()
+        finally:
+            if self.backup is not None:
+                await self.backup.finish()
+            for tee in self._tees.values():
+                await tee.aclose()
+
+    async def _run(self) -> CloseReason:
         lost_since: datetime | None = None
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
             while True:
@@ -246,14 +303,24 @@ class StationApp:
     ) -> CloseReason:
         http.cookie_jar.clear()
         cookies = await station_login(http, self.config)
+        self._cookies = cookies
         hearing_id = await choose_hearing(http, self.config, cookies)
+        backup = await self._backup_for(http, hearing_id)
+        outputs = {kind: tee.track() for kind, tee in self._tees.items()}
+
+        def on_event(message: m.Message) -> None:
+            if self.window is not None:
+                self.window.on_event(message)
+            if backup is not None:
+                backup.on_event(message)
+
         session = StationSession(
             SignalingClient(self.config.ws_url, cookies=cookies),
-            video=self._video,
-            audio=self._audio,
+            video=outputs.get("video"),
+            audio=outputs.get("audio"),
             on_video=self.window.show_frame if self.window is not None else None,
             speaker=self._speaker,
-            on_event=self.window.on_event if self.window is not None else None,
+            on_event=on_event,
         )
         self.session = session
         try:
@@ -264,6 +331,8 @@ class StationApp:
             log.info("joined hearing %s as %s", hearing_id, welcome.participant_id)
             if self.window is not None:
                 self.window.joined(welcome)
+            if backup is not None:
+                backup.joined(welcome)
             if lost_since is not None:
                 report = m.StationReport(
                     cause=StationCause.NETWORK,
@@ -285,3 +354,56 @@ class StationApp:
             return (await closed) or CloseReason.NETWORK_LOST
         finally:
             await session.close(leave=False)
+            for output in outputs.values():
+                output.stop()
+            if backup is not None:
+                backup.connection_lost()
+
+    async def _backup_for(
+        self, http: aiohttp.ClientSession, hearing_id: str
+    ) -> BackupController | None:
+        """The backup controller for `hearing_id` (a new one when the hearing changed)."""
+        settings = self._backup_settings
+        if settings is None:
+            return None
+        if self.backup is not None and self.backup.hearing_id == hearing_id:
+            return self.backup
+        if self.backup is not None:
+            await self.backup.finish()
+            self._detach_backup(self.backup.backup)
+        backup = StationBackup(
+            settings.root,
+            settings.signing_key,
+            fps=settings.fps,
+            bitrate=settings.bitrate,
+            writer_config=settings.writer_config,
+            on_failure=self._backup_failed,
+        )
+
+        async def register(recording_id: RecordingId, verify_key_pem: str) -> list[Any]:
+            return await register_backup(
+                http, self.config, self._cookies, hearing_id, recording_id, verify_key_pem
+            )
+
+        self.backup = BackupController(
+            backup,
+            register,
+            hearing_id=hearing_id,
+            video="video" in self._tees,
+            audio="audio" in self._tees,
+        )
+        if "video" in self._tees:
+            self._tees["video"].add_sink(backup.offer_video)
+        if "audio" in self._tees:
+            self._tees["audio"].add_sink(backup.offer_audio)
+        return self.backup
+
+    def _detach_backup(self, backup: StationBackup) -> None:
+        if "video" in self._tees:
+            self._tees["video"].remove_sink(backup.offer_video)
+        if "audio" in self._tees:
+            self._tees["audio"].remove_sink(backup.offer_audio)
+
+    def _backup_failed(self, message: str) -> None:
+        if self.window is not None:
+            self.window.backup_failed(message)

@@ -54,6 +54,7 @@ STRINGS = {
         "state_suspended": "中止",
         "state_closed": "已结束",
         "recording": "录像中",
+        "backup_failed": "本站点备份录像失败，请告知法官或书记员",
     },
     "en": {
         "title": "Shared Court · Station",
@@ -73,6 +74,7 @@ STRINGS = {
         "state_suspended": "Suspended",
         "state_closed": "Closed",
         "recording": "recording",
+        "backup_failed": "the station's backup recording failed: tell the judge or clerk",
     },
 }
 
@@ -145,6 +147,7 @@ class HearingWindow:
         self._me: str | None = None
         self._my_state: ParticipantState | None = None
         self._muted = False
+        self._backup_error: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.closed = False
 
@@ -269,6 +272,11 @@ class HearingWindow:
     def ended(self) -> None:
         self.status.configure(text=self.strings["ended"], bg="#5b6675")
 
+    def backup_failed(self, message: str) -> None:
+        """The station's local backup recording stopped (the disk is full, ...)."""
+        self._backup_error = message
+        self._render()
+
     def on_event(self, message: m.Message) -> None:
         """Signaling events from the session: names, states, mutes, departures."""
         if isinstance(message, m.Roster):
@@ -307,6 +315,8 @@ class HearingWindow:
             notes.append(s["private_room"])
         if self._muted:
             notes.append(s["muted"])
+        if self._backup_error is not None:
+            notes.append(f"{s['backup_failed']} ({self._backup_error})")
         self.notice.configure(text="  ".join(notes))
 
     @property

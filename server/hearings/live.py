@@ -111,6 +111,8 @@ class HearingStateChanged:
     state: HearingState
     reason: str
     recording: bool = False
+    # Why presiding staff interrupted the recording (`set_recording`); None otherwise.
+    recording_pause: RecordingPause | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +209,11 @@ class MediaRouting(Protocol):
     @property
     def recording(self) -> bool:
         """Whether the evidence recording runs now (told to everyone: they are on the record)."""
+
+    @property
+    def recording_pause(self) -> str | None:
+        """The reason given to `pause_recording` while the recording is interrupted by it (a
+        RecordingPause value); None while it runs, paused for the recess, or not started."""
 
     async def pause_recording(self, reason: str, note: str) -> None:
         """Interrupt the evidence recording for a lawful reason (RecordingPause)."""
@@ -338,6 +345,22 @@ class LiveHearing:
     def _live(self) -> None:
         if self.state is HearingState.CLOSED:
             raise _refuse("the hearing is closed")
+
+    @property
+    def recording_pause(self) -> RecordingPause | None:
+        """Why presiding staff interrupted the recording (told to everyone), or None."""
+        reason = self.routing.recording_pause
+        if reason is None:
+            return None
+        try:
+            return RecordingPause(reason)
+        except ValueError:
+            log.error("hearing %s: unknown recording pause reason %r", self.hearing_id, reason)
+            return None
+
+    def _state_event(self, reason: str) -> HearingStateChanged:
+        """The hearing's state as everyone is told it, with whether they are on the record."""
+        return HearingStateChanged(self.state, reason, self.routing.recording, self.recording_pause)
 
     async def _apply(
         self,
@@ -818,9 +841,7 @@ class LiveHearing:
                 await self.routing.pause_recording(reason.value, note[:500])
                 kind, data = "recording.paused", {"reason": reason.value, "note": note[:500]}
             await self.record.write(actor=actor.actor, kind=kind, data=data)
-            await self._broadcast(
-                HearingStateChanged(self.state, note or kind, self.routing.recording)
-            )
+            await self._broadcast(self._state_event(note or kind))
 
     async def lock_room(self, actor_id: ParticipantId, locked: bool) -> None:
         async with self._lock:
@@ -945,7 +966,7 @@ class LiveHearing:
                 log.exception("hearing %s: the recording failed on %s", self.hearing_id, state)
                 await self._recording_problem("RECORDING_FAILED", str(exc))
                 sealed = None
-            await self._broadcast(HearingStateChanged(state, reason, self.routing.recording))
+            await self._broadcast(self._state_event(reason))
             if sealed is not None:
                 await self.record.write(
                     actor="system",

@@ -6,7 +6,7 @@ principal and the rows involved:
 - presiding staff (judge, clerk, mediator) schedule and manage everything of their own court;
 - an administrator reads everything of their own court;
 - a station director reads the hearings held at the stations they direct;
-- a station reads its own hearings;
+- a station reads its own hearings, and registers the backup recordings it makes of them;
 - a party reads only its own hearing.
 
 Anything outside a principal's court (or own hearing) is reported as NOT_FOUND, exactly as if
@@ -16,6 +16,7 @@ but not change it gets FORBIDDEN.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from recordings import VerifyKey
 from server.auth import tokens
 from server.auth.principals import (
     COURT_READERS,
@@ -44,6 +46,7 @@ from server.hearings.enums import (
     ParticipantState,
     StaffRole,
 )
+from server.ids import RecordingId, StationId
 from server.storage.eventlog import EventLogRepository
 from server.storage.models import Case, Court, Hearing, HearingEvent, Invitation, Participant
 from server.storage.models import Station as StationRow
@@ -59,11 +62,27 @@ from server.storage.repositories import (
 
 log = logging.getLogger(__name__)
 
+# Station backup recordings a hearing accepts: a station reconnecting re-registers the same
+# one, so a handful is plenty; the bound keeps a hostile station from flooding the event log.
+MAX_STATION_BACKUPS = 50
+STATION_BACKUP_EVENT = "station.backup_started"
+
 
 @dataclass(frozen=True, slots=True)
 class IssuedInvitation:
     invitation: Invitation
     token: str  # shown once; only its digest is stored
+
+
+@dataclass(frozen=True, slots=True)
+class StationBackup:
+    """A station's local backup recording of a hearing, as the event log holds it."""
+
+    recording_id: RecordingId
+    key_id: str  # of the Ed25519 key the station signs the backup with
+    station_id: StationId
+    recipients: tuple[str, ...]  # X25519 public keys (PEM) to seal the backup for
+    created: bool  # False: the same registration was already logged
 
 
 def _forbidden(action: str) -> CourtError:
@@ -535,6 +554,80 @@ class CourtService:
                 kind="recording.reviewed",
                 data={"recording_id": recording_id},
             )
+
+    async def register_station_backup(
+        self,
+        principal: Principal,
+        hearing_id: str,
+        recording_id: RecordingId,
+        verify_key: VerifyKey,
+        recipients: Sequence[str],
+    ) -> StationBackup:
+        """The hearing's own station registers the backup recording it makes locally, signed
+        with `verify_key`'s private half and sealed for `recipients` (the archive keys and the
+        playback key the court's own recordings are sealed for; none when recording is off).
+
+        Logged as ``station.backup_started`` with the recording id, the key id and the
+        station. Registering the same recording with the same key again logs nothing (the
+        station does so after reconnecting); the result then has ``created`` False.
+
+        Raises NOT_FOUND (a hearing the principal may not read), FORBIDDEN (anyone but the
+        hearing's station), WRONG_STATE (the hearing is closed, or the court has no archive
+        key), CONFLICT (the recording is registered with another key, or the hearing already
+        has MAX_STATION_BACKUPS).
+        """
+        async with self._sessions.begin() as db:
+            hearing = await self._readable_hearing(db, principal, hearing_id, lock=True)
+            # A station reads only the hearings held at it, so this is the hearing's station.
+            if not isinstance(principal, StationPrincipal):
+                raise _forbidden("register a station backup recording")
+            if hearing.state is HearingState.CLOSED:
+                raise CourtError(
+                    ErrorCode.WRONG_STATE, "the hearing is closed", state=hearing.state.value
+                )
+            if not recipients:
+                raise CourtError(
+                    ErrorCode.WRONG_STATE,
+                    "the court has no archive key configured: recordings cannot be sealed",
+                )
+            backup = StationBackup(
+                recording_id=recording_id,
+                key_id=verify_key.key_id,
+                station_id=principal.station_id,
+                recipients=tuple(recipients),
+                created=True,
+            )
+            events = EventLogRepository(db)
+            registered = await events.list(hearing.id, kind=STATION_BACKUP_EVENT)
+            for entry in registered:
+                if entry.data.get("recording_id") != recording_id:
+                    continue
+                if entry.data.get("key_id") != backup.key_id:
+                    raise CourtError(
+                        ErrorCode.CONFLICT,
+                        f"recording {recording_id} is registered with another key",
+                        key_id=entry.data.get("key_id"),
+                    )
+                return dataclasses.replace(backup, created=False)
+            if len(registered) >= MAX_STATION_BACKUPS:
+                raise CourtError(
+                    ErrorCode.CONFLICT,
+                    f"this hearing has {MAX_STATION_BACKUPS} station backup recordings "
+                    "registered; no more are accepted",
+                    limit=MAX_STATION_BACKUPS,
+                )
+            await events.append(
+                hearing.id,
+                at=self._clock.now(),
+                actor=principal.actor,
+                kind=STATION_BACKUP_EVENT,
+                data={
+                    "recording_id": recording_id,
+                    "key_id": backup.key_id,
+                    "station_id": principal.station_id,
+                },
+            )
+            return backup
 
     # -- event log ---------------------------------------------------------------------
 

@@ -77,12 +77,12 @@ class EventLogRepository:
         await self._session.flush()
         return event
 
-    async def list(self, hearing_id: str) -> Sequence[HearingEvent]:
-        result = await self._session.scalars(
-            select(HearingEvent)
-            .where(HearingEvent.hearing_id == hearing_id)
-            .order_by(HearingEvent.seq)
-        )
+    async def list(self, hearing_id: str, *, kind: str | None = None) -> Sequence[HearingEvent]:
+        """The hearing's entries in chain order; with `kind`, only the entries of that kind."""
+        query = select(HearingEvent).where(HearingEvent.hearing_id == hearing_id)
+        if kind is not None:
+            query = query.where(HearingEvent.kind == kind)
+        result = await self._session.scalars(query.order_by(HearingEvent.seq))
         return result.all()
 
 

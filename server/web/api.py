@@ -11,15 +11,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from aiohttp import web
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from pydantic import BaseModel
 
+from recordings import VerifyKey
 from server import __version__
-from server.appkeys import AUTH, CONFIG, COURT, PLAYBACK, ROOMS
+from server.appkeys import AUTH, CONFIG, COURT, MEDIA, PLAYBACK, ROOMS
 from server.auth.principals import PartyPrincipal, Principal, StaffPrincipal, StationPrincipal
 from server.auth.service import IssuedSession
-from server.errors import not_found
+from server.errors import CourtError, ErrorCode, not_found
 from server.hearings.service import event_json
-from server.ids import HearingId
+from server.ids import HearingId, RecordingId
 from server.recording.playback import Playback, playback_json
 from server.storage.eventlog import verify_chain
 from server.web import schemas as s
@@ -198,6 +202,42 @@ async def confirm_recording(request: web.Request) -> web.StreamResponse:
         who, hearing_id, recording_id, body.root_hash, body.confirmed
     )
     return reply(s.ConfirmationOut(matches=matches))
+
+
+def _verify_key(pem: str) -> VerifyKey:
+    """An Ed25519 public key from its PEM (SubjectPublicKeyInfo). Raises BAD_FIELD."""
+    try:
+        key = load_pem_public_key(pem.encode("ascii"))
+    except (ValueError, UnsupportedAlgorithm):  # not ASCII, not PEM, not a key we know
+        raise CourtError(
+            ErrorCode.BAD_FIELD,
+            "verify_key: not a PEM public key (SubjectPublicKeyInfo)",
+            field="verify_key",
+        ) from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise CourtError(
+            ErrorCode.BAD_FIELD, "verify_key: not an Ed25519 public key", field="verify_key"
+        )
+    return VerifyKey(key)
+
+
+async def register_station_backup(request: web.Request) -> web.StreamResponse:
+    who = principal(request)
+    hearing_id = path_id(request, "hearing_id", "hearing")
+    body = await parse_body(request, s.StationBackupRequest)
+    verify_key = _verify_key(body.verify_key)
+    settings = request.app[MEDIA].recording  # its keys were read at start-up
+    backup = await request.app[COURT].register_station_backup(
+        who,
+        hearing_id,
+        RecordingId(body.recording_id),
+        verify_key,
+        settings.recipient_pems if settings is not None else (),
+    )
+    out = s.StationBackupOut(
+        recording_id=backup.recording_id, key_id=backup.key_id, recipients=list(backup.recipients)
+    )
+    return reply(out, status=201 if backup.created else 200)
 
 
 # -- recordings: playback for presiding staff ---------------------------------------------
@@ -437,6 +477,16 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Confirm (or dispute) a sealed recording's root hash",
         s.ConfirmRecordingRequest,
         s.ConfirmationOut,
+    ),
+    Endpoint(
+        "POST",
+        H + "/station-backups",
+        register_station_backup,
+        "The hearing's station registers its local backup recording (201; 200 if it already "
+        "did, with the same key) and learns the keys to seal it for",
+        s.StationBackupRequest,
+        s.StationBackupOut,
+        status=201,
     ),
     Endpoint(
         "GET",

@@ -91,6 +91,13 @@ class ConfirmRecordingRequest(Request):
     confirmed: bool
 
 
+class StationBackupRequest(Request):
+    recording_id: Uuid = Field(description="The backup recording's id (a UUID, lower case).")
+    verify_key: Annotated[str, StringConstraints(min_length=1, max_length=1000)] = Field(
+        description="PEM (SubjectPublicKeyInfo) of the Ed25519 key the station signs it with."
+    )
+
+
 # -- responses --------------------------------------------------------------------------
 
 
@@ -208,6 +215,15 @@ class ErrorOut(Response):
 
 class ConfirmationOut(Response):
     matches: bool
+
+
+class StationBackupOut(Response):
+    recording_id: str
+    key_id: str = Field(description="Id of the station's verify key (as recordings/keys.py).")
+    recipients: list[str] = Field(
+        description="X25519 public keys (PEM) to seal the backup for: the court's archive "
+        "keys, then its playback key if it has one."
+    )
 
 
 class RecordingOut(Response):

@@ -162,6 +162,7 @@ class Connection:
                 reason=event.reason[:500] or "-",
                 changed_at=now,
                 recording=event.recording,
+                recording_pause=event.recording_pause,
             )
         if isinstance(event, rules.YouChanged):
             return m.Moved(room_id=event.room, state=event.state)
@@ -384,6 +385,7 @@ class Connection:
             room_id=attendee.media_room,
             hearing_state=live.state,
             recording=live.routing.recording,
+            recording_pause=live.recording_pause,
             ice_servers=[m.IceServer(**server) for server in ice],
             roster=[participant_info(v, live.spotlight) for v in live.roster_for(attendee)],
             heartbeat_interval_s=self.app[CONFIG].signaling.heartbeat_interval_s,

@@ -19,16 +19,19 @@ from pathlib import Path
 
 import pytest
 
+from recordings import export_package, load_archive_private_key, verify_package
 from server.sfu import aiortc_hooks
 from signaling import messages as m
 from signaling.client import SignalingClient
 from signaling.reasons import CloseReason
-from station_client.app import Backoff, PreviewTrack, StationApp, StationConfig
+from station_client.app import Backoff, BackupSettings, PreviewTrack, StationApp, StationConfig
+from station_client.backup import BackupState, load_or_create_signing_key
 from station_client.devices import AvCamera
 from station_client.media import CameraTrack
 from station_client.session import StationSession
 from station_client.window import SELF_ID, HearingWindow
 from tests.e2e.conftest import Court
+from tests.recording.conftest import ffprobe
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,12 +91,16 @@ class LinkToCourt:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self.is_down = False
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._forward, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.is_down:  # the line is dead: nothing gets through
+            writer.transport.abort()
+            return
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         self._writers |= {writer, up_writer}
 
@@ -114,6 +121,14 @@ class LinkToCourt:
         for writer in writers:
             writer.transport.abort()
         return len(writers)
+
+    def down(self) -> None:
+        """The line goes dead until `up()`: every connection cut, new ones refused."""
+        self.is_down = True
+        self.cut()
+
+    def up(self) -> None:
+        self.is_down = False
 
     async def close(self) -> None:
         self.cut()
@@ -212,6 +227,85 @@ async def test_the_station_app_shows_the_hearing_and_comes_back_after_its_line_d
         await link.close()
         judge_camera.stop()
         station_camera.stop()
+
+
+async def test_the_station_backup_records_through_a_dead_line_and_is_sealed_at_close(
+    court: Court, clerk: SignalingClient, tmp_path: Path
+) -> None:
+    w = court.world.own
+    await court.set_state("in_session", "开庭")
+    camera = CameraTrack(AvCamera.test_pattern(size="320x240", fps=15))
+    await camera.start()
+    link = LinkToCourt(court.server.port or 0)
+    await link.start()
+    key_file = tmp_path / "station.key"
+    await asyncio.to_thread(key_file.write_text, w.station_key)
+    signing = await asyncio.to_thread(load_or_create_signing_key, tmp_path / "backup.ed25519")
+    app = StationApp(
+        StationConfig(f"http://127.0.0.1:{link.port}", w.station_id, key_file),
+        video=camera,
+        audio=None,
+        backoff=Backoff(random.Random(3)),
+        backup=BackupSettings(tmp_path / "backups", signing),
+    )
+    running = asyncio.ensure_future(app.run())
+    try:
+        await _until("the station joined", lambda: app.joins == 1 or running.done())
+        if running.done():
+            running.result()
+        assert app.session is not None
+        assert app.session.welcome is not None
+        assert app.backup is not None
+        backup = app.backup.backup
+        assert backup.recording_id is None  # in the waiting room: nothing on the record
+        await clerk.request(m.Admit(participant_id=app.session.welcome.participant_id))
+        await _until("recording", lambda: backup.frames_written >= 15)
+
+        # The line dies for a while: the court cannot see the station, its backup goes on.
+        link.down()
+        await _until("the app noticed", lambda: app.session is None or app.joins == 1)
+        frames = backup.frames_written
+        await _until("4 s offline", lambda: backup.frames_written >= frames + 60)
+        assert app.joins == 1
+        link.up()
+        await _until("the station joined again", lambda: app.joins == 2)
+        await _until("recording again", lambda: backup.frames_written >= frames + 90)
+
+        await court.set_state("closed", "闭庭")
+        assert await asyncio.wait_for(running, 30) is CloseReason.JUDGE_ENDED
+    finally:
+        app.leave()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(running, 20)
+        await link.close()
+        camera.stop()
+
+    assert backup.state is BackupState.SEALED
+    assert backup.path is not None
+    report = await asyncio.to_thread(verify_package, backup.path)
+    # exit 0, not 2: no gap in the backup although the court saw none of it for 4 s.
+    assert report.exit_code == 0, (report.problems, report.gaps)
+    assert report.signing_key_id == signing.key_id
+    notes = [e["text"] for e in report.timeline if e["type"] == "note"]
+    assert notes == [
+        "connection to the court lost; the station records on",
+        "connection to the court restored",
+    ]
+    # The court's own log names the backup and the key that signs it.
+    status, log = await court.call(
+        await court.staff("judge"), "GET", f"/api/hearings/{w.hearing_id}/events"
+    )
+    assert status == 200
+    (registered,) = [e["data"] for e in log["events"] if e["kind"] == "station.backup_started"]
+    assert registered["recording_id"] == backup.recording_id
+    assert registered["key_id"] == signing.key_id
+    # Encrypted for the court's archive key: its holder exports a playable picture.
+    archive = await asyncio.to_thread(load_archive_private_key, court.data_dir / "keys/archive.key")
+    result = await asyncio.to_thread(export_package, backup.path, archive, tmp_path / "out")
+    (stream,) = result.streams
+    probe = await asyncio.to_thread(ffprobe, stream.file)
+    assert {s["codec_name"] for s in probe["streams"]} == {"vp8"}
+    assert float(probe["format"]["duration"]) >= 6.0
 
 
 async def _station_process(*args: str) -> asyncio.subprocess.Process:

@@ -4,6 +4,7 @@ station with parties, and invitation tokens."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
+from recordings import ArchivePrivateKey, keygen
 from server import admin
 from server.app import create_app
 from server.appkeys import SESSIONS
@@ -116,6 +118,24 @@ def make_config(tmp_path: Path, **overrides: Any) -> Config:
         environ={},
         overrides={"data_dir": str(tmp_path), **overrides},
     )
+
+
+async def recording_keys(directory: Path, *, playback: bool = False) -> dict[str, Any]:
+    """Fresh recording keys in `directory`, as the `recording` section of a configuration.
+
+    Files: signing.key/.pub, archive.key/.pub (as `shared-court recording keygen` writes them)
+    and, with `playback`, playback.key.
+    """
+    files = await asyncio.to_thread(keygen, directory)
+    section: dict[str, Any] = {
+        "signing_key_file": str(files.signing_private),
+        "archive_public_key_files": [str(files.archive_public)],
+    }
+    if playback:
+        path = directory / "playback.key"
+        await asyncio.to_thread(path.write_bytes, ArchivePrivateKey.generate().private_pem())
+        section["playback_key_file"] = str(path)
+    return section
 
 
 async def seed_court(app_sessions: Any, clock: Clock, name: str, prefix: str) -> CourtWorld:

@@ -8,13 +8,23 @@ route table fails if an endpoint is added without a row here.
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import pytest
+from aiohttp.test_utils import TestClient
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from pytest_aiohttp import AiohttpClient
+
+from server.app import create_app
+from server.storage.db import upgrade_async
 from server.web.api import ENDPOINTS
 from tests.conftest import FakeClock
-from tests.server.conftest import Api, CourtWorld, World
+from tests.server.conftest import Api, CourtWorld, World, make_config, recording_keys
 
 ROLES = ["anon", "admin", "judge", "clerk", "mediator", "station_director", "station", "party"]
 PRESIDING = {"judge", "clerk", "mediator"}
@@ -46,6 +56,22 @@ def roles(default: int, **by_role: int) -> dict[str, int]:
 
 
 NOT_OURS = roles(404)  # every authenticated caller: 404 on another court's things
+STATION_KEY_PEM = (
+    Ed25519PrivateKey.generate()
+    .public_key()
+    .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    .decode("ascii")
+)
+
+
+@pytest.fixture
+async def app_client(
+    tmp_path: Path, aiohttp_client: AiohttpClient, clock: FakeClock
+) -> TestClient[Any, Any]:
+    """The app with evidence recording configured, so that every endpoint can succeed."""
+    config = make_config(tmp_path, recording=await recording_keys(tmp_path / "keys"))
+    await upgrade_async(config.database_url)
+    return await aiohttp_client(create_app(config, clock=clock))
 
 
 @dataclass(frozen=True)
@@ -140,6 +166,14 @@ ROWS = [
         H + "/recordings/{case_id}/confirm",
         lambda w: {"root_hash": "a" * 64, "confirmed": True},
         roles(403, judge=404, clerk=404, station=404, party=404),
+        NOT_OURS,
+    ),
+    # Only the hearing's own station registers its backup recording.
+    Row(
+        "POST",
+        H + "/station-backups",
+        lambda w: {"recording_id": str(uuid.uuid4()), "verify_key": STATION_KEY_PEM},
+        roles(403, station=201),
         NOT_OURS,
     ),
     # Recordings are reviewed by presiding staff only; no recording exists in the seeded world.

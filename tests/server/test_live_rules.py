@@ -65,6 +65,8 @@ class Routing:
 
     async def hearing_state(self, state: HearingState) -> None:
         self.states.append(state)
+        if state in (HearingState.IN_SESSION, HearingState.CLOSED):
+            self.paused.clear()  # back in session the recording resumes, as HearingMedia's does
 
     paused: list[str] = field(default_factory=list)
 
@@ -72,6 +74,11 @@ class Routing:
     def recording(self) -> bool:
         in_session = bool(self.states) and self.states[-1] is HearingState.IN_SESSION
         return in_session and not self.paused
+
+    @property
+    def recording_pause(self) -> str | None:
+        # Only `pause_recording` sets it; the recess pause is the hearing state's own.
+        return self.paused[-1] if self.paused else None
 
     async def pause_recording(self, reason: str, note: str) -> None:
         self.paused.append(reason)
@@ -499,7 +506,13 @@ async def test_everyone_is_told_whether_they_are_on_the_record(room: Room) -> No
     ):
         await live.hearing_state_changed(state, "r")
         told = [e for e in room.clients.events[room["judge"]] if isinstance(e, HearingStateChanged)]
-        assert (told[-1].state, told[-1].recording) == (state, recording)
+        # A recess is said by the state itself: it is no interruption with a reason.
+        assert (told[-1].state, told[-1].recording, told[-1].recording_pause) == (
+            state,
+            recording,
+            None,
+        )
+        assert live.recording_pause is None
 
 
 async def test_presiding_staff_interrupt_the_recording_only_in_session_with_a_reason(
@@ -518,17 +531,27 @@ async def test_presiding_staff_interrupt_the_recording_only_in_session_with_a_re
     with pytest.raises(CourtError) as err:
         await live.set_recording(room["clerk"], False)
     assert err.value.code == "BAD_FIELD"
+    told = [e for e in room.clients.events[room["plaintiff"]] if isinstance(e, HearingStateChanged)]
+    assert (told[-1].recording, told[-1].recording_pause) == (True, None)
     await live.set_recording(room["clerk"], False, RecordingPause.NON_PUBLIC_EVIDENCE, "证据")
     assert room.routing.paused == ["NON_PUBLIC_EVIDENCE"]
     with pytest.raises(CourtError) as err:
         await live.set_recording(room["judge"], False, RecordingPause.MEDIATION_OFF_RECORD)
     assert err.value.code == "WRONG_STATE"  # already interrupted
-    told = [e for e in room.clients.events[room["plaintiff"]] if isinstance(e, HearingStateChanged)]
-    assert (told[-1].state, told[-1].recording) == (HearingState.IN_SESSION, False)
+    for name in ("judge", "clerk", "plaintiff"):  # everyone connected is told, with the reason
+        told = [e for e in room.clients.events[room[name]] if isinstance(e, HearingStateChanged)]
+        assert (told[-1].state, told[-1].recording, told[-1].recording_pause) == (
+            HearingState.IN_SESSION,
+            False,
+            RecordingPause.NON_PUBLIC_EVIDENCE,
+        )
+    # Whoever joins now is welcomed with the same (server/web/ws.py reads this property).
+    assert live.recording_pause is RecordingPause.NON_PUBLIC_EVIDENCE
     await live.set_recording(room["judge"], True)
     assert room.routing.paused == []
     told = [e for e in room.clients.events[room["plaintiff"]] if isinstance(e, HearingStateChanged)]
-    assert told[-1].recording is True
+    assert (told[-1].recording, told[-1].recording_pause) == (True, None)
+    assert live.recording_pause is None
     async with room.sessions() as db:
         events = await EventLogRepository(db).list(live.hearing_id)
     logged = [(e.kind, e.data.get("reason")) for e in events if e.kind.startswith("recording.")]

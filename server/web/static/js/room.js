@@ -16,6 +16,8 @@ const room = {
   me: null, // welcome
   state: "connecting",
   hearingState: null,
+  recording: false,
+  recordingPause: null, // the RecordingPause of an interruption by presiding staff
   roster: new Map(),
   midOwner: new Map(), // mid -> participant id
   tiles: new Map(), // participant id -> {figure, video, stream}
@@ -171,9 +173,13 @@ function render() {
   const state = room.state;
   $("room").dataset.state = state;
   $("hearing-state").textContent = room.hearingState
-    ? t(`state_${room.hearingState}`) + (room.recording ? ` · ● ${t("recording_on")}` : "")
+    ? t(`state_${room.hearingState}`) +
+      (room.recording ? ` · ● ${t("recording_on")}` : "") +
+      (room.recordingPause ? ` · ${t(`pb_reason_${room.recordingPause}`)}` : "")
     : "";
   $("hearing-state").dataset.recording = String(Boolean(room.recording));
+  // Why presiding staff interrupted the recording (null otherwise; a recess is its state).
+  $("hearing-state").dataset.recordingPause = room.recordingPause ?? "";
   const inSession = room.hearingState === "in_session";
   show("pause-recording", inSession && Boolean(room.recording));
   show("pause-reason", inSession && Boolean(room.recording));
@@ -292,6 +298,7 @@ function onEvent(message) {
     case "hearing_state":
       room.hearingState = message.state;
       room.recording = message.recording;
+      room.recordingPause = message.recording_pause ?? null;
       break;
     case "track":
       room.midOwner.set(message.mid, message.participant_id);
@@ -342,6 +349,7 @@ async function main() {
   room.state = welcome.state;
   room.hearingState = welcome.hearing_state;
   room.recording = welcome.recording;
+  room.recordingPause = welcome.recording_pause ?? null;
   room.roster = new Map(welcome.roster.map((p) => [p.participant_id, p]));
   render();
   room.negotiation = startMedia(welcome.ice_servers);

@@ -1,0 +1,260 @@
+"""A station registers the local backup recording it makes of its hearing
+(`POST /api/hearings/{id}/station-backups`): it learns the keys to seal it for, the event log
+gets one `station.backup_started`, re-registering is harmless, and everything else is refused
+with a clear code and nothing written."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
+from pytest_aiohttp import AiohttpClient
+from sqlalchemy import update
+
+from recordings import load_archive_private_key, load_archive_public_key
+from recordings.keys import key_id
+from server.app import create_app
+from server.appkeys import SESSIONS
+from server.hearings.enums import HearingState
+from server.hearings.service import MAX_STATION_BACKUPS
+from server.storage.db import upgrade_async
+from server.storage.eventlog import EventLogRepository
+from server.storage.models import Hearing
+from tests.conftest import FakeClock
+from tests.server.conftest import Api, CourtWorld, app_of, make_config, recording_keys, seed_court
+
+KIND = "station.backup_started"
+
+
+def spki_pem(key: Ed25519PrivateKey | X25519PrivateKey) -> str:
+    public = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    return public.decode("ascii")
+
+
+def key_id_of(key: Ed25519PrivateKey) -> str:
+    return key_id(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+
+
+async def court(
+    aiohttp_client: AiohttpClient, tmp_path: Path, clock: FakeClock, recording: dict[str, Any]
+) -> tuple[Api, CourtWorld]:
+    config = make_config(tmp_path, recording=recording)
+    await upgrade_async(config.database_url)
+    client = await aiohttp_client(create_app(config, clock=clock))
+    world = await seed_court(app_of(client)[SESSIONS], clock, "Court A", "a")
+    return Api(client), world
+
+
+@pytest.fixture
+async def keys(tmp_path: Path) -> dict[str, Any]:
+    return await recording_keys(tmp_path / "keys")
+
+
+@pytest.fixture
+async def station(
+    aiohttp_client: AiohttpClient, tmp_path: Path, clock: FakeClock, keys: dict[str, Any]
+) -> tuple[Api, CourtWorld]:
+    """The API logged in as the seeded hearing's station, on a court that records."""
+    api, world = await court(aiohttp_client, tmp_path, clock, keys)
+    status, _ = await api.station_login(world.station_id, world.station_key)
+    assert status == 200
+    return api, world
+
+
+def url(world: CourtWorld, hearing_id: str | None = None) -> str:
+    return f"/api/hearings/{hearing_id or world.hearing_id}/station-backups"
+
+
+async def logged(client: TestClient[Any, Any], hearing_id: str) -> list[dict[str, Any]]:
+    async with app_of(client)[SESSIONS]() as db:
+        events = await EventLogRepository(db).list(hearing_id, kind=KIND)
+    return [e.data for e in events]
+
+
+async def test_the_station_registers_its_backup_and_learns_the_keys(
+    station: tuple[Api, CourtWorld], keys: dict[str, Any]
+) -> None:
+    api, world = station
+    signer = Ed25519PrivateKey.generate()
+    recording_id = str(uuid.uuid4())
+    status, body = await api.call(
+        "POST", url(world), {"recording_id": recording_id, "verify_key": spki_pem(signer)}
+    )
+    assert status == 201, body
+    archive = await asyncio.to_thread(
+        lambda: Path(keys["archive_public_key_files"][0]).read_text("ascii")
+    )
+    assert body == {
+        "recording_id": recording_id,
+        "key_id": key_id_of(signer),
+        "recipients": [archive],
+    }
+
+    await api.login(world.users["judge"])
+    status, timeline = await api.call("GET", f"/api/hearings/{world.hearing_id}/events")
+    assert status == 200
+    assert timeline["chain_intact"] is True
+    [entry] = [e for e in timeline["events"] if e["kind"] == KIND]
+    assert entry["actor"] == f"station:{world.station_id}"
+    assert entry["data"] == {
+        "recording_id": recording_id,
+        "key_id": key_id_of(signer),
+        "station_id": world.station_id,
+    }
+
+
+async def test_the_playback_key_is_a_recipient_too(
+    aiohttp_client: AiohttpClient, tmp_path: Path, clock: FakeClock
+) -> None:
+    keys = await recording_keys(tmp_path / "keys", playback=True)
+    api, world = await court(aiohttp_client, tmp_path, clock, keys)
+    await api.station_login(world.station_id, world.station_key)
+    body = {"recording_id": str(uuid.uuid4()), "verify_key": spki_pem(Ed25519PrivateKey.generate())}
+    status, out = await api.call("POST", url(world), body)
+    assert status == 201, out
+    archive, playback = await asyncio.gather(
+        asyncio.to_thread(load_archive_public_key, Path(keys["archive_public_key_files"][0])),
+        asyncio.to_thread(load_archive_private_key, Path(keys["playback_key_file"])),
+    )
+    assert out["recipients"] == [archive.pem(), playback.public_key.pem()]
+
+
+async def test_registering_again_is_harmless_and_logs_nothing(
+    station: tuple[Api, CourtWorld],
+) -> None:
+    api, world = station
+    body = {"recording_id": str(uuid.uuid4()), "verify_key": spki_pem(Ed25519PrivateKey.generate())}
+    status, first = await api.call("POST", url(world), body)
+    assert status == 201
+    status, again = await api.call("POST", url(world), body)  # after a reconnect
+    assert (status, again) == (200, first)
+    assert len(await logged(api.client, world.hearing_id)) == 1
+
+
+async def test_another_key_for_a_registered_recording_conflicts(
+    station: tuple[Api, CourtWorld],
+) -> None:
+    api, world = station
+    recording_id = str(uuid.uuid4())
+    first = Ed25519PrivateKey.generate()
+    status, _ = await api.call(
+        "POST", url(world), {"recording_id": recording_id, "verify_key": spki_pem(first)}
+    )
+    assert status == 201
+    second = Ed25519PrivateKey.generate()
+    other = spki_pem(second)
+    status, body = await api.call(
+        "POST", url(world), {"recording_id": recording_id, "verify_key": other}
+    )
+    assert (status, body["code"]) == (409, "CONFLICT"), body
+    assert "another key" in body["message"]
+    # The same key under a new recording id is a new backup.
+    status, _ = await api.call(
+        "POST", url(world), {"recording_id": str(uuid.uuid4()), "verify_key": other}
+    )
+    assert status == 201
+    entries = await logged(api.client, world.hearing_id)
+    assert [e["key_id"] for e in entries] == [key_id_of(first), key_id_of(second)]
+
+
+ED25519_PEM = spki_pem(Ed25519PrivateKey.generate())
+BAD_INPUT: list[tuple[str, dict[str, Any], str]] = [
+    ("garbage key", {"verify_key": "not a key"}, "verify_key: not a PEM public key"),
+    (
+        "X25519 key",
+        {"verify_key": spki_pem(X25519PrivateKey.generate())},
+        "verify_key: not an Ed25519 public key",
+    ),
+    (
+        "private key PEM",
+        {
+            "verify_key": Ed25519PrivateKey.generate()
+            .private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+            .decode("ascii")
+        },
+        "verify_key: not a PEM public key",
+    ),
+    ("oversize key", {"verify_key": ED25519_PEM + " " * 1000}, "verify_key"),
+    ("empty key", {"verify_key": ""}, "verify_key"),
+    ("not a UUID", {"recording_id": "backup-1"}, "recording_id"),
+    ("upper-case UUID", {"recording_id": str(uuid.uuid4()).upper()}, "recording_id"),
+    ("UUID without dashes", {"recording_id": uuid.uuid4().hex}, "recording_id"),
+]
+
+
+@pytest.mark.parametrize(("name", "change", "message"), BAD_INPUT, ids=[b[0] for b in BAD_INPUT])
+async def test_bad_input_is_refused_and_nothing_logged(
+    station: tuple[Api, CourtWorld], name: str, change: dict[str, Any], message: str
+) -> None:
+    api, world = station
+    body = {"recording_id": str(uuid.uuid4()), "verify_key": ED25519_PEM, **change}
+    status, out = await api.call("POST", url(world), body)
+    assert (status, out["code"]) == (400, "BAD_FIELD"), out
+    assert out["message"].startswith(message), out
+    assert await logged(api.client, world.hearing_id) == []
+
+
+async def test_a_closed_hearing_takes_no_backup(station: tuple[Api, CourtWorld]) -> None:
+    api, world = station
+    async with app_of(api.client)[SESSIONS].begin() as db:
+        await db.execute(
+            update(Hearing).where(Hearing.id == world.hearing_id).values(state=HearingState.CLOSED)
+        )
+    body = {"recording_id": str(uuid.uuid4()), "verify_key": ED25519_PEM}
+    status, out = await api.call("POST", url(world), body)
+    assert (status, out["code"]) == (409, "WRONG_STATE"), out
+    assert "closed" in out["message"]
+    assert await logged(api.client, world.hearing_id) == []
+
+
+async def test_only_the_hearings_held_at_the_station(station: tuple[Api, CourtWorld]) -> None:
+    api, world = station
+    body = {"recording_id": str(uuid.uuid4()), "verify_key": ED25519_PEM}
+    status, out = await api.call("POST", url(world, world.other_hearing_id), body)
+    assert (status, out["code"]) == (404, "NOT_FOUND"), out
+    assert await logged(api.client, world.other_hearing_id) == []
+
+
+async def test_a_court_without_archive_keys_refuses(
+    api: Api, app_client: TestClient[Any, Any], clock: FakeClock
+) -> None:
+    world = await seed_court(app_of(app_client)[SESSIONS], clock, "Court A", "a")
+    await api.station_login(world.station_id, world.station_key)
+    body = {"recording_id": str(uuid.uuid4()), "verify_key": ED25519_PEM}
+    status, out = await api.call("POST", url(world), body)
+    assert (status, out["code"]) == (409, "WRONG_STATE"), out
+    assert "no archive key" in out["message"]
+    assert await logged(app_client, world.hearing_id) == []
+
+
+async def test_a_hearing_takes_a_bounded_number_of_backups(
+    station: tuple[Api, CourtWorld],
+) -> None:
+    api, world = station
+    first = {"recording_id": str(uuid.uuid4()), "verify_key": ED25519_PEM}
+    status, _ = await api.call("POST", url(world), first)
+    assert status == 201
+    for _ in range(MAX_STATION_BACKUPS - 1):
+        body = {"recording_id": str(uuid.uuid4()), "verify_key": ED25519_PEM}
+        status, out = await api.call("POST", url(world), body)
+        assert status == 201, out
+    body = {"recording_id": str(uuid.uuid4()), "verify_key": ED25519_PEM}
+    status, out = await api.call("POST", url(world), body)
+    assert (status, out["code"]) == (409, "CONFLICT"), out
+    assert f"{MAX_STATION_BACKUPS} station backup recordings" in out["message"]
+    # A station reconnecting still re-registers one it made.
+    status, _ = await api.call("POST", url(world), first)
+    assert status == 200
+    assert len(await logged(api.client, world.hearing_id)) == MAX_STATION_BACKUPS
