@@ -18,13 +18,30 @@ from typing import Any
 
 from aiortc import MediaStreamTrack
 
-from .app import SELF_ID, PreviewTrack, StationApp, StationConfig, StationError
+from recordings import RecordingError
+
+from .app import SELF_ID, BackupSettings, PreviewTrack, StationApp, StationConfig, StationError
+from .backup import load_or_create_signing_key, recover_unfinished
 from .devices import AvCamera, DeviceError, PyAudioInput, PyAudioOutput, list_audio_devices
 from .media import CameraTrack, MicrophoneTrack, SpeakerSink
 
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+DEFAULT_BACKUP_DIR = Path.home() / ".local/share/shared-court/station-backups"
+
+
+async def _backup_settings(args: argparse.Namespace) -> BackupSettings | None:
+    """The backup settings, after sealing what a killed run left unfinished. Raises
+    KeyFileError / OSError (reported as usage errors)."""
+    if args.no_backup:
+        return None
+    root: Path = args.backup_dir
+    key_file: Path = args.backup_key_file or root / "station-signing.key"
+    key = await asyncio.to_thread(load_or_create_signing_key, key_file)
+    for rid in await asyncio.to_thread(recover_unfinished, root, key):
+        print(f"sealed backup recording {rid}, left unfinished by an earlier run", file=sys.stderr)
+    return BackupSettings(root, key)
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -45,6 +62,19 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-audio", action="store_true", help="no microphone and no speaker")
     p.add_argument("--no-window", action="store_true", help="run without a window")
     p.add_argument("--lang", choices=["zh-CN", "en"], default="zh-CN")
+    p.add_argument(
+        "--backup-dir",
+        type=Path,
+        default=DEFAULT_BACKUP_DIR,
+        help="where the station keeps its local backup recordings (default: %(default)s)",
+    )
+    p.add_argument(
+        "--backup-key-file",
+        type=Path,
+        help="the station's backup signing key, created 0600 on first use "
+        "(default: station-signing.key in the backup directory)",
+    )
+    p.add_argument("--no-backup", action="store_true", help="no local backup recording")
 
 
 class Speakers:
@@ -70,6 +100,13 @@ class Speakers:
 
 async def _run(args: argparse.Namespace, window: Any) -> int:
     config = StationConfig(args.server, args.station_id, args.key_file, args.hearing)
+    try:
+        backup = await _backup_settings(args)
+    except (RecordingError, OSError) as exc:
+        print(f"error: backup recording: {exc}", file=sys.stderr)
+        if window is not None:
+            window.close()
+        return EXIT_USAGE
     camera: CameraTrack | None = None
     video: MediaStreamTrack | None = None
     if not args.no_camera:
@@ -99,7 +136,9 @@ async def _run(args: argparse.Namespace, window: Any) -> int:
             print(f"error: microphone: {exc}", file=sys.stderr)
             microphone = None
         speakers = Speakers(args.speaker)
-    app = StationApp(config, video=video, audio=microphone, speaker=speakers, window=window)
+    app = StationApp(
+        config, video=video, audio=microphone, speaker=speakers, window=window, backup=backup
+    )
     # Ctrl-C or a shutdown leaves the hearing properly (CLIENT_LEFT), not as a lost line.
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

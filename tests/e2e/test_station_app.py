@@ -16,6 +16,7 @@ import sys
 import tkinter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -340,6 +341,8 @@ async def test_the_station_cli_joins_and_leaves_on_sigterm(court: Court, tmp_pat
         "320x240",
         "--no-audio",
         "--no-window",
+        "--backup-dir",
+        str(tmp_path / "backups"),
     )
     judge = await court.staff("judge")
     status, people = await court.call(judge, "GET", f"/api/hearings/{w.hearing_id}/participants")
@@ -373,6 +376,76 @@ async def test_the_station_cli_joins_and_leaves_on_sigterm(court: Court, tmp_pat
     assert [d["cause"] for d in departed] == ["CLIENT_LEFT"], departed
 
 
+async def test_a_killed_station_seals_its_backup_at_the_next_start(
+    court: Court, clerk: SignalingClient, tmp_path: Path
+) -> None:
+    w = court.world.own
+    await court.set_state("in_session", "开庭")
+    key_file = tmp_path / "station.key"
+    await asyncio.to_thread(key_file.write_text, w.station_key)
+    backups = tmp_path / "backups"
+    common = ["--server", court.base, "--station-id", w.station_id, "--backup-dir", str(backups)]
+    proc = await _station_process(
+        *common,
+        "--key-file",
+        str(key_file),
+        "--test-pattern",
+        "--size",
+        "320x240",
+        "--no-audio",
+        "--no-window",
+    )
+    judge = await court.staff("judge")
+    status, people = await court.call(judge, "GET", f"/api/hearings/{w.hearing_id}/participants")
+    assert status == 200
+    (station_pid,) = [p["id"] for p in people if p["role"] == "station"]
+    events_path = f"/api/hearings/{w.hearing_id}/events"
+
+    async def logged(kind: str) -> list[dict[str, Any]]:
+        status, log = await court.call(judge, "GET", events_path)
+        assert status == 200
+        return [e["data"] for e in log["events"] if e["kind"] == kind]
+
+    def recorded(rid: str) -> int:
+        segments = backups / rid / "segments"
+        return sum(f.stat().st_size for f in segments.iterdir()) if segments.is_dir() else 0
+
+    try:
+        async with asyncio.timeout(60):
+            while station_pid not in {
+                j["participant_id"] for j in await logged("participant.joined")
+            }:
+                assert proc.returncode is None
+                await asyncio.sleep(0.2)  # polling the hearing's log
+            await clerk.request(m.Admit(participant_id=station_pid))
+            while not (registered := await logged("station.backup_started")):
+                await asyncio.sleep(0.2)
+            rid = str(registered[0]["recording_id"])
+            while await asyncio.to_thread(recorded, rid) < 150_000:  # seconds of picture
+                await asyncio.sleep(0.2)  # polling the package on disk
+        proc.kill()  # kill -9: no goodbye, nothing sealed
+        await proc.wait()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    package = backups / rid
+    assert (await asyncio.to_thread(verify_package, package)).exit_code == 1  # unfinished
+
+    # The next start seals it (then, here, stops: its key is refused).
+    wrong = tmp_path / "wrong.key"
+    await asyncio.to_thread(wrong.write_text, "not-the-key")
+    code, out = await _cli(
+        *common, "--key-file", str(wrong), "--no-window", "--no-camera", "--no-audio"
+    )
+    assert code == 1, out
+    assert f"sealed backup recording {rid}" in out
+    report = await asyncio.to_thread(verify_package, package)
+    assert report.exit_code == 2, report.problems
+    assert [e["cause"] for e in report.timeline if e["type"] == "incident"] == ["crash"]
+    assert report.signing_key_id == registered[0]["key_id"]
+
+
 async def _cli(*args: str) -> tuple[int, str]:
     proc = await _station_process(*args)
     out, _ = await asyncio.wait_for(proc.communicate(), 60)
@@ -387,7 +460,7 @@ async def test_the_station_cli_says_what_is_wrong(court: Court, tmp_path: Path) 
     assert "no station key file" in out
     wrong = tmp_path / "wrong.key"
     await asyncio.to_thread(wrong.write_text, "not-the-key")
-    flags = ["--no-window", "--no-camera", "--no-audio"]
+    flags = ["--no-window", "--no-camera", "--no-audio", "--no-backup"]
     code, out = await _cli(*common, "--key-file", str(wrong), *flags)
     assert code == 1, out
     assert "refused the station login" in out
