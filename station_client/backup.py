@@ -299,8 +299,8 @@ class StationBackup:
         audio: bool,
         metadata: dict[str, str] | None = None,
     ) -> None:
-        """Create the package and put the station on its timeline. Raises RecordingError
-        (no recipient, I/O), FileExistsError."""
+        """Create the package (the station is on its timeline from `enter()` on). Raises
+        RecordingError (no recipient, I/O), FileExistsError."""
         if self.state is not BackupState.IDLE:
             raise RuntimeError(f"the backup is {self.state}, not idle")
         self._loop = asyncio.get_running_loop()
