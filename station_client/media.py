@@ -36,6 +36,7 @@ from fractions import Fraction
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av.video.frame import PictureType
 
 from station_client.devices import AudioInput, AudioOutput, CameraSource, DeviceError
 from station_client.handoff import FrameQueue, QueueClosed
@@ -163,6 +164,11 @@ class CameraTrack(_CaptureTrack):
             self._t0 = now
         frame.pts = int((now - self._t0) * VIDEO_CLOCK_RATE)
         frame.time_base = VIDEO_TIME_BASE
+        # FFmpeg's raw-video, MJPEG and lavfi sources mark every picture as an I frame, and
+        # libvpx makes a keyframe of every frame so marked: the live stream would be all
+        # keyframes, at twice the bitrate. Unmarked, the encoder chooses (and aiortc still
+        # forces one when the SFU asks, by marking its own frame).
+        frame.pict_type = PictureType.NONE
         return frame
 
     def _close(self) -> None:

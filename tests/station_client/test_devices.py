@@ -18,6 +18,7 @@ from fractions import Fraction
 
 import av
 import pytest
+from aiortc.codecs.vpx import Vp8Encoder, VpxPayloadDescriptor
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from station_client.devices import (
@@ -88,6 +89,24 @@ async def test_camera_track_yields_frames_from_av_open() -> None:
     assert track.readyState == "ended"
     with pytest.raises(MediaStreamError):
         await track.recv()
+
+
+async def test_the_live_encoder_makes_keyframes_only_when_asked() -> None:
+    # Capture sources mark every picture as an I frame; passed on as is, aiortc's VP8 encoder
+    # would make each one a keyframe (twice the bitrate on a village line).
+    track = CameraTrack(AvCamera.test_pattern(size="320x240", fps=30, realtime=False))
+    encoder = Vp8Encoder()
+    keyframes = []
+    try:
+        for n in range(20):
+            frame = await asyncio.wait_for(track.recv(), 10)
+            payloads, _ = await asyncio.to_thread(encoder.encode, frame, n == 12)
+            _, vp8 = VpxPayloadDescriptor.parse(payloads[0])
+            if vp8[0] & 0x01 == 0:  # the VP8 frame tag's inverse key-frame bit (RFC 6386 9.1)
+                keyframes.append(n)
+    finally:
+        await track.aclose()
+    assert keyframes == [0, 12]  # the first, and the one the SFU asked for
 
 
 async def test_missing_v4l2_camera_fails_at_start() -> None:
