@@ -35,6 +35,7 @@ from server.appkeys import (
     PLAYBACK,
     ROOMS,
     SESSIONS,
+    STATION_BACKUPS,
 )
 from server.auth.service import AuthService
 from server.auth.turn import IceServers
@@ -45,6 +46,7 @@ from server.hearings.service import CourtService
 from server.media import MediaService, RecordingSettings
 from server.recording.playback import PlaybackService
 from server.recording.recovery import hearing_of, recover_unfinished
+from server.recording.station_backups import StationBackupStore
 from server.sfu.worker import WorkerPool
 from server.storage.db import create_engine, create_sessionmaker
 from server.storage.eventlog import EventLogRepository
@@ -189,6 +191,7 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=config.server.max_body_bytes)
     app[CONFIG] = config
     app[CLOCK] = clock or SystemClock()
+    app[STATION_BACKUPS] = StationBackupStore(config.data_dir / "station-backups")
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_playback)
     app.cleanup_ctx.append(_live_hearings)

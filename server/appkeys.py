@@ -14,6 +14,7 @@ from server.hearings.rooms import HearingRooms
 from server.hearings.service import CourtService
 from server.media import MediaService
 from server.recording.playback import PlaybackService
+from server.recording.station_backups import StationBackupStore
 from server.web.connections import HearingConnections
 
 CONFIG = web.AppKey("config", Config)
@@ -27,6 +28,7 @@ MEDIA = web.AppKey("media", MediaService)
 ROOMS = web.AppKey("rooms", HearingRooms)
 CONNECTIONS = web.AppKey("connections", HearingConnections)
 PLAYBACK = web.AppKey("playback", PlaybackService)
+STATION_BACKUPS = web.AppKey("station_backups", StationBackupStore)
 
 # Per-request values (request[...]): set by the session middleware.
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
@@ -42,5 +44,6 @@ __all__ = [
     "PLAYBACK",
     "PRINCIPAL",
     "SESSIONS",
+    "STATION_BACKUPS",
     "Principal",
 ]

@@ -48,6 +48,7 @@ from signaling.reasons import CloseReason
 from .backup import BackupController, StationBackup
 from .session import StationSession
 from .tee import MediaTee
+from .upload import UploadError, pending_uploads, upload_backup
 
 log = logging.getLogger(__name__)
 
@@ -238,6 +239,7 @@ class StationApp:
         self.backup: BackupController | None = None  # for the hearing being attended
         self._tees: dict[str, MediaTee] = {}
         self._cookies: dict[str, str] = {}
+        self.backups_sent = 0
 
     def leave(self) -> None:
         """Leave the hearing on purpose (the window's button); `run()` then returns."""
@@ -249,47 +251,81 @@ class StationApp:
             if track is not None:
                 self._tees[kind] = MediaTee(track)
                 self._tees[kind].start()
-        try:
-            return await self._run()
-        finally:
-            if self.backup is not None:
-                await self.backup.finish()
-            for tee in self._tees.values():
-                await tee.aclose()
-
-    async def _run(self) -> CloseReason:
-        lost_since: datetime | None = None
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-            while True:
-                joins = self.joins
+            try:
+                return await self._run(http)
+            finally:
+                if self.backup is not None:
+                    await self.backup.finish()
+                for tee in self._tees.values():
+                    await tee.aclose()
+                if self._backup_settings is not None:
+                    await self.send_backups(http)
+
+    async def send_backups(self, http: aiohttp.ClientSession) -> int:
+        """Send the court every sealed backup it has not confirmed (this hearing's, and any an
+        earlier run could not send); returns how many it took. Never raises: what cannot be
+        sent now is sent next time."""
+        settings = self._backup_settings
+        if settings is None:
+            return 0
+        sent = 0
+        try:
+            pending = await asyncio.to_thread(pending_uploads, settings.root)
+            if not pending:
+                return 0
+            http.cookie_jar.clear()
+            cookies = await station_login(http, self.config)
+            for item in pending:
+                log.info("sending backup %s (%d bytes) to the court", item.recording_id, item.size)
                 try:
-                    reason = await self._one_connection(http, lost_since)
-                except NoHearingOpen:
-                    # Started before the court opened the hearing: look again now and then.
-                    if self.window is not None:
-                        self.window.no_hearing_yet()
-                    if await self._wait_or_leave(self._poll_s):
-                        return CloseReason.CLIENT_LEFT
-                    continue
-                except (aiohttp.ClientError, OSError, SignalingError) as exc:
-                    log.warning("cannot reach the court: %s", exc)
-                    reason = CloseReason.NETWORK_LOST
-                if self.joins > joins:
-                    lost_since = None  # it was back in, and reported the last outage
-                if self._stop.is_set():
-                    return CloseReason.CLIENT_LEFT
-                if reason not in RECOVERABLE:
-                    if self.window is not None:
-                        self.window.ended()
-                    return reason
-                if reason in NETWORK_TROUBLE:
-                    lost_since = lost_since or datetime.now(UTC)
+                    await upload_backup(
+                        http, self.config.server, cookies, item, self._upload_progress
+                    )
+                    sent += 1
+                except UploadError as exc:
+                    log.error("%s", exc)
+        except (aiohttp.ClientError, OSError, StationError) as exc:
+            log.warning("backups not sent now (%s); they are sent next time", exc)
+        self.backups_sent += sent
+        return sent
+
+    def _upload_progress(self, fraction: float) -> None:
+        if self.window is not None:
+            self.window.backup_upload(fraction)
+
+    async def _run(self, http: aiohttp.ClientSession) -> CloseReason:
+        lost_since: datetime | None = None
+        while True:
+            joins = self.joins
+            try:
+                reason = await self._one_connection(http, lost_since)
+            except NoHearingOpen:
+                # Started before the court opened the hearing: look again now and then.
                 if self.window is not None:
-                    self.window.reconnecting()
-                delay = self._backoff.next_delay()
-                log.warning("connection lost (%s); joining again in %.1f s", reason, delay)
-                if await self._wait_or_leave(delay):
+                    self.window.no_hearing_yet()
+                if await self._wait_or_leave(self._poll_s):
                     return CloseReason.CLIENT_LEFT
+                continue
+            except (aiohttp.ClientError, OSError, SignalingError) as exc:
+                log.warning("cannot reach the court: %s", exc)
+                reason = CloseReason.NETWORK_LOST
+            if self.joins > joins:
+                lost_since = None  # it was back in, and reported the last outage
+            if self._stop.is_set():
+                return CloseReason.CLIENT_LEFT
+            if reason not in RECOVERABLE:
+                if self.window is not None:
+                    self.window.ended()
+                return reason
+            if reason in NETWORK_TROUBLE:
+                lost_since = lost_since or datetime.now(UTC)
+            if self.window is not None:
+                self.window.reconnecting()
+            delay = self._backoff.next_delay()
+            log.warning("connection lost (%s); joining again in %.1f s", reason, delay)
+            if await self._wait_or_leave(delay):
+                return CloseReason.CLIENT_LEFT
 
     async def _wait_or_leave(self, seconds: float) -> bool:
         """Wait `seconds` (a back-off or a poll period), or less if the station leaves;

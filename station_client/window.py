@@ -55,6 +55,7 @@ STRINGS = {
         "state_closed": "已结束",
         "recording": "录像中",
         "backup_failed": "本站点备份录像失败，请告知法官或书记员",
+        "backup_upload": "正在向法院发送本站点备份录像",
     },
     "en": {
         "title": "Shared Court · Station",
@@ -75,6 +76,7 @@ STRINGS = {
         "state_closed": "Closed",
         "recording": "recording",
         "backup_failed": "the station's backup recording failed: tell the judge or clerk",
+        "backup_upload": "sending the station's backup recording to the court",
     },
 }
 
@@ -276,6 +278,12 @@ class HearingWindow:
         """The station's local backup recording stopped (the disk is full, ...)."""
         self._backup_error = message
         self._render()
+
+    def backup_upload(self, fraction: float) -> None:
+        """Progress of sending the sealed backup to the court (after the hearing)."""
+        if not self.closed:
+            percent = round(fraction * 100)
+            self.notice.configure(text=f"{self.strings['backup_upload']} {percent}%")
 
     def on_event(self, message: m.Message) -> None:
         """Signaling events from the session: names, states, mutes, departures."""

@@ -16,6 +16,7 @@ but not change it gets FORBIDDEN.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import logging
 from collections.abc import Sequence
@@ -66,6 +67,7 @@ log = logging.getLogger(__name__)
 # one, so a handful is plenty; the bound keeps a hostile station from flooding the event log.
 MAX_STATION_BACKUPS = 50
 STATION_BACKUP_EVENT = "station.backup_started"
+STATION_BACKUP_RECEIVED_EVENT = "station.backup_received"
 
 
 @dataclass(frozen=True, slots=True)
@@ -567,9 +569,10 @@ class CourtService:
         with `verify_key`'s private half and sealed for `recipients` (the archive keys and the
         playback key the court's own recordings are sealed for; none when recording is off).
 
-        Logged as ``station.backup_started`` with the recording id, the key id and the
-        station. Registering the same recording with the same key again logs nothing (the
-        station does so after reconnecting); the result then has ``created`` False.
+        Logged as ``station.backup_started`` with the recording id, the key (id and raw key,
+        base64) and the station. Registering the same recording with the same key again logs
+        nothing (the station does so after reconnecting); the result then has ``created``
+        False.
 
         Raises NOT_FOUND (a hearing the principal may not read), FORBIDDEN (anyone but the
         hearing's station), WRONG_STATE (the hearing is closed, or the court has no archive
@@ -624,10 +627,59 @@ class CourtService:
                 data={
                     "recording_id": recording_id,
                     "key_id": backup.key_id,
+                    # The whole key, encoded as in the package's recording.json: what an
+                    # appeal court checks the backup's signatures against.
+                    "verify_key": base64.b64encode(verify_key.raw).decode(),
                     "station_id": principal.station_id,
                 },
             )
             return backup
+
+    async def station_backup_key(
+        self, principal: Principal, hearing_id: str, recording_id: RecordingId
+    ) -> VerifyKey:
+        """The key the hearing's station registered backup `recording_id` with: what its
+        upload is verified against (never a key inside the upload).
+
+        Raises NOT_FOUND (a hearing the principal may not read, or no such backup registered),
+        FORBIDDEN (anyone but the hearing's station).
+        """
+        async with self._sessions.begin() as db:
+            hearing = await self._readable_hearing(db, principal, hearing_id)
+            if not isinstance(principal, StationPrincipal):
+                raise _forbidden("send a station backup recording")
+            for entry in await EventLogRepository(db).list(hearing.id, kind=STATION_BACKUP_EVENT):
+                if entry.data.get("recording_id") == recording_id:
+                    return VerifyKey.from_raw(base64.b64decode(str(entry.data["verify_key"])))
+        raise CourtError(
+            ErrorCode.NOT_FOUND, "no backup recording of this hearing is registered under that id"
+        )
+
+    async def log_station_backup_received(
+        self,
+        principal: Principal,
+        hearing_id: str,
+        recording_id: RecordingId,
+        *,
+        root_hash: str | None,
+        status: str | None,
+        size: int,
+    ) -> None:
+        """The court took the station's backup (verified against the registered key)."""
+        async with self._sessions.begin() as db:
+            hearing = await self._readable_hearing(db, principal, hearing_id, lock=True)
+            await EventLogRepository(db).append(
+                hearing.id,
+                at=self._clock.now(),
+                actor=principal.actor,
+                kind=STATION_BACKUP_RECEIVED_EVENT,
+                data={
+                    "recording_id": recording_id,
+                    "root_hash": root_hash,
+                    "status": status,
+                    "bytes": size,
+                },
+            )
 
     # -- event log ---------------------------------------------------------------------
 

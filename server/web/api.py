@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from recordings import VerifyKey
 from server import __version__
-from server.appkeys import AUTH, CONFIG, COURT, MEDIA, PLAYBACK, ROOMS
+from server.appkeys import AUTH, CONFIG, COURT, MEDIA, PLAYBACK, ROOMS, STATION_BACKUPS
 from server.auth.principals import PartyPrincipal, Principal, StaffPrincipal, StationPrincipal
 from server.auth.service import IssuedSession
 from server.errors import CourtError, ErrorCode, not_found
@@ -238,6 +238,51 @@ async def register_station_backup(request: web.Request) -> web.StreamResponse:
         recording_id=backup.recording_id, key_id=backup.key_id, recipients=list(backup.recipients)
     )
     return reply(out, status=201 if backup.created else 200)
+
+
+async def put_station_backup_file(request: web.Request) -> web.StreamResponse:
+    """One file of the station's sealed backup package, streamed to disk (sent again: replaced,
+    until the court has received the package)."""
+    who = principal(request)
+    hearing_id = path_id(request, "hearing_id", "hearing")
+    recording_id = RecordingId(path_id(request, "recording_id", "backup recording"))
+    await request.app[COURT].station_backup_key(who, hearing_id, recording_id)
+    store = request.app[STATION_BACKUPS]
+    if await store.received(recording_id):
+        raise CourtError(ErrorCode.CONFLICT, "this backup recording was already received")
+    await store.store_file(
+        recording_id, request.match_info["file_name"], request.content.iter_chunked(1 << 16)
+    )
+    return web.Response(status=204)
+
+
+async def receive_station_backup(request: web.Request) -> web.StreamResponse:
+    """Verify the uploaded package against the key the station registered; keep it if intact."""
+    who = principal(request)
+    hearing_id = path_id(request, "hearing_id", "hearing")
+    recording_id = RecordingId(path_id(request, "recording_id", "backup recording"))
+    key = await request.app[COURT].station_backup_key(who, hearing_id, recording_id)
+    report = await request.app[STATION_BACKUPS].accept(recording_id, key)
+    received = report.exit_code in (0, 2)
+    if received:
+        await request.app[COURT].log_station_backup_received(
+            who,
+            hearing_id,
+            recording_id,
+            root_hash=report.root_hash,
+            status=report.status,
+            size=report.bytes,
+        )
+    out = s.StationBackupReceiptOut(
+        recording_id=recording_id,
+        received=received,
+        exit_code=report.exit_code,
+        root_hash=report.root_hash,
+        gaps=len(report.gaps),
+        problems=[f"{p.location}: {p.message}" for p in report.problems]
+        + ([report.io_error] if report.io_error else []),
+    )
+    return reply(out, status=201 if received else 422)
 
 
 # -- recordings: playback for presiding staff ---------------------------------------------
@@ -486,6 +531,23 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "did, with the same key) and learns the keys to seal it for",
         s.StationBackupRequest,
         s.StationBackupOut,
+        status=201,
+    ),
+    Endpoint(
+        "PUT",
+        H + "/station-backups/{recording_id}/files/{file_name}",
+        put_station_backup_file,
+        "The hearing's station sends one file of its sealed backup package (raw bytes: "
+        "recording.json, keys.json, manifest.json or NNNNNN.cevr for segments/NNNNNN.cevr)",
+        status=204,
+    ),
+    Endpoint(
+        "POST",
+        H + "/station-backups/{recording_id}/receipt",
+        receive_station_backup,
+        "The court verifies the sent package against the registered key and keeps it if "
+        "intact (201; 422 with the problems if not)",
+        response=s.StationBackupReceiptOut,
         status=201,
     ),
     Endpoint(

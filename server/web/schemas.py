@@ -217,6 +217,17 @@ class ConfirmationOut(Response):
     matches: bool
 
 
+class StationBackupReceiptOut(Response):
+    recording_id: str
+    received: bool = Field(description="Intact (or with declared gaps): the court keeps it.")
+    exit_code: int = Field(
+        description="Of `shared-court verify`: 0 intact, 2 declared gaps, 1 not."
+    )
+    root_hash: str | None
+    gaps: int = Field(description="Declared gaps (network, crash) in the package.")
+    problems: list[str] = Field(description="Why verification failed (empty when received).")
+
+
 class StationBackupOut(Response):
     recording_id: str
     key_id: str = Field(description="Id of the station's verify key (as recordings/keys.py).")

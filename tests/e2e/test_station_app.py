@@ -6,6 +6,7 @@ leaves from the window's button. The CLI refuses a missing key file and a refuse
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import random
@@ -20,7 +21,13 @@ from typing import Any
 
 import pytest
 
-from recordings import export_package, load_archive_private_key, verify_package
+from recordings import (
+    SigningKey,
+    VerifyKey,
+    export_package,
+    load_archive_private_key,
+    verify_package,
+)
 from server.sfu import aiortc_hooks
 from signaling import messages as m
 from signaling.client import SignalingClient
@@ -30,6 +37,7 @@ from station_client.backup import BackupState, load_or_create_signing_key
 from station_client.devices import AvCamera
 from station_client.media import CameraTrack
 from station_client.session import StationSession
+from station_client.upload import pending_uploads, receipt_path
 from station_client.window import SELF_ID, HearingWindow
 from tests.e2e.conftest import Court
 from tests.recording.conftest import ffprobe
@@ -301,6 +309,16 @@ async def test_the_station_backup_records_through_a_dead_line_and_is_sealed_at_c
     assert registered["recording_id"] == backup.recording_id
     assert registered["key_id"] == signing.key_id
     # Encrypted for the court's archive key: its holder exports a playable picture.
+    # Sent to the court after the close, checked there against the registered key, and kept.
+    assert app.backups_sent == 1
+    (received,) = [e["data"] for e in log["events"] if e["kind"] == "station.backup_received"]
+    assert received["recording_id"] == backup.recording_id
+    assert received["root_hash"] == backup.root_hash
+    assert backup.recording_id is not None
+    kept = court.data_dir / "station-backups" / backup.recording_id
+    assert (await asyncio.to_thread(verify_package, kept)).root_hash == backup.root_hash
+    assert await asyncio.to_thread(receipt_path(backup.path).is_file)
+    assert await asyncio.to_thread(pending_uploads, tmp_path / "backups") == []
     archive = await asyncio.to_thread(load_archive_private_key, court.data_dir / "keys/archive.key")
     result = await asyncio.to_thread(export_package, backup.path, archive, tmp_path / "out")
     (stream,) = result.streams
@@ -440,10 +458,14 @@ async def test_a_killed_station_seals_its_backup_at_the_next_start(
     )
     assert code == 1, out
     assert f"sealed backup recording {rid}" in out
-    report = await asyncio.to_thread(verify_package, package)
+    # An appeal court checks it against the key the court logged when the station announced it.
+    logged_key = VerifyKey.from_raw(base64.b64decode(registered[0]["verify_key"]))
+    report = await asyncio.to_thread(verify_package, package, [logged_key])
     assert report.exit_code == 2, report.problems
     assert [e["cause"] for e in report.timeline if e["type"] == "incident"] == ["crash"]
     assert report.signing_key_id == registered[0]["key_id"]
+    stranger = SigningKey.generate().verify_key  # any other key: refused
+    assert (await asyncio.to_thread(verify_package, package, [stranger])).exit_code == 1
 
 
 async def _cli(*args: str) -> tuple[int, str]:

@@ -176,6 +176,22 @@ ROWS = [
         roles(403, station=201),
         NOT_OURS,
     ),
+    # ... and only it sends one; none is registered in the seeded world, so it reaches "not
+    # found" where everyone else of the court is refused.
+    Row(
+        "PUT",
+        H + "/station-backups/{case_id}/files/keys.json",
+        lambda w: {},
+        roles(403, station=404),
+        NOT_OURS,
+    ),
+    Row(
+        "POST",
+        H + "/station-backups/{case_id}/receipt",
+        None,
+        roles(403, station=404),
+        NOT_OURS,
+    ),
     # Recordings are reviewed by presiding staff only; no recording exists in the seeded world.
     Row("GET", H + "/recordings", None, roles(403, presiding=200), NOT_OURS),
     Row("POST", H + "/recordings/{case_id}/playback", None, roles(403, presiding=404), NOT_OURS),
@@ -199,6 +215,8 @@ def test_every_endpoint_has_a_row() -> None:
             r.path.replace("{defendant_id}", "{participant_id}")
             .replace("{defendant_invitation_id}", "{invitation_id}")
             .replace("recordings/{case_id}", "recordings/{recording_id}")
+            .replace("station-backups/{case_id}", "station-backups/{recording_id}")
+            .replace("files/keys.json", "files/{file_name}")
             .replace("streams/1", "streams/{stream_id}"),
         )
         for r in ROWS

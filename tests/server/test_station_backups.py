@@ -6,6 +6,8 @@ with a clear code and nothing written."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 import uuid
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,15 @@ from cryptography.hazmat.primitives.serialization import (
 from pytest_aiohttp import AiohttpClient
 from sqlalchemy import update
 
-from recordings import load_archive_private_key, load_archive_public_key
+from recordings import (
+    RecordingId,
+    SigningKey,
+    StaticKeyProvider,
+    create_writer,
+    load_archive_private_key,
+    load_archive_public_key,
+    verify_package,
+)
 from recordings.keys import key_id
 from server.app import create_app
 from server.appkeys import SESSIONS
@@ -108,9 +118,11 @@ async def test_the_station_registers_its_backup_and_learns_the_keys(
     assert timeline["chain_intact"] is True
     [entry] = [e for e in timeline["events"] if e["kind"] == KIND]
     assert entry["actor"] == f"station:{world.station_id}"
+    raw = signer.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     assert entry["data"] == {
         "recording_id": recording_id,
         "key_id": key_id_of(signer),
+        "verify_key": base64.b64encode(raw).decode(),  # as the package's recording.json has it
         "station_id": world.station_id,
     }
 
@@ -258,3 +270,184 @@ async def test_a_hearing_takes_a_bounded_number_of_backups(
     status, _ = await api.call("POST", url(world), first)
     assert status == 200
     assert len(await logged(api.client, world.hearing_id)) == MAX_STATION_BACKUPS
+
+
+# -- sending the sealed package ---------------------------------------------------------------
+
+
+def _sealed_package(
+    root: Path, recording_id: str, signer: Ed25519PrivateKey, archive_pub: Path, hearing_id: str
+) -> Path:
+    """A real sealed package (no media: a station that never got on the record)."""
+    provider = StaticKeyProvider(SigningKey(signer), (load_archive_public_key(archive_pub),))
+    writer = create_writer(
+        root, provider, recording_id=RecordingId(recording_id), metadata={"hearing_id": hearing_id}
+    )
+    writer.note("nothing on the record")
+    writer.seal()
+    return root / recording_id
+
+
+def _package_files(package: Path) -> list[tuple[str, Path]]:
+    files = [(n, package / n) for n in ("recording.json", "keys.json")]
+    files += [(f.name, f) for f in sorted((package / "segments").iterdir())]
+    return [*files, ("manifest.json", package / "manifest.json")]
+
+
+async def _send(api: Api, base: str, package: Path) -> None:
+    files = await asyncio.to_thread(_package_files, package)
+    for name, file in files:
+        data = await asyncio.to_thread(file.read_bytes)
+        status, body = await api.call(
+            "PUT",
+            f"{base}/files/{name}",
+            raw=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        assert status == 204, (name, body)
+
+
+async def _registered(api: Api, world: CourtWorld, signer: Ed25519PrivateKey) -> tuple[str, str]:
+    recording_id = str(uuid.uuid4())
+    body = {"recording_id": recording_id, "verify_key": spki_pem(signer)}
+    status, _ = await api.call("POST", url(world), body)
+    assert status == 201
+    return recording_id, f"{url(world)}/{recording_id}"
+
+
+async def _station_package(
+    api: Api, world: CourtWorld, keys: dict[str, Any], tmp_path: Path
+) -> tuple[str, str, Path]:
+    """A backup registered by the station and sealed with its key: (id, its URL, package)."""
+    signer = Ed25519PrivateKey.generate()
+    recording_id, base = await _registered(api, world, signer)
+    archive_pub = Path(keys["archive_public_key_files"][0])
+    package = await asyncio.to_thread(
+        _sealed_package, tmp_path / "station", recording_id, signer, archive_pub, world.hearing_id
+    )
+    return recording_id, base, package
+
+
+async def test_the_station_sends_its_sealed_backup_and_the_court_keeps_it(
+    station: tuple[Api, CourtWorld], keys: dict[str, Any], tmp_path: Path
+) -> None:
+    api, world = station
+    recording_id, base, package = await _station_package(api, world, keys, tmp_path)
+    await _send(api, base, package)
+    status, receipt = await api.call("POST", f"{base}/receipt")
+    assert status == 201, receipt
+    expected = (await asyncio.to_thread(verify_package, package)).root_hash
+    assert receipt == {
+        "recording_id": recording_id,
+        "received": True,
+        "exit_code": 0,
+        "root_hash": expected,
+        "gaps": 0,
+        "problems": [],
+    }
+    [entry] = await logged_kind(api.client, world.hearing_id, "station.backup_received")
+    assert entry["recording_id"] == recording_id
+    assert entry["root_hash"] == expected
+    kept = tmp_path / "station-backups" / recording_id
+    assert (await asyncio.to_thread(verify_package, kept)).root_hash == expected
+    # Taken once, never written again.
+    status, _ = await api.call(
+        "PUT", f"{base}/files/keys.json", raw=b"{}", headers={"Content-Type": "text/plain"}
+    )
+    assert status == 409
+    status, _ = await api.call("POST", f"{base}/receipt")
+    assert status == 409
+
+
+async def test_a_damaged_or_foreign_package_is_not_taken_and_can_be_sent_again(
+    station: tuple[Api, CourtWorld], keys: dict[str, Any], tmp_path: Path
+) -> None:
+    api, world = station
+    _, base, package = await _station_package(api, world, keys, tmp_path)
+    segment = package / "segments" / "000000.cevr"
+    good = await asyncio.to_thread(segment.read_bytes)
+    damaged = bytearray(good)
+    damaged[len(damaged) // 2] ^= 0x40
+    await _send(api, base, package)
+    status, _ = await api.call(
+        "PUT",
+        f"{base}/files/000000.cevr",
+        raw=bytes(damaged),
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert status == 204
+    status, receipt = await api.call("POST", f"{base}/receipt")
+    assert status == 422
+    assert receipt["received"] is False
+    assert receipt["exit_code"] == 1
+    assert any("000000.cevr" in p for p in receipt["problems"]), receipt["problems"]
+    assert await logged_kind(api.client, world.hearing_id, "station.backup_received") == []
+
+    # Sent again whole: taken.
+    status, _ = await api.call(
+        "PUT",
+        f"{base}/files/000000.cevr",
+        raw=good,
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert status == 204
+    status, receipt = await api.call("POST", f"{base}/receipt")
+    assert status == 201, receipt
+
+    # A package signed by another key than the one registered is not the station's.
+    other_id, other_base = await _registered(api, world, Ed25519PrivateKey.generate())
+    forged = await asyncio.to_thread(
+        _sealed_package,
+        tmp_path / "forger",
+        other_id,
+        Ed25519PrivateKey.generate(),
+        Path(keys["archive_public_key_files"][0]),
+        world.hearing_id,
+    )
+    await _send(api, other_base, forged)
+    status, receipt = await api.call("POST", f"{other_base}/receipt")
+    assert status == 422
+    assert receipt["exit_code"] == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "size", "expected"),
+    [
+        ("../recording.json", 10, 404),  # not a route: never a path outside the package
+        ("recording.json.bak", 10, 400),
+        ("segments", 10, 400),
+        ("1.cevr", 10, 400),
+        ("keys.json", 1024 * 1024 + 1, 413),
+    ],
+)
+async def test_only_package_files_within_bounds_are_accepted(
+    station: tuple[Api, CourtWorld], name: str, size: int, expected: int, tmp_path: Path
+) -> None:
+    api, world = station
+    _, base = await _registered(api, world, Ed25519PrivateKey.generate())
+    headers = {"X-CSRF-Token": api.csrf or "", "Content-Type": "application/octet-stream"}
+    body = io.BytesIO(b"x" * size)  # streamed, as the station sends a file
+    async with api.client.put(f"{base}/files/{name}", data=body, headers=headers) as resp:
+        assert resp.status == expected
+    incoming = tmp_path / "station-backups" / ".incoming"
+    leftovers = await asyncio.to_thread(
+        lambda: [p.name for p in incoming.rglob("*") if p.is_file()] if incoming.exists() else []
+    )
+    assert leftovers == []
+
+
+async def test_an_unregistered_backup_is_not_found(station: tuple[Api, CourtWorld]) -> None:
+    api, world = station
+    base = f"{url(world)}/{uuid.uuid4()}"
+    status, _ = await api.call(
+        "PUT", f"{base}/files/keys.json", raw=b"{}", headers={"Content-Type": "text/plain"}
+    )
+    assert status == 404
+    status, _ = await api.call("POST", f"{base}/receipt")
+    assert status == 404
+
+
+async def logged_kind(client: TestClient[Any, Any], hearing_id: str, kind: str) -> list[Any]:
+    async with app_of(client)[SESSIONS]() as db:
+        events = await EventLogRepository(db).list(hearing_id, kind=kind)
+    return [e.data for e in events]
