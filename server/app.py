@@ -113,6 +113,7 @@ async def _playback(app: web.Application) -> AsyncIterator[None]:
         trusted,
         app[CLOCK],
         config.recording.playback_cache_ttl_s,
+        station_root=app[STATION_BACKUPS].root,
     )
     await service.start()
     app[PLAYBACK] = service

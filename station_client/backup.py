@@ -74,7 +74,7 @@ from signaling.enums import HearingState
 
 log = logging.getLogger(__name__)
 
-# The station's stream in its own backup (one participant: the station's camera and microphone).
+# The station's stream in its own backup when it has no participant id of the hearing to use.
 STATION = ParticipantId("station")
 MAIN_ROOM = "main"
 VIDEO_TIME_BASE = Fraction(1, 90_000)
@@ -271,6 +271,7 @@ class StationBackup:
         self._on_failure = on_failure
         self.state = BackupState.IDLE
         self.recording_id: RecordingId | None = None
+        self.participant = STATION
         self.root_hash: str | None = None
         self.error: str | None = None
         self._writer: AsyncRecordingWriter | None = None
@@ -298,9 +299,11 @@ class StationBackup:
         video: bool,
         audio: bool,
         metadata: dict[str, str] | None = None,
+        participant: str | None = None,
     ) -> None:
-        """Create the package (the station is on its timeline from `enter()` on). Raises
-        RecordingError (no recipient, I/O), FileExistsError."""
+        """Create the package (the station is on its timeline from `enter()` on, as
+        `participant`: its participant id in the hearing, so the court's playback names it).
+        Raises RecordingError (no recipient, I/O), FileExistsError."""
         if self.state is not BackupState.IDLE:
             raise RuntimeError(f"the backup is {self.state}, not idle")
         self._loop = asyncio.get_running_loop()
@@ -318,6 +321,7 @@ class StationBackup:
 
         self._writer = await AsyncRecordingWriter.create(make, max_pending=self._max_pending)
         self.recording_id = recording_id
+        self.participant = ParticipantId(participant) if participant else STATION
         self._encoder = BackupEncoder(self.fps, self.bitrate)
         self._kinds = (video, audio)
         self.state = BackupState.ABSENT
@@ -337,7 +341,7 @@ class StationBackup:
     def _enter_on_thread(self, video: bool, audio: bool) -> None:
         assert self._writer is not None
         assert self._encoder is not None
-        self._writer.writer.add_participant(STATION, video=video, audio=audio)
+        self._writer.writer.add_participant(self.participant, video=video, audio=audio)
         self._encoder.restart_video()  # the new part starts with a keyframe
         self._tracks = {"video": _Track(), "audio": _Track()}
 
@@ -347,7 +351,7 @@ class StationBackup:
             return
         self.state = BackupState.ABSENT  # first: frames offered from now on are not taken
         assert self._writer is not None
-        await self._call(self._writer.writer.remove_participant, STATION, reason)
+        await self._call(self._writer.writer.remove_participant, self.participant, reason)
 
     async def pause(self, reason: PauseReason, note: str = "") -> None:
         if self.state not in (BackupState.RECORDING, BackupState.ABSENT):
@@ -394,8 +398,8 @@ class StationBackup:
     def _leave_quietly(self) -> None:
         assert self._writer is not None
         with contextlib.suppress(RecordingError):
-            if self._writer.writer.has_participant(STATION):
-                self._writer.writer.remove_participant(STATION, "hearing_closed")
+            if self._writer.writer.has_participant(self.participant):
+                self._writer.writer.remove_participant(self.participant, "hearing_closed")
 
     async def aclose(self) -> None:
         """Stop without sealing (a station shutting down mid-hearing: the next start seals it
@@ -422,7 +426,7 @@ class StationBackup:
         if self._writer is None or self._encoder is None:
             return None
         writer = self._writer.writer
-        if self.state is not BackupState.RECORDING or not writer.has_participant(STATION):
+        if self.state is not BackupState.RECORDING or not writer.has_participant(self.participant):
             return None
         return writer, self._encoder
 
@@ -436,10 +440,10 @@ class StationBackup:
             track = self._tracks["video"]
             if packets and track.anchored_at is None and pts is not None:
                 # The camera's 90 kHz clock counts from the capture instant: one anchor holds.
-                writer.sender_report(STATION, "video", pts & 0xFFFFFFFF, received)
+                writer.sender_report(self.participant, "video", pts & 0xFFFFFFFF, received)
                 track.anchored_at = received
             for data, ts, keyframe in packets:
-                writer.write_video(STATION, data, ts, keyframe)
+                writer.write_video(self.participant, data, ts, keyframe)
                 self.frames_written += 1
         except RecordingError as exc:
             self._failed_threadsafe(str(exc))
@@ -454,10 +458,10 @@ class StationBackup:
             if track.anchored_at is None or received - track.anchored_at > AUDIO_ANCHOR_S:
                 # The microphone's sample clock drifts from wall time (tens of ppm): anchor the
                 # sample being fed now to the time it arrived, now and then.
-                writer.sender_report(STATION, "audio", encoder.audio_position, received)
+                writer.sender_report(self.participant, "audio", encoder.audio_position, received)
                 track.anchored_at = received
             for data, ts in encoder.audio(frame, pts):
-                writer.write_audio(STATION, data, ts)
+                writer.write_audio(self.participant, data, ts)
                 self.frames_written += 1
         except RecordingError as exc:
             self._failed_threadsafe(str(exc))
@@ -545,11 +549,13 @@ class BackupController:
         self._task: asyncio.Task[None] | None = None
         self._recording_id = RecordingId(str(uuid.uuid4()))
         self.registered = False
+        self._participant: str | None = None
         self.settled = asyncio.Event()  # set whenever the backup matches what was told
 
     # -- input ---------------------------------------------------------------------------------
 
     def joined(self, welcome: m.Welcome) -> None:
+        self._participant = welcome.participant_id
         self._told = _Told(welcome.hearing_state, _pause_of(welcome), welcome.room_id)
         self._online = True
         self._kick()
@@ -646,6 +652,7 @@ class BackupController:
             video=self._video,
             audio=self._audio,
             metadata={"hearing_id": self.hearing_id, "source": "station-backup"},
+            participant=self._participant,
         )
         return True
 

@@ -87,6 +87,17 @@ class StationBackup:
     created: bool  # False: the same registration was already logged
 
 
+async def _registered_backup_key(db: AsyncSession, hearing_id: str, recording_id: str) -> VerifyKey:
+    """The key a station registered backup `recording_id` of the hearing with (NOT_FOUND if
+    none): what the backup is verified against, never a key inside the package."""
+    for entry in await EventLogRepository(db).list(hearing_id, kind=STATION_BACKUP_EVENT):
+        if entry.data.get("recording_id") == recording_id:
+            return VerifyKey.from_raw(base64.b64decode(str(entry.data["verify_key"])))
+    raise CourtError(
+        ErrorCode.NOT_FOUND, "no backup recording of this hearing is registered under that id"
+    )
+
+
 def _forbidden(action: str) -> CourtError:
     return CourtError(ErrorCode.FORBIDDEN, f"your role may not {action}")
 
@@ -648,12 +659,16 @@ class CourtService:
             hearing = await self._readable_hearing(db, principal, hearing_id)
             if not isinstance(principal, StationPrincipal):
                 raise _forbidden("send a station backup recording")
-            for entry in await EventLogRepository(db).list(hearing.id, kind=STATION_BACKUP_EVENT):
-                if entry.data.get("recording_id") == recording_id:
-                    return VerifyKey.from_raw(base64.b64decode(str(entry.data["verify_key"])))
-        raise CourtError(
-            ErrorCode.NOT_FOUND, "no backup recording of this hearing is registered under that id"
-        )
+            return await _registered_backup_key(db, hearing.id, recording_id)
+
+    async def reviewed_backup_key(
+        self, principal: Principal, hearing_id: str, recording_id: str
+    ) -> VerifyKey:
+        """For presiding staff playing a received station backup: the key its station
+        registered, which it must verify against. Raises NOT_FOUND, FORBIDDEN."""
+        async with self._sessions() as db:
+            _, hearing = await self._managed_hearing(db, principal, hearing_id, "review recordings")
+            return await _registered_backup_key(db, hearing.id, recording_id)
 
     async def log_station_backup_received(
         self,

@@ -78,6 +78,11 @@ class MediaUnavailable(StrEnum):
     NO_MEDIA = "NO_MEDIA"
 
 
+class RecordingSource(StrEnum):
+    COURT = "court"  # made by the court's SFU workers, signed with the server's key
+    STATION_BACKUP = "station-backup"  # a station's local backup, signed with the station's key
+
+
 @dataclass(frozen=True)
 class RecordingSummary:
     recording_id: RecordingId
@@ -86,6 +91,8 @@ class RecordingSummary:
     state: RecordingState
     # The playback key is a recipient of the data key: the server can decrypt it.
     playable: bool
+    source: RecordingSource
+    path: Path
 
 
 @dataclass
@@ -104,6 +111,8 @@ class Playback:
     media_unavailable: MediaUnavailable | None = None
     error: str | None = None
     last_used: float = 0.0
+    # The signing keys it must verify against (the server's, or the station's registered key).
+    trusted: list[VerifyKey] = field(default_factory=list)
 
     @property
     def progress(self) -> float:
@@ -127,7 +136,9 @@ class PlaybackService:
     """Lists a hearing's recordings and prepares them for playback (see the module docstring).
 
     `key` is the playback private key (None: recordings can be verified and their timeline
-    shown, but not played); `trusted` the signing keys recordings must be signed with.
+    shown, but not played); `trusted` the signing keys the court's recordings must be signed
+    with. Station backups the court received (`station_root`) are listed too; each is verified
+    against the key its station registered, which the caller passes to `prepare`.
     """
 
     def __init__(
@@ -138,8 +149,10 @@ class PlaybackService:
         trusted: Sequence[VerifyKey],
         clock: Clock,
         ttl_s: float,
+        station_root: Path | None = None,
     ) -> None:
         self.recordings_root = recordings_root
+        self.station_root = station_root
         self.cache_root = cache_root
         self._key = key
         self._trusted = list(trusted)
@@ -175,17 +188,24 @@ class PlaybackService:
         """The hearing's recordings, oldest first (read from the packages' headers)."""
         return await asyncio.to_thread(self._list, hearing_id)
 
+    def _roots(self) -> list[tuple[Path, RecordingSource]]:
+        roots = [(self.recordings_root, RecordingSource.COURT)]
+        if self.station_root is not None:
+            roots.append((self.station_root, RecordingSource.STATION_BACKUP))
+        return roots
+
     def _list(self, hearing_id: HearingId) -> list[RecordingSummary]:
         found = []
-        if not self.recordings_root.is_dir():
-            return []
-        for entry in self.recordings_root.iterdir():
-            summary = self._summary(entry)
-            if summary is not None and summary.hearing_id == hearing_id:
-                found.append(summary)
+        for root, source in self._roots():
+            if not root.is_dir():
+                continue
+            for entry in root.iterdir():
+                summary = self._summary(entry, source)
+                if summary is not None and summary.hearing_id == hearing_id:
+                    found.append(summary)
         return sorted(found, key=lambda r: (r.created_at, r.recording_id))
 
-    def _summary(self, path: Path) -> RecordingSummary | None:
+    def _summary(self, path: Path, source: RecordingSource) -> RecordingSummary | None:
         if parse_id(path.name) is None or not (path / "recording.json").is_file():
             return None
         try:
@@ -211,6 +231,8 @@ class PlaybackService:
             created_at=info.created_at,
             state=state,
             playable=self._key is not None and self._key.key_id in info.recipients,
+            source=source,
+            path=path,
         )
 
     async def find(self, hearing_id: HearingId, recording_id: str) -> RecordingSummary:
@@ -218,15 +240,22 @@ class PlaybackService:
         rid = parse_id(recording_id)
         if rid is None:
             raise _not_found()
-        summary = await asyncio.to_thread(self._summary, self.recordings_root / rid)
-        if summary is None or summary.hearing_id != hearing_id:
-            raise _not_found()
-        return summary
+        for root, source in self._roots():
+            summary = await asyncio.to_thread(self._summary, root / rid, source)
+            if summary is not None and summary.hearing_id == hearing_id:
+                return summary
+        raise _not_found()
 
     # -- preparation ------------------------------------------------------------------------
 
-    async def prepare(self, hearing_id: HearingId, recording_id: str) -> Playback:
-        """Start (or join) preparing the recording for playback; returns at once.
+    async def prepare(
+        self,
+        hearing_id: HearingId,
+        recording_id: str,
+        trusted: Sequence[VerifyKey] | None = None,
+    ) -> Playback:
+        """Start (or join) preparing the recording for playback; returns at once. `trusted`:
+        the keys it must be signed with (default: the court's own).
 
         Raises NOT_FOUND (not this hearing's), CONFLICT (still being recorded).
         """
@@ -243,8 +272,9 @@ class PlaybackService:
         playback = Playback(
             summary.recording_id,
             hearing_id,
-            self.recordings_root / summary.recording_id,
+            summary.path,
             last_used=self._clock.monotonic(),
+            trusted=list(self._trusted if trusted is None else trusted),
         )
         self._playbacks[summary.recording_id] = playback
         task = asyncio.create_task(self._run(playback, summary.playable))
@@ -278,7 +308,7 @@ class PlaybackService:
         files, _ = segment_files(playback.path)
         playback.total_bytes = sum(f.stat().st_size for f in files)
         if not playable:
-            playback.report = verify_package(playback.path, self._trusted)
+            playback.report = verify_package(playback.path, playback.trusted)
             playback.media_unavailable = (
                 MediaUnavailable.NO_PLAYBACK_KEY
                 if self._key is None
@@ -296,7 +326,7 @@ class PlaybackService:
             playback.done_bytes = done
 
         result = export_package(
-            playback.path, self._key, out, progress=progress, public_keys=self._trusted
+            playback.path, self._key, out, progress=progress, public_keys=playback.trusted
         )
         playback.report = result.report
         playback.streams = result.streams

@@ -24,7 +24,7 @@ from server.auth.service import IssuedSession
 from server.errors import CourtError, ErrorCode, not_found
 from server.hearings.service import event_json
 from server.ids import HearingId, RecordingId
-from server.recording.playback import Playback, playback_json
+from server.recording.playback import Playback, RecordingSource, playback_json
 from server.storage.eventlog import verify_chain
 from server.web import schemas as s
 from server.web.http import (
@@ -295,7 +295,11 @@ async def list_recordings(request: web.Request) -> web.StreamResponse:
     return reply(
         [
             s.RecordingOut(
-                id=r.recording_id, created_at=r.created_at, state=r.state, playable=r.playable
+                id=r.recording_id,
+                created_at=r.created_at,
+                state=r.state,
+                playable=r.playable,
+                source=r.source,
             )
             for r in found
         ]
@@ -317,7 +321,12 @@ async def prepare_playback(request: web.Request) -> web.StreamResponse:
     hearing_id = path_id(request, "hearing_id", "hearing")
     recording_id = path_id(request, "recording_id", "recording")
     await request.app[COURT].authorize_recording_review(who, hearing_id)
-    playback = await request.app[PLAYBACK].prepare(HearingId(hearing_id), recording_id)
+    found = await request.app[PLAYBACK].find(HearingId(hearing_id), recording_id)
+    trusted = None  # the court's own recordings: the server's signing key
+    if found.source is RecordingSource.STATION_BACKUP:
+        # A station's backup: the key that station registered, never one inside the package.
+        trusted = [await request.app[COURT].reviewed_backup_key(who, hearing_id, recording_id)]
+    playback = await request.app[PLAYBACK].prepare(HearingId(hearing_id), recording_id, trusted)
     await request.app[COURT].log_recording_review(who, hearing_id, recording_id)
     return await _playback_reply(request, hearing_id, playback, status=202)
 

@@ -242,6 +242,9 @@ class RecordingOut(Response):
     created_at: str
     state: Literal["recording", "complete", "recovered", "failed"]
     playable: bool  # the server's playback key can decrypt it
+    source: Literal["court", "station-backup"] = Field(
+        description="Made by the court, or a station's local backup it received."
+    )
 
 
 class ProblemOut(Response):

@@ -89,6 +89,19 @@ class Court:
         )
         assert status == 200, body
 
+    async def playback(self, recording_id: str) -> dict[str, Any]:
+        """The judge prepares a sealed recording of the hearing for playback; waits for it."""
+        judge = await self.staff("judge")
+        path = f"/api/hearings/{self.world.own.hearing_id}/recordings/{recording_id}/playback"
+        status, body = await self.call(judge, "POST", path)
+        assert status == 202, body
+        async with asyncio.timeout(60):
+            while body["status"] == "preparing":
+                await asyncio.sleep(0.1)  # polling the preparation's state
+                status, body = await self.call(judge, "GET", path)
+        result: dict[str, Any] = body
+        return result
+
     def client(self, cookies: dict[str, str], **kwargs: Any) -> SignalingClient:
         return SignalingClient(self.ws_url, cookies=cookies, **kwargs)
 

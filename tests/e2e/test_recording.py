@@ -108,14 +108,7 @@ async def test_a_hearing_is_recorded_sealed_confirmed_and_verifiable(
 
     # The judge plays it back: the worker wrapped the data key for the server's playback key
     # too, and the station's stream carries its signed media origin.
-    judge = await court.staff("judge")
-    path = f"/api/hearings/{w.hearing_id}/recordings/{sealed.recording_id}/playback"
-    status, body = await court.call(judge, "POST", path)
-    assert status == 202, body
-    async with asyncio.timeout(60):
-        while body["status"] == "preparing":
-            await asyncio.sleep(0.1)  # polling the preparation's state
-            status, body = await court.call(judge, "GET", path)
+    body = await court.playback(sealed.recording_id)
     assert (body["status"], body["media_unavailable"]) == ("ready", None), body
     assert body["verification"]["root_hash"] == sealed.root_hash
     streams = [s for s in body["streams"] if s["participant_id"] == welcome.participant_id]

@@ -267,7 +267,8 @@ async def test_the_station_backup_records_through_a_dead_line_and_is_sealed_at_c
         assert app.backup is not None
         backup = app.backup.backup
         assert backup.recording_id is None  # in the waiting room: nothing on the record
-        await clerk.request(m.Admit(participant_id=app.session.welcome.participant_id))
+        station_pid = app.session.welcome.participant_id
+        await clerk.request(m.Admit(participant_id=station_pid))
         await _until("recording", lambda: backup.frames_written >= 15)
 
         # The line dies for a while: the court cannot see the station, its backup goes on.
@@ -319,6 +320,22 @@ async def test_the_station_backup_records_through_a_dead_line_and_is_sealed_at_c
     assert (await asyncio.to_thread(verify_package, kept)).root_hash == backup.root_hash
     assert await asyncio.to_thread(receipt_path(backup.path).is_file)
     assert await asyncio.to_thread(pending_uploads, tmp_path / "backups") == []
+    # The judge finds it next to the court's own recording and plays it, verified against the
+    # station's registered key, the station named.
+    judge = await court.staff("judge")
+    status, listed = await court.call(judge, "GET", f"/api/hearings/{w.hearing_id}/recordings")
+    assert status == 200
+    assert {(r["id"], r["source"], r["playable"]) for r in listed} >= {
+        (backup.recording_id, "station-backup", True)
+    }
+    assert {r["source"] for r in listed} == {"court", "station-backup"}
+    body = await court.playback(backup.recording_id)
+    assert (body["status"], body["media_unavailable"]) == ("ready", None), body
+    assert body["verification"]["exit_code"] == 0
+    assert body["verification"]["signing_key_id"] == signing.key_id
+    (played,) = body["streams"]
+    assert played["participant_id"] == station_pid
+    assert played["display_name"] == "station"
     archive = await asyncio.to_thread(load_archive_private_key, court.data_dir / "keys/archive.key")
     result = await asyncio.to_thread(export_package, backup.path, archive, tmp_path / "out")
     (stream,) = result.streams

@@ -242,7 +242,10 @@ async function poll(recordingId) {
 
 async function load() {
   const list = await api("GET", base);
-  const recordingId = recordingIdInPath || list.filter((r) => r.state !== "recording").at(-1)?.id;
+  // By default the court's latest sealed recording; a station's backup when it is all there is.
+  const sealed = list.filter((r) => r.state !== "recording");
+  const recordingId = recordingIdInPath
+    || (sealed.filter((r) => r.source === "court").at(-1) ?? sealed.at(-1))?.id;
   if (list.length > 1 || !recordingIdInPath) {
     $("recordings").hidden = false;
     $("recording-list").replaceChildren(...list.map((r) => {
@@ -252,6 +255,8 @@ async function load() {
       link.textContent = wallText(Date.parse(r.created_at));
       row.insertCell().append(link);
       row.insertCell().textContent = t(`pb_state_${r.state}`);
+      row.insertCell().textContent = t(`pb_source_${r.source.replace("-", "_")}`);
+      row.dataset.source = r.source;
       return row;
     }));
   }
