@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -117,6 +118,7 @@ async def _playback(app: web.Application) -> AsyncIterator[None]:
     )
     await service.start()
     app[PLAYBACK] = service
+    await asyncio.to_thread(app[STATION_BACKUPS].sweep_incoming, time.time())
     sweeper = asyncio.create_task(service.sweep_forever(min(60.0, service.ttl_s / 4)))
     try:
         yield

@@ -270,12 +270,12 @@ def _delegate_recordings(argv: list[str]) -> int:
     return int(recordings_main(argv))
 
 
-def _station_client_arguments(parser: argparse.ArgumentParser) -> None:
+def _station_client_arguments(parser: argparse.ArgumentParser, command: str = "run") -> None:
     try:
-        from station_client.cli import add_run_arguments
+        from station_client import cli
     except ImportError:  # installed without the station extra (pyaudio)
         return
-    add_run_arguments(parser)
+    (cli.add_run_arguments if command == "run" else cli.add_send_arguments)(parser)
 
 
 def _station_client(command: str) -> Callable[[argparse.Namespace], int]:
@@ -285,7 +285,8 @@ def _station_client(command: str) -> Callable[[argparse.Namespace], int]:
         except ImportError as exc:
             print(f"shared-court station: the station client needs {exc.name}", file=sys.stderr)
             return EXIT_USAGE
-        return int(cli.run(args) if command == "run" else cli.devices(args))
+        commands = {"run": cli.run, "send": cli.send, "devices": cli.devices}
+        return int(commands[command](args))
 
     return run
 
@@ -349,6 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = ssub.add_parser("run", help="the station client: join the station's hearing")
     _station_client_arguments(p)
     p.set_defaults(func=_station_client("run"))
+    p = ssub.add_parser("send", help="send the court the station's unsent backup recordings")
+    _station_client_arguments(p, "send")
+    p.set_defaults(func=_station_client("send"))
     p = ssub.add_parser("devices", help="list the audio devices (for --microphone/--speaker)")
     p.set_defaults(func=_station_client("devices"))
     station.set_defaults(func=lambda _args: _usage(station))

@@ -29,7 +29,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,10 +45,10 @@ from signaling.enums import StationCause
 from signaling.errors import SignalingError
 from signaling.reasons import CloseReason
 
-from .backup import BackupController, StationBackup
+from .backup import BackupController, BackupState, StationBackup
 from .session import StationSession
 from .tee import MediaTee
-from .upload import UploadError, pending_uploads, upload_backup
+from .upload import Pending, UploadError, pending_uploads, upload_backup
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +206,47 @@ async def register_backup(
     return [ArchivePublicKey.from_pem(pem, "the court's archive key") for pem in data["recipients"]]
 
 
+@dataclass
+class SendResult:
+    """What `send_pending_backups` did."""
+
+    sent: int = 0
+    refused: list[str] = field(default_factory=list)  # why, per package the court refused
+    unreachable: str | None = None  # the court could not be reached (or refused the login)
+
+
+async def send_pending_backups(
+    http: aiohttp.ClientSession,
+    config: StationConfig,
+    root: Path,
+    progress: Callable[[float], None] | None = None,
+    on_package: Callable[[Pending], None] | None = None,
+) -> SendResult:
+    """Send the court every sealed backup under `root` it has not confirmed receiving, oldest
+    first. Never raises: what cannot be sent now stays for the next time."""
+    result = SendResult()
+    try:
+        pending = await asyncio.to_thread(pending_uploads, root)
+        if not pending:
+            return result
+        http.cookie_jar.clear()
+        cookies = await station_login(http, config)
+        for item in pending:
+            log.info("sending backup %s (%d bytes) to the court", item.recording_id, item.size)
+            if on_package is not None:
+                on_package(item)
+            try:
+                await upload_backup(http, config.server, cookies, item, progress)
+                result.sent += 1
+            except UploadError as exc:
+                log.error("%s", exc)
+                result.refused.append(str(exc))
+    except (aiohttp.ClientError, OSError, StationError) as exc:
+        log.warning("backups not sent now (%s); they are sent next time", exc)
+        result.unreachable = str(exc)
+    return result
+
+
 class StationApp:
     """Runs the station's part in a hearing until it ends (see the module docstring).
 
@@ -266,29 +307,13 @@ class StationApp:
         """Send the court every sealed backup it has not confirmed (this hearing's, and any an
         earlier run could not send); returns how many it took. Never raises: what cannot be
         sent now is sent next time."""
-        settings = self._backup_settings
-        if settings is None:
+        if self._backup_settings is None:
             return 0
-        sent = 0
-        try:
-            pending = await asyncio.to_thread(pending_uploads, settings.root)
-            if not pending:
-                return 0
-            http.cookie_jar.clear()
-            cookies = await station_login(http, self.config)
-            for item in pending:
-                log.info("sending backup %s (%d bytes) to the court", item.recording_id, item.size)
-                try:
-                    await upload_backup(
-                        http, self.config.server, cookies, item, self._upload_progress
-                    )
-                    sent += 1
-                except UploadError as exc:
-                    log.error("%s", exc)
-        except (aiohttp.ClientError, OSError, StationError) as exc:
-            log.warning("backups not sent now (%s); they are sent next time", exc)
-        self.backups_sent += sent
-        return sent
+        result = await send_pending_backups(
+            http, self.config, self._backup_settings.root, self._upload_progress
+        )
+        self.backups_sent += result.sent
+        return result.sent
 
     def _upload_progress(self, fraction: float) -> None:
         if self.window is not None:
@@ -414,6 +439,7 @@ class StationApp:
             bitrate=settings.bitrate,
             writer_config=settings.writer_config,
             on_failure=self._backup_failed,
+            on_state=self._backup_state,
         )
 
         async def register(recording_id: RecordingId, verify_key_pem: str) -> list[Any]:
@@ -439,6 +465,10 @@ class StationApp:
             self._tees["video"].remove_sink(backup.offer_video)
         if "audio" in self._tees:
             self._tees["audio"].remove_sink(backup.offer_audio)
+
+    def _backup_state(self, state: BackupState) -> None:
+        if self.window is not None:
+            self.window.backup_state(state.value)
 
     def _backup_failed(self, message: str) -> None:
         if self.window is not None:

@@ -262,14 +262,16 @@ class StationBackup:
         writer_config: WriterConfig | None = None,
         max_pending: int = 64,
         on_failure: Callable[[str], None] | None = None,
+        on_state: Callable[[BackupState], None] | None = None,
     ) -> None:
         self.root = root
+        self._on_state = on_state
         self.signing_key = signing_key
         self.fps, self.bitrate = fps, bitrate
         self._writer_config = writer_config
         self._max_pending = max_pending
         self._on_failure = on_failure
-        self.state = BackupState.IDLE
+        self._state = BackupState.IDLE
         self.recording_id: RecordingId | None = None
         self.participant = STATION
         self.root_hash: str | None = None
@@ -282,6 +284,17 @@ class StationBackup:
         self._ticker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.frames_written = 0
+
+    @property
+    def state(self) -> BackupState:
+        return self._state
+
+    def _set(self, state: BackupState) -> None:
+        # On the loop only (the writer thread reads it).
+        if state is not self._state:
+            self._state = state
+            if self._on_state is not None:
+                self._on_state(state)
 
     @property
     def path(self) -> Path | None:
@@ -324,7 +337,7 @@ class StationBackup:
         self.participant = ParticipantId(participant) if participant else STATION
         self._encoder = BackupEncoder(self.fps, self.bitrate)
         self._kinds = (video, audio)
-        self.state = BackupState.ABSENT
+        self._set(BackupState.ABSENT)
         self._ticker = asyncio.ensure_future(self._tick())
         log.info("backup recording %s started in %s", recording_id, self.path)
 
@@ -336,7 +349,7 @@ class StationBackup:
             return
         await self._call(self._enter_on_thread, *self._kinds)
         if self.state is BackupState.ABSENT:
-            self.state = BackupState.RECORDING
+            self._set(BackupState.RECORDING)
 
     def _enter_on_thread(self, video: bool, audio: bool) -> None:
         assert self._writer is not None
@@ -349,7 +362,7 @@ class StationBackup:
         """The station left the main room (`reason`: waiting_room, caucus ...)."""
         if self.state is not BackupState.RECORDING:
             return
-        self.state = BackupState.ABSENT  # first: frames offered from now on are not taken
+        self._set(BackupState.ABSENT)  # first: frames offered from now on are not taken
         assert self._writer is not None
         await self._call(self._writer.writer.remove_participant, self.participant, reason)
 
@@ -357,7 +370,7 @@ class StationBackup:
         if self.state not in (BackupState.RECORDING, BackupState.ABSENT):
             return
         self._resume_to = self.state
-        self.state = BackupState.PAUSED
+        self._set(BackupState.PAUSED)
         assert self._writer is not None
         await self._call(self._writer.writer.pause, reason, note)
 
@@ -365,7 +378,7 @@ class StationBackup:
         if self.state is not BackupState.PAUSED:
             return
         await self._call(self._resume_on_thread)
-        self.state = self._resume_to
+        self._set(self._resume_to)
 
     def _resume_on_thread(self) -> None:
         assert self._writer is not None
@@ -381,7 +394,7 @@ class StationBackup:
         """Seal the package; returns its root hash (None if it was never started)."""
         if self._writer is None or self.state in (BackupState.SEALED, BackupState.FAILED):
             return self.root_hash
-        self.state = BackupState.SEALED
+        self._set(BackupState.SEALED)
         await self._stop_ticker()
         writer = self._writer
         with contextlib.suppress(RecordingError):
@@ -500,7 +513,7 @@ class StationBackup:
     def _failed(self, message: str) -> None:
         if self.state is BackupState.FAILED:
             return
-        self.state = BackupState.FAILED
+        self._set(BackupState.FAILED)
         self.error = message
         log.error("backup recording %s failed: %s", self.recording_id, message)
         if self._on_failure is not None:

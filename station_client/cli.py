@@ -1,4 +1,4 @@
-"""`shared-court station run` and `shared-court station devices`: the village PC's app.
+"""`shared-court station run`, `station send` and `station devices`: the village PC's app.
 
 Exit codes: 0 the station's part ended (left, hearing closed, dismissed ...), 1 the station
 cannot take part (key refused, no hearing open), 2 usage (missing key file, no display, bad
@@ -16,14 +16,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiortc import MediaStreamTrack
 
 from recordings import RecordingError
 
-from .app import SELF_ID, BackupSettings, PreviewTrack, StationApp, StationConfig, StationError
+from .app import (
+    SELF_ID,
+    BackupSettings,
+    PreviewTrack,
+    StationApp,
+    StationConfig,
+    StationError,
+    send_pending_backups,
+)
 from .backup import load_or_create_signing_key, recover_unfinished
 from .devices import AvCamera, DeviceError, PyAudioInput, PyAudioOutput, list_audio_devices
 from .media import CameraTrack, MicrophoneTrack, SpeakerSink
+from .upload import Pending
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +44,7 @@ DEFAULT_BACKUP_DIR = Path.home() / ".local/share/shared-court/station-backups"
 async def _backup_settings(args: argparse.Namespace) -> BackupSettings | None:
     """The backup settings, after sealing what a killed run left unfinished. Raises
     KeyFileError / OSError (reported as usage errors)."""
-    if args.no_backup:
+    if getattr(args, "no_backup", False):
         return None
     root: Path = args.backup_dir
     key_file: Path = args.backup_key_file or root / "station-signing.key"
@@ -44,24 +54,15 @@ async def _backup_settings(args: argparse.Namespace) -> BackupSettings | None:
     return BackupSettings(root, key)
 
 
-def add_run_arguments(p: argparse.ArgumentParser) -> None:
+def _add_login_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--server", required=True, help="the court server, e.g. https://court.example")
     p.add_argument("--station-id", required=True)
     p.add_argument(
         "--key-file", required=True, type=Path, help="file holding the station key (0600)"
     )
-    p.add_argument("--hearing", help="hearing id (default: the station's hearing open now)")
-    cam = p.add_mutually_exclusive_group()
-    cam.add_argument("--camera", default="/dev/video0", help="V4L2 camera device")
-    cam.add_argument("--test-pattern", action="store_true", help="a test picture, no camera")
-    cam.add_argument("--no-camera", action="store_true")
-    p.add_argument("--size", default="640x480", help="camera picture size")
-    p.add_argument("--fps", type=int, default=15, help="camera frame rate")
-    p.add_argument("--microphone", help="input device name (default: the system's)")
-    p.add_argument("--speaker", help="output device name (default: the system's)")
-    p.add_argument("--no-audio", action="store_true", help="no microphone and no speaker")
-    p.add_argument("--no-window", action="store_true", help="run without a window")
-    p.add_argument("--lang", choices=["zh-CN", "en"], default="zh-CN")
+
+
+def _add_backup_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--backup-dir",
         type=Path,
@@ -74,6 +75,28 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         help="the station's backup signing key, created 0600 on first use "
         "(default: station-signing.key in the backup directory)",
     )
+
+
+def add_send_arguments(p: argparse.ArgumentParser) -> None:
+    _add_login_arguments(p)
+    _add_backup_arguments(p)
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    _add_login_arguments(p)
+    p.add_argument("--hearing", help="hearing id (default: the station's hearing open now)")
+    cam = p.add_mutually_exclusive_group()
+    cam.add_argument("--camera", default="/dev/video0", help="V4L2 camera device")
+    cam.add_argument("--test-pattern", action="store_true", help="a test picture, no camera")
+    cam.add_argument("--no-camera", action="store_true")
+    p.add_argument("--size", default="640x480", help="camera picture size")
+    p.add_argument("--fps", type=int, default=15, help="camera frame rate")
+    p.add_argument("--microphone", help="input device name (default: the system's)")
+    p.add_argument("--speaker", help="output device name (default: the system's)")
+    p.add_argument("--no-audio", action="store_true", help="no microphone and no speaker")
+    p.add_argument("--no-window", action="store_true", help="run without a window")
+    p.add_argument("--lang", choices=["zh-CN", "en"], default="zh-CN")
+    _add_backup_arguments(p)
     p.add_argument("--no-backup", action="store_true", help="no local backup recording")
 
 
@@ -184,6 +207,41 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: cannot open the window ({exc}); use --no-window", file=sys.stderr)
             return EXIT_USAGE
     return asyncio.run(_run(args, window))
+
+
+def send(args: argparse.Namespace) -> int:
+    """`shared-court station send`: seal what a killed run left, then send the court every
+    backup it has not confirmed. Exit 0 all sent (or none to send), 1 not all, 2 usage."""
+    if not args.key_file.is_file():
+        print(f"error: no station key file at {args.key_file}", file=sys.stderr)
+        return EXIT_USAGE
+    return asyncio.run(_send(args))
+
+
+async def _send(args: argparse.Namespace) -> int:
+    config = StationConfig(args.server, args.station_id, args.key_file)
+    try:
+        settings = await _backup_settings(args)
+    except (RecordingError, OSError) as exc:
+        print(f"error: backup recording: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    assert settings is not None
+
+    def started(item: Pending) -> None:
+        print(f"sending {item.recording_id} ({item.size / 1e6:.1f} MB)", file=sys.stderr)
+
+    def progress(fraction: float) -> None:
+        print(f"\r  {fraction:6.1%}", end="", file=sys.stderr, flush=True)
+
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        result = await send_pending_backups(http, config, settings.root, progress, started)
+    print(file=sys.stderr)
+    for reason in result.refused:
+        print(f"error: {reason}", file=sys.stderr)
+    if result.unreachable is not None:
+        print(f"error: not sent now: {result.unreachable}", file=sys.stderr)
+    print(f"backups received by the court: {result.sent}")
+    return EXIT_FAIL if result.refused or result.unreachable else EXIT_OK
 
 
 def devices(_args: argparse.Namespace) -> int:

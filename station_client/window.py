@@ -56,6 +56,8 @@ STRINGS = {
         "recording": "录像中",
         "backup_failed": "本站点备份录像失败，请告知法官或书记员",
         "backup_upload": "正在向法院发送本站点备份录像",
+        "backup_recording": "本站点备份录像中",
+        "backup_paused": "本站点备份录像已暂停",
     },
     "en": {
         "title": "Shared Court · Station",
@@ -77,6 +79,8 @@ STRINGS = {
         "recording": "recording",
         "backup_failed": "the station's backup recording failed: tell the judge or clerk",
         "backup_upload": "sending the station's backup recording to the court",
+        "backup_recording": "station backup recording",
+        "backup_paused": "station backup paused",
     },
 }
 
@@ -150,6 +154,7 @@ class HearingWindow:
         self._my_state: ParticipantState | None = None
         self._muted = False
         self._backup_error: str | None = None
+        self._backup_state: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.closed = False
 
@@ -279,6 +284,11 @@ class HearingWindow:
         self._backup_error = message
         self._render()
 
+    def backup_state(self, state: str) -> None:
+        """The local backup recording's state (station_client.backup.BackupState values)."""
+        self._backup_state = state
+        self._render()
+
     def backup_upload(self, fraction: float) -> None:
         """Progress of sending the sealed backup to the court (after the hearing)."""
         if not self.closed:
@@ -325,6 +335,8 @@ class HearingWindow:
             notes.append(s["muted"])
         if self._backup_error is not None:
             notes.append(f"{s['backup_failed']} ({self._backup_error})")
+        elif self._backup_state in ("recording", "paused"):
+            notes.append(s[f"backup_{self._backup_state}"])
         self.notice.configure(text="  ".join(notes))
 
     @property

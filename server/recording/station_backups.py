@@ -23,6 +23,7 @@ import asyncio
 import logging
 import os
 import re
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
@@ -36,7 +37,13 @@ log = logging.getLogger(__name__)
 FILE_NAME = re.compile(r"^(recording\.json|keys\.json|manifest\.json|[0-9]{6}\.cevr)$")
 MAX_JSON_BYTES = 1024 * 1024
 MAX_SEGMENT_BYTES = 128 * 1024 * 1024  # the writer rotates segments at 64 MiB
+# A whole package: ~0.7 Mbit/s of picture and sound is ~3.2 GB in 10 hours; a station cannot
+# fill the court's disk beyond this per backup (and a hearing takes at most 50 backups).
+MAX_PACKAGE_BYTES = 16 * 1024 * 1024 * 1024
 INCOMING = ".incoming"
+# An upload left unfinished this long is dropped (the station keeps its copy and its next
+# attempt sends every file again).
+INCOMING_TTL_S = 30 * 24 * 3600
 
 
 class StationBackupStore:
@@ -66,10 +73,11 @@ class StationBackupStore:
                 "manifest.json or NNNNNN.cevr",
                 field="name",
             )
-        limit = MAX_SEGMENT_BYTES if name.endswith(".cevr") else MAX_JSON_BYTES
         directory = self._incoming(recording_id)
         target = directory / ("segments/" + name if name.endswith(".cevr") else name)
         partial = target.with_name(target.name + ".part")
+        room = MAX_PACKAGE_BYTES - await asyncio.to_thread(_stored_bytes, directory, target)
+        limit = min(MAX_SEGMENT_BYTES if name.endswith(".cevr") else MAX_JSON_BYTES, room)
         handle = await asyncio.to_thread(_open_new, partial)
         size = 0
         try:
@@ -77,7 +85,10 @@ class StationBackupStore:
                 size += len(chunk)
                 if size > limit:
                     raise CourtError(
-                        ErrorCode.TOO_LARGE, f"{name} is larger than {limit} bytes", limit=limit
+                        ErrorCode.TOO_LARGE,
+                        f"{name} would exceed {limit} bytes (a file, or what is left of "
+                        f"{MAX_PACKAGE_BYTES} for the whole package)",
+                        limit=limit,
                     )
                 await asyncio.to_thread(handle.write, chunk)
             await asyncio.to_thread(_close_synced, handle)
@@ -86,6 +97,21 @@ class StationBackupStore:
             raise
         await asyncio.to_thread(os.replace, partial, target)
         return size
+
+    def sweep_incoming(self, now: float, max_age_s: float = INCOMING_TTL_S) -> list[str]:
+        """Drop uploads nothing was sent to for `max_age_s` (at start-up); returns their ids.
+        Blocks (file system): call through `asyncio.to_thread`."""
+        incoming = self.root / INCOMING
+        if not incoming.is_dir():
+            return []
+        dropped = []
+        for upload in incoming.iterdir():
+            times = [p.stat().st_mtime for p in upload.rglob("*")] + [upload.stat().st_mtime]
+            if now - max(times) >= max_age_s:
+                shutil.rmtree(upload, ignore_errors=True)
+                dropped.append(upload.name)
+                log.info("unfinished station backup upload %s dropped (stale)", upload.name)
+        return dropped
 
     async def accept(self, recording_id: RecordingId, key: VerifyKey) -> Report:
         """Verify the uploaded package against `key`; if intact (exit 0 or 2) it becomes the
@@ -106,6 +132,17 @@ class StationBackupStore:
             _fsync_dir(self.root)
             log.info("station backup %s received (%s)", recording_id, report.status)
         return report
+
+
+def _stored_bytes(directory: Path, replaced: Path) -> int:
+    """Bytes already sent for a package, but for the file about to be replaced."""
+    if not directory.is_dir():
+        return 0
+    return sum(
+        p.stat().st_size
+        for p in directory.rglob("*")
+        if p.is_file() and p != replaced and not p.name.endswith(".part")
+    )
 
 
 def _open_new(path: Path) -> BinaryIO:
@@ -132,4 +169,10 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-__all__ = ["FILE_NAME", "MAX_JSON_BYTES", "MAX_SEGMENT_BYTES", "StationBackupStore"]
+__all__ = [
+    "FILE_NAME",
+    "MAX_JSON_BYTES",
+    "MAX_PACKAGE_BYTES",
+    "MAX_SEGMENT_BYTES",
+    "StationBackupStore",
+]

@@ -239,7 +239,7 @@ async def test_the_station_app_shows_the_hearing_and_comes_back_after_its_line_d
 
 
 async def test_the_station_backup_records_through_a_dead_line_and_is_sealed_at_close(
-    court: Court, clerk: SignalingClient, tmp_path: Path
+    court: Court, clerk: SignalingClient, window: HearingWindow, tmp_path: Path
 ) -> None:
     w = court.world.own
     await court.set_state("in_session", "开庭")
@@ -256,7 +256,9 @@ async def test_the_station_backup_records_through_a_dead_line_and_is_sealed_at_c
         audio=None,
         backoff=Backoff(random.Random(3)),
         backup=BackupSettings(tmp_path / "backups", signing),
+        window=window,
     )
+    pump = asyncio.ensure_future(window.run())
     running = asyncio.ensure_future(app.run())
     try:
         await _until("the station joined", lambda: app.joins == 1 or running.done())
@@ -270,10 +272,12 @@ async def test_the_station_backup_records_through_a_dead_line_and_is_sealed_at_c
         station_pid = app.session.welcome.participant_id
         await clerk.request(m.Admit(participant_id=station_pid))
         await _until("recording", lambda: backup.frames_written >= 15)
+        assert "本站点备份录像中" in window.notice_text  # the director sees it runs
 
         # The line dies for a while: the court cannot see the station, its backup goes on.
+        session = app.session
         link.down()
-        await _until("the app noticed", lambda: app.session is None or app.joins == 1)
+        await _until("the app noticed", lambda: session.signaling.closed)
         frames = backup.frames_written
         await _until("4 s offline", lambda: backup.frames_written >= frames + 60)
         assert app.joins == 1
@@ -289,6 +293,8 @@ async def test_the_station_backup_records_through_a_dead_line_and_is_sealed_at_c
             await asyncio.wait_for(running, 20)
         await link.close()
         camera.stop()
+        window.close()
+        await pump
 
     assert backup.state is BackupState.SEALED
     assert backup.path is not None
@@ -344,14 +350,14 @@ async def test_the_station_backup_records_through_a_dead_line_and_is_sealed_at_c
     assert float(probe["format"]["duration"]) >= 6.0
 
 
-async def _station_process(*args: str) -> asyncio.subprocess.Process:
-    """`shared-court station run ARGS` as its own process, output (both streams) piped."""
+async def _station_process(*args: str, command: str = "run") -> asyncio.subprocess.Process:
+    """`shared-court station COMMAND ARGS` as its own process, output (both streams) piped."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "server.cli",
         "station",
-        "run",
+        command,
         *args,
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
@@ -484,9 +490,20 @@ async def test_a_killed_station_seals_its_backup_at_the_next_start(
     stranger = SigningKey.generate().verify_key  # any other key: refused
     assert (await asyncio.to_thread(verify_package, package, [stranger])).exit_code == 1
 
+    # `station send` delivers it to the court now (no hearing needed); then nothing is left.
+    code, out = await _cli(*common, "--key-file", str(key_file), command="send")
+    assert code == 0, out
+    assert "backups received by the court: 1" in out
+    (received,) = await logged("station.backup_received")
+    assert received["recording_id"] == rid
+    assert received["status"] == "recovered"
+    assert received["root_hash"] == report.root_hash
+    code, out = await _cli(*common, "--key-file", str(key_file), command="send")
+    assert (code, "backups received by the court: 0" in out) == (0, True), out
 
-async def _cli(*args: str) -> tuple[int, str]:
-    proc = await _station_process(*args)
+
+async def _cli(*args: str, command: str = "run") -> tuple[int, str]:
+    proc = await _station_process(*args, command=command)
     out, _ = await asyncio.wait_for(proc.communicate(), 60)
     return proc.returncode or 0, out.decode()
 

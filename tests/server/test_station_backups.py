@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import os
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,8 @@ from server.app import create_app
 from server.appkeys import SESSIONS
 from server.hearings.enums import HearingState
 from server.hearings.service import MAX_STATION_BACKUPS
+from server.recording import station_backups
+from server.recording.station_backups import StationBackupStore
 from server.storage.db import upgrade_async
 from server.storage.eventlog import EventLogRepository
 from server.storage.models import Hearing
@@ -451,3 +455,39 @@ async def logged_kind(client: TestClient[Any, Any], hearing_id: str, kind: str) 
     async with app_of(client)[SESSIONS]() as db:
         events = await EventLogRepository(db).list(hearing_id, kind=kind)
     return [e.data for e in events]
+
+
+async def test_a_package_is_bounded_as_a_whole(
+    station: tuple[Api, CourtWorld], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each file within its own bound, but together more than a package may be: the court's
+    # disk is not the station's to fill.
+    monkeypatch.setattr(station_backups, "MAX_PACKAGE_BYTES", 5000)
+    api, world = station
+    _, base = await _registered(api, world, Ed25519PrivateKey.generate())
+    octets = {"Content-Type": "application/octet-stream"}
+    for name in ("000000.cevr", "000001.cevr"):
+        status, _ = await api.call("PUT", f"{base}/files/{name}", raw=b"x" * 2000, headers=octets)
+        assert status == 204
+    status, body = await api.call(
+        "PUT", f"{base}/files/000002.cevr", raw=b"x" * 2000, headers=octets
+    )
+    assert status == 413, body
+    # Sending a file again replaces it: it does not count twice.
+    status, _ = await api.call("PUT", f"{base}/files/000001.cevr", raw=b"y" * 2500, headers=octets)
+    assert status == 204
+
+
+def test_uploads_left_unfinished_for_long_are_dropped(tmp_path: Path) -> None:
+    store = StationBackupStore(tmp_path)
+    stale = tmp_path / ".incoming" / str(uuid.uuid4())
+    fresh = tmp_path / ".incoming" / str(uuid.uuid4())
+    for upload in (stale, fresh):
+        (upload / "segments").mkdir(parents=True)
+        (upload / "keys.json").write_text("{}")
+    now = time.time()
+    for path in (stale, stale / "segments", stale / "keys.json"):
+        os.utime(path, (now - 31 * 86400, now - 31 * 86400))
+    assert store.sweep_incoming(now) == [stale.name]
+    assert not stale.exists()
+    assert (fresh / "keys.json").is_file()
