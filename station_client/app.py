@@ -281,6 +281,9 @@ class StationApp:
         self._tees: dict[str, MediaTee] = {}
         self._cookies: dict[str, str] = {}
         self.backups_sent = 0
+        self._untold: list[m.StationReport] = []  # reports for the court, sent in order
+        self._telling: set[asyncio.Future[None]] = set()
+        self._telling_lock = asyncio.Lock()
 
     def leave(self) -> None:
         """Leave the hearing on purpose (the window's button); `run()` then returns."""
@@ -395,13 +398,15 @@ class StationApp:
             if backup is not None:
                 backup.joined(welcome)
             if lost_since is not None:
-                report = m.StationReport(
-                    cause=StationCause.NETWORK,
-                    detail="connection lost; the station joined again",
-                    since=lost_since,
+                self._untold.insert(
+                    0,
+                    m.StationReport(
+                        cause=StationCause.NETWORK,
+                        detail="connection lost; the station joined again",
+                        since=lost_since,
+                    ),
                 )
-                await session.signaling.request(report)
-                self.reports.append(report)
+            await self._tell_court(session)
             closed = asyncio.ensure_future(session.signaling.wait_closed())
             stop = asyncio.ensure_future(self._stop.wait())
             try:
@@ -473,3 +478,29 @@ class StationApp:
     def _backup_failed(self, message: str) -> None:
         if self.window is not None:
             self.window.backup_failed(message)
+        # The court must know at the time that the station's own record stopped.
+        self._untold.append(
+            m.StationReport(
+                cause=StationCause.OTHER,
+                detail=f"the station's backup recording failed: {message}"[:500],
+                since=datetime.now(UTC),
+            )
+        )
+        if self.session is not None and self.session.welcome is not None:
+            task = asyncio.ensure_future(self._tell_court(self.session))
+            self._telling.add(task)
+            task.add_done_callback(self._telling.discard)
+
+    async def _tell_court(self, session: StationSession) -> None:
+        """Send the reports not yet told, in order, once each (they wait for the next join if
+        the line fails meanwhile)."""
+        async with self._telling_lock:
+            while self._untold:
+                report = self._untold[0]
+                try:
+                    await session.signaling.request(report)
+                except (SignalingError, aiohttp.ClientError, OSError) as exc:
+                    log.warning("report not sent now (%s); sent after the next join", exc)
+                    return
+                self._untold.pop(0)
+                self.reports.append(report)

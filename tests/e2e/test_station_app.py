@@ -238,18 +238,24 @@ async def test_the_station_app_shows_the_hearing_and_comes_back_after_its_line_d
         station_camera.stop()
 
 
+async def _station_in_session(court: Court, tmp_path: Path) -> tuple[CameraTrack, Path, SigningKey]:
+    """The hearing in session, and the station's camera (running), key file and backup key."""
+    await court.set_state("in_session", "开庭")
+    camera = CameraTrack(AvCamera.test_pattern(size="320x240", fps=15))
+    await camera.start()
+    key_file = tmp_path / "station.key"
+    await asyncio.to_thread(key_file.write_text, court.world.own.station_key)
+    signing = await asyncio.to_thread(load_or_create_signing_key, tmp_path / "backup.ed25519")
+    return camera, key_file, signing
+
+
 async def test_the_station_backup_records_through_a_dead_line_and_is_sealed_at_close(
     court: Court, clerk: SignalingClient, window: HearingWindow, tmp_path: Path
 ) -> None:
     w = court.world.own
-    await court.set_state("in_session", "开庭")
-    camera = CameraTrack(AvCamera.test_pattern(size="320x240", fps=15))
-    await camera.start()
+    camera, key_file, signing = await _station_in_session(court, tmp_path)
     link = LinkToCourt(court.server.port or 0)
     await link.start()
-    key_file = tmp_path / "station.key"
-    await asyncio.to_thread(key_file.write_text, w.station_key)
-    signing = await asyncio.to_thread(load_or_create_signing_key, tmp_path / "backup.ed25519")
     app = StationApp(
         StationConfig(f"http://127.0.0.1:{link.port}", w.station_id, key_file),
         video=camera,
@@ -348,6 +354,44 @@ async def test_the_station_backup_records_through_a_dead_line_and_is_sealed_at_c
     probe = await asyncio.to_thread(ffprobe, stream.file)
     assert {s["codec_name"] for s in probe["streams"]} == {"vp8"}
     assert float(probe["format"]["duration"]) >= 6.0
+
+
+async def test_a_full_station_disk_is_reported_to_the_court_at_once(
+    court: Court, clerk: SignalingClient, tiny_filesystem: Path, tmp_path: Path
+) -> None:
+    w = court.world.own
+    camera, key_file, signing = await _station_in_session(court, tmp_path)
+    app = StationApp(
+        StationConfig(court.base, w.station_id, key_file),
+        video=camera,
+        audio=None,
+        backup=BackupSettings(tiny_filesystem, signing),
+    )
+    running = asyncio.ensure_future(app.run())
+    judge = await court.staff("judge")
+
+    async def reported() -> list[dict[str, Any]]:
+        status, log = await court.call(judge, "GET", f"/api/hearings/{w.hearing_id}/events")
+        assert status == 200
+        return [e["data"] for e in log["events"] if e["kind"] == "station.report"]
+
+    try:
+        await _until("the station joined", lambda: app.joins == 1 or running.done())
+        assert app.session is not None
+        assert app.session.welcome is not None
+        await clerk.request(m.Admit(participant_id=app.session.welcome.participant_id))
+        async with asyncio.timeout(40):
+            while not (reports := await reported()):
+                await asyncio.sleep(0.2)  # polling the hearing's log
+        assert [r["cause"] for r in reports] == ["other"]
+        assert "backup recording failed" in reports[0]["detail"]
+        assert app.backup is not None
+        assert app.backup.backup.state is BackupState.FAILED
+        assert not running.done()  # the station takes part on
+    finally:
+        app.leave()
+        assert await asyncio.wait_for(running, 30) is CloseReason.CLIENT_LEFT
+        camera.stop()
 
 
 async def _station_process(*args: str, command: str = "run") -> asyncio.subprocess.Process:

@@ -6,6 +6,7 @@ and room changes, and a station stopped mid-hearing leaves a package the next st
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,15 +14,18 @@ import av
 import pytest
 
 from recordings import (
+    ArchivePublicKey,
     KeyFileError,
     PauseReason,
     RecordingId,
+    SigningKey,
     export_package,
     keygen,
     load_archive_private_key,
     load_archive_public_key,
     verify_package,
 )
+from recordings.keys import KeyFiles
 from station_client.backup import (
     BackupState,
     StationBackup,
@@ -45,6 +49,14 @@ async def _until(what: str, condition: Callable[[], bool], timeout: float = 20) 
         pytest.fail(f"not within {timeout} s: {what}")
 
 
+async def _keys(tmp_path: Path) -> tuple[KeyFiles, ArchivePublicKey, SigningKey]:
+    """The court's archive keys (files, public key) and the station's signing key."""
+    keys = await asyncio.to_thread(keygen, tmp_path / "court-keys")
+    archive = await asyncio.to_thread(load_archive_public_key, keys.archive_public)
+    signing = await asyncio.to_thread(load_or_create_signing_key, tmp_path / "station.ed25519")
+    return keys, archive, signing
+
+
 def state(backup: StationBackup) -> BackupState:
     return backup.state  # (read through a call: each check sees the state anew)
 
@@ -52,9 +64,7 @@ def state(backup: StationBackup) -> BackupState:
 async def test_backup_records_camera_and_microphone_and_follows_the_court(
     pulse_audio: PulseServer, tmp_path: Path
 ) -> None:
-    keys = await asyncio.to_thread(keygen, tmp_path / "court-keys")
-    archive = await asyncio.to_thread(load_archive_public_key, keys.archive_public)
-    signing = await asyncio.to_thread(load_or_create_signing_key, tmp_path / "station.ed25519")
+    keys, archive, signing = await _keys(tmp_path)
     source = tmp_path / "tone.raw"
     await asyncio.to_thread(source.write_bytes, tone(30.0))
     feeder = pulse_audio.feeder(source)
@@ -131,9 +141,7 @@ async def test_backup_records_camera_and_microphone_and_follows_the_court(
 async def test_a_backup_cut_short_is_sealed_with_an_incident_at_the_next_start(
     tmp_path: Path,
 ) -> None:
-    keys = await asyncio.to_thread(keygen, tmp_path / "court-keys")
-    archive = await asyncio.to_thread(load_archive_public_key, keys.archive_public)
-    signing = await asyncio.to_thread(load_or_create_signing_key, tmp_path / "station.ed25519")
+    _, archive, signing = await _keys(tmp_path)
     camera = CameraTrack(AvCamera.test_pattern(size="320x240", fps=15))
     tee = MediaTee(camera)
     backup = StationBackup(tmp_path / "backups", signing)
@@ -189,3 +197,40 @@ def test_the_encoder_takes_a_private_copy_of_the_shared_frame() -> None:
             a = bytes(src)[y * src.line_size : y * src.line_size + width]
             b = bytes(dst)[y * dst.line_size : y * dst.line_size + width]
             assert a == b
+
+
+async def test_a_full_disk_stops_the_backup_tells_the_station_and_leaves_it_verifiable(
+    tiny_filesystem: Path, tmp_path: Path
+) -> None:
+    _, archive, signing = await _keys(tmp_path)
+    camera = CameraTrack(AvCamera.test_pattern(size="320x240", fps=15))
+    tee = MediaTee(camera)
+    alerts: list[str] = []
+    backup = StationBackup(tiny_filesystem, signing, bitrate=400_000, on_failure=alerts.append)
+    tee.add_sink(backup.offer_video)
+    live = tee.track()  # the live connection's view of the camera
+    tee.start()
+    try:
+        rid = RecordingId("5d6e7f80-3333-4a1b-8c2d-0123456789ab")
+        await backup.start(rid, [archive], video=True, audio=False)
+        await backup.enter()
+        await _until("the disk is full", lambda: bool(alerts), timeout=40)
+        assert state(backup) is BackupState.FAILED
+        assert "disk" in alerts[0].lower() or "space" in alerts[0].lower(), alerts
+        # The station goes on: the live view of the camera is not affected.
+        for _ in range(5):
+            await asyncio.wait_for(live.recv(), 5)
+        assert await backup.seal() is None  # nothing more is written
+    finally:
+        live.stop()
+        await tee.aclose()
+        await camera.aclose()
+        await backup.aclose()
+    # Space is freed; whatever the writer could not seal is sealed at the next start.
+    await asyncio.to_thread(
+        subprocess.run, ["mount", "-o", "remount,size=8m", str(tiny_filesystem)], check=True
+    )
+    await asyncio.to_thread(recover_unfinished, tiny_filesystem, signing)
+    report = await asyncio.to_thread(verify_package, tiny_filesystem / rid)
+    assert report.exit_code == 2, report.problems  # intact, the loss declared
+    assert [g["cause"] for g in report.gaps] in (["disk_full"], ["crash"]), report.gaps
