@@ -12,6 +12,7 @@ never retried (the kernel may have dropped the dirty pages, PostgreSQL's "fsyncg
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -89,3 +90,12 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
         os.close(fd)
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 (hex) of a file's content, read in 1 MiB blocks. Blocks (reads the file)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -211,6 +211,7 @@ class SendResult:
     """What `send_pending_backups` did."""
 
     sent: int = 0
+    already_there: int = 0  # files the court held from an upload the line had cut short
     refused: list[str] = field(default_factory=list)  # why, per package the court refused
     unreachable: str | None = None  # the court could not be reached (or refused the login)
 
@@ -236,8 +237,9 @@ async def send_pending_backups(
             if on_package is not None:
                 on_package(item)
             try:
-                await upload_backup(http, config.server, cookies, item, progress)
+                receipt = await upload_backup(http, config.server, cookies, item, progress)
                 result.sent += 1
+                result.already_there += int(receipt.get("files_already_there", 0))
             except UploadError as exc:
                 log.error("%s", exc)
                 result.refused.append(str(exc))
@@ -303,8 +305,23 @@ class StationApp:
                     await self.backup.finish()
                 for tee in self._tees.values():
                     await tee.aclose()
-                if self._backup_settings is not None:
-                    await self.send_backups(http)
+                if self._backup_settings is not None and not self._stop.is_set():
+                    await self._send_unless_left(http)
+
+    async def _send_unless_left(self, http: aiohttp.ClientSession) -> None:
+        """Send the backups now, unless the director leaves (the window's button, Ctrl-C, a
+        shutdown): an upload is resumed file by file at the next chance."""
+        sending = asyncio.ensure_future(self.send_backups(http))
+        left = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({sending, left}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            left.cancel()
+            if not sending.done():
+                log.warning("leaving: the backups are sent next time")
+                sending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sending
 
     async def send_backups(self, http: aiohttp.ClientSession) -> int:
         """Send the court every sealed backup it has not confirmed (this hearing's, and any an

@@ -561,7 +561,6 @@ class BackupController:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._recording_id = RecordingId(str(uuid.uuid4()))
-        self.registered = False
         self._participant: str | None = None
         self.settled = asyncio.Event()  # set whenever the backup matches what was told
 
@@ -588,7 +587,8 @@ class BackupController:
         self._kick()
 
     async def finish(self) -> str | None:
-        """The station's part is over: seal if the hearing closed, else stop (recoverable)."""
+        """The station's part is over: seal the backup (noting it when the hearing had not
+        closed); returns its root hash, None if nothing was recorded."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -658,7 +658,6 @@ class BackupController:
         except Exception as exc:  # the court cannot be reached or refused: try at next join
             log.warning("cannot register the backup recording with the court: %s", exc)
             return False
-        self.registered = True
         await self.backup.start(
             self._recording_id,
             recipients,

@@ -241,6 +241,8 @@ async def _send(args: argparse.Namespace) -> int:
     if result.unreachable is not None:
         print(f"error: not sent now: {result.unreachable}", file=sys.stderr)
     print(f"backups received by the court: {result.sent}")
+    if result.already_there:
+        print(f"files already at the court (not sent again): {result.already_there}")
     return EXIT_FAIL if result.refused or result.unreachable else EXIT_OK
 
 

@@ -3,10 +3,12 @@
 A sealed package is sent file by file (`PUT /api/hearings/{id}/station-backups/{rid}/files/
 {name}`: recording.json, keys.json, each segment, manifest.json last), then the court is asked
 to take it (`POST .../receipt`), which it does only if the package verifies against the key the
-station registered. The court's answer is kept next to the package as `<rid>.received.json`;
-a package without one is sent again at the next chance (the next start of the station app, or
-the end of the next hearing), so a village line that drops mid-upload costs a retry, not the
-recording. Files are read off the event loop and streamed (chunked), never held in memory.
+station registered. An upload the line cut short is resumed: the court lists what it holds
+(`GET .../files`, with SHA-256s) and only what is missing or different is sent again.
+The court's answer is kept next to the package as `<rid>.received.json`; a package without one
+is sent at the next chance (the end of the next hearing, or `shared-court station send`), so a
+village line that drops mid-upload costs what was not yet sent, never the recording. Files
+are read off the event loop and streamed (chunked), never held in memory.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import aiohttp
 
 from recordings import RecordingError
+from recordings.fsio import file_sha256
 from recordings.verify import read_info
 
 log = logging.getLogger(__name__)
@@ -113,7 +116,16 @@ async def upload_backup(
         if progress is not None and pending.size:
             progress(min(1.0, done / pending.size))
 
+    async with http.get(f"{base}/files", headers=headers, cookies=cookies) as resp:
+        listing: dict[str, Any] = await resp.json(content_type=None)
+        there: dict[str, str] = listing.get("files", {}) if resp.status == 200 else {}
+    skipped = 0
     for name, file in await asyncio.to_thread(package_files, pending.path):
+        if name in there and await asyncio.to_thread(file_sha256, file) == there[name]:
+            # Arrived whole before the line dropped: not sent again.
+            skipped += 1
+            sent((await asyncio.to_thread(file.stat)).st_size)
+            continue
         async with http.put(
             f"{base}/files/{name}", data=_chunks(file, sent), headers=headers, cookies=cookies
         ) as resp:
@@ -132,5 +144,10 @@ async def upload_backup(
     await asyncio.to_thread(
         receipt_path(pending.path).write_text, json.dumps(receipt, sort_keys=True), "utf-8"
     )
-    log.info("backup %s received by the court", pending.recording_id)
+    log.info(
+        "backup %s received by the court (%d files were there already)",
+        pending.recording_id,
+        skipped,
+    )
+    receipt["files_already_there"] = skipped
     return receipt

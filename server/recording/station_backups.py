@@ -1,8 +1,9 @@
 """Station backup recordings received from the stations, kept with the court's recordings.
 
-A station uploads its sealed backup package file by file (`PUT .../files/{name}`: a dropped
-village line then costs one file, not the whole upload), then asks the court to take it
-(`POST .../receipt`). Design:
+A station uploads its sealed backup package file by file (`PUT .../files/{name}`), then asks
+the court to take it (`POST .../receipt`). `GET .../files` lists what has arrived with each
+file's SHA-256, so a station whose line dropped mid-upload sends only what is missing or
+different. Design:
 
 - Only the package's own file names are accepted (`recording.json`, `keys.json`,
   `manifest.json`, `NNNNNN.cevr` for `segments/NNNNNN.cevr`), each bounded in size, streamed
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from recordings import Report, VerifyKey, verify_package
+from recordings.fsio import file_sha256
 from server.errors import CourtError, ErrorCode
 from server.ids import RecordingId
 
@@ -112,6 +114,21 @@ class StationBackupStore:
                 dropped.append(upload.name)
                 log.info("unfinished station backup upload %s dropped (stale)", upload.name)
         return dropped
+
+    async def stored_files(self, recording_id: RecordingId) -> dict[str, str]:
+        """The files of an upload in progress, by the name they were sent under, with their
+        SHA-256 (hex): what a station resuming an upload need not send again."""
+        return await asyncio.to_thread(self._stored_files, recording_id)
+
+    def _stored_files(self, recording_id: RecordingId) -> dict[str, str]:
+        directory = self._incoming(recording_id)
+        if not directory.is_dir():
+            return {}
+        found = {}
+        for path in sorted(directory.rglob("*")):
+            if path.is_file() and FILE_NAME.match(path.name):
+                found[path.name] = file_sha256(path)
+        return found
 
     async def accept(self, recording_id: RecordingId, key: VerifyKey) -> Report:
         """Verify the uploaded package against `key`; if intact (exit 0 or 2) it becomes the

@@ -240,20 +240,32 @@ async def register_station_backup(request: web.Request) -> web.StreamResponse:
     return reply(out, status=201 if backup.created else 200)
 
 
+async def _upload_in_progress(request: web.Request) -> RecordingId:
+    """The backup the request is about, once the hearing's station may send it: registered,
+    and not received yet (CONFLICT)."""
+    hearing_id = path_id(request, "hearing_id", "hearing")
+    recording_id = RecordingId(path_id(request, "recording_id", "backup recording"))
+    await request.app[COURT].station_backup_key(principal(request), hearing_id, recording_id)
+    if await request.app[STATION_BACKUPS].received(recording_id):
+        raise CourtError(ErrorCode.CONFLICT, "this backup recording was already received")
+    return recording_id
+
+
 async def put_station_backup_file(request: web.Request) -> web.StreamResponse:
     """One file of the station's sealed backup package, streamed to disk (sent again: replaced,
     until the court has received the package)."""
-    who = principal(request)
-    hearing_id = path_id(request, "hearing_id", "hearing")
-    recording_id = RecordingId(path_id(request, "recording_id", "backup recording"))
-    await request.app[COURT].station_backup_key(who, hearing_id, recording_id)
-    store = request.app[STATION_BACKUPS]
-    if await store.received(recording_id):
-        raise CourtError(ErrorCode.CONFLICT, "this backup recording was already received")
-    await store.store_file(
+    recording_id = await _upload_in_progress(request)
+    await request.app[STATION_BACKUPS].store_file(
         recording_id, request.match_info["file_name"], request.content.iter_chunked(1 << 16)
     )
     return web.Response(status=204)
+
+
+async def list_station_backup_files(request: web.Request) -> web.StreamResponse:
+    """What has arrived of an upload in progress (to resume it)."""
+    recording_id = await _upload_in_progress(request)
+    files = await request.app[STATION_BACKUPS].stored_files(recording_id)
+    return reply(s.StationBackupFilesOut(recording_id=recording_id, files=files))
 
 
 async def receive_station_backup(request: web.Request) -> web.StreamResponse:
@@ -549,6 +561,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "The hearing's station sends one file of its sealed backup package (raw bytes: "
         "recording.json, keys.json, manifest.json or NNNNNN.cevr for segments/NNNNNN.cevr)",
         status=204,
+    ),
+    Endpoint(
+        "GET",
+        H + "/station-backups/{recording_id}/files",
+        list_station_backup_files,
+        "What has arrived of the station's upload, with each file's SHA-256 (to resume it; "
+        "409 once the package was received)",
+        response=s.StationBackupFilesOut,
     ),
     Endpoint(
         "POST",

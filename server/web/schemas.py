@@ -217,6 +217,14 @@ class ConfirmationOut(Response):
     matches: bool
 
 
+class StationBackupFilesOut(Response):
+    recording_id: str
+    files: dict[str, str] = Field(
+        description="File name as sent (recording.json, keys.json, manifest.json, NNNNNN.cevr) "
+        "-> SHA-256 (hex) of what the court holds."
+    )
+
+
 class StationBackupReceiptOut(Response):
     recording_id: str
     received: bool = Field(description="Intact (or with declared gaps): the court keeps it.")

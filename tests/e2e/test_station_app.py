@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from recordings import (
@@ -534,10 +535,21 @@ async def test_a_killed_station_seals_its_backup_at_the_next_start(
     stranger = SigningKey.generate().verify_key  # any other key: refused
     assert (await asyncio.to_thread(verify_package, package, [stranger])).exit_code == 1
 
-    # `station send` delivers it to the court now (no hearing needed); then nothing is left.
+    # An upload the line cut short: the court already holds two of the files.
+    station = await court.station()
+    headers = {"X-CSRF-Token": station.get("sc_csrf", "")}
+    files = f"{court.base}/api/hearings/{w.hearing_id}/station-backups/{rid}/files"
+    async with aiohttp.ClientSession(cookies=station) as http:
+        for name in ("recording.json", "keys.json"):
+            data = await asyncio.to_thread((package / name).read_bytes)
+            async with http.put(f"{files}/{name}", data=data, headers=headers) as resp:
+                assert resp.status == 204
+
+    # `station send` delivers the rest now (no hearing needed); then nothing is left.
     code, out = await _cli(*common, "--key-file", str(key_file), command="send")
     assert code == 0, out
     assert "backups received by the court: 1" in out
+    assert "files already at the court (not sent again): 2" in out
     (received,) = await logged("station.backup_received")
     assert received["recording_id"] == rid
     assert received["status"] == "recovered"

@@ -186,6 +186,13 @@ ROWS = [
         NOT_OURS,
     ),
     Row(
+        "GET",
+        H + "/station-backups/{case_id}/files",
+        None,
+        roles(403, station=404),
+        NOT_OURS,
+    ),
+    Row(
         "POST",
         H + "/station-backups/{case_id}/receipt",
         None,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import io
 import os
 import time
@@ -337,7 +338,17 @@ async def test_the_station_sends_its_sealed_backup_and_the_court_keeps_it(
 ) -> None:
     api, world = station
     recording_id, base, package = await _station_package(api, world, keys, tmp_path)
+    status, listing = await api.call("GET", f"{base}/files")
+    assert (status, listing["files"]) == (200, {})
     await _send(api, base, package)
+    # What arrived, with each file's SHA-256: what a station resuming an upload compares.
+    status, listing = await api.call("GET", f"{base}/files")
+    assert status == 200
+    sent = await asyncio.to_thread(_package_files, package)
+    assert listing["files"] == {
+        name: hashlib.sha256(await asyncio.to_thread(path.read_bytes)).hexdigest()
+        for name, path in sent
+    }
     status, receipt = await api.call("POST", f"{base}/receipt")
     assert status == 201, receipt
     expected = (await asyncio.to_thread(verify_package, package)).root_hash
@@ -360,6 +371,8 @@ async def test_the_station_sends_its_sealed_backup_and_the_court_keeps_it(
     )
     assert status == 409
     status, _ = await api.call("POST", f"{base}/receipt")
+    assert status == 409
+    status, _ = await api.call("GET", f"{base}/files")
     assert status == 409
 
 

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import av
 import pytest
@@ -26,12 +29,16 @@ from recordings import (
     verify_package,
 )
 from recordings.keys import KeyFiles
+from signaling import messages as m
+from signaling.enums import HearingRole, HearingState, ParticipantState, RecordingPause
 from station_client.backup import (
+    BackupController,
     BackupState,
     StationBackup,
     load_or_create_signing_key,
     private_copy,
     recover_unfinished,
+    verify_key_pem,
 )
 from station_client.devices import AvCamera, PyAudioInput
 from station_client.media import CameraTrack, MicrophoneTrack
@@ -234,3 +241,103 @@ async def test_a_full_disk_stops_the_backup_tells_the_station_and_leaves_it_veri
     report = await asyncio.to_thread(verify_package, tiny_filesystem / rid)
     assert report.exit_code == 2, report.problems  # intact, the loss declared
     assert [g["cause"] for g in report.gaps] in (["disk_full"], ["crash"]), report.gaps
+
+
+def _welcome(**fields: Any) -> m.Welcome:
+    base: dict[str, Any] = {
+        "transaction": "t1",
+        "hearing_id": str(uuid.uuid4()),
+        "participant_id": str(uuid.uuid4()),
+        "display_name": "青山村站点",
+        "role": HearingRole.STATION,
+        "state": ParticipantState.WAITING,
+        "hearing_state": HearingState.IN_SESSION,
+        "recording": True,
+        "heartbeat_interval_s": 10,
+    }
+    return m.Welcome(**{**base, **fields})
+
+
+def _state(state: HearingState, pause: RecordingPause | None = None) -> m.HearingStateChanged:
+    return m.HearingStateChanged(
+        state=state, reason="庭审", changed_at=datetime.now(UTC), recording_pause=pause
+    )
+
+
+async def test_the_backup_follows_what_the_court_tells_the_station(tmp_path: Path) -> None:
+    """Only what is on the record is recorded: the waiting room, a recess, an interruption
+    and a caucus are not; the court's reasons are on the backup's signed timeline."""
+    _, archive, signing = await _keys(tmp_path)
+    camera = CameraTrack(AvCamera.test_pattern(size="160x120", fps=15))
+    tee = MediaTee(camera)
+    backup = StationBackup(tmp_path / "backups", signing)
+    tee.add_sink(backup.offer_video)
+    registered: list[tuple[str, str]] = []
+
+    async def register(recording_id: RecordingId, pem: str) -> list[ArchivePublicKey]:
+        registered.append((recording_id, pem))
+        return [archive]
+
+    controller = BackupController(backup, register, hearing_id="h", video=True, audio=False)
+    tee.start()
+
+    async def told(message: m.Message | None = None) -> BackupState:
+        if message is not None:
+            controller.on_event(message)
+        await asyncio.wait_for(controller.settled.wait(), 20)
+        return backup.state
+
+    async def records_for(frames: int) -> None:
+        written = backup.frames_written
+        await _until("recording", lambda: backup.frames_written >= written + frames)
+
+    try:
+        welcome = _welcome()
+        controller.joined(welcome)
+        assert await told() is BackupState.IDLE  # in the waiting room: not on the record
+        assert registered == []
+        assert await told(m.Moved(room_id="main", state=ParticipantState.IN_HEARING)) is (
+            BackupState.RECORDING
+        )
+        assert registered == [(backup.recording_id, verify_key_pem(signing))]
+        await records_for(10)
+        assert await told(_state(HearingState.RECESS)) is BackupState.PAUSED
+        assert await told(_state(HearingState.IN_SESSION)) is BackupState.RECORDING
+        await records_for(5)
+        interrupted = _state(HearingState.IN_SESSION, RecordingPause.MEDIATION_OFF_RECORD)
+        assert await told(interrupted) is BackupState.PAUSED
+        assert await told(_state(HearingState.IN_SESSION)) is BackupState.RECORDING
+        await records_for(5)
+        caucus = m.Moved(room_id="caucus-1", state=ParticipantState.IN_PRIVATE_ROOM)
+        assert await told(caucus) is BackupState.ABSENT
+        assert await told(_state(HearingState.SUSPENDED)) is BackupState.ABSENT
+        back = m.Moved(room_id="main", state=ParticipantState.IN_HEARING)
+        assert await told(back) is BackupState.RECORDING  # suspended: technical trouble
+        await records_for(5)
+        assert await told(_state(HearingState.CLOSED)) is BackupState.SEALED
+        assert await controller.finish() == backup.root_hash
+    finally:
+        await tee.aclose()
+        await camera.aclose()
+        await backup.aclose()
+
+    assert backup.path is not None
+    report = await asyncio.to_thread(verify_package, backup.path)
+    assert report.exit_code == 0, report.problems
+    steps = [
+        (e["type"], e.get("reason"))
+        for e in report.timeline
+        if e["type"] in ("paused", "resumed", "participant_joined", "participant_left")
+    ]
+    assert steps == [
+        ("participant_joined", None),
+        ("paused", "RECESS"),
+        ("resumed", None),
+        ("paused", "MEDIATION_OFF_RECORD"),
+        ("resumed", None),
+        ("participant_left", "caucus"),
+        ("participant_joined", None),
+        ("participant_left", "hearing_closed"),
+    ]
+    joined = [e for e in report.timeline if e["type"] == "participant_joined"]
+    assert {e["participant"] for e in joined} == {welcome.participant_id}
