@@ -521,6 +521,17 @@ class RecordingAlert(Event):
     message: Note
 
 
+class StationReported(Event):
+    """To presiding staff, at once: a station reported trouble (power, network, a device, its
+    backup recording), so the judge can act while the hearing runs (OLR 25)."""
+
+    type: Literal["station_reported"] = "station_reported"
+    participant_id: Id
+    cause: StationCause
+    detail: Note | None = None
+    since: AwareDatetime
+
+
 ALL_MESSAGES: Final[tuple[type[Message], ...]] = (
     Join,
     Offer,
@@ -564,6 +575,7 @@ ALL_MESSAGES: Final[tuple[type[Message], ...]] = (
     Closed,
     RecordingHash,
     RecordingAlert,
+    StationReported,
 )
 
 

@@ -174,6 +174,16 @@ class RecordingAlert:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class StationReported:
+    """To presiding staff, at once: a station reported trouble."""
+
+    participant_id: ParticipantId
+    cause: str
+    detail: str
+    since: datetime
+
+
 LiveEvent = (
     RosterChanged
     | HearingStateChanged
@@ -185,6 +195,7 @@ LiveEvent = (
     | DepartureRecorded
     | RecordingSealed
     | RecordingAlert
+    | StationReported
 )
 
 
@@ -991,6 +1002,26 @@ class LiveHearing:
         """The SFU reported the recording in trouble (disk full, ...): log it, alert staff."""
         async with self._lock:
             await self._recording_problem(code, message)
+
+    async def station_reported(
+        self, participant_id: ParticipantId, cause: str, detail: str, since: datetime
+    ) -> None:
+        """A station reports trouble (power, network, a device, its backup recording): on the
+        hearing's log, and told to presiding staff at once."""
+        attendee = self.attendees[participant_id]
+        await self.record.write(
+            actor=attendee.actor,
+            kind="station.report",
+            data={
+                "participant_id": participant_id,
+                "cause": cause,
+                "since": since.isoformat(),
+                "detail": detail[:500],
+            },
+        )
+        await self._broadcast(
+            StationReported(participant_id, cause, detail[:500], since), staff_only=True
+        )
 
     async def _recording_problem(self, code: str, message: str) -> None:
         await self.record.write(

@@ -185,6 +185,13 @@ class Connection:
             )
         if isinstance(event, rules.RecordingAlert):
             return m.RecordingAlert(code=event.code[:32], message=event.message[:500])
+        if isinstance(event, rules.StationReported):
+            return m.StationReported(
+                participant_id=event.participant_id,
+                cause=StationCause(event.cause),
+                detail=event.detail or None,
+                since=event.since,
+            )
         return m.DisconnectEvidence(
             participant_id=event.participant_id,
             reason=event.cause,
@@ -534,17 +541,9 @@ class Connection:
     async def _station_report(self, message: m.StationReport) -> None:
         assert self.live is not None
         assert self.participant_id is not None
-        attendee = self.live.attendees[self.participant_id]
         since: datetime = message.since or self.clock.now()
-        await self.live.record.write(
-            actor=attendee.actor,
-            kind="station.report",
-            data={
-                "participant_id": self.participant_id,
-                "cause": message.cause.value,
-                "since": since.isoformat(),
-                "detail": (message.detail or "")[:500],
-            },
+        await self.live.station_reported(
+            self.participant_id, message.cause.value, message.detail or "", since
         )
         # If the connection drops now, the drop is explained by what the station reported.
         cause = STATION_CAUSES.get(message.cause)

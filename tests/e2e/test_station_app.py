@@ -32,6 +32,7 @@ from recordings import (
 from server.sfu import aiortc_hooks
 from signaling import messages as m
 from signaling.client import SignalingClient
+from signaling.enums import StationCause
 from signaling.reasons import CloseReason
 from station_client.app import Backoff, BackupSettings, PreviewTrack, StationApp, StationConfig
 from station_client.backup import BackupState, load_or_create_signing_key
@@ -386,6 +387,13 @@ async def test_a_full_station_disk_is_reported_to_the_court_at_once(
                 await asyncio.sleep(0.2)  # polling the hearing's log
         assert [r["cause"] for r in reports] == ["other"]
         assert "backup recording failed" in reports[0]["detail"]
+        # ... and the presiding staff in the room are told at once.
+        async with asyncio.timeout(10):
+            while not isinstance(told := await clerk.next_event(), m.StationReported):
+                pass
+        assert told.participant_id == app.session.welcome.participant_id
+        assert told.cause is StationCause.OTHER
+        assert told.detail == reports[0]["detail"]
         assert app.backup is not None
         assert app.backup.backup.state is BackupState.FAILED
         assert not running.done()  # the station takes part on

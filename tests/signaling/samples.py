@@ -116,4 +116,10 @@ SAMPLES: list[m.Message] = [
     m.Closed(reason=CloseReason.DUPLICATE_SESSION, message="joined from another device"),
     m.RecordingHash(recording_id=RID, root_hash=HASH, sealed_at=AT),
     m.RecordingAlert(code="DISK_FULL", message="no space left on the recording disk"),
+    m.StationReported(
+        participant_id=PID,
+        cause=StationCause.OTHER,
+        detail="the station's backup recording failed: no space left on device",
+        since=AT,
+    ),
 ]

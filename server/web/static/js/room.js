@@ -317,6 +317,11 @@ function onEvent(message) {
     case "recording_alert":
       notice(`${t("recording_alert")}: ${message.code} ${message.message}`);
       return;
+    case "station_reported": {
+      const who = room.roster.get(message.participant_id)?.display_name ?? "";
+      notice(`${t("station_reported")} ${who}: ${message.cause} ${message.detail ?? ""}`);
+      return;
+    }
     case "disconnect_evidence":
       room.departures.push(message);
       break;

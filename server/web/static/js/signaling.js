@@ -36,7 +36,7 @@ export const SERVER_TYPES = Object.freeze([
   "result", "welcome", "answer", "error", "offer",
   "roster", "participant_updated", "hearing_state", "muted", "unmute_requested", "moved",
   "room_locked", "track", "participant_left", "disconnect_evidence", "closed", "recording_hash",
-  "recording_alert",
+  "recording_alert", "station_reported",
 ]);
 
 // Replies resolve requests; everything else the server sends is an event.
