@@ -38,7 +38,7 @@ import aiohttp
 import av
 from aiortc import MediaStreamTrack
 
-from recordings import ArchivePublicKey, RecordingId, SigningKey, WriterConfig
+from recordings import ArchivePublicKey, RecordingId, SigningKey
 from signaling import messages as m
 from signaling.client import SignalingClient
 from signaling.enums import StationCause
@@ -127,7 +127,6 @@ class BackupSettings:
     signing_key: SigningKey
     fps: float = 15.0
     bitrate: int = 600_000
-    writer_config: WriterConfig | None = None
 
 
 # The window's tile of the station's own camera (what PreviewTrack shows).
@@ -459,7 +458,6 @@ class StationApp:
             settings.signing_key,
             fps=settings.fps,
             bitrate=settings.bitrate,
-            writer_config=settings.writer_config,
             on_failure=self._backup_failed,
             on_state=self._backup_state,
         )

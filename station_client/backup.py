@@ -63,7 +63,6 @@ from recordings import (
     RecordingWriter,
     SigningKey,
     StaticKeyProvider,
-    WriterConfig,
     create_writer,
     load_signing_key,
     recover,
@@ -240,11 +239,6 @@ class BackupEncoder:
         return (self.resampled + self._audio_offset) & 0xFFFFFFFF
 
 
-@dataclass
-class _Track:
-    anchored_at: float | None = None  # wall time of the last clock anchor
-
-
 class StationBackup:
     """One hearing's backup recording on the station (see the module docstring).
 
@@ -259,7 +253,6 @@ class StationBackup:
         *,
         fps: float = 15.0,
         bitrate: int = 600_000,
-        writer_config: WriterConfig | None = None,
         max_pending: int = 64,
         on_failure: Callable[[str], None] | None = None,
         on_state: Callable[[BackupState], None] | None = None,
@@ -268,7 +261,6 @@ class StationBackup:
         self._on_state = on_state
         self.signing_key = signing_key
         self.fps, self.bitrate = fps, bitrate
-        self._writer_config = writer_config
         self._max_pending = max_pending
         self._on_failure = on_failure
         self._state = BackupState.IDLE
@@ -278,7 +270,7 @@ class StationBackup:
         self.error: str | None = None
         self._writer: AsyncRecordingWriter | None = None
         self._encoder: BackupEncoder | None = None
-        self._tracks = {"video": _Track(), "audio": _Track()}
+        self._anchored: dict[str, float] = {}  # kind -> wall time of its last clock anchor
         self._kinds: tuple[bool, bool] = (True, True)
         self._resume_to = BackupState.ABSENT
         self._ticker: asyncio.Task[None] | None = None
@@ -328,7 +320,6 @@ class StationBackup:
                 self.root,
                 keys,
                 recording_id=recording_id,
-                config=self._writer_config,
                 metadata=metadata,
             )
 
@@ -356,7 +347,7 @@ class StationBackup:
         assert self._encoder is not None
         self._writer.writer.add_participant(self.participant, video=video, audio=audio)
         self._encoder.restart_video()  # the new part starts with a keyframe
-        self._tracks = {"video": _Track(), "audio": _Track()}
+        self._anchored.clear()
 
     async def leave(self, reason: str) -> None:
         """The station left the main room (`reason`: waiting_room, caucus ...)."""
@@ -450,11 +441,10 @@ class StationBackup:
         writer, encoder = ready
         try:
             packets = encoder.video(frame, pts)
-            track = self._tracks["video"]
-            if packets and track.anchored_at is None and pts is not None:
+            if packets and "video" not in self._anchored and pts is not None:
                 # The camera's 90 kHz clock counts from the capture instant: one anchor holds.
                 writer.sender_report(self.participant, "video", pts & 0xFFFFFFFF, received)
-                track.anchored_at = received
+                self._anchored["video"] = received
             for data, ts, keyframe in packets:
                 writer.write_video(self.participant, data, ts, keyframe)
                 self.frames_written += 1
@@ -467,12 +457,11 @@ class StationBackup:
             return
         writer, encoder = ready
         try:
-            track = self._tracks["audio"]
-            if track.anchored_at is None or received - track.anchored_at > AUDIO_ANCHOR_S:
+            if received - self._anchored.get("audio", -AUDIO_ANCHOR_S) > AUDIO_ANCHOR_S:
                 # The microphone's sample clock drifts from wall time (tens of ppm): anchor the
                 # sample being fed now to the time it arrived, now and then.
                 writer.sender_report(self.participant, "audio", encoder.audio_position, received)
-                track.anchored_at = received
+                self._anchored["audio"] = received
             for data, ts in encoder.audio(frame, pts):
                 writer.write_audio(self.participant, data, ts)
                 self.frames_written += 1

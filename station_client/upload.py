@@ -53,7 +53,7 @@ def pending_uploads(root: Path) -> list[Pending]:
     if not root.is_dir():
         return []
     found = []
-    for path in sorted(root.iterdir()):
+    for path in root.iterdir():
         if not (path / "manifest.json").is_file() or receipt_path(path).exists():
             continue
         try:

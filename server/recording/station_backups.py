@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from recordings import Report, VerifyKey, verify_package
-from recordings.fsio import file_sha256
+from recordings.fsio import file_sha256, fsync_dir
 from server.errors import CourtError, ErrorCode
 from server.ids import RecordingId
 
@@ -146,7 +146,7 @@ class StationBackupStore:
         report = verify_package(incoming, [key])
         if report.exit_code in (0, 2):
             os.replace(incoming, final)
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
             log.info("station backup %s received (%s)", recording_id, report.status)
         return report
 
@@ -176,14 +176,6 @@ def _close_synced(handle: BinaryIO) -> None:
 def _discard(handle: BinaryIO, path: Path) -> None:
     handle.close()
     path.unlink(missing_ok=True)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 __all__ = [

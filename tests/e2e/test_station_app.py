@@ -373,9 +373,7 @@ async def test_a_full_station_disk_is_reported_to_the_court_at_once(
     judge = await court.staff("judge")
 
     async def reported() -> list[dict[str, Any]]:
-        status, log = await court.call(judge, "GET", f"/api/hearings/{w.hearing_id}/events")
-        assert status == 200
-        return [e["data"] for e in log["events"] if e["kind"] == "station.report"]
+        return await _logged(court, judge, "station.report")
 
     try:
         await _until("the station joined", lambda: app.joins == 1 or running.done())
@@ -401,6 +399,29 @@ async def test_a_full_station_disk_is_reported_to_the_court_at_once(
         app.leave()
         assert await asyncio.wait_for(running, 30) is CloseReason.CLIENT_LEFT
         camera.stop()
+
+
+async def _station_participant(court: Court, staff: dict[str, str]) -> str:
+    """The station's participant id in the hearing."""
+    path = f"/api/hearings/{court.world.own.hearing_id}/participants"
+    status, people = await court.call(staff, "GET", path)
+    assert status == 200
+    (station_pid,) = [p["id"] for p in people if p["role"] == "station"]
+    return str(station_pid)
+
+
+async def _logged(
+    court: Court, staff: dict[str, str], kind: str, *, actor: str | None = None
+) -> list[dict[str, Any]]:
+    """The data of the hearing's log entries of `kind` (by `actor`, if given)."""
+    path = f"/api/hearings/{court.world.own.hearing_id}/events"
+    status, log = await court.call(staff, "GET", path)
+    assert status == 200
+    return [
+        e["data"]
+        for e in log["events"]
+        if e["kind"] == kind and (actor is None or e["actor"] == actor)
+    ]
 
 
 async def _station_process(*args: str, command: str = "run") -> asyncio.subprocess.Process:
@@ -439,19 +460,10 @@ async def test_the_station_cli_joins_and_leaves_on_sigterm(court: Court, tmp_pat
         str(tmp_path / "backups"),
     )
     judge = await court.staff("judge")
-    status, people = await court.call(judge, "GET", f"/api/hearings/{w.hearing_id}/participants")
-    assert status == 200
-    (station_pid,) = [p["id"] for p in people if p["role"] == "station"]
-    events_path = f"/api/hearings/{w.hearing_id}/events"
+    station_pid = await _station_participant(court, judge)
 
-    async def station_events(kind: str) -> list[dict[str, object]]:
-        status, log = await court.call(judge, "GET", events_path)
-        assert status == 200
-        return [
-            e["data"]
-            for e in log["events"]
-            if e["kind"] == kind and e["actor"] == f"participant:{station_pid}"
-        ]
+    async def station_events(kind: str) -> list[dict[str, Any]]:
+        return await _logged(court, judge, kind, actor=f"participant:{station_pid}")
 
     try:
         async with asyncio.timeout(60):
@@ -490,15 +502,10 @@ async def test_a_killed_station_seals_its_backup_at_the_next_start(
         "--no-window",
     )
     judge = await court.staff("judge")
-    status, people = await court.call(judge, "GET", f"/api/hearings/{w.hearing_id}/participants")
-    assert status == 200
-    (station_pid,) = [p["id"] for p in people if p["role"] == "station"]
-    events_path = f"/api/hearings/{w.hearing_id}/events"
+    station_pid = await _station_participant(court, judge)
 
     async def logged(kind: str) -> list[dict[str, Any]]:
-        status, log = await court.call(judge, "GET", events_path)
-        assert status == 200
-        return [e["data"] for e in log["events"] if e["kind"] == kind]
+        return await _logged(court, judge, kind)
 
     def recorded(rid: str) -> int:
         segments = backups / rid / "segments"
