@@ -23,12 +23,25 @@ restarted its encoder, or the stream was switched to another producer) the offse
 re-based so that the output continues at last_seq + 1 and last_ts + elapsed time: the
 subscriber sees one continuous stream with a fixed SSRC.
 
+Segments: an output stream receives its source in *segments*, each a run of packets forwarded
+without interruption. A segment starts whenever the stream (re)enters its producer's tuple of
+active outputs - a new consumer on the slot, a return from a private room, an unmute, a
+reconnected transport - and when the source SSRC changes. `OutputStream.restart()` marks the
+next packet as the start; that packet is re-based to last_seq + 1, so the subscriber sees no
+sequence gap across an interruption: nothing invites a NACK for what was said while it was
+not allowed to hear. A packet older than its segment's first packet (reordered from before the
+interruption) is dropped, not forwarded.
+
 Retransmission: rather than one history per subscriber (N copies of the same payload), each
 producer keeps a `PacketHistory` of the last `HISTORY_SIZE` incoming (RTX-unwrapped) packets,
-one list store per incoming packet. A subscriber's NACK for output seq s is mapped back with
-that stream's offset (valid while its source SSRC is unchanged, which the history entry proves)
-and the packet is rewritten again for that subscriber, as RTX if negotiated (own RTX SSRC,
-payload type and sequence, OSN prepended), else as a plain retransmission.
+one list store per incoming packet. A subscriber's NACK for output seq s is answered only if s
+lies in the stream's current segment, from its first packet to the newest one forwarded: the
+only packets of the history this subscriber was ever sent (ARCHITECTURE 4.6: a subscriber gets,
+by any path, only what was routed to it). s is mapped back with the segment's offset (the
+history entry proves the source SSRC) and the packet is rewritten again for that subscriber, as
+RTX if negotiated (own RTX SSRC, payload type and sequence, OSN prepended), else as a plain
+retransmission. A NACK for anything else - the gap of a private-room interval, a mute, the time
+before admission, another publisher that used the slot - is ignored.
 
 Paused streams are simply not in the producer's tuple of active outputs.
 """
@@ -45,6 +58,9 @@ logger = logging.getLogger(__name__)
 
 HISTORY_SIZE = 1024  # per producer: ~8 s of 1 Mbps video, ~20 s of Opus
 _HISTORY_MASK = HISTORY_SIZE - 1
+# How far a segment's recorded start trails its newest packet (in sequence numbers): far more
+# than the history holds, far less than the 2^15 that modular comparison can tell apart.
+_SEGMENT_WINDOW = 0x4000
 
 _HEADER = struct.Struct("!BBHII")  # V/P/X/CC, M/PT, sequence, timestamp, SSRC
 _SEQ_TS_SSRC = struct.Struct("!HII")
@@ -136,6 +152,7 @@ class OutputStream:
     __slots__ = (
         "b0",
         "clock_rate",
+        "first_seq",
         "header",
         "last_seq",
         "last_time",
@@ -167,6 +184,7 @@ class OutputStream:
         self.seq_offset = 0
         self.ts_offset = 0
         self.last_seq = random.getrandbits(16) % 32768  # lower half, like aiortc: no early wrap
+        self.first_seq = (self.last_seq + 1) & 0xFFFF  # output seq of the segment's first packet
         self.last_ts = random.getrandbits(32)
         self.last_time = -1.0
         self.rtx_seq = random.getrandbits(16) % 32768
@@ -200,9 +218,14 @@ class OutputStream:
         self.header = header
         self.b0 = header[0]
 
+    def restart(self) -> None:
+        """Start a new segment with the next packet forwarded (module docstring)."""
+        self.src_ssrc = -1
+
     def rebase(self, seq: int, ts: int, src_ssrc: int, now: float) -> None:
-        """Continue this stream from a new source: next out seq = last + 1, ts advanced by time."""
-        self.seq_offset = (self.last_seq + 1 - seq) & 0xFFFF
+        """Start a segment at source packet `seq`: out seq = last + 1, ts advanced by time."""
+        self.first_seq = (self.last_seq + 1) & 0xFFFF
+        self.seq_offset = (self.first_seq - seq) & 0xFFFF
         advance = 0 if self.last_time < 0 else max(1, int((now - self.last_time) * self.clock_rate))
         self.ts_offset = (self.last_ts + advance - ts) & 0xFFFFFFFF
         self.src_ssrc = src_ssrc
@@ -232,6 +255,9 @@ def forward(data: bytes, outputs: tuple[OutputStream, ...], now: float) -> None:
         if out.src_ssrc != ssrc:
             out.rebase(seq, ts, ssrc, now)
         oseq = (seq + out.seq_offset) & 0xFFFF
+        into_segment = (oseq - out.first_seq) & 0xFFFF
+        if into_segment >= 0x8000:
+            continue  # from before this segment began: never routed to this subscriber
         ots = (ts + out.ts_offset) & 0xFFFFFFFF
         buf = bytearray(out.header)
         buf += payload
@@ -248,6 +274,9 @@ def forward(data: bytes, outputs: tuple[OutputStream, ...], now: float) -> None:
             out.last_seq = oseq
             out.last_ts = ots
             out.last_time = now
+            if into_segment > _SEGMENT_WINDOW:
+                # a long segment: keep its start within reach of 16-bit arithmetic
+                out.first_seq = (oseq - _SEGMENT_WINDOW) & 0xFFFF
         out.packets += 1
         out.octets += plen
 
@@ -276,13 +305,18 @@ class PacketHistory:
 def retransmit(out: OutputStream, history: PacketHistory, lost: Iterable[int]) -> int:
     """Answer a subscriber NACK for output sequence numbers `lost`; returns packets resent.
 
-    Sends RTX when the subscriber negotiated it, else the packet again with its own sequence.
+    Only packets of the stream's current segment are resent (module docstring); sends RTX when
+    the subscriber negotiated it, else the packet again with its own sequence.
     """
     path = out.path
-    if not path.ready:
+    if not path.ready or out.src_ssrc < 0:
         return 0
+    first = out.first_seq
+    span = (out.last_seq - first) & 0xFFFF
     sent = 0
     for out_seq in lost:
+        if ((out_seq - first) & 0xFFFF) > span:
+            continue  # never sent to this subscriber in this segment
         data = history.get((out_seq - out.seq_offset) & 0xFFFF, out.src_ssrc)
         if data is None:
             continue

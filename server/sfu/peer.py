@@ -14,8 +14,10 @@ Negotiation rule (works with browsers and aiortc clients, neither of which needs
    complete too.
 2. After that, adding or removing consumers makes the *server* offer: the peer emits
    `"offer"` with the SDP to send; the client applies it and returns an answer, which the
-   signaling layer passes to `handle_answer()`. Changes made while an offer is outstanding
-   are coalesced into the next offer, sent as soon as the answer arrives. A server offer left
+   signaling layer passes to `handle_answer()`. An answer that cannot be applied raises
+   NegotiationError and the same offer is emitted again (it is still outstanding). Changes
+   made while an offer is outstanding are coalesced into the next offer, sent as soon as the
+   answer arrives. A server offer left
    unanswered for `answer_timeout_s` (20 s) closes the peer with ICE_FAILED: the client
    rejoins rather than staying cut off from new media.
 3. Server offers are only made while the connection is "connected" (aiortc, on either
@@ -226,6 +228,10 @@ class Peer(EventEmitter):
             try:
                 await self._pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
             except Exception as exc:
+                # The offer is still outstanding: say so by sending it again, after the error
+                # reply, so that a client whose answer was refused is not left believing it
+                # may offer (its offers would be refused as glare until it reconnected).
+                asyncio.get_running_loop().call_soon(self._offer_again, self.offers_sent)
                 raise NegotiationError(str(exc)) from exc
             if self._answer_timer is not None:
                 self._answer_timer.cancel()
@@ -587,6 +593,12 @@ class Peer(EventEmitter):
             self.send_path.unbind()
             for consumer in self.consumers.values():
                 consumer._refresh()
+
+    def _offer_again(self, offer_number: int) -> None:
+        if self.closed or self.offers_sent != offer_number:
+            return
+        if self._pc.signalingState == "have-local-offer":
+            self._emit("offer", str(self._pc.localDescription.sdp))
 
     def _answer_overdue(self, offer_number: int) -> None:
         if self.closed or self.offers_sent != offer_number:

@@ -180,12 +180,18 @@ class Producer(EventEmitter):
 
     def _update_outputs(self) -> None:
         """Recompute the streams the hot path sends to (after any consumer state change)."""
+        before = self.outputs
         if self.closed or self.paused:
             self.outputs = ()
         else:
             self.outputs = tuple(
                 c.stream for c in self.consumers.values() if c.active and c.stream is not None
             )
+        for stream in self.outputs:
+            if stream not in before:
+                # Back after an interruption (room change, mute, new consumer on the slot): a
+                # new segment, so the subscriber sees no gap to NACK (forwarding.py).
+                stream.restart()
 
     def pause(self) -> None:
         """Stop forwarding to every consumer (mute); idempotent."""

@@ -50,6 +50,19 @@ async def _quiet(page: Page, source: str, ms: int = 1500, within_s: float = 8.0)
             return False
 
 
+async def _next_frame(
+    page: Page, source: str, before: dict[tuple[str, str], dict[str, int]]
+) -> float:
+    """Loop time at which `page` has decoded a video frame of `source` beyond `before`."""
+    decoded = before.get((source, "video"), {}).get("framesDecoded", 0)
+    async with asyncio.timeout(15):
+        while True:
+            now = await received(page)
+            if now.get((source, "video"), {}).get("framesDecoded", 0) > decoded:
+                return asyncio.get_running_loop().time()
+            await page.wait_for_timeout(20)  # polling the browser's stats with a deadline
+
+
 @pytest.mark.browser
 async def test_caucus_is_isolated_on_the_wire(
     court: Court, browser: Browser, clerk: SignalingClient
@@ -77,8 +90,12 @@ async def test_caucus_is_isolated_on_the_wire(
             assert await _quiet(plaintiff, d_id)
             assert await _quiet(defendant, p_id)
 
-            await judge.request(m.MoveToRoom(participant_id=p_id, room_id="main"))
             before = await received(plaintiff)
+            back = asyncio.get_running_loop().time()
+            await judge.request(m.MoveToRoom(participant_id=p_id, room_id="main"))
+            # a picture within a second of the return (issue 9.2), in both directions
+            took = await _next_frame(plaintiff, d_id, before)
+            assert took - back < 1.0, f"picture back {took - back:.2f} s after the return"
             await wait_receiving(plaintiff, {d_id})
             await plaintiff.wait_for_timeout(1000)
             assert _packets(await received(plaintiff), d_id) > _packets(before, d_id)

@@ -69,7 +69,12 @@ class LumaVideoTrack(VideoStreamTrack):
 
     def __init__(self, luma: int, width: int = 320, height: int = 240) -> None:
         super().__init__()
-        frame = av.VideoFrame(width, height, "yuv420p")
+        self._size = (width, height)
+        self.set_luma(luma)
+
+    def set_luma(self, luma: int) -> None:
+        """Change the picture from the next frame on (tells frames before and after apart)."""
+        frame = av.VideoFrame(*self._size, "yuv420p")
         frame.planes[0].update(bytes([luma]) * (frame.planes[0].buffer_size))
         frame.planes[1].update(bytes([128]) * frame.planes[1].buffer_size)
         frame.planes[2].update(bytes([128]) * frame.planes[2].buffer_size)

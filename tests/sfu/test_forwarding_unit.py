@@ -175,3 +175,56 @@ def test_unready_path_sends_nothing() -> None:
     out.path.unbind()
     forward(rtp(1, 1, 0xAAAA, b"q"), (out,), now=1.0)
     assert transport.sent == []
+
+
+def _feed(out: OutputStream, history: PacketHistory, seqs: range, now: float) -> None:
+    for seq in seqs:
+        packet = rtp(seq & 0xFFFF, 960 * seq, 0xAAAA, seq.to_bytes(4, "big"))
+        history.put(packet, seq & 0xFFFF)
+        forward(packet, (out,), now=now)
+
+
+def test_an_interruption_leaves_no_gap_and_its_packets_are_never_resent() -> None:
+    """A room change or mute: the stream leaves the outputs, the source goes on (its packets
+    still enter the history), then the stream returns with restart()."""
+    out, transport = make_output(rtx=False)
+    history = PacketHistory()
+    _feed(out, history, range(100, 110), now=1.0)
+    for seq in range(110, 400):  # said while the subscriber was elsewhere
+        history.put(rtp(seq, 960 * seq, 0xAAAA, seq.to_bytes(4, "big")), seq)
+    out.restart()
+    _feed(out, history, range(400, 410), now=7.0)
+    seen = [parse(p) for p in transport.sent]
+    seqs = [p["seq"] for p in seen]
+    assert all(((b - a) & 0xFFFF) == 1 for a, b in itertools.pairwise(seqs))
+    assert {int.from_bytes(p["payload"], "big") for p in seen}.isdisjoint(range(110, 400))
+    transport.sent.clear()
+    # a NACK of every sequence number around, as an attacker would send it
+    everything = [(seqs[-1] - back) & 0xFFFF for back in range(2000, -1, -1)]
+    resent = retransmit(out, history, everything)
+    payloads = {int.from_bytes(parse(p)["payload"], "big") for p in transport.sent}
+    assert payloads == set(range(400, 410))  # only this stretch: all of it, nothing else
+    assert resent == 10
+    # a late packet from before the return is not forwarded either
+    transport.sent.clear()
+    _feed(out, history, range(390, 391), now=7.5)
+    assert transport.sent == []
+
+
+def test_before_the_first_packet_nothing_is_resent() -> None:
+    out, transport = make_output(rtx=True)
+    history = PacketHistory()
+    for seq in range(50):
+        history.put(rtp(seq, 0, 0xAAAA, b"before"), seq)
+    assert retransmit(out, history, list(range(0x10000))) == 0
+    assert transport.sent == []
+
+
+def test_a_long_stretch_keeps_forwarding_past_the_sequence_wrap() -> None:
+    out, transport = make_output(rtx=False)
+    history = PacketHistory()
+    _feed(out, history, range(0, 0x10000 + 0x9000), now=1.0)
+    assert len(transport.sent) == 0x10000 + 0x9000
+    last = parse(transport.sent[-1])["seq"]
+    transport.sent.clear()
+    assert retransmit(out, history, [(last - 5) & 0xFFFF]) == 1

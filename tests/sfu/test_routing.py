@@ -196,8 +196,12 @@ async def test_glare_server_offer_outstanding_rejects_client_offer(router: Route
         assert peer.signaling_state == "have-local-offer"
         with pytest.raises(GlareError):
             await peer.handle_offer(pc.localDescription.sdp)
+        offers.clear()
         with pytest.raises(NegotiationError):
             await peer.handle_answer("v=0\r\nnot sdp")
+        # the refused answer leaves the offer outstanding, and the client is told so again
+        await wait_for(lambda: bool(offers), what="the server offer sent again")
+        assert peer.signaling_state == "have-local-offer"
         # the client yields: applies the server offer, answers; then its own offer is accepted
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offers[-1], type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
