@@ -28,40 +28,11 @@ received (32-bit) and unwrapped by the writer.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
-_FIXED = struct.Struct("!BBHII")  # V/P/X/CC, M/PT, sequence, timestamp, SSRC
-
-
-@dataclass(frozen=True, slots=True)
-class RtpFields:
-    """The fields of one RTP packet the depacketizers need."""
-
-    sequence: int
-    timestamp: int
-    marker: bool
-    payload: bytes
-
-
-def parse_rtp(data: bytes) -> RtpFields | None:
-    """Parse an RTP packet's header; None if it is malformed or carries no payload."""
-    if len(data) < 12:
-        return None
-    b0, b1, seq, ts, _ssrc = _FIXED.unpack_from(data, 0)
-    if b0 >> 6 != 2:
-        return None
-    offset = 12 + ((b0 & 0x0F) << 2)
-    if b0 & 0x10:
-        if len(data) < offset + 4:
-            return None
-        offset += 4 + (((data[offset + 2] << 8) | data[offset + 3]) << 2)
-    end = len(data)
-    if b0 & 0x20:
-        end -= data[-1]
-    if end <= offset:
-        return None
-    return RtpFields(seq, ts, bool(b1 & 0x80), data[offset:end])
+# The header is read by the SFU's one RTP module; re-exported for the recorder's imports.
+from server.sfu.rtp import RtpFields as RtpFields
+from server.sfu.rtp import parse_rtp as parse_rtp
 
 
 class SequenceUnwrapper:

@@ -51,7 +51,7 @@ class Consumer(EventEmitter):
         self.transport_ready = False  # the slot's sender started and the send path is bound
         self.nacks_received = 0
         self.keyframe_requests = 0
-        producer.consumers[self.id] = self
+        producer.attach(self)
 
     @property
     def active(self) -> bool:
@@ -68,7 +68,7 @@ class Consumer(EventEmitter):
 
     def _refresh(self) -> None:
         was = self.stream is not None and self.stream in self.producer.outputs
-        self.producer._update_outputs()
+        self.producer.update_outputs()
         if self.active and not was:
             self.producer.request_keyframe()
 
@@ -105,8 +105,7 @@ class Consumer(EventEmitter):
             return
         self.closed = True
         self.close_reason = reason
-        self.producer.consumers.pop(self.id, None)
-        self.producer._update_outputs()
+        self.producer.detach(self)
         self._emit("close", reason)
         self.remove_all_listeners()
 

@@ -78,8 +78,9 @@ from signaling.reasons import CloseReason
 from . import aiortc_hooks
 from .consumer import Consumer, ConsumerId
 from .events import EventEmitter
-from .forwarding import OutputStream, SendPath, read_ssrc, unwrap_rtx
+from .forwarding import OutputStream, SendPath, unwrap_rtx
 from .producer import Producer, ProducerId
+from .rtp import read_ssrc
 from .sdp_align import align_offer
 
 logger = logging.getLogger(__name__)

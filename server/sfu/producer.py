@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any, NewType, Protocol
+from typing import Any, NewType, Protocol
 
 from aiortc.codecs import is_rtx
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
@@ -40,10 +40,8 @@ from signaling.reasons import CloseReason
 
 from . import aiortc_hooks
 from .events import EventEmitter
-from .forwarding import OutputStream, PacketHistory, forward, header_length, read_seq
-
-if TYPE_CHECKING:
-    from .consumer import Consumer, ConsumerId
+from .forwarding import OutputStream, PacketHistory, forward
+from .rtp import header_length, payload_end, read_seq
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +56,25 @@ class ProducerTap(Protocol):
 
     def on_sender_report(self, rtp_timestamp: int, ntp_timestamp: int) -> None:
         """The publisher's RTCP SR: `rtp_timestamp` was sampled at 64-bit NTP time."""
+
+
+class ProducerOutput(Protocol):
+    """What a producer needs of its consumers (consumer.py); kept here so that the producer
+    does not depend on the consumer module, which depends on it."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def peer_id(self) -> ParticipantId: ...
+
+    @property
+    def active(self) -> bool: ...
+
+    @property
+    def stream(self) -> OutputStream | None: ...
+
+    def close(self, reason: CloseReason) -> None: ...
 
 
 class Producer(EventEmitter):
@@ -81,7 +98,7 @@ class Producer(EventEmitter):
         self.closed = False
         self.close_reason: CloseReason | None = None
         self.paused = False
-        self.consumers: dict[ConsumerId, Consumer] = {}
+        self.consumers: dict[str, ProducerOutput] = {}  # by consumer id
         self.history = PacketHistory()
         self.outputs: tuple[OutputStream, ...] = ()
         self.payload_type: int | None = None
@@ -118,7 +135,7 @@ class Producer(EventEmitter):
         # Padding-only packets (P bit set, payload made only of padding) carry no media.
         if data[0] & 0x20:
             try:
-                if len(data) - header_length(data) <= data[-1]:
+                if payload_end(data) <= header_length(data):
                     return
             except IndexError:
                 return
@@ -178,8 +195,18 @@ class Producer(EventEmitter):
 
     # --- control -------------------------------------------------------------------------
 
-    def _update_outputs(self) -> None:
-        """Recompute the streams the hot path sends to (after any consumer state change)."""
+    def attach(self, consumer: ProducerOutput) -> None:
+        """A new consumer of this producer (called by the Consumer it makes)."""
+        self.consumers[consumer.id] = consumer
+
+    def detach(self, consumer: ProducerOutput) -> None:
+        """A consumer closed: forget it and stop sending to it."""
+        self.consumers.pop(consumer.id, None)
+        self.update_outputs()
+
+    def update_outputs(self) -> None:
+        """Recompute the streams the hot path sends to; consumers call it when their state
+        (negotiated, transport, paused) changes."""
         before = self.outputs
         if self.closed or self.paused:
             self.outputs = ()
@@ -198,7 +225,7 @@ class Producer(EventEmitter):
         if self.paused or self.closed:
             return
         self.paused = True
-        self._update_outputs()
+        self.update_outputs()
         self._emit("pause")
 
     def resume(self) -> None:
@@ -206,7 +233,7 @@ class Producer(EventEmitter):
         if not self.paused or self.closed:
             return
         self.paused = False
-        self._update_outputs()
+        self.update_outputs()
         self.request_keyframe()
         self._emit("resume")
 

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from server.sfu import Router
-from server.sfu.forwarding import header_length
+from server.sfu.rtp import header_length
 
 from .conftest import Client, wait_for
 

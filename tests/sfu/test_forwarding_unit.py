@@ -12,10 +12,10 @@ from server.sfu.forwarding import (
     PacketHistory,
     SendPath,
     forward,
-    header_length,
     retransmit,
     unwrap_rtx,
 )
+from server.sfu.rtp import header_length
 
 
 class FakeSrtp:

@@ -27,7 +27,7 @@ from aiortc import AudioStreamTrack
 from server.ids import ParticipantId
 from server.media import alone
 from server.sfu import Producer, Router
-from server.sfu.forwarding import header_length
+from server.sfu.rtp import header_length
 
 from .conftest import Client, wait_for
 
