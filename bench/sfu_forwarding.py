@@ -53,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from server.ids import HearingId, ParticipantId, new_id
 from server.sfu import aiortc_hooks
-from server.sfu.worker import WorkerPool
+from server.worker import WorkerPool
 
 VIDEO_CLOCK = 90000
 FPS = 30
@@ -240,22 +240,24 @@ class PoolSession:
             await wait_until(lambda: pc.connectionState == "connected", 30, "subscriber up")
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             await pc.setLocalDescription(await pc.createAnswer())
-            await self.pool.handle_answer(self.hearing, peer, pc.localDescription.sdp)
+            await self.pool.router(self.hearing).handle_answer(peer, pc.localDescription.sdp)
             self.active_consumers += 1
 
     async def _join(self, pc: RTCPeerConnection) -> ParticipantId:
         peer = ParticipantId(new_id())
         self.pcs[peer] = pc
         self._locks[peer] = asyncio.Lock()
-        await self.pool.add_peer(self.hearing, peer)
+        await self.pool.router(self.hearing).add_peer(peer)
         async with self._locks[peer]:
             await pc.setLocalDescription(await pc.createOffer())
-            answer = await self.pool.handle_offer(self.hearing, peer, pc.localDescription.sdp)
+            answer = await self.pool.router(self.hearing).handle_offer(
+                peer, pc.localDescription.sdp
+            )
             await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
         return peer
 
     async def start(self, subscribers: int, probe: bool) -> None:
-        self.worker_index = await self.pool.create_router(self.hearing)
+        self.worker_index = (await self.pool.create_router(self.hearing)).worker_index
         publisher = new_pc()
         publisher.addTrack(ClipTrack(self.clip, self.speed))
         await self._join(publisher)

@@ -48,7 +48,6 @@ from server.media import MediaService, RecordingSettings
 from server.recording.playback import PlaybackService
 from server.recording.recovery import hearing_of, recover_unfinished
 from server.recording.station_backups import StationBackupStore
-from server.sfu.worker import WorkerPool
 from server.storage.db import create_engine, create_sessionmaker
 from server.storage.eventlog import EventLogRepository
 from server.storage.repositories import HearingRepository
@@ -57,6 +56,7 @@ from server.web.connections import HearingConnections
 from server.web.middleware import MIDDLEWARES
 from server.web.pages import add_pages
 from server.web.ws import signaling_socket
+from server.worker import WorkerPool
 from signaling.reasons import CloseReason
 
 log = logging.getLogger(__name__)

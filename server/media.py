@@ -1,6 +1,6 @@
 """The bridge from the hearing rules and the signaling connections to the SFU workers.
 
-Media runs in SFU worker processes (``server.sfu.worker``), one asyncio loop per core; the
+Media runs in SFU worker processes (``server.worker``), one asyncio loop per core; the
 main process keeps HTTP, signaling and the database (ARCHITECTURE §4.3). ``MediaService``
 places each hearing on a worker the first time someone joins it, relays each participant's
 negotiation to the worker hosting the hearing, and routes the workers' events (server offers,
@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from server.hearings.enums import HearingState
 from server.ids import HearingId, ParticipantId, RecordingId, new_id
 from server.recording.recorder import SealedRecording
-from server.sfu.worker import WorkerDiedError, WorkerError, WorkerPool
+from server.worker import RouterHandle, WorkerDiedError, WorkerError, WorkerPool
 from signaling.reasons import CloseReason
 
 log = logging.getLogger(__name__)
@@ -174,6 +174,10 @@ class HearingMedia:
         # Set by the hearing: told at once when the recording fails (the disk is full, ...).
         self.on_recording_error: Any = None
 
+    def _router(self) -> RouterHandle:
+        """The hearing's router in its worker; KeyError if it is not placed (worker died)."""
+        return self._pool.router(self.hearing_id)
+
     def room_for(self, participant_id: ParticipantId) -> str:
         return self._rooms.get(participant_id, alone(participant_id))
 
@@ -185,10 +189,10 @@ class HearingMedia:
         await self._service.ensure_router(self.hearing_id)
         await self.remove_peer(participant_id, CloseReason.DUPLICATE_SESSION)
         self._service.listen(self.hearing_id, participant_id, listener)
-        await self._pool.add_peer(self.hearing_id, participant_id, self.room_for(participant_id))
+        await self._router().add_peer(participant_id, self.room_for(participant_id))
         self._peers.add(participant_id)
         if self._muted.get(participant_id):
-            await self._pool.set_paused(self.hearing_id, participant_id, "audio", True)
+            await self._router().set_paused(participant_id, "audio", True)
 
     async def remove_peer(self, participant_id: ParticipantId, reason: CloseReason) -> None:
         """Close the participant's peer if there is one; never raises."""
@@ -197,26 +201,24 @@ class HearingMedia:
             return
         self._peers.discard(participant_id)
         with contextlib.suppress(KeyError, WorkerError):
-            await self._pool.remove_peer(self.hearing_id, participant_id, reason)
+            await self._router().remove_peer(participant_id, reason)
 
     async def handle_offer(self, participant_id: ParticipantId, sdp: str) -> str:
-        return await self._pool.handle_offer(self.hearing_id, participant_id, sdp)
+        return await self._router().handle_offer(participant_id, sdp)
 
     async def handle_answer(self, participant_id: ParticipantId, sdp: str) -> None:
-        await self._pool.handle_answer(self.hearing_id, participant_id, sdp)
+        await self._router().handle_answer(participant_id, sdp)
 
     async def place(self, participant_id: ParticipantId, room: str | None) -> None:
         target = room if room is not None else alone(participant_id)
         self._rooms[participant_id] = target
         if participant_id in self._peers:
-            await self._quietly(self._pool.set_room(self.hearing_id, participant_id, target))
+            await self._quietly(self._router().set_room(participant_id, target))
 
     async def set_muted(self, participant_id: ParticipantId, muted: bool) -> None:
         self._muted[participant_id] = muted
         if participant_id in self._peers:
-            await self._quietly(
-                self._pool.set_paused(self.hearing_id, participant_id, "audio", muted)
-            )
+            await self._quietly(self._router().set_paused(participant_id, "audio", muted))
 
     async def _quietly(self, call: Any) -> None:
         # A peer that has just gone (its worker died, it closed) takes its routing with it; the
@@ -238,7 +240,7 @@ class HearingMedia:
         else:
             self._not_recorded.add(participant_id)
         if self.recording_id is not None:
-            await self._quietly(self._pool.set_recorded(self.hearing_id, participant_id, recorded))
+            await self._quietly(self._router().set_recorded(participant_id, recorded))
 
     @property
     def recording(self) -> bool:
@@ -257,14 +259,14 @@ class HearingMedia:
         """Interrupt the running recording (reason: a lawful PauseReason). Raises WorkerError."""
         if self.recording_id is None or self._pause is not None:
             return
-        await self._pool.pause_recording(self.hearing_id, reason, note)
+        await self._router().pause_recording(reason, note)
         self._pause = reason
 
     async def resume_recording(self) -> None:
         """Resume after `pause_recording`. Raises WorkerError."""
         if self.recording_id is None or self._pause is None:
             return
-        await self._pool.resume_recording(self.hearing_id)
+        await self._router().resume_recording()
         self._pause = None
 
     async def hearing_state(self, state: HearingState) -> SealedRecording | None:
@@ -282,8 +284,7 @@ class HearingMedia:
             if self.recording_id is None:
                 await self._service.ensure_router(self.hearing_id)
                 recording_id = RecordingId(new_id())
-                await self._pool.start_recording(
-                    self.hearing_id,
+                await self._router().start_recording(
                     settings.root,
                     signing_key=settings.signing_key,
                     archive_keys=settings.archive_keys,
@@ -296,12 +297,12 @@ class HearingMedia:
                 self.recording_id, self._pause = recording_id, None
                 self.recording_failed = False
             elif self._pause is not None:
-                await self._pool.resume_recording(self.hearing_id)
+                await self._router().resume_recording()
                 self._pause = None
         elif state is HearingState.RECESS and self.recording_id is not None and self._pause is None:
-            await self._pool.pause_recording(self.hearing_id, RECESS_PAUSE)
+            await self._router().pause_recording(RECESS_PAUSE)
             self._pause = RECESS_PAUSE
         elif state is HearingState.CLOSED and self.recording_id is not None:
             self.recording_id, self._pause = None, None
-            return await self._pool.stop_recording(self.hearing_id)
+            return await self._router().stop_recording()
         return None

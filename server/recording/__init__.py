@@ -7,9 +7,9 @@ This package is the server side of that: `depacketize.py` turns RTP packets into
 `AsyncRecordingWriter`, `recovery.py` seals what a crash left unfinished.
 
 Where it runs: in the SFU worker process that hosts the hearing (the packets are there). The
-main process drives it through `WorkerPool.start_recording` / `pause_recording` /
-`resume_recording` / `stop_recording` / `set_recorded`, and hears failures as the pool's
-"recordingerror" event (server/sfu/worker.py).
+main process drives it through the hearing's `RouterHandle` (server/worker):
+`start_recording` / `pause_recording` / `resume_recording` / `stop_recording` /
+`set_recorded`, and hears failures as the pool's "recordingerror" event.
 
 Lifecycle of a hearing's recording (the hearing service wires these to its state machine):
 

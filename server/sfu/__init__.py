@@ -2,7 +2,7 @@
 
 mediasoup's shape: `Router` (one per hearing) -> `Peer` (one RTCPeerConnection per
 participant) -> `Producer` (an incoming stream) and `Consumer` (that stream rewritten onto one
-subscriber). `WorkerPool` (worker.py) places routers in SFU worker processes.
+subscriber). `server.worker` places routers in SFU worker processes.
 """
 
 from .consumer import Consumer, ConsumerId

@@ -38,7 +38,7 @@ from server.hearings import live as rules
 from server.hearings.enums import HearingState
 from server.ids import HearingId, ParticipantId, parse_id
 from server.media import HearingMedia
-from server.sfu.worker import WorkerDiedError, WorkerError
+from server.worker import WorkerDiedError, WorkerError
 from signaling import messages as m
 from signaling.codec import decode, encode
 from signaling.enums import ClientKind, Sender, StationCause

@@ -29,8 +29,8 @@ def _loopback_candidates() -> None:
 
 
 async def _recorded_frames(court: Court) -> int:
-    dump: dict[str, Any] = await court.server.app[MEDIA].pool.dump(
-        HearingId(court.world.own.hearing_id)
+    dump: dict[str, Any] = await (
+        court.server.app[MEDIA].pool.router(HearingId(court.world.own.hearing_id)).dump()
     )
     recording = dump.get("recording") or {}
     return sum(

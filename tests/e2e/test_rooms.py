@@ -25,8 +25,8 @@ def _packets(stats: dict[tuple[str, str], dict[str, int]], source: str) -> int:
 
 async def _consumers(court: Court) -> set[tuple[str, str]]:
     """(publisher, subscriber) pairs the SFU forwards, from the worker's own state."""
-    dump: dict[str, Any] = await court.server.app[MEDIA].pool.dump(
-        HearingId(court.world.own.hearing_id)
+    dump: dict[str, Any] = await (
+        court.server.app[MEDIA].pool.router(HearingId(court.world.own.hearing_id)).dump()
     )
     return {
         (c["producer_peer_id"], peer["id"])

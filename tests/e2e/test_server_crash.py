@@ -250,7 +250,7 @@ class ServerProcess:
         descendants = _descendants(processes, self.process.pid)
         outside = [p for p in descendants if p.pgrp != pgid]
         assert not outside, f"server processes outside its process group: {outside}"
-        assert any("server.sfu.worker" in p.cmdline for p in descendants), descendants
+        assert any("server.worker.process" in p.cmdline for p in descendants), descendants
         os.killpg(pgid, signal.SIGKILL)
         await self.process.wait()
         await self._wait_group_dead(pgid)

@@ -15,7 +15,7 @@ import pytest
 
 from server.ids import HearingId, RecordingId, new_id
 from server.recording import recover_unfinished
-from server.sfu.worker import WorkerError, WorkerPool
+from server.worker import WorkerError, WorkerPool
 from tests.sfu.conftest import Client, wait_for
 from tests.sfu.test_worker import join, video_frames
 
@@ -62,8 +62,7 @@ async def test_recording_through_the_worker_pool(
     try:
         rid = RecordingId(new_id())
         root = tmp_path / "recordings"
-        started = await pool.start_recording(
-            hearing,
+        started = await pool.router(hearing).start_recording(
             root,
             signing_key=key_files.signing_key,
             archive_keys=[key_files.archive_public],
@@ -71,8 +70,7 @@ async def test_recording_through_the_worker_pool(
         )
         assert started == rid
         with pytest.raises(WorkerError) as info:
-            await pool.start_recording(
-                hearing,
+            await pool.router(hearing).start_recording(
                 root,
                 signing_key=key_files.signing_key,
                 archive_keys=[key_files.archive_public],
@@ -80,21 +78,21 @@ async def test_recording_through_the_worker_pool(
             )
         assert info.value.code == "ValueError"
         with pytest.raises(WorkerError) as info:
-            await pool.pause_recording(hearing, "LUNCH")
+            await pool.router(hearing).pause_recording("LUNCH")
         assert info.value.code == "InvalidReasonError"
         await wait_for_bytes(root / rid, 20_000)
-        await pool.pause_recording(hearing, "MEDIATION_OFF_RECORD")
-        await pool.resume_recording(hearing)
-        await pool.set_recorded(hearing, clients[1].id, False)
-        recording = (await pool.dump(hearing))["recording"]
+        await pool.router(hearing).pause_recording("MEDIATION_OFF_RECORD")
+        await pool.router(hearing).resume_recording()
+        await pool.router(hearing).set_recorded(clients[1].id, False)
+        recording = (await pool.router(hearing).dump())["recording"]
         assert recording["recording_id"] == rid
         assert not recording["participants"][clients[1].id]["recorded"]
         frames = video_frames(clients[0])
         await wait_for(lambda: video_frames(clients[0]) >= frames + 30)
-        sealed = await pool.stop_recording(hearing)
+        sealed = await pool.router(hearing).stop_recording()
         assert (sealed.recording_id, sealed.path, sealed.status) == (rid, root / rid, "complete")
         with pytest.raises(WorkerError) as info:
-            await pool.stop_recording(hearing)
+            await pool.router(hearing).stop_recording()
         assert info.value.code == "RecordingStateError"
     finally:
         for client in clients:
@@ -125,8 +123,7 @@ async def test_killed_worker_leaves_a_recording_recovery_seals(
     pool.on("recordingerror", lambda h, code, message: errors.append((h, code, message)))
     root = tmp_path / "recordings"
     try:
-        rid = await pool.start_recording(
-            hearing,
+        rid = await pool.router(hearing).start_recording(
             root,
             signing_key=key_files.signing_key,
             archive_keys=[key_files.archive_public],
@@ -158,8 +155,7 @@ async def test_disk_full_in_the_worker_reaches_the_main_process(
     errors: list[tuple[HearingId, str, str]] = []
     pool.on("recordingerror", lambda h, code, message: errors.append((h, code, message)))
     try:
-        rid = await pool.start_recording(
-            hearing,
+        rid = await pool.router(hearing).start_recording(
             tiny_filesystem,
             signing_key=key_files.signing_key,
             archive_keys=[key_files.archive_public],
@@ -168,7 +164,7 @@ async def test_disk_full_in_the_worker_reaches_the_main_process(
         await wait_for(lambda: bool(errors), timeout=40, what="recordingerror DISK_FULL")
         assert errors[0][:2] == (hearing, "DISK_FULL")
         with pytest.raises(WorkerError) as info:
-            await pool.stop_recording(hearing)
+            await pool.router(hearing).stop_recording()
         assert info.value.code == "DiskFullError"
     finally:
         for client in clients:

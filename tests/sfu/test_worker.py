@@ -11,7 +11,7 @@ import pytest
 
 from server.ids import HearingId, ParticipantId, new_id
 from server.sfu.events import EventEmitter
-from server.sfu.worker import WorkerDiedError, WorkerPool
+from server.worker import WorkerDiedError, WorkerPool
 from signaling.reasons import CloseReason
 
 from .conftest import Client, wait_for
@@ -30,10 +30,10 @@ class PoolPeer(EventEmitter):
             self._emit("offer", sdp)
 
     async def handle_offer(self, sdp: str) -> str:
-        return await self.pool.handle_offer(self.hearing, self.peer, sdp)
+        return await self.pool.router(self.hearing).handle_offer(self.peer, sdp)
 
     async def handle_answer(self, sdp: str) -> None:
-        await self.pool.handle_answer(self.hearing, self.peer, sdp)
+        await self.pool.router(self.hearing).handle_answer(self.peer, sdp)
 
 
 @pytest.fixture
@@ -50,14 +50,15 @@ def video_frames(client: Client) -> int:
 
 async def join(pool: WorkerPool, hearing: HearingId, name: str, luma: int) -> Client:
     client = Client(name, luma=luma)
-    await pool.add_peer(hearing, client.id)
+    await pool.router(hearing).add_peer(client.id)
     await client.connect(PoolPeer(pool, hearing, client.id))  # type: ignore[arg-type]
     return client
 
 
 async def test_killed_worker_ends_only_its_hearings(pool: WorkerPool) -> None:
     h1, h2 = HearingId(new_id()), HearingId(new_id())
-    assert {await pool.create_router(h1), await pool.create_router(h2)} == {0, 1}
+    placed = [await pool.create_router(h1), await pool.create_router(h2)]
+    assert {r.worker_index for r in placed} == {0, 1}
     closed: list[tuple[HearingId, ParticipantId, CloseReason]] = []
     pool.on("peerclose", lambda h, p, reason: closed.append((h, p, reason)))
     consumers: list[dict[str, object]] = []
@@ -82,7 +83,7 @@ async def test_killed_worker_ends_only_its_hearings(pool: WorkerPool) -> None:
         assert {(h, p) for h, p, _ in closed} == {(h1, clients[0].id), (h1, clients[1].id)}
         assert {reason for _, _, reason in closed} == {CloseReason.WORKER_DIED}
         with pytest.raises(KeyError):
-            await pool.handle_answer(h1, clients[0].id, "v=0")
+            pool.router(h1)
         # the other hearing's media keeps flowing on the other worker
         c, d = clients[2], clients[3]
         fc, fd = video_frames(c), video_frames(d)
@@ -99,16 +100,16 @@ async def test_killed_worker_ends_only_its_hearings(pool: WorkerPool) -> None:
 
 async def test_errors_cross_the_pipe(pool: WorkerPool) -> None:
     hearing = HearingId(new_id())
-    await pool.create_router(hearing)
+    router = await pool.create_router(hearing)
     peer = ParticipantId(new_id())
-    await pool.add_peer(hearing, peer)
+    await router.add_peer(peer)
     with pytest.raises(Exception, match="NegotiationError"):
-        await pool.handle_answer(hearing, peer, "v=0")
+        await router.handle_answer(peer, "v=0")
     with pytest.raises(Exception, match="NegotiationError"):
-        await pool.handle_offer(hearing, peer, "not sdp")
-    dump = await pool.dump(hearing)
+        await router.handle_offer(peer, "not sdp")
+    dump = await router.dump()
     assert [p["id"] for p in dump["peers"]] == [peer]
     await pool.close_router(hearing, CloseReason.JUDGE_ENDED)
     with pytest.raises(KeyError):
-        await pool.dump(hearing)
+        pool.router(hearing)
     assert not isinstance(WorkerDiedError(), KeyError)
