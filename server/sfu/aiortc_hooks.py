@@ -7,8 +7,8 @@ RTCP parsing) and takes over the media path through the hooks below. They are al
 attributes set on one object (never a class patch) except the two process-wide aioice/asyncio
 fixes, which are explicit opt-in calls.
 
-Hooks (see `HOOKED_ATTRIBUTES` and `verify_hooks()`; tests/sfu/test_hooks.py fails loudly if
-the pinned aiortc changes under them):
+Hooks (see `HOOKED_ATTRIBUTES` and `verify_hooks()`; tests/server/sfu/test_forwarding_e2e.py
+fails loudly if the pinned aiortc changes under them):
 
 * receive side: `RTCDtlsTransport._handle_rtp_data(data, arrival_time_ms)` is replaced on the
   peer's (bundled) DTLS transport by the SFU's lean handler, which sees the decrypted RTP bytes

@@ -42,7 +42,7 @@ from station_client.session import StationSession
 from station_client.upload import pending_uploads, receipt_path
 from station_client.window import SELF_ID, HearingWindow
 from tests.e2e.conftest import Court
-from tests.recording.conftest import ffprobe
+from tests.server.recording.conftest import ffprobe
 
 ROOT = Path(__file__).resolve().parents[2]
 

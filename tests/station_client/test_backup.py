@@ -43,7 +43,7 @@ from station_client.backup import (
 from station_client.devices import AvCamera, PyAudioInput
 from station_client.media import CameraTrack, MicrophoneTrack
 from station_client.tee import MediaTee
-from tests.recording.conftest import ffprobe
+from tests.server.recording.conftest import ffprobe
 from tests.station_client.conftest import PulseServer, stop_process, tone
 
 

@@ -1,6 +1,6 @@
-"""Fixtures for the recording-bridge tests: real aiortc peers (tests/sfu's `Client`) through a
-real Router under uvloop, real archive/signing key files, and package checks (verify, export,
-ffprobe) run off the event loop."""
+"""Fixtures for the recording-bridge tests: real aiortc peers (tests/server/sfu's `Client`)
+through a real Router under uvloop, real archive/signing key files, and package checks (verify,
+export, ffprobe) run off the event loop."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from server.ids import HearingId, new_id
 from server.recording import load_keys
 from server.sfu import Router, aiortc_hooks
 from signaling.reasons import CloseReason
-from tests.sfu.conftest import Client
+from tests.server.sfu.conftest import Client
 
 _HERE = Path(__file__).parent
 

@@ -16,8 +16,8 @@ import pytest
 from server.ids import HearingId, RecordingId, new_id
 from server.recording import recover_unfinished
 from server.worker import WorkerError, WorkerPool
-from tests.sfu.conftest import Client, wait_for
-from tests.sfu.test_worker import join, video_frames
+from tests.server.sfu.conftest import Client, wait_for
+from tests.server.sfu.test_worker import join, video_frames
 
 from .conftest import KeyFiles, codecs, export_and_probe, verify
 

@@ -45,7 +45,7 @@ _HERE = Path(__file__).parent
 def pytest_asyncio_loop_factories(
     config: pytest.Config, item: pytest.Item
 ) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]] | None:
-    """Run the SFU tests under uvloop, the SFU's production loop (only items in tests/sfu)."""
+    """Run the SFU tests under uvloop, the SFU's production loop (only tests/server/sfu)."""
     if _HERE in Path(str(item.path)).parents:
         return {"uvloop": uvloop.new_event_loop}
     return None

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "sfu_forwarding.py"
+BENCH = Path(__file__).resolve().parents[3] / "bench" / "sfu_forwarding.py"
 
 
 @pytest.mark.timeout(150)

@@ -20,7 +20,7 @@ from recordings.fsio import AppendFile, OsAppendFile
 from server.recording import ERROR_DISK_FULL, HearingRecorder
 from server.sfu import Router
 from signaling.reasons import CloseReason
-from tests.sfu.conftest import Client, wait_for
+from tests.server.sfu.conftest import Client, wait_for
 
 from .conftest import KeyFiles, codecs, export_and_probe, packet_times, verify
 
