@@ -1,11 +1,17 @@
-"""The live signaling connections of this process, by hearing and participant.
+"""The live signaling connections of this process, by hearing and participant, and by the
+session each was opened with.
 
 `HearingClients` is what a `LiveHearing` sees as its `Clients`: it turns the rules' events into
-signaling messages on the participant's connection.
+signaling messages on the participant's connection. `end_sessions` closes every connection of
+sessions that just ended (an invitation revoked, re-issued or redeemed on another device, a
+logout), joined to a hearing or not: revoked means revoked, at once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from server.hearings import live as rules
@@ -15,12 +21,43 @@ from signaling.reasons import CloseReason
 if TYPE_CHECKING:
     from server.web.ws import Connection
 
+log = logging.getLogger(__name__)
+
+# How long `end_sessions` waits for a closed connection's departure to be recorded.
+END_WAIT_S = 5.0
+
 
 class HearingConnections:
     """The live signaling connections, by hearing and participant; `live.Clients` per hearing."""
 
     def __init__(self) -> None:
         self._by_hearing: dict[HearingId, dict[ParticipantId, Connection]] = {}
+        self._by_session: dict[str, set[Connection]] = {}
+
+    def register(self, connection: Connection) -> None:
+        """Every open socket, from its upgrade on (joined or not), by its session."""
+        self._by_session.setdefault(connection.session_id, set()).add(connection)
+
+    def unregister(self, connection: Connection) -> None:
+        sockets = self._by_session.get(connection.session_id)
+        if sockets is not None:
+            sockets.discard(connection)
+            if not sockets:
+                del self._by_session[connection.session_id]
+
+    async def end_sessions(self, session_ids: Collection[str], message: str) -> int:
+        """Close every connection opened with one of these (now revoked) sessions with
+        SESSION_REVOKED, and wait until their departures are recorded. Returns how many."""
+        doomed = [c for sid in session_ids for c in self._by_session.get(sid, ())]
+        for connection in doomed:
+            await connection.close(CloseReason.SESSION_REVOKED, detail=message, message=message)
+        if doomed:
+            try:
+                async with asyncio.timeout(END_WAIT_S):
+                    await asyncio.gather(*(c.wait_finished() for c in doomed))
+            except TimeoutError:
+                log.warning("revoked connections did not finish within %s s", END_WAIT_S)
+        return len(doomed)
 
     def get(self, hearing_id: HearingId, participant_id: ParticipantId) -> Connection | None:
         return self._by_hearing.get(hearing_id, {}).get(participant_id)

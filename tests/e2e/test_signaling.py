@@ -10,7 +10,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiortc import RTCPeerConnection
+from aiortc.mediastreams import AudioStreamTrack
 
+from server.sfu import aiortc_hooks
 from signaling import messages as m
 from signaling.client import SignalingClient
 from signaling.enums import ClientKind, HearingRole, HearingState, ParticipantState, StationCause
@@ -153,6 +156,7 @@ async def test_joining_another_courts_hearing_or_without_login_fails(court: Cour
         with pytest.raises(RequestError) as err:
             await judge.join(court.world.other.hearing_id)
         assert err.value.code is ErrorCode.NOT_FOUND
+    async with court.client(await court.staff("judge")) as judge:
         with pytest.raises(RequestError) as err:
             await judge.join(court.world.own.other_hearing_id)  # not a participant there
         assert err.value.code is ErrorCode.FORBIDDEN
@@ -259,3 +263,86 @@ async def test_pre_admitted_roles_skip_the_waiting_room_during_the_session(court
                 lambda e: e.state in (ParticipantState.WAITING, ParticipantState.IN_HEARING),
             )
             assert moved.state is ParticipantState.IN_HEARING
+
+
+def _join_text(hearing_id: str, transaction: str = "j") -> str:
+    return json.dumps(
+        {"v": 1, "type": "join", "transaction": transaction, "hearing_id": hearing_id}
+    )
+
+
+async def _frames_until_close(ws: aiohttp.ClientWebSocketResponse) -> list[Any]:
+    """Every message the server sends until its close frame (which ends the list as
+    ("CLOSE", code, text))."""
+    got: list[Any] = []
+    async with asyncio.timeout(10):
+        while True:
+            frame = await ws.receive()
+            if frame.type is aiohttp.WSMsgType.TEXT:
+                got.append(json.loads(frame.data))
+            elif frame.type is aiohttp.WSMsgType.CLOSE:
+                got.append(("CLOSE", frame.data, frame.extra))
+                return got
+            else:
+                raise AssertionError(f"unexpected {frame!r}")
+
+
+@pytest.mark.parametrize("hearing", ["missing", "other_court", "not_a_participant"])
+async def test_a_refused_join_closes_the_connection(court: Court, hearing: str) -> None:
+    hearing_id = {
+        "missing": "0b9f8e5c-3a1d-4c2e-8f7a-1e2d3c4b5a69",
+        "other_court": court.world.other.hearing_id,
+        "not_a_participant": court.world.own.other_hearing_id,
+    }[hearing]
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with (
+        aiohttp.ClientSession(cookies=await court.staff("judge"), cookie_jar=jar) as http,
+        http.ws_connect(court.ws_url, autoclose=False) as ws,
+    ):
+        await ws.send_str(_join_text(hearing_id))
+        error, closed, close = await _frames_until_close(ws)
+    assert (error["type"], error["transaction"]) == ("error", "j")
+    assert error["code"] == ("FORBIDDEN" if hearing == "not_a_participant" else "NOT_FOUND")
+    assert (closed["type"], closed["reason"]) == ("closed", "JOIN_REFUSED")
+    assert close == ("CLOSE", 1000, "JOIN_REFUSED")
+
+
+async def test_an_offer_gets_exactly_one_reply(court: Court, clerk: SignalingClient) -> None:
+    aiortc_hooks.install_host_addresses(["127.0.0.1"])
+    pc = RTCPeerConnection()
+    try:
+        pc.addTrack(AudioStreamTrack())
+        await pc.setLocalDescription(await pc.createOffer())
+        reply = await clerk.request(m.Offer(sdp=pc.localDescription.sdp))
+        assert isinstance(reply, m.Answer)
+        # Anything the server said after the answer about that transaction arrives before the
+        # reply to the next request (one connection, in order).
+        assert isinstance(await clerk.request(m.Heartbeat()), m.Result)
+        assert clerk.late_replies == 0
+    finally:
+        await pc.close()
+
+
+async def test_by_names_who_acted(court: Court) -> None:
+    """`hearing_state.by` and `moved.by` say who acted, over the socket or over REST."""
+    w = court.world.own
+    async with court.client(await court.staff("judge")) as judge:
+        me = (await judge.join(w.hearing_id)).participant_id
+        await judge.request(m.SetHearingState(state=HearingState.OPENED, reason="候庭"))
+        opened = await next_of(judge, m.HearingStateChanged, lambda e: e.state == "opened")
+        assert opened.by == me
+        party = await enter_party(court, w.plaintiff_token, "PLAINTIFF")
+        try:
+            await judge.request(m.Admit(participant_id=w.plaintiff_id))
+            moved = await next_of(party, m.Moved, lambda e: e.state is ParticipantState.IN_HEARING)
+            assert moved.by == me
+            await judge.request(m.MoveToRoom(participant_id=w.plaintiff_id, room_id="甲方"))
+            moved = await next_of(
+                party, m.Moved, lambda e: e.state is ParticipantState.IN_PRIVATE_ROOM
+            )
+            assert (moved.by, moved.room_id) == (me, "caucus:甲方")  # named "甲方" by the judge
+            await court.set_state("in_session", "开庭")  # the judge, over REST
+            started = await next_of(party, m.HearingStateChanged, lambda e: e.state == "in_session")
+            assert started.by == me
+        finally:
+            await party.close()
