@@ -68,7 +68,7 @@ async def _unjoined_socket(
 
 async def _closed_raw(
     socket: tuple[aiohttp.ClientSession, aiohttp.ClientWebSocketResponse],
-) -> tuple[str | None, int, str]:
+) -> tuple[str | None, object, object]:
     """The `closed` reason, the close frame's code and text a raw socket got, within WITHIN_S."""
     http, ws = socket
     reason = None
