@@ -163,12 +163,14 @@ async def test_joining_another_courts_hearing_or_without_login_fails(court: Cour
     with pytest.raises(SignalingError) as refused:
         await court.client({}).connect()
     assert refused.value.code is ErrorCode.UNAUTHORIZED
-    bad_origin = court.client(
-        await court.staff("judge"), headers={"Origin": "https://evil.example"}
-    )
-    with pytest.raises(SignalingError) as refused:
-        await bad_origin.connect()
-    assert refused.value.code is ErrorCode.FORBIDDEN
+    for origin in ("https://evil.example", "null"):
+        bad_origin = court.client(await court.staff("judge"), headers={"Origin": origin})
+        with pytest.raises(SignalingError) as refused:
+            await bad_origin.connect()
+        assert refused.value.code is ErrorCode.FORBIDDEN
+    # A page of our own (Origin: this server) and a non-browser client (no Origin) connect.
+    async with court.client(await court.staff("judge"), headers={"Origin": court.base}) as ok:
+        await ok.join(court.world.own.hearing_id)
 
 
 async def test_second_connection_replaces_the_first(court: Court) -> None:
