@@ -14,8 +14,11 @@ import logging
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
+from server.auth.ratelimit import RateLimiter
+from server.clock import Clock
 from server.hearings import live as rules
 from server.ids import HearingId, ParticipantId
+from signaling.limits import JOINS_PER_MINUTE
 from signaling.reasons import CloseReason
 
 if TYPE_CHECKING:
@@ -30,7 +33,10 @@ END_WAIT_S = 5.0
 class HearingConnections:
     """The live signaling connections, by hearing and participant; `live.Clients` per hearing."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
+        # `join` attempts per participant (docs/signaling.md, section 5): a reconnect loop must
+        # back off. One node's count; a refused join closes its connection.
+        self._joins = RateLimiter(clock, JOINS_PER_MINUTE, 60.0)
         self._by_hearing: dict[HearingId, dict[ParticipantId, Connection]] = {}
         self._by_session: dict[str, set[Connection]] = {}
 
@@ -58,6 +64,10 @@ class HearingConnections:
             except TimeoutError:
                 log.warning("revoked connections did not finish within %s s", END_WAIT_S)
         return len(doomed)
+
+    def allow_join(self, participant_id: ParticipantId) -> bool:
+        """Count a `join` attempt of the participant; False when over JOINS_PER_MINUTE."""
+        return self._joins.allow(participant_id)
 
     def get(self, hearing_id: HearingId, participant_id: ParticipantId) -> Connection | None:
         return self._by_hearing.get(hearing_id, {}).get(participant_id)

@@ -49,6 +49,7 @@ from signaling.enums import ClientKind, Sender, StationCause
 from signaling.errors import ErrorCode, SignalingError
 from signaling.limits import (
     HEARTBEAT_MISSES,
+    JOINS_PER_MINUTE,
     RATE_BURST,
     RATE_PER_S,
     RATE_STRIKES,
@@ -402,10 +403,15 @@ class Connection:
         participant = await self.app[COURT].participant_for(self.principal, hearing_id)
         pid = ParticipantId(participant.id)
         hid = HearingId(hearing_id)
+        connections = self.app[CONNECTIONS]
+        if not connections.allow_join(pid):
+            raise SignalingError(
+                ErrorCode.RATE_LIMITED,
+                f"more than {JOINS_PER_MINUTE} joins a minute; wait before joining again",
+            )
         rooms = self.app[ROOMS]
         live = await rooms.open(hid)
         rooms.admit_row(live, participant)  # added to the hearing after it went live
-        connections = self.app[CONNECTIONS]
         old = connections.get(hid, pid)
         self.hearing_id, self.participant_id, self.live = hid, pid, live
         self._held = []

@@ -18,6 +18,7 @@ from signaling import messages as m
 from signaling.client import SignalingClient
 from signaling.enums import ClientKind, HearingRole, HearingState, ParticipantState, StationCause
 from signaling.errors import ErrorCode, RequestError, SignalingError
+from signaling.limits import JOINS_PER_MINUTE
 from signaling.reasons import CloseReason
 from tests.e2e.conftest import Court
 
@@ -360,3 +361,17 @@ async def test_by_names_who_acted(court: Court) -> None:
             assert started.by == me
         finally:
             await party.close()
+
+
+async def test_joins_are_limited_per_participant_per_minute(court: Court) -> None:
+    """A reconnect loop must back off: the join after JOINS_PER_MINUTE in a minute is refused
+    RATE_LIMITED (and, refused, its connection closes)."""
+    cookies = await court.staff("clerk")
+    for _ in range(JOINS_PER_MINUTE):
+        async with court.client(cookies) as client:
+            await client.join(court.world.own.hearing_id)
+    async with court.client(cookies) as client:
+        with pytest.raises(RequestError) as err:
+            await client.join(court.world.own.hearing_id)
+        assert err.value.code is ErrorCode.RATE_LIMITED
+        assert await asyncio.wait_for(client.wait_closed(), 10) is CloseReason.JOIN_REFUSED
