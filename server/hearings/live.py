@@ -152,6 +152,7 @@ class SpotlightChanged:
 @dataclass(frozen=True, slots=True)
 class RoomLockChanged:
     locked: bool
+    by: ParticipantId | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -883,7 +884,7 @@ class LiveHearing:
             actor = self._presiding(actor_id, "lock the room")
             await self.record.write(actor=actor.actor, kind="control.lock", data={"locked": locked})
             self.locked = locked
-            await self._broadcast(RoomLockChanged(locked), staff_only=True)
+            await self._broadcast(RoomLockChanged(locked, actor_id), staff_only=True)
 
     async def set_spotlight(
         self, actor_id: ParticipantId, participant_id: ParticipantId | None

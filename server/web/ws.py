@@ -61,6 +61,14 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[["Connection", Any], Awaitable[dict[str, Any] | None]]
 
+# What `result.data` holds for each request that returns more than `{}` (docs/signaling.md,
+# section 7; tests keep the document and these in step, and check them on the wire).
+RESULT_DATA: dict[type[m.Request], dict[str, type]] = {
+    m.Admit: {"admitted": int},
+    m.MuteAll: {"muted": int},
+    m.ConfirmRecordingHash: {"matches": bool},
+}
+
 # Close frame codes other than 1000 (the reason's name is the close frame's text in every case).
 CLOSE_CODES = {
     CloseReason.SERVER_SHUTDOWN: WSCloseCode.GOING_AWAY,
@@ -201,7 +209,7 @@ class Connection:
             )
             return m.Roster(participants=[participant_info(a, spotlight) for a in views])
         if isinstance(event, rules.RoomLockChanged):
-            return m.RoomLocked(room_id=rules.MAIN_ROOM, locked=event.locked)
+            return m.RoomLocked(room_id=rules.MAIN_ROOM, locked=event.locked, by=event.by)
         if isinstance(event, rules.RecordingSealed):
             return m.RecordingHash(
                 recording_id=event.recording_id, root_hash=event.root_hash, sealed_at=event.at

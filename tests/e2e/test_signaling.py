@@ -14,6 +14,7 @@ from aiortc import RTCPeerConnection
 from aiortc.mediastreams import AudioStreamTrack
 
 from server.sfu import aiortc_hooks
+from server.web.ws import RESULT_DATA
 from signaling import messages as m
 from signaling.client import SignalingClient
 from signaling.enums import ClientKind, HearingRole, HearingState, ParticipantState, StationCause
@@ -375,3 +376,28 @@ async def test_joins_are_limited_per_participant_per_minute(court: Court) -> Non
             await client.join(court.world.own.hearing_id)
         assert err.value.code is ErrorCode.RATE_LIMITED
         assert await asyncio.wait_for(client.wait_closed(), 10) is CloseReason.JOIN_REFUSED
+
+
+async def test_result_data_is_as_documented(court: Court) -> None:
+    """`admit` and `mute_all` answer the shapes of RESULT_DATA (which the docs test holds to
+    docs/signaling.md); other requests answer `{}`."""
+    w = court.world.own
+    async with court.client(await court.staff("judge")) as judge:
+        await judge.join(w.hearing_id)
+        await judge.request(m.SetHearingState(state=HearingState.OPENED, reason="候庭"))
+        party = await enter_party(court, w.plaintiff_token, "PLAINTIFF")
+        try:
+            replies: dict[type[m.Request], m.Message] = {
+                m.Admit: await judge.request(m.Admit(all=True)),
+                m.MuteAll: await judge.request(m.MuteAll()),
+                m.Heartbeat: await judge.request(m.Heartbeat()),
+            }
+        finally:
+            await party.close()
+    data: dict[type[m.Request], Any] = {}
+    for request, reply in replies.items():
+        assert isinstance(reply, m.Result)
+        data[request] = reply.data
+        assert {k: type(v) for k, v in reply.data.items()} == RESULT_DATA.get(request, {})
+    assert data[m.Admit] == {"admitted": 1}
+    assert data[m.MuteAll] == {"muted": 1}
