@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from server.config import load_config
 from server.hearings.live import EXCUSED_CAUSES, REQUIRED_CONSENTS
 from server.web.ws import CLOSE_CODES, RESULT_DATA
 from signaling import messages as m
@@ -145,3 +146,11 @@ def test_the_readme_names_the_csrf_header_and_the_origin_rule() -> None:
     assert "`Origin: null` included" in README
     assert "`Origin` is accepted" in README
     assert "X-CSRF-Token" in DOC
+
+
+@pytest.mark.parametrize("text", [DOC, README], ids=["signaling.md", "README"])
+def test_the_documented_way_to_keep_the_demo_on_loopback_works(text: str) -> None:
+    match = re.search(r"(SHARED_COURT_ICE__HOST_ADDRESSES)='([^']+)'", text)
+    assert match, "the ICE host candidate note is missing"
+    config = load_config(environ={match.group(1): match.group(2)}, overrides={})
+    assert config.ice.host_addresses == ["127.0.0.1"]
