@@ -39,6 +39,7 @@ class HearingConnections:
         self._joins = RateLimiter(clock, JOINS_PER_MINUTE, 60.0)
         self._by_hearing: dict[HearingId, dict[ParticipantId, Connection]] = {}
         self._by_session: dict[str, set[Connection]] = {}
+        self._closing: set[asyncio.Task[None]] = set()
 
     def register(self, connection: Connection) -> None:
         """Every open socket, from its upgrade on (joined or not), by its session."""
@@ -55,14 +56,24 @@ class HearingConnections:
         """Close every connection opened with one of these (now revoked) sessions with
         SESSION_REVOKED, and wait until their departures are recorded. Returns how many."""
         doomed = [c for sid in session_ids for c in self._by_session.get(sid, ())]
+        if not doomed:
+            return 0
+        # Closed side by side, and never cancelled: a client slow to answer the close frame
+        # delays neither the others nor (beyond END_WAIT_S) the caller.
         for connection in doomed:
-            await connection.close(CloseReason.SESSION_REVOKED, detail=message, message=message)
-        if doomed:
-            try:
-                async with asyncio.timeout(END_WAIT_S):
-                    await asyncio.gather(*(c.wait_finished() for c in doomed))
-            except TimeoutError:
-                log.warning("revoked connections did not finish within %s s", END_WAIT_S)
+            task = asyncio.ensure_future(
+                connection.close(CloseReason.SESSION_REVOKED, detail=message, message=message)
+            )
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+        finished = [asyncio.ensure_future(c.wait_finished()) for c in doomed]
+        _, pending = await asyncio.wait(finished, timeout=END_WAIT_S)
+        for waiter in pending:
+            waiter.cancel()
+        if pending:
+            log.warning(
+                "%d revoked connections did not finish within %s s", len(pending), END_WAIT_S
+            )
         return len(doomed)
 
     def allow_join(self, participant_id: ParticipantId) -> bool:

@@ -309,19 +309,21 @@ class Connection:
         connections.discard(self)
         # The rules already recorded departures the court caused (removed, dismissed, ended).
         court_ended = cause in (CloseReason.REMOVED, CloseReason.DISMISSED, CloseReason.JUDGE_ENDED)
-        if self.participant_id is not None and self.media is not None and not replaced:
-            await self.media.remove_peer(self.participant_id, cause)
-        if (
-            self.live is not None
-            and self.participant_id is not None
-            and not replaced
-            and not court_ended
-        ):
-            await self.live.disconnect(self.participant_id, cause, self._detail)
-        if not self.ws.closed:
-            await self.ws.close()
-        connections.unregister(self)
-        self._finished.set()
+        try:
+            if self.participant_id is not None and self.media is not None and not replaced:
+                await self.media.remove_peer(self.participant_id, cause)
+            if (
+                self.live is not None
+                and self.participant_id is not None
+                and not replaced
+                and not court_ended
+            ):
+                await self.live.disconnect(self.participant_id, cause, self._detail)
+            if not self.ws.closed:
+                await self.ws.close()
+        finally:
+            connections.unregister(self)
+            self._finished.set()
 
     # -- inbound --------------------------------------------------------------------------------
 
