@@ -154,3 +154,24 @@ def test_the_documented_way_to_keep_the_demo_on_loopback_works(text: str) -> Non
     assert match, "the ICE host candidate note is missing"
     config = load_config(environ={match.group(1): match.group(2)}, overrides={})
     assert config.ice.host_addresses == ["127.0.0.1"]
+
+
+def test_the_hearing_rules_list_every_departure_cause() -> None:
+    rules = (ROOT / "docs" / "hearing-rules.md").read_text(encoding="utf-8")
+    table = rules.split("| cause | how it is detected | excused |", 1)[1].split("\n\n", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    listed: dict[str, str] = {}
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        for name in re.findall(r"`([A-Z_]+)`", cells[0]):
+            listed[name] = cells[-1]
+    # Media-only reasons, and a refused join (never in the hearing), are not departures.
+    not_departures = {
+        CloseReason.PRODUCER_CLOSED,
+        CloseReason.ROOM_CHANGED,
+        CloseReason.JOIN_REFUSED,
+    }
+    assert set(listed) == {r.value for r in CloseReason} - {r.value for r in not_departures}
+    for name, excused in listed.items():
+        if excused in ("yes", "no"):
+            assert (excused == "yes") is (CloseReason(name) in EXCUSED_CAUSES), name
