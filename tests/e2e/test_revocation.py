@@ -193,3 +193,19 @@ async def test_enter_party_helper_still_works_after_a_revocation_of_another_part
         await defendant.close()
     finally:
         await judge.close()
+
+
+async def test_logging_out_closes_the_sessions_sockets(court: Court) -> None:
+    cookies = await court.staff("clerk")
+    async with court.client(cookies) as clerk:
+        await clerk.join(court.world.own.hearing_id)
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with (
+            aiohttp.ClientSession(cookies=cookies, cookie_jar=jar) as http,
+            http.post(
+                f"{court.base}/api/auth/logout", headers={"X-CSRF-Token": cookies["sc_csrf"]}
+            ) as resp,
+        ):
+            assert resp.status == 204
+        assert await asyncio.wait_for(clerk.wait_closed(), WITHIN_S) is CloseReason.SESSION_REVOKED
+    await _refused_socket(court, cookies)
