@@ -177,7 +177,7 @@ async def _live_hearings(app: web.Application) -> AsyncIterator[None]:
         log.warning("evidence recording is off: set recording keys in the configuration")
     # The worker processes start with the first live hearing.
     media = MediaService(pool, settings)
-    connections = HearingConnections()
+    connections = HearingConnections(app[CLOCK])
     app[ICE] = await asyncio.to_thread(IceServers, config.ice)  # reads the TURN secret file
     app[MEDIA] = media
     app[CONNECTIONS] = connections

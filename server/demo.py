@@ -27,6 +27,26 @@ JUDGE = "judge"
 DIRECTOR = "director"
 STATION_NAME = "青山村共享法庭 Qingshan Village Station"
 CASE_NUMBER = "(2026)示民初1号"
+DEMO_ID_DIGITS = "1234"  # the last digits of each demo party's ID number, as the court holds it
+
+
+@dataclass(frozen=True)
+class DemoParty:
+    participant_id: str
+    display_name: str
+    role: str
+    identity_name: str  # the legal name the court holds: `confirm_identity.name`
+    id_digits: str  # the ID-number digits the court holds: `confirm_identity.id_digits`
+    invitation_url: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "participant_id": self.participant_id,
+            "display_name": self.display_name,
+            "role": self.role,
+            "identity": {"name": self.identity_name, "id_digits": self.id_digits},
+            "invitation_url": self.invitation_url,
+        }
 
 
 @dataclass(frozen=True)
@@ -40,6 +60,8 @@ class DemoInfo:
     station_key: str
     hearing_id: str
     invitations: dict[str, str]  # participant display name -> invitation URL
+    # Per party: what its identity check wants, exactly (docs/signaling.md, confirm_identity).
+    parties: tuple[DemoParty, ...] = ()
 
     def __repr__(self) -> str:
         return (
@@ -57,6 +79,7 @@ class DemoInfo:
             "station": {"station_id": self.station_id, "key": self.station_key},
             "hearing_id": self.hearing_id,
             "invitations": self.invitations,
+            "parties": [party.to_json() for party in self.parties],
         }
 
     def to_text(self) -> str:
@@ -68,10 +91,13 @@ class DemoInfo:
             f"  password {self.director_password!r}",
             f"  station credentials:    id {self.station_id}  key {self.station_key}",
             f"  hearing:                {self.hearing_id}",
-            "  party invitation links (identity check: the name before the brackets,"
-            " ID digits 1234):",
+            "  party invitation links (the identity check wants the name and ID digits shown):",
         ]
-        lines += [f"    {name}: {url}" for name, url in self.invitations.items()]
+        lines += [
+            f"    {p.display_name}: {p.invitation_url}\n"
+            f"      identity check: name {p.identity_name}  ID digits {p.id_digits}"
+            for p in self.parties
+        ]
         return "\n".join(lines)
 
 
@@ -154,6 +180,7 @@ async def seed(sessions: async_sessionmaker[AsyncSession], clock: Clock, base_ur
             ("赵四 Zhao Si (被告 defendant)", "赵四", HearingRole.DEFENDANT, None, None),
         ]
         invitations: dict[str, str] = {}
+        parties: list[DemoParty] = []
         for name, legal_name, role, user_id, station_id in people:
             participant = Participant(
                 hearing_id=hearing.id,
@@ -163,7 +190,7 @@ async def seed(sessions: async_sessionmaker[AsyncSession], clock: Clock, base_ur
                 user_id=user_id,
                 station_id=station_id,
                 legal_name=legal_name,
-                id_number_tail="1234" if legal_name else None,
+                id_number_tail=DEMO_ID_DIGITS if legal_name else None,
                 created_at=now,
             )
             db.add(participant)
@@ -182,6 +209,17 @@ async def seed(sessions: async_sessionmaker[AsyncSession], clock: Clock, base_ur
                     )
                 )
                 invitations[name] = f"{base_url}/join#{token}"
+                assert legal_name is not None
+                parties.append(
+                    DemoParty(
+                        participant_id=participant.id,
+                        display_name=name,
+                        role=role.value,
+                        identity_name=legal_name,
+                        id_digits=DEMO_ID_DIGITS,
+                        invitation_url=invitations[name],
+                    )
+                )
         return DemoInfo(
             base_url=base_url,
             judge_username=JUDGE,
@@ -192,4 +230,5 @@ async def seed(sessions: async_sessionmaker[AsyncSession], clock: Clock, base_ur
             station_key=station_key,
             hearing_id=hearing.id,
             invitations=invitations,
+            parties=tuple(parties),
         )

@@ -25,9 +25,9 @@ Design:
   connection with HEARTBEAT_LOST (the server applies the same rule from its side).
 
 Events (what ``events()`` yields): every server-to-client message that is not a reply to one of
-our requests: ``roster``, ``participant_updated``, ``hearing_state``, ``muted``,
-``unmute_requested``, ``moved``, ``room_locked``, ``track``, ``participant_left``,
-``disconnect_evidence``, ``recording_hash``, ``offer`` (answer it with
+our requests: ``roster``, ``hearing_state``, ``muted``, ``unmute_requested``, ``moved``,
+``room_locked``, ``track``, ``disconnect_evidence``, ``recording_alert``, ``station_reported``,
+``recording_hash``, ``offer`` (answer it with
 ``send(Answer(transaction=offer.transaction, ...))``), ``error`` without a known transaction,
 and ``closed`` (always the last).
 """
@@ -313,6 +313,7 @@ class SignalingClient:
 
     async def _read_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         frame_reason: str | None = None
+        frame_code: int | None = None
         try:
             while True:
                 frame = await ws.receive()
@@ -330,6 +331,7 @@ class SignalingClient:
                 elif frame.type == aiohttp.WSMsgType.CLOSE:
                     # The close frame's text may name the CloseReason (docs/signaling.md).
                     frame_reason = frame.extra if isinstance(frame.extra, str) else None
+                    frame_code = frame.data if isinstance(frame.data, int) else None
                     break
                 elif frame.type == aiohttp.WSMsgType.ERROR:
                     log.warning("signaling socket error: %r", ws.exception())
@@ -337,14 +339,19 @@ class SignalingClient:
                 else:  # CLOSING / CLOSED: we are closing it ourselves
                     break
         finally:
-            self._finish(frame_reason)
+            if frame_code is None and ws.close_code is not None:
+                frame_code = ws.close_code
+            self._finish(frame_reason, frame_code)
 
-    def _finish(self, frame_reason: str | None) -> None:
+    def _finish(self, frame_reason: str | None, frame_code: int | None = None) -> None:
         if self._close_reason is None:
             if self._closing_locally:
                 self._close_reason = CloseReason.CLIENT_LEFT
             elif frame_reason is not None and frame_reason in CloseReason.__members__:
                 self._close_reason = CloseReason(frame_reason)
+            elif frame_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG:
+                # The server refused a frame over WS_MAX_FRAME_BYTES (docs/signaling.md, 5).
+                self._close_reason = CloseReason.PROTOCOL_VIOLATION
             else:
                 self._close_reason = CloseReason.NETWORK_LOST
         for tx, future in self._pending.items():

@@ -118,7 +118,7 @@ class IceServer(_Strict):
 
 
 class ParticipantInfo(_Strict):
-    """One participant as others see them (roster entry; ``participant_updated`` fields)."""
+    """One participant as others see them (a roster entry)."""
 
     participant_id: Id
     display_name: Name
@@ -404,12 +404,6 @@ class Roster(Event):
     participants: Annotated[list[ParticipantInfo], Field(max_length=200)]
 
 
-class ParticipantUpdated(Event, ParticipantInfo):
-    """One roster entry changed (joined, admitted, muted, moved, disconnected ...)."""
-
-    type: Literal["participant_updated"] = "participant_updated"
-
-
 class HearingStateChanged(Event):
     """The hearing changed state, with the reason, who did it and whether recording runs.
 
@@ -471,15 +465,6 @@ class Track(Event):
     mid: Annotated[str, StringConstraints(min_length=1, max_length=16)]
     participant_id: Id
     kind: Literal["audio", "video"]
-
-
-class ParticipantLeft(Event):
-    """Someone left or was disconnected; ``reason`` tells a walk-out from a failure (OLR 25)."""
-
-    type: Literal["participant_left"] = "participant_left"
-    participant_id: Id
-    reason: CloseReason
-    left_at: AwareDatetime
 
 
 class DisconnectEvidence(Event):
@@ -563,14 +548,12 @@ ALL_MESSAGES: Final[tuple[type[Message], ...]] = (
     Welcome,
     Error,
     Roster,
-    ParticipantUpdated,
     HearingStateChanged,
     Muted,
     UnmuteRequested,
     Moved,
     RoomLocked,
     Track,
-    ParticipantLeft,
     DisconnectEvidence,
     Closed,
     RecordingHash,

@@ -25,3 +25,12 @@ class CloseReason(StrEnum):
     SERVER_SHUTDOWN = "SERVER_SHUTDOWN"  # the server is stopping
     PRODUCER_CLOSED = "PRODUCER_CLOSED"  # a consumer's producer went away
     ROOM_CHANGED = "ROOM_CHANGED"  # media re-routed because someone changed rooms
+    # The server ended the connection because of what the client sent: a flood (RATE_STRIKES
+    # refusals in a row) or a frame over WS_MAX_FRAME_BYTES (close 1009). Never a network loss.
+    PROTOCOL_VIOLATION = "PROTOCOL_VIOLATION"
+    # The session the connection was opened with ended: its invitation link was revoked or
+    # re-issued, or redeemed again on another device.
+    SESSION_REVOKED = "SESSION_REVOKED"
+    # The connection's `join` was refused (NOT_FOUND, FORBIDDEN, WRONG_STATE); it was never in
+    # the hearing, so nothing is logged there.
+    JOIN_REFUSED = "JOIN_REFUSED"

@@ -61,6 +61,9 @@ RECOVERABLE = frozenset(
         CloseReason.SERVER_SHUTDOWN,
         CloseReason.ICE_FAILED,
         CloseReason.STATION_NETWORK,
+        # The server closed it for what was sent (a flood, an oversized frame): until this
+        # counted as NETWORK_LOST and the station joined again; it still does, backing off.
+        CloseReason.PROTOCOL_VIOLATION,
     }
 )
 # ... and of those, the ones that mean the station's own line failed: reported to the court.

@@ -300,22 +300,16 @@ class HearingWindow:
         if isinstance(message, m.Roster):
             for p in message.participants:
                 self.names[p.participant_id] = p.display_name
+                if not p.connected and p.participant_id != self._me:
+                    self.remove_tile(p.participant_id)  # gone: left, dropped or removed
             for tile in self.tiles.values():
                 self._caption(tile)
-        elif isinstance(message, m.ParticipantUpdated):
-            self.names[message.participant_id] = message.display_name
-            if message.participant_id in self.tiles:
-                self._caption(self.tiles[message.participant_id])
-            if message.participant_id == self._me:
-                self._my_state = message.state
         elif isinstance(message, m.HearingStateChanged):
             self._hearing, self._recording = message.state, message.recording
         elif isinstance(message, m.Moved):
             self._my_state = message.state
         elif isinstance(message, m.Muted):
             self._muted = message.muted
-        elif isinstance(message, m.ParticipantLeft):
-            self.remove_tile(message.participant_id)
         self._render()
 
     def _render(self) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -49,6 +49,9 @@ class IssuedSession:
     token: str
     csrf_token: str
     principal: Principal
+    # Sessions this one replaced (an invitation redeemed again on a new device): revoked;
+    # their open connections are for the caller to close.
+    ended_sessions: tuple[str, ...] = ()
 
 
 class AuthService:
@@ -148,18 +151,26 @@ class AuthService:
             if participant is None or hearing is None:
                 raise invalid
             rebinding = invitation.redeemed_at is not None
+            ended: list[str] = []
             if rebinding:
-                await SessionRepository(db).revoke_for(now, participant_id=participant.id)
+                ended = await SessionRepository(db).revoke_participant_sessions(participant.id, now)
             else:
                 invitation.redeemed_at = now
+            data: dict[str, object] = {
+                "invitation_id": invitation.id,
+                "participant_id": participant.id,
+            }
+            if rebinding:
+                data["sessions_ended"] = len(ended)
             await EventLogRepository(db).append(
                 hearing.id,
                 at=now,
                 actor=f"participant:{participant.id}",
                 kind="invitation.rebound" if rebinding else "invitation.redeemed",
-                data={"invitation_id": invitation.id, "participant_id": participant.id},
+                data=data,
             )
-            return await self._open(db, participant_id=participant.id)
+            issued = await self._open(db, participant_id=participant.id)
+            return replace(issued, ended_sessions=tuple(ended))
 
     def _check_window(self, invitation: Invitation) -> None:
         now = self._clock.now()

@@ -67,8 +67,12 @@ EXCUSED_CAUSES = frozenset(
         CloseReason.SERVER_SHUTDOWN,
         CloseReason.JUDGE_ENDED,
         CloseReason.DISMISSED,
+        CloseReason.SESSION_REVOKED,  # the court withdrew the link (or it moved to a new device)
     }
 )
+# A connection ended for these causes keeps no place to come back to: the next connection
+# (a new device, a new link) goes through the waiting room, where the court sees who it is.
+UNRESUMABLE_CAUSES = frozenset({CloseReason.SESSION_REVOKED})
 # Where a departure leaves the participant; any other cause is a disconnection they may
 # resume from (their place is kept).
 DEPARTURE_STATES = {
@@ -113,6 +117,8 @@ class HearingStateChanged:
     recording: bool = False
     # Why presiding staff interrupted the recording (`set_recording`); None otherwise.
     recording_pause: RecordingPause | None = None
+    # Who did it: the acting participant (None: the server, or staff outside the hearing).
+    by: ParticipantId | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +127,8 @@ class YouChanged:
 
     state: ParticipantState
     room: str | None
+    # Who moved them (themself when they moved on their own; None: the rules, on entry).
+    by: ParticipantId | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +152,7 @@ class SpotlightChanged:
 @dataclass(frozen=True, slots=True)
 class RoomLockChanged:
     locked: bool
+    by: ParticipantId | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,9 +378,11 @@ class LiveHearing:
             log.error("hearing %s: unknown recording pause reason %r", self.hearing_id, reason)
             return None
 
-    def _state_event(self, reason: str) -> HearingStateChanged:
+    def _state_event(self, reason: str, by: ParticipantId | None = None) -> HearingStateChanged:
         """The hearing's state as everyone is told it, with whether they are on the record."""
-        return HearingStateChanged(self.state, reason, self.routing.recording, self.recording_pause)
+        return HearingStateChanged(
+            self.state, reason, self.routing.recording, self.recording_pause, by
+        )
 
     async def _apply(
         self,
@@ -379,8 +390,10 @@ class LiveHearing:
         kind: str,
         data: dict[str, Any],
         changes: Sequence[tuple[Attendee, ParticipantState, str | None]] = (),
+        by: ParticipantId | None = None,
     ) -> None:
-        """Write the change durably, then make it so: states, media placement, notices."""
+        """Write the change durably, then make it so: states, media placement, notices
+        (`by`: the participant who made the change, told to those it moved)."""
         await self.record.write(
             actor=actor,
             kind=kind,
@@ -402,7 +415,7 @@ class LiveHearing:
                     if after == MAIN_ROOM:
                         await self.routing.set_recorded(attendee.participant_id, True)
                 await self._notify(
-                    attendee.participant_id, YouChanged(new_state, attendee.media_room)
+                    attendee.participant_id, YouChanged(new_state, attendee.media_room, by)
                 )
         if changes:
             await self._broadcast_roster()
@@ -502,10 +515,10 @@ class LiveHearing:
             now = self.clock.now()
             excused = cause in EXCUSED_CAUSES
             new_state = DEPARTURE_STATES.get(cause, P.DISCONNECTED)
-            if new_state is P.DISCONNECTED and attendee.state in (
-                P.IN_HEARING,
-                P.IN_PRIVATE_ROOM,
-                P.WAITING,
+            if (
+                new_state is P.DISCONNECTED
+                and cause not in UNRESUMABLE_CAUSES
+                and attendee.state in (P.IN_HEARING, P.IN_PRIVATE_ROOM, P.WAITING)
             ):
                 attendee.resume_state = attendee.state
             await self.routing.place(participant_id, None)
@@ -526,6 +539,15 @@ class LiveHearing:
                 DepartureRecorded(participant_id, cause, now, excused, detail[:500]),
                 staff_only=True,
             )
+
+    async def access_revoked(self, participant_id: ParticipantId) -> None:
+        """The participant's invitation was revoked or re-issued (their sessions are ended by
+        the caller): a place kept from an earlier drop is forgotten, so whoever comes next
+        with a new link waits to be admitted."""
+        async with self._lock:
+            attendee = self.attendees.get(participant_id)
+            if attendee is not None:
+                attendee.resume_state = None
 
     # -- entry ------------------------------------------------------------------------------------
 
@@ -671,6 +693,7 @@ class LiveHearing:
                     "participant.admitted",
                     {"participant_ids": [t.participant_id for t in targets]},
                     [(t, P.IN_HEARING, None) for t in targets],
+                    by=actor_id,
                 )
             return len(targets)
 
@@ -688,6 +711,7 @@ class LiveHearing:
                 "participant.sent_to_waiting",
                 {"participant_id": participant_id},
                 [(target, P.WAITING, None)],
+                by=actor_id,
             )
 
     async def pre_admit(self, actor_id: ParticipantId, roles: Iterable[HearingRole]) -> None:
@@ -722,6 +746,7 @@ class LiveHearing:
                 "witness.called",
                 {"participant_id": participant_id},
                 [(target, P.IN_HEARING, None)],
+                by=actor_id,
             )
 
     async def dismiss_witness(self, actor_id: ParticipantId, participant_id: ParticipantId) -> None:
@@ -852,14 +877,14 @@ class LiveHearing:
                 await self.routing.pause_recording(reason.value, note[:500])
                 kind, data = "recording.paused", {"reason": reason.value, "note": note[:500]}
             await self.record.write(actor=actor.actor, kind=kind, data=data)
-            await self._broadcast(self._state_event(note or kind))
+            await self._broadcast(self._state_event(note or kind, actor_id))
 
     async def lock_room(self, actor_id: ParticipantId, locked: bool) -> None:
         async with self._lock:
             actor = self._presiding(actor_id, "lock the room")
             await self.record.write(actor=actor.actor, kind="control.lock", data={"locked": locked})
             self.locked = locked
-            await self._broadcast(RoomLockChanged(locked), staff_only=True)
+            await self._broadcast(RoomLockChanged(locked, actor_id), staff_only=True)
 
     async def set_spotlight(
         self, actor_id: ParticipantId, participant_id: ParticipantId | None
@@ -904,6 +929,7 @@ class LiveHearing:
                     "room": private or MAIN_ROOM,
                 },
                 [(t, new_state, private) for t in targets],
+                by=actor_id,
             )
 
     async def join_room(self, actor_id: ParticipantId, room: str) -> None:
@@ -918,6 +944,7 @@ class LiveHearing:
                 "room.visited",
                 {"participant_id": actor_id, "room": private or MAIN_ROOM},
                 [(actor, new_state, private)],
+                by=actor_id,
             )
 
     async def open_consultation(self, actor_id: ParticipantId, client_id: ParticipantId) -> None:
@@ -943,6 +970,7 @@ class LiveHearing:
                 "consultation.opened",
                 {"participant_ids": [actor_id, client_id]},
                 [(agent, P.IN_PRIVATE_ROOM, room), (client, P.IN_PRIVATE_ROOM, room)],
+                by=actor_id,
             )
 
     async def end_consultation(self, actor_id: ParticipantId) -> None:
@@ -957,12 +985,16 @@ class LiveHearing:
                 "consultation.ended",
                 {"participant_ids": [m.participant_id for m in members]},
                 [(m, P.WAITING, None) for m in members],
+                by=actor_id,
             )
 
     # -- hearing state ----------------------------------------------------------------------------
 
-    async def hearing_state_changed(self, state: HearingState, reason: str) -> None:
-        """Called after the service changed the hearing's state (already logged there).
+    async def hearing_state_changed(
+        self, state: HearingState, reason: str, by: ParticipantId | None = None
+    ) -> None:
+        """Called after the service changed the hearing's state (already logged there); `by`
+        is the participant who changed it (None if they are not one of this hearing's).
 
         The recording follows: it starts in session, pauses for a recess, and is sealed on
         close, when everyone is shown its root hash before the connections end.
@@ -977,7 +1009,7 @@ class LiveHearing:
                 log.exception("hearing %s: the recording failed on %s", self.hearing_id, state)
                 await self._recording_problem("RECORDING_FAILED", str(exc))
                 sealed = None
-            await self._broadcast(self._state_event(reason))
+            await self._broadcast(self._state_event(reason, by))
             if sealed is not None:
                 await self.record.write(
                     actor="system",

@@ -57,6 +57,7 @@ from server.storage.repositories import (
     HearingRepository,
     InvitationRepository,
     ParticipantRepository,
+    SessionRepository,
     StationRepository,
     UserRepository,
 )
@@ -74,6 +75,15 @@ STATION_BACKUP_RECEIVED_EVENT = "station.backup_received"
 class IssuedInvitation:
     invitation: Invitation
     token: str  # shown once; only its digest is stored
+    # Sessions opened with the participant's earlier links, revoked with them: the caller
+    # closes their connections.
+    ended_sessions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RevokedInvitation:
+    invitation: Invitation
+    ended_sessions: tuple[str, ...] = ()  # revoked with it; the caller closes their connections
 
 
 @dataclass(frozen=True, slots=True)
@@ -420,6 +430,8 @@ class CourtService:
             now = self._clock.now()
             invitations = InvitationRepository(db)
             await invitations.revoke_for_participant(participant.id, now)
+            # Re-issuing revokes the old link, and with it what was opened with it.
+            ended = await SessionRepository(db).revoke_participant_sessions(participant.id, now)
             token = tokens.new_token()
             start = utc(not_before) if not_before is not None else now
             invitation = await invitations.add(
@@ -438,17 +450,25 @@ class CourtService:
                 at=now,
                 actor=staff.actor,
                 kind="invitation.issued",
-                data={"invitation_id": invitation.id, "participant_id": participant.id},
+                data={
+                    "invitation_id": invitation.id,
+                    "participant_id": participant.id,
+                    "sessions_ended": len(ended),
+                },
             )
-            return IssuedInvitation(invitation=invitation, token=token)
+            return IssuedInvitation(invitation=invitation, token=token, ended_sessions=tuple(ended))
 
     async def list_invitations(self, principal: Principal, hearing_id: str) -> Sequence[Invitation]:
         async with self._sessions() as db:
             await self._managed_hearing(db, principal, hearing_id, "list invitations")
             return await InvitationRepository(db).list_for_hearing(hearing_id)
 
-    async def revoke_invitation(self, principal: Principal, invitation_id: str) -> Invitation:
-        """Raises NOT_FOUND or FORBIDDEN. Revoking twice is harmless."""
+    async def revoke_invitation(
+        self, principal: Principal, invitation_id: str
+    ) -> RevokedInvitation:
+        """Revoke a link and the sessions opened with it (the caller closes their connections).
+
+        Raises NOT_FOUND or FORBIDDEN. Revoking twice is harmless."""
         async with self._sessions.begin() as db:
             invitation = await InvitationRepository(db).get(invitation_id)
             if invitation is None:
@@ -456,17 +476,27 @@ class CourtService:
             staff, hearing = await self._managed_hearing(
                 db, principal, invitation.hearing_id, "revoke invitations"
             )
+            ended: list[str] = []
             if invitation.revoked_at is None:
                 now = self._clock.now()
                 invitation.revoked_at = now
+                # A participant has one live link at a time (issuing one revokes the others),
+                # so their live invitation sessions are the ones opened with this link.
+                ended = await SessionRepository(db).revoke_participant_sessions(
+                    invitation.participant_id, now
+                )
                 await EventLogRepository(db).append(
                     hearing.id,
                     at=now,
                     actor=staff.actor,
                     kind="invitation.revoked",
-                    data={"invitation_id": invitation.id},
+                    data={
+                        "invitation_id": invitation.id,
+                        "participant_id": invitation.participant_id,
+                        "sessions_ended": len(ended),
+                    },
                 )
-            return invitation
+            return RevokedInvitation(invitation=invitation, ended_sessions=tuple(ended))
 
     # -- lifecycle ---------------------------------------------------------------------
 

@@ -224,6 +224,22 @@ class SessionRepository(_Repository):
             .values(revoked_at=at)
         )
 
+    async def revoke_participant_sessions(self, participant_id: str, at: datetime) -> list[str]:
+        """Revoke the live sessions opened through the participant's invitation links; their
+        ids (so that the connections opened with them can be closed too)."""
+        ids = list(
+            await self._session.scalars(
+                select(WebSession.id).where(
+                    WebSession.participant_id == participant_id, WebSession.revoked_at.is_(None)
+                )
+            )
+        )
+        if ids:
+            await self._session.execute(
+                update(WebSession).where(WebSession.id.in_(ids)).values(revoked_at=at)
+            )
+        return ids
+
     async def revoke_for(
         self,
         at: datetime,

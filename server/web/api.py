@@ -6,7 +6,7 @@ principal, shape the answer. Authorization is the services' job.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -18,12 +18,12 @@ from pydantic import BaseModel
 
 from recordings import VerifyKey
 from server import __version__
-from server.appkeys import AUTH, CONFIG, COURT, MEDIA, PLAYBACK, ROOMS, STATION_BACKUPS
+from server.appkeys import AUTH, CONFIG, CONNECTIONS, COURT, MEDIA, PLAYBACK, ROOMS, STATION_BACKUPS
 from server.auth.principals import PartyPrincipal, Principal, StaffPrincipal, StationPrincipal
 from server.auth.service import IssuedSession
 from server.errors import CourtError, ErrorCode, not_found
 from server.hearings.service import event_json
-from server.ids import HearingId, RecordingId
+from server.ids import HearingId, ParticipantId, RecordingId
 from server.recording.playback import Playback, RecordingSource, playback_json
 from server.storage.eventlog import verify_chain
 from server.web import schemas as s
@@ -99,9 +99,33 @@ async def station_login(request: web.Request) -> web.StreamResponse:
     return _session_reply(request, issued)
 
 
+async def _end_sessions(
+    request: web.Request,
+    session_ids: Sequence[str],
+    message: str,
+    hearing_id: str,
+    participant_id: str,
+) -> None:
+    """Revoked sessions end now: their open sockets are closed (SESSION_REVOKED) and a place
+    the participant kept in the live hearing is forgotten (the next device waits)."""
+    await request.app[CONNECTIONS].end_sessions(session_ids, message)
+    live = request.app[ROOMS].get(HearingId(hearing_id))
+    if live is not None:
+        await live.access_revoked(ParticipantId(participant_id))
+
+
 async def redeem_invitation(request: web.Request) -> web.StreamResponse:
     body = await parse_body(request, s.RedeemRequest)
     issued = await request.app[AUTH].redeem_invitation(body.token, client_address(request))
+    if issued.ended_sessions:
+        assert isinstance(issued.principal, PartyPrincipal)
+        await _end_sessions(
+            request,
+            issued.ended_sessions,
+            "the invitation link was opened on another device",
+            issued.principal.hearing_id,
+            issued.principal.participant_id,
+        )
     return _session_reply(request, issued)
 
 
@@ -113,7 +137,9 @@ async def me(request: web.Request) -> web.StreamResponse:
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
-    await request.app[AUTH].logout(principal(request))
+    who = principal(request)
+    await request.app[AUTH].logout(who)
+    await request.app[CONNECTIONS].end_sessions([who.session_id], "logged out")
     response = web.Response(status=204)
     clear_session_cookies(response)
     return response
@@ -189,7 +215,13 @@ async def set_hearing_state(request: web.Request) -> web.StreamResponse:
     hearing = await request.app[COURT].set_hearing_state(who, hearing_id, body.state, body.reason)
     live = request.app[ROOMS].get(HearingId(hearing_id))
     if live is not None:  # people are connected: tell them, and end their media on close
-        await live.hearing_state_changed(body.state, body.reason)
+        try:  # who did it, if they take part in the hearing
+            by: ParticipantId | None = ParticipantId(
+                (await request.app[COURT].participant_for(who, hearing_id)).id
+            )
+        except CourtError:
+            by = None
+        await live.hearing_state_changed(body.state, body.reason, by)
     return reply(s.HearingOut.model_validate(hearing))
 
 
@@ -410,6 +442,13 @@ async def create_invitation(request: web.Request) -> web.StreamResponse:
     issued = await request.app[COURT].create_invitation(
         who, hearing_id, participant_id, valid_for=valid_for, not_before=body.not_before
     )
+    await _end_sessions(
+        request,
+        issued.ended_sessions,
+        "a new invitation link was issued; the old one no longer works",
+        hearing_id,
+        participant_id,
+    )
     out = s.IssuedInvitationOut(
         invitation=s.InvitationOut.model_validate(issued.invitation),
         url=invitation_url(request, issued.token),
@@ -425,8 +464,15 @@ async def list_invitations(request: web.Request) -> web.StreamResponse:
 
 async def revoke_invitation(request: web.Request) -> web.StreamResponse:
     invitation_id = path_id(request, "invitation_id", "invitation")
-    invitation = await request.app[COURT].revoke_invitation(principal(request), invitation_id)
-    return reply(s.InvitationOut.model_validate(invitation))
+    revoked = await request.app[COURT].revoke_invitation(principal(request), invitation_id)
+    await _end_sessions(
+        request,
+        revoked.ended_sessions,
+        "the invitation link was withdrawn by the court",
+        revoked.invitation.hearing_id,
+        revoked.invitation.participant_id,
+    )
+    return reply(s.InvitationOut.model_validate(revoked.invitation))
 
 
 async def timeline(request: web.Request) -> web.StreamResponse:

@@ -1,26 +1,84 @@
-"""The live signaling connections of this process, by hearing and participant.
+"""The live signaling connections of this process, by hearing and participant, and by the
+session each was opened with.
 
 `HearingClients` is what a `LiveHearing` sees as its `Clients`: it turns the rules' events into
-signaling messages on the participant's connection.
+signaling messages on the participant's connection. `end_sessions` closes every connection of
+sessions that just ended (an invitation revoked, re-issued or redeemed on another device, a
+logout), joined to a hearing or not: revoked means revoked, at once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
+from server.auth.ratelimit import RateLimiter
+from server.clock import Clock
 from server.hearings import live as rules
 from server.ids import HearingId, ParticipantId
+from signaling.limits import JOINS_PER_MINUTE
 from signaling.reasons import CloseReason
 
 if TYPE_CHECKING:
     from server.web.ws import Connection
 
+log = logging.getLogger(__name__)
+
+# How long `end_sessions` waits for a closed connection's departure to be recorded.
+END_WAIT_S = 5.0
+
 
 class HearingConnections:
     """The live signaling connections, by hearing and participant; `live.Clients` per hearing."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
+        # `join` attempts per participant (docs/signaling.md, section 5): a reconnect loop must
+        # back off. One node's count; a refused join closes its connection.
+        self._joins = RateLimiter(clock, JOINS_PER_MINUTE, 60.0)
         self._by_hearing: dict[HearingId, dict[ParticipantId, Connection]] = {}
+        self._by_session: dict[str, set[Connection]] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def register(self, connection: Connection) -> None:
+        """Every open socket, from its upgrade on (joined or not), by its session."""
+        self._by_session.setdefault(connection.session_id, set()).add(connection)
+
+    def unregister(self, connection: Connection) -> None:
+        sockets = self._by_session.get(connection.session_id)
+        if sockets is not None:
+            sockets.discard(connection)
+            if not sockets:
+                del self._by_session[connection.session_id]
+
+    async def end_sessions(self, session_ids: Collection[str], message: str) -> int:
+        """Close every connection opened with one of these (now revoked) sessions with
+        SESSION_REVOKED, and wait until their departures are recorded. Returns how many."""
+        doomed = [c for sid in session_ids for c in self._by_session.get(sid, ())]
+        if not doomed:
+            return 0
+        # Closed side by side, and never cancelled: a client slow to answer the close frame
+        # delays neither the others nor (beyond END_WAIT_S) the caller.
+        for connection in doomed:
+            task = asyncio.ensure_future(
+                connection.close(CloseReason.SESSION_REVOKED, detail=message, message=message)
+            )
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+        finished = [asyncio.ensure_future(c.wait_finished()) for c in doomed]
+        _, pending = await asyncio.wait(finished, timeout=END_WAIT_S)
+        for waiter in pending:
+            waiter.cancel()
+        if pending:
+            log.warning(
+                "%d revoked connections did not finish within %s s", len(pending), END_WAIT_S
+            )
+        return len(doomed)
+
+    def allow_join(self, participant_id: ParticipantId) -> bool:
+        """Count a `join` attempt of the participant; False when over JOINS_PER_MINUTE."""
+        return self._joins.allow(participant_id)
 
     def get(self, hearing_id: HearingId, participant_id: ParticipantId) -> Connection | None:
         return self._by_hearing.get(hearing_id, {}).get(participant_id)

@@ -16,7 +16,11 @@ How a connection ends is evidence (OLR 25), kept in the hearing's log with its c
 ``leave`` -> CLIENT_LEFT; the socket drops without one -> NETWORK_LOST; silence ->
 HEARTBEAT_LOST; the media transport fails -> ICE_FAILED; a station's report (power, network)
 is recorded as it arrives so a drop that follows is explained; the court ends it -> REMOVED,
-DISMISSED or JUDGE_ENDED; the server stops -> SERVER_SHUTDOWN.
+DISMISSED or JUDGE_ENDED; the server stops -> SERVER_SHUTDOWN. A close the server decides
+because of what the client sent (a flood, a frame over WS_MAX_FRAME_BYTES) is
+PROTOCOL_VIOLATION, never a network failure; a connection whose session ended (its invitation
+revoked or re-issued, redeemed on another device, logged out) is closed with SESSION_REVOKED;
+a refused ``join`` closes the connection with JOIN_REFUSED.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from signaling.enums import ClientKind, Sender, StationCause
 from signaling.errors import ErrorCode, SignalingError
 from signaling.limits import (
     HEARTBEAT_MISSES,
+    JOINS_PER_MINUTE,
     RATE_BURST,
     RATE_PER_S,
     RATE_STRIKES,
@@ -55,6 +60,22 @@ from signaling.reasons import CloseReason
 log = logging.getLogger(__name__)
 
 Handler = Callable[["Connection", Any], Awaitable[dict[str, Any] | None]]
+
+# What `result.data` holds for each request that returns more than `{}` (docs/signaling.md,
+# section 7; tests keep the document and these in step, and check them on the wire).
+RESULT_DATA: dict[type[m.Request], dict[str, type]] = {
+    m.Admit: {"admitted": int},
+    m.MuteAll: {"muted": int},
+    m.ConfirmRecordingHash: {"matches": bool},
+}
+
+# Close frame codes other than 1000 (the reason's name is the close frame's text in every case).
+CLOSE_CODES = {
+    CloseReason.SERVER_SHUTDOWN: WSCloseCode.GOING_AWAY,
+    CloseReason.PROTOCOL_VIOLATION: WSCloseCode.POLICY_VIOLATION,
+}
+# Codes aiohttp closes with on its own when a client sends what it must not.
+ABUSE_CLOSE_CODES = frozenset({WSCloseCode.MESSAGE_TOO_BIG, WSCloseCode.PROTOCOL_ERROR})
 
 STATION_CAUSES = {
     StationCause.POWER: CloseReason.STATION_POWER,
@@ -133,6 +154,7 @@ class Connection:
         self._server_offers: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = asyncio.Event()
+        self._finished = asyncio.Event()
         self._held: list[m.Message] | None = None
 
     # -- sending --------------------------------------------------------------------------------
@@ -150,6 +172,14 @@ class Connection:
     async def _error(self, code: ErrorCode, message: str, transaction: str | None) -> None:
         await self.send(m.Error(code=code, message=message[:1000], transaction=transaction))
 
+    @property
+    def session_id(self) -> str:
+        return self.principal.session_id
+
+    async def wait_finished(self) -> None:
+        """Until the end of this connection is recorded (its departure logged)."""
+        await self._finished.wait()
+
     def translate(self, event: rules.LiveEvent) -> m.Message:
         live = self.live
         spotlight = live.spotlight if live else None
@@ -161,11 +191,12 @@ class Connection:
                 state=event.state,
                 reason=event.reason[:500] or "-",
                 changed_at=now,
+                by=event.by,
                 recording=event.recording,
                 recording_pause=event.recording_pause,
             )
         if isinstance(event, rules.YouChanged):
-            return m.Moved(room_id=event.room, state=event.state)
+            return m.Moved(room_id=event.room, state=event.state, by=event.by)
         if isinstance(event, rules.MutedChanged):
             return m.Muted(muted=event.muted, by=event.by)
         if isinstance(event, rules.UnmuteRequested):
@@ -178,7 +209,7 @@ class Connection:
             )
             return m.Roster(participants=[participant_info(a, spotlight) for a in views])
         if isinstance(event, rules.RoomLockChanged):
-            return m.RoomLocked(room_id=rules.MAIN_ROOM, locked=event.locked)
+            return m.RoomLocked(room_id=rules.MAIN_ROOM, locked=event.locked, by=event.by)
         if isinstance(event, rules.RecordingSealed):
             return m.RecordingHash(
                 recording_id=event.recording_id, root_hash=event.root_hash, sealed_at=event.at
@@ -211,6 +242,13 @@ class Connection:
                 elif message.type is WSMsgType.BINARY:
                     await self._error(ErrorCode.BAD_REQUEST, "binary frames are not accepted", None)
                 elif message.type is WSMsgType.ERROR:
+                    code = getattr(message.data, "code", None)
+                    if code in ABUSE_CLOSE_CODES and self._cause is None:
+                        # aiohttp closed it for us (a frame over WS_MAX_FRAME_BYTES: 1009; a
+                        # broken frame: 1002): the server's decision about what the client sent.
+                        self._cause = CloseReason.PROTOCOL_VIOLATION
+                        self._detail = f"closed by the server with code {code}: {message.data}"
+                        log.warning("signaling: %s (%s)", self._detail, self._who())
                     break
                 if self._closed.is_set():
                     break
@@ -233,20 +271,27 @@ class Connection:
                 await self.close(CloseReason.HEARTBEAT_LOST)
                 return
 
+    def _who(self) -> str:
+        return f"session {self.session_id[:8]}, participant {self.participant_id}"
+
     async def close(
-        self, reason: CloseReason, *, told_by_court: bool = False, detail: str = ""
+        self,
+        reason: CloseReason,
+        *,
+        told_by_court: bool = False,
+        detail: str = "",
+        message: str | None = None,
     ) -> None:
-        """Close with `reason`: the client is told `closed` first. Idempotent."""
+        """Close with `reason`: the client is told `closed` (with `message`, for people) first,
+        then the close frame carries the reason's name. Idempotent."""
         if self._closed.is_set():
             return
         self._closed.set()
         self._cause, self._detail = reason, detail
-        await self.send(m.Closed(reason=reason))
+        await self.send(m.Closed(reason=reason, message=message[:500] if message else None))
         if self.media is not None and self.participant_id is not None:
             await self.media.remove_peer(self.participant_id, reason)
-        await self.ws.close(
-            code=WSCloseCode.GOING_AWAY if reason is CloseReason.SERVER_SHUTDOWN else WSCloseCode.OK
-        )
+        await self.ws.close(code=CLOSE_CODES.get(reason, WSCloseCode.OK), message=reason.encode())
 
     async def _finish(self) -> None:
         """Record how this connection ended, once, whatever ended it."""
@@ -264,17 +309,21 @@ class Connection:
         connections.discard(self)
         # The rules already recorded departures the court caused (removed, dismissed, ended).
         court_ended = cause in (CloseReason.REMOVED, CloseReason.DISMISSED, CloseReason.JUDGE_ENDED)
-        if self.participant_id is not None and self.media is not None and not replaced:
-            await self.media.remove_peer(self.participant_id, cause)
-        if (
-            self.live is not None
-            and self.participant_id is not None
-            and not replaced
-            and not court_ended
-        ):
-            await self.live.disconnect(self.participant_id, cause, self._detail)
-        if not self.ws.closed:
-            await self.ws.close()
+        try:
+            if self.participant_id is not None and self.media is not None and not replaced:
+                await self.media.remove_peer(self.participant_id, cause)
+            if (
+                self.live is not None
+                and self.participant_id is not None
+                and not replaced
+                and not court_ended
+            ):
+                await self.live.disconnect(self.participant_id, cause, self._detail)
+            if not self.ws.closed:
+                await self.ws.close()
+        finally:
+            connections.unregister(self)
+            self._finished.set()
 
     # -- inbound --------------------------------------------------------------------------------
 
@@ -291,25 +340,36 @@ class Connection:
             self._strikes += 1
             await self._error(ErrorCode.RATE_LIMITED, "too many requests; slow down", transaction)
             if self._strikes >= RATE_STRIKES:
-                await self.close(CloseReason.NETWORK_LOST, detail="closed for flooding")
+                detail = f"flooding: {RATE_STRIKES} requests in a row over the rate limit"
+                log.warning("signaling: closed for %s (%s)", detail, self._who())
+                await self.close(CloseReason.PROTOCOL_VIOLATION, detail=detail, message=detail)
             return
         self._strikes = 0
         try:
             reply = await self._dispatch(message)
         except SignalingError as exc:
             await self._error(exc.code, str(exc), transaction)
+            await self._after_refusal(message)
             return
         except CourtError as exc:
             await self._error(wire_code(exc.code), exc.message, transaction)
+            await self._after_refusal(message)
             return
         except Exception:
             log.exception("signaling request %s failed", type(message).__name__)
             await self._error(ErrorCode.INTERNAL, "internal error", transaction)
+            await self._after_refusal(message)
             return
         if reply is not None:
             await self.send(reply)
         if isinstance(reply, m.Welcome):
             await self._release_held()
+
+    async def _after_refusal(self, message: m.Message) -> None:
+        """A refused `join` ends the connection (one connection = one hearing): the client
+        has its `error`, then `closed` with JOIN_REFUSED."""
+        if isinstance(message, m.Join) and self.participant_id is None:
+            await self.close(CloseReason.JOIN_REFUSED)
 
     async def _release_held(self) -> None:
         held, self._held = self._held or [], None
@@ -321,6 +381,8 @@ class Connection:
             return m.Result(transaction=message.transaction)
         if isinstance(message, m.Join):
             return await self._join(message)
+        if isinstance(message, m.Offer) and self.media is not None:
+            return await self._on_offer(message)  # its one reply is the `answer`
         if isinstance(message, m.Answer):
             await self._on_answer(message)
             return None
@@ -351,10 +413,15 @@ class Connection:
         participant = await self.app[COURT].participant_for(self.principal, hearing_id)
         pid = ParticipantId(participant.id)
         hid = HearingId(hearing_id)
+        connections = self.app[CONNECTIONS]
+        if not connections.allow_join(pid):
+            raise SignalingError(
+                ErrorCode.RATE_LIMITED,
+                f"more than {JOINS_PER_MINUTE} joins a minute; wait before joining again",
+            )
         rooms = self.app[ROOMS]
         live = await rooms.open(hid)
         rooms.admit_row(live, participant)  # added to the hearing after it went live
-        connections = self.app[CONNECTIONS]
         old = connections.get(hid, pid)
         self.hearing_id, self.participant_id, self.live = hid, pid, live
         self._held = []
@@ -427,15 +494,14 @@ class Connection:
 
     # -- media ------------------------------------------------------------------------------------
 
-    async def _on_offer(self, message: m.Offer) -> dict[str, Any]:
+    async def _on_offer(self, message: m.Offer) -> m.Answer:
         assert self.media is not None
         assert self.participant_id is not None
         try:
             answer = await self.media.handle_offer(self.participant_id, message.sdp)
         except WorkerError as exc:
             raise _media_error(exc, "offer") from None
-        await self.send(m.Answer(transaction=message.transaction, sdp=answer))
-        return {}
+        return m.Answer(transaction=message.transaction, sdp=answer)
 
     async def _on_answer(self, message: m.Answer) -> None:
         if self.media is None or self.participant_id is None:
@@ -536,7 +602,7 @@ class Connection:
         assert self.live is not None
         assert self.hearing_id is not None
         await self.app[COURT].set_hearing_state(self.principal, self.hearing_id, state, reason)
-        await self.live.hearing_state_changed(state, reason)
+        await self.live.hearing_state_changed(state, reason, self.participant_id)
 
     async def _station_report(self, message: m.StationReport) -> None:
         assert self.live is not None
@@ -552,7 +618,6 @@ class Connection:
 
 
 HANDLERS: dict[type[m.Message], Handler] = {
-    m.Offer: Connection._on_offer,
     m.Leave: Connection._leave,
     **{
         cls: Connection._handle_rules
@@ -600,5 +665,6 @@ async def signaling_socket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(max_msg_size=WS_MAX_FRAME_BYTES, heartbeat=30.0)
     await ws.prepare(request)
     connection = Connection(request, ws, principal)
+    request.app[CONNECTIONS].register(connection)
     await connection.run()
     return ws

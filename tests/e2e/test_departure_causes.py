@@ -1,9 +1,11 @@
-"""Departure causes produced for real (OLR 25 evidence): the client process is killed, and the
-client's network is cut inside a network namespace this test creates."""
+"""Departure causes produced for real (OLR 25 evidence): the client process is killed, the
+client's network is cut inside a network namespace this test creates, and a client that floods
+or sends an oversized frame is closed by the server (never recorded as a network failure)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -20,14 +22,16 @@ from pytest_aiohttp import AiohttpServer
 
 from server.app import create_app
 from server.appkeys import SESSIONS
-from server.clock import SystemClock
+from server.clock import Clock, SystemClock
 from server.storage.db import upgrade_async
 from signaling import messages as m
 from signaling.client import SignalingClient
 from signaling.enums import HearingState
+from signaling.limits import RATE_BURST, RATE_STRIKES, WS_MAX_FRAME_BYTES
 from signaling.reasons import CloseReason
+from tests.conftest import FakeClock
 from tests.e2e.conftest import Court
-from tests.e2e.test_signaling import next_of
+from tests.e2e.test_signaling import _timeline, next_of
 from tests.server.conftest import World, make_config, seed_court
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,7 +67,9 @@ def netns() -> Iterator[tuple[str, str]]:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
 
 
-async def _court(tmp_path: Path, aiohttp_server: AiohttpServer, host: str) -> Court:
+async def _court(
+    tmp_path: Path, aiohttp_server: AiohttpServer, host: str, clock: Clock | None = None
+) -> Court:
     config = make_config(
         tmp_path,
         sfu={"workers": 1},
@@ -72,7 +78,8 @@ async def _court(tmp_path: Path, aiohttp_server: AiohttpServer, host: str) -> Co
         recording={"enabled": False},
     )
     await upgrade_async(config.database_url)
-    clock = SystemClock()  # end to end: real time, as watchdogs and rate limits see it
+    # End to end: real time, as watchdogs and rate limits see it (unless a test holds it still).
+    clock = clock or SystemClock()
     server: TestServer = await aiohttp_server(create_app(config, clock=clock), host=host)
     world = World(
         own=await seed_court(server.app[SESSIONS], clock, "Court A", "a"),
@@ -146,3 +153,65 @@ async def test_cut_network_is_heartbeat_lost(
         process.kill()
         await process.wait()
         await judge.close()
+
+
+async def _departure(court: Court, participant_id: str) -> dict[str, object]:
+    departed = [
+        e["data"]
+        for e in await _timeline(court)
+        if e["kind"] == "participant.departed" and e["data"]["participant_id"] == participant_id
+    ]
+    assert len(departed) == 1, departed
+    found: dict[str, object] = departed[0]
+    return found
+
+
+async def test_a_flooding_client_is_closed_for_protocol_violation(
+    tmp_path: Path, aiohttp_server: AiohttpServer
+) -> None:
+    # The clock stands still, so the token bucket never refills: exactly RATE_BURST requests
+    # pass, then RATE_STRIKES refusals in a row close the connection, however slow the machine.
+    court = await _court(tmp_path, aiohttp_server, "127.0.0.1", FakeClock())
+    judge = await _watch(court)
+    station = court.client(await court.station())
+    try:
+        await station.connect()
+        me = (await station.join(court.world.own.hearing_id)).participant_id
+        assert station._ws is not None
+        for n in range(RATE_BURST + RATE_STRIKES + 10):
+            text = json.dumps({"v": 1, "type": "heartbeat", "transaction": f"flood-{n}"})
+            with contextlib.suppress(ConnectionError):
+                await station._ws.send_str(text)
+        assert await asyncio.wait_for(station.wait_closed(), 10) is CloseReason.PROTOCOL_VIOLATION
+        assert station._ws.close_code == 1008  # policy violation
+        evidence = await next_of(judge, m.DisconnectEvidence, lambda e: e.participant_id == me)
+        assert evidence.reason is CloseReason.PROTOCOL_VIOLATION
+        assert "flooding" in (evidence.detail or "")
+    finally:
+        await station.close()
+        await judge.close()
+    departed = await _departure(court, me)
+    assert departed["cause"] == "PROTOCOL_VIOLATION"
+    assert departed["excused"] is False
+
+
+async def test_an_oversized_frame_is_closed_1009_for_protocol_violation(
+    tmp_path: Path, aiohttp_server: AiohttpServer
+) -> None:
+    court = await _court(tmp_path, aiohttp_server, "127.0.0.1")
+    judge = await _watch(court)
+    station = court.client(await court.station())
+    try:
+        await station.connect()
+        me = (await station.join(court.world.own.hearing_id)).participant_id
+        assert station._ws is not None
+        await station._ws.send_str("x" * (WS_MAX_FRAME_BYTES + 1))
+        assert await asyncio.wait_for(station.wait_closed(), 10) is CloseReason.PROTOCOL_VIOLATION
+        assert station._ws.close_code == 1009  # message too big, aiohttp's own close
+        evidence = await next_of(judge, m.DisconnectEvidence, lambda e: e.participant_id == me)
+        assert evidence.reason is CloseReason.PROTOCOL_VIOLATION
+    finally:
+        await station.close()
+        await judge.close()
+    departed = await _departure(court, me)
+    assert (departed["cause"], departed["excused"]) == ("PROTOCOL_VIOLATION", False)

@@ -25,6 +25,19 @@ async def test_health_and_openapi(api: Api) -> None:
     assert create["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "CreateCaseRequest"
     )
+    # A client written from this document knows the CSRF header and when to send it.
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["csrf"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-CSRF-Token",
+        "description": schemes["csrf"]["description"],
+    }
+    assert create["security"] == [{"session": [], "csrf": []}]
+    assert doc["paths"]["/api/cases"]["get"]["security"] == [{"session": []}]
+    assert doc["paths"]["/api/auth/login"]["post"]["security"] == []
+    assert "X-CSRF-Token" in doc["info"]["description"]
+    assert "Origin" in doc["info"]["description"]
 
 
 async def test_schedule_invite_and_join_flow(api: Api, world: World) -> None:

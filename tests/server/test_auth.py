@@ -118,7 +118,7 @@ async def test_logout_kills_the_session_server_side(api: Api, world: World) -> N
     assert status == 401
 
 
-async def test_csrf_header_and_origin_are_required_on_writes(api: Api, world: World) -> None:
+async def test_writes_need_the_csrf_header_and_no_foreign_origin(api: Api, world: World) -> None:
     await api.login(world.own.users["judge"])
     good = api.csrf
     body = {"number": "c-1", "title": "t"}
@@ -132,7 +132,14 @@ async def test_csrf_header_and_origin_are_required_on_writes(api: Api, world: Wo
         "POST", "/api/cases", body, headers={"Origin": "https://evil.example"}
     )
     assert (status, resp["code"]) == (403, "CSRF_FAILED")
-    status, resp = await api.call("POST", "/api/cases", body)
+    # Origin: null (a sandboxed frame, a privacy redirect) is not ours either.
+    status, resp = await api.call("POST", "/api/cases", body, headers={"Origin": "null"})
+    assert (status, resp["code"]) == (403, "CSRF_FAILED")
+    # Our own origin passes; so does no Origin at all (not a browser: the token guards it).
+    own = str(api.client.make_url("/").origin())
+    status, resp = await api.call("POST", "/api/cases", body, headers={"Origin": own})
+    assert status == 201
+    status, resp = await api.call("POST", "/api/cases", {**body, "number": "c-2"})
     assert status == 201
     # A login form posted from another site is refused too.
     anon = Api(api.client)

@@ -13,6 +13,8 @@ from pathlib import Path
 import aiohttp
 
 from server.auth import tokens
+from signaling import messages as m
+from signaling.client import SignalingClient
 
 CLI = [sys.executable, "-m", "server.cli"]
 
@@ -77,7 +79,11 @@ async def test_demo_json_prints_one_line_then_serves_working_logins_and_links(
         ):
             assert resp.status == 200
         assert len(demo["invitations"]) == 2
-        for url in demo["invitations"].values():
+        assert sorted(p["invitation_url"] for p in demo["parties"]) == sorted(
+            demo["invitations"].values()
+        )
+        for party in demo["parties"]:
+            url = party["invitation_url"]
             assert url.startswith(f"{base}/join#")
             async with _http() as http:
                 async with http.get(url.split("#")[0]) as resp:
@@ -89,6 +95,16 @@ async def test_demo_json_prints_one_line_then_serves_working_logins_and_links(
                     assert (resp.status, body["principal"]["hearing_id"]) == (
                         200,
                         demo["hearing_id"],
+                    )
+                    assert body["principal"]["participant_id"] == party["participant_id"]
+                # The identity check passes with exactly the name and digits printed.
+                cookies = {c.key: c.value for c in http.cookie_jar}
+                ws_url = base.replace("http", "ws", 1) + "/ws"
+                async with SignalingClient(ws_url, cookies=cookies) as client:
+                    await client.join(demo["hearing_id"])
+                    identity = party["identity"]
+                    await client.request(
+                        m.ConfirmIdentity(name=identity["name"], id_digits=identity["id_digits"])
                     )
     finally:
         proc.send_signal(signal.SIGTERM)

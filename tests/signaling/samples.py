@@ -95,7 +95,6 @@ SAMPLES: list[m.Message] = [
     ),
     m.Error(code=ErrorCode.FORBIDDEN, message="only the judge may mute", transaction="t-mute"),
     m.Roster(participants=[PARTICIPANT]),
-    m.ParticipantUpdated(**PARTICIPANT.model_dump()),
     m.HearingStateChanged(
         state=HearingState.IN_SESSION, reason="开庭", changed_at=AT, by=PID, recording=True
     ),
@@ -104,7 +103,6 @@ SAMPLES: list[m.Message] = [
     m.Moved(room_id="caucus-1", state=ParticipantState.IN_PRIVATE_ROOM, by=PID),
     m.RoomLocked(room_id="main", locked=True, by=PID),
     m.Track(mid="3", participant_id=PID, kind="video"),
-    m.ParticipantLeft(participant_id=PID, reason=CloseReason.NETWORK_LOST, left_at=AT),
     m.DisconnectEvidence(
         participant_id=PID,
         reason=CloseReason.STATION_POWER,

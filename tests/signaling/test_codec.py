@@ -182,10 +182,11 @@ REJECTIONS: list[tuple[str, str | bytes, ErrorCode, str | None]] = [
         json.dumps(
             {
                 "v": 1,
-                "type": "participant_left",
+                "type": "disconnect_evidence",
                 "participant_id": "p",
                 "reason": "NETWORK_LOST",
-                "left_at": "2026-11-23T09:00:00",
+                "last_seen_at": "2026-11-23T09:00:00",
+                "detected_at": "2026-11-23T09:00:00Z",
             }
         ),
         ErrorCode.BAD_FIELD,

@@ -198,3 +198,48 @@ async def test_js_client_speaks_the_protocol(aiohttp_server: AiohttpServer, tmp_
         "closeReason": "DUPLICATE_SESSION",
         "seen": ["muted", "roster", "offer", "closed"],
     }
+
+
+NODE_1009 = """
+import { SignalingClient } from %(module)s;
+const client = new SignalingClient(process.argv[2]);
+await client.connect();
+client.request("join", { hearing_id: "H1", client_kind: "browser" }).catch(() => {});
+console.log(JSON.stringify({ closeReason: await client.waitClosed() }));
+"""
+
+
+@pytest.mark.skipif(not node_has_websocket(), reason="needs Node.js >= 20.10 (WebSocket client)")
+async def test_js_client_reads_a_1009_close_as_protocol_violation(
+    aiohttp_server: AiohttpServer, tmp_path: Path
+) -> None:
+    """The server's close for a frame over WS_MAX_FRAME_BYTES carries no `closed` message."""
+
+    async def endpoint(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for _frame in ws:
+            await ws.close(code=1009)
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws", endpoint)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    url = str(server.make_url("/ws")).replace("http://", "ws://")
+    script = tmp_path / "check1009.mjs"
+    script.write_text(NODE_1009 % {"module": json.dumps(JS.as_uri())})
+    proc = await asyncio.create_subprocess_exec(
+        "node",
+        "--experimental-websocket",
+        "--no-warnings",
+        str(script),
+        url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(30):
+        stdout, stderr = await proc.communicate()
+    assert proc.returncode == 0, stderr.decode()
+    assert json.loads(stdout.decode().strip().splitlines()[-1]) == {
+        "closeReason": CloseReason.PROTOCOL_VIOLATION.value
+    }

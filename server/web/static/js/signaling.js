@@ -12,8 +12,8 @@
 //   client.addEventListener("closed", (e) => show(e.detail.reason));  // e.g. DUPLICATE_SESSION
 //
 // Events: one per server-pushed message type (CustomEvent named after the `type`, the message
-// in `detail`): roster, participant_updated, hearing_state, muted, unmute_requested, moved,
-// room_locked, track, participant_left, disconnect_evidence, recording_hash, offer (answer it
+// in `detail`): roster, hearing_state, muted, unmute_requested, moved,
+// room_locked, track, disconnect_evidence, recording_hash, offer (answer it
 // with client.reply(offer, {type: "answer", sdp})), error (one that matches no pending
 // request), closed (the server's `closed` message, or the connection ending: detail {reason}).
 // Every pushed message is also dispatched as a generic "message" event, and passed to the
@@ -34,8 +34,8 @@ export const CLIENT_TYPES = Object.freeze([
 
 export const SERVER_TYPES = Object.freeze([
   "result", "welcome", "answer", "error", "offer",
-  "roster", "participant_updated", "hearing_state", "muted", "unmute_requested", "moved",
-  "room_locked", "track", "participant_left", "disconnect_evidence", "closed", "recording_hash",
+  "roster", "hearing_state", "muted", "unmute_requested", "moved",
+  "room_locked", "track", "disconnect_evidence", "closed", "recording_hash",
   "recording_alert", "station_reported",
 ]);
 
@@ -53,7 +53,8 @@ export const ERROR_CODES = Object.freeze([
 export const CLOSE_REASONS = Object.freeze([
   "CLIENT_LEFT", "REMOVED", "DISMISSED", "JUDGE_ENDED", "DUPLICATE_SESSION", "ICE_FAILED",
   "NETWORK_LOST", "HEARTBEAT_LOST", "STATION_POWER", "STATION_NETWORK", "WORKER_DIED",
-  "SERVER_SHUTDOWN", "PRODUCER_CLOSED", "ROOM_CHANGED",
+  "SERVER_SHUTDOWN", "PRODUCER_CLOSED", "ROOM_CHANGED", "PROTOCOL_VIOLATION", "SESSION_REVOKED",
+  "JOIN_REFUSED",
 ]);
 
 const SERVER_TYPE_SET = new Set(SERVER_TYPES);
@@ -137,7 +138,7 @@ export class SignalingClient extends EventTarget {
       ws.addEventListener("message", (ev) => this._onMessage(ev.data));
       ws.addEventListener("close", (ev) => {
         if (!opened) reject(new ConnectionClosed("NETWORK_LOST", "cannot connect"));
-        this._finish(ev.reason);
+        this._finish(ev.reason, ev.code);
       });
     });
   }
@@ -287,10 +288,12 @@ export class SignalingClient extends EventTarget {
     this.dispatchEvent(new CustomEvent(message.type, { detail: message }));
   }
 
-  _finish(frameReason) {
+  _finish(frameReason, frameCode) {
     if (this.closeReason === null) {
       if (this.closingLocally) this.closeReason = "CLIENT_LEFT";
       else if (CLOSE_REASON_SET.has(frameReason)) this.closeReason = frameReason;
+      // 1009: the server refused a frame over WS_MAX_FRAME_BYTES (docs/signaling.md, section 5).
+      else if (frameCode === 1009) this.closeReason = "PROTOCOL_VIOLATION";
       else this.closeReason = "NETWORK_LOST";
     }
     this._stopHeartbeat();

@@ -1,0 +1,31 @@
+"""A party's page when the court withdraws the invitation link: it says so, in the page's
+language, and the room is closed (Chromium)."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Browser, expect
+
+from signaling.client import SignalingClient
+from tests.e2e.conftest import Court
+from tests.e2e.test_browsers import party_page
+
+
+@pytest.mark.browser
+async def test_the_party_page_says_its_link_was_withdrawn(
+    court: Court, browser: Browser, clerk: SignalingClient
+) -> None:
+    w = court.world.own
+    context = await browser.new_context()
+    try:
+        page = await party_page(context, court, w.plaintiff_token, "PLAINTIFF")
+        status, _ = await court.call(
+            await court.staff("judge"), "POST", f"/api/invitations/{w.invitation_id}/revoke"
+        )
+        assert status == 200
+        await expect(page.locator("#room")).to_have_attribute("data-state", "closed", timeout=5000)
+        await expect(page.locator("#notice")).to_have_text(
+            "邀请链接已被撤销或重新签发，请使用新的链接进入"
+        )
+    finally:
+        await context.close()
