@@ -87,6 +87,7 @@ def export_package(
     *,
     progress: Callable[[int], None] | None = None,
     public_keys: list[VerifyKey] | None = None,
+    trust_embedded_key: bool = False,
 ) -> ExportResult:
     """Verify `path` (against `public_keys` when given), then decrypt it into `out/`.
 
@@ -94,7 +95,7 @@ def export_package(
     Raises KeyFileError (no stanza for this key / wrong key), IntegrityError (a record does not
     decrypt: cannot happen on a verified package unless keys.json was tampered), OSError.
     """
-    report = verify_package(path, public_keys)
+    report = verify_package(path, public_keys, trust_embedded_key=trust_embedded_key)
     if report.exit_code in (EXIT_TAMPERED, 3):
         return ExportResult(report, [], None)
     info = read_info(path)

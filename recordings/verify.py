@@ -1,7 +1,9 @@
 """Offline verification of an evidence package, without the decryption key.
 
 What is checked (docs/recording-format.md §Verification):
-1. `recording.json` parses with a known version; its signing key is pinned (if keys are given).
+1. `recording.json` parses with a known version; its signing key is one the caller trusts (keys
+   given, or the embedded key only when the caller opts in: anyone can re-sign a package with a
+   key of their own, so an embedded key proves integrity, never origin).
 2. Segments `segments/000000.cevr ...` are contiguous; each header names this recording, its own
    index, the recording's DEK commitment and the chain head at which it starts; framing is
    strict (counters consecutive, flags, bounded lengths, END last, nothing after END).
@@ -13,8 +15,9 @@ What is checked (docs/recording-format.md §Verification):
 5. Only the last writer segment may be unterminated, and only if a RECOVERY segment follows
    whose signed incident names it.
 
-Result: exit 0 intact; 2 intact with declared gaps (network gaps, incidents); 1 tampered or
-silently incomplete; 3 usage or I/O error. Every problem carries a `Location`.
+Result: exit 0 intact; 2 intact with declared gaps (network gaps, incidents); 1 tampered,
+silently incomplete, or signed by a key nobody trusted; 3 usage or I/O error. Every problem
+carries a `Location`.
 
 Speed: each file is read in one call and hashed once with hashlib over memoryviews, so the
 cost is SHA-256 throughput plus a few microseconds per record.
@@ -33,7 +36,7 @@ from typing import Any
 
 from . import container as cv
 from .errors import FormatError, IntegrityError, Location, RecordingError
-from .keys import VerifyKey
+from .keys import VerifyKey, fingerprint
 from .manifest import (
     PackageSummary,
     RecordingInfo,
@@ -49,6 +52,10 @@ EXIT_OK = 0
 EXIT_TAMPERED = 1
 EXIT_GAPS = 2
 EXIT_USAGE = 3
+# How the signing key came to be trusted (Report.trust).
+TRUST_GIVEN = "given key"
+TRUST_EMBEDDED = "embedded key (trusted on request)"
+TRUST_NONE = "untrusted"
 MMAP_THRESHOLD = 1 << 20
 PARALLEL_THRESHOLD = 4 << 20
 HASH_THREADS = max(1, min(4, os.cpu_count() or 1))
@@ -87,6 +94,7 @@ class Report:
     root_hash: str | None = None
     io_error: str | None = None
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    trust: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -100,6 +108,8 @@ class Report:
 
     @property
     def verdict(self) -> str:
+        if self.trust == TRUST_NONE and len(self.problems) == 1 and self.io_error is None:
+            return "UNTRUSTED SIGNER"
         return {
             EXIT_OK: "INTACT",
             EXIT_GAPS: "INTACT WITH DECLARED GAPS",
@@ -115,6 +125,7 @@ class Report:
             "recording_id": self.recording_id,
             "status": self.status,
             "signing_key_id": self.signing_key_id,
+            "trust": self.trust,
             "root_hash": self.root_hash,
             "segments": self.segments,
             "records": self.records,
@@ -131,7 +142,7 @@ class Report:
         if self.recording_id:
             lines.append(
                 f"  recording {self.recording_id}, status {self.status}, "
-                f"signed by key {self.signing_key_id}"
+                f"signed by key {self.signing_key_id} ({self.trust})"
             )
         lines.append(
             f"  {self.segments} segments, {self.records} records, {self.bytes} bytes, "
@@ -403,9 +414,33 @@ def _check_unterminated(scan: PackageScan, problems: list[Problem]) -> None:
             )
 
 
-def verify_package(path: Path, public_keys: list[VerifyKey] | None = None) -> Report:
-    """Verify the package at `path`. Never raises for package content; I/O failures are
-    reported as `io_error` (exit 3)."""
+def _untrusted(key: VerifyKey, given: bool) -> Problem:
+    fp = fingerprint(key.raw)
+    why = (
+        "which is not among the trusted public keys given"
+        if given
+        else "and no trusted public key was given"
+    )
+    return Problem(
+        f"signed by key {key.key_id} (Ed25519, SHA-256 fingerprint {fp}), {why}: pass the "
+        "court's signing public key with --public-key FILE (repeatable) or --trust-dir DIR, or "
+        "knowingly accept the key the package names itself with --trust-embedded-key",
+        Location(file="recording.json"),
+    )
+
+
+def verify_package(
+    path: Path,
+    public_keys: list[VerifyKey] | None = None,
+    *,
+    trust_embedded_key: bool = False,
+) -> Report:
+    """Verify the package at `path` against the signing keys in `public_keys`.
+
+    The package must be signed by one of `public_keys`; with none given it is reported as
+    signed by an untrusted key (exit 1, verdict UNTRUSTED SIGNER) unless `trust_embedded_key`
+    accepts the key `recording.json` names (integrity only: anyone can re-sign a package).
+    Never raises for package content; I/O failures are reported as `io_error` (exit 3)."""
     report = Report(path=str(path))
     try:
         if not path.is_dir():
@@ -418,91 +453,93 @@ def verify_package(path: Path, public_keys: list[VerifyKey] | None = None) -> Re
             return report
         report.recording_id = info.recording_id
         report.signing_key_id = info.signing_key.key_id
-        if public_keys:
-            if info.signing_key.key_id not in {k.key_id for k in public_keys}:
-                report.problems.append(
-                    Problem(
-                        f"signed by key {info.signing_key.key_id}, which is not among the trusted "
-                        "public keys given",
-                        Location(file="recording.json"),
-                    )
-                )
-                return report
-        else:
+        if public_keys and info.signing_key.raw in {k.raw for k in public_keys}:
+            report.trust = TRUST_GIVEN
+        elif public_keys:
+            report.problems.append(_untrusted(info.signing_key, True))
+            return report
+        elif trust_embedded_key:
+            report.trust = TRUST_EMBEDDED
             report.warnings.append(
-                "no --public-key given: trusting the signing key recorded in "
-                f"recording.json ({info.signing_key.key_id})"
+                f"trusting the signing key the package names itself ({info.signing_key.key_id}):"
+                " this proves the package is unaltered since signing, not who signed it"
             )
-        mpath = path / "manifest.json"
-        heads: dict[int, str] | None = None
-        if mpath.exists():
-            try:
-                signed = open_manifest(mpath.read_bytes(), info.signing_key)
-                if signed.get("recording_id") != info.recording_id:
-                    report.problems.append(
-                        Problem(
-                            f"manifest belongs to recording {signed.get('recording_id')!r}",
-                            Location(file="manifest.json"),
-                        )
-                    )
-                    return report
-                heads = {
-                    int(s["index"]): str(s["chain_head"])
-                    for s in signed.get("segments", [])
-                    if isinstance(s, dict) and "index" in s and "chain_head" in s
-                }
-            except (FormatError, IntegrityError, ValueError, TypeError):
-                heads = None  # reported below, after the content has been checked
-        scan = scan_package(path, info, info.signing_key, expected_heads=heads)
-        report.problems.extend(scan.problems)
-        report.segments = len(scan.summary.segments)
-        report.records = scan.summary.records
-        report.checkpoints = scan.summary.checkpoints
-        report.bytes = sum(s["bytes"] for s in scan.summary.segments)
-        report.timeline = scan.summary.timeline
-        if report.problems:
-            return report
-        _check_unterminated(scan, report.problems)
-        if report.problems:
-            return report
-        if not mpath.exists():
-            report.problems.append(
-                Problem(
-                    "not sealed: manifest.json is missing (unfinished recording; run recovery)",
-                    Location(file="manifest.json"),
-                )
-            )
-            return report
-        try:
-            stated = open_manifest(mpath.read_bytes(), info.signing_key)
-        except (FormatError, IntegrityError) as exc:
-            report.problems.append(
-                Problem(str(exc).split(": ", 1)[-1], Location(file="manifest.json"))
-            )
-            return report
-        computed = scan.summary.manifest_payload(
-            info, status=str(stated.get("status")), sealed_at="", root_hash=scan.chain
-        )
-        diff = compare_manifest(stated, computed)
-        if diff is not None:
-            report.problems.append(
-                Problem(
-                    f"manifest disagrees with the package: {diff}", Location(file="manifest.json")
-                )
-            )
-            return report
-        if stated.get("status") not in ("complete", "recovered", "failed"):
-            report.problems.append(
-                Problem(f"unknown status {stated.get('status')!r}", Location(file="manifest.json"))
-            )
-        report.status = str(stated["status"])
-        report.root_hash = scan.chain.hex()
-        report.gaps = computed["gaps"]
+        else:
+            # Still check everything (the report is useful), but the verdict cannot be INTACT.
+            report.trust = TRUST_NONE
+        _check_content(path, info, report)
     except OSError as exc:
         report.io_error = f"{exc.filename or path}: {exc.strerror or exc}"
     except RecordingError as exc:  # pragma: no cover - defensive: content errors are problems
         report.problems.append(Problem(str(exc), Location()))
+    if report.trust == TRUST_NONE and report.signing_key_id is not None:
+        report.problems.insert(0, _untrusted(info.signing_key, False))
     return report
+
+
+def _check_content(path: Path, info: RecordingInfo, report: Report) -> None:
+    """Everything after the trust decision; problems go into `report`. Raises OSError."""
+    mpath = path / "manifest.json"
+    heads: dict[int, str] | None = None
+    if mpath.exists():
+        try:
+            signed = open_manifest(mpath.read_bytes(), info.signing_key)
+            if signed.get("recording_id") != info.recording_id:
+                report.problems.append(
+                    Problem(
+                        f"manifest belongs to recording {signed.get('recording_id')!r}",
+                        Location(file="manifest.json"),
+                    )
+                )
+                return
+            heads = {
+                int(s["index"]): str(s["chain_head"])
+                for s in signed.get("segments", [])
+                if isinstance(s, dict) and "index" in s and "chain_head" in s
+            }
+        except (FormatError, IntegrityError, ValueError, TypeError):
+            heads = None  # reported below, after the content has been checked
+    scan = scan_package(path, info, info.signing_key, expected_heads=heads)
+    report.problems.extend(scan.problems)
+    report.segments = len(scan.summary.segments)
+    report.records = scan.summary.records
+    report.checkpoints = scan.summary.checkpoints
+    report.bytes = sum(s["bytes"] for s in scan.summary.segments)
+    report.timeline = scan.summary.timeline
+    if report.problems:
+        return
+    _check_unterminated(scan, report.problems)
+    if report.problems:
+        return
+    if not mpath.exists():
+        report.problems.append(
+            Problem(
+                "not sealed: manifest.json is missing (unfinished recording; run recovery)",
+                Location(file="manifest.json"),
+            )
+        )
+        return
+    try:
+        stated = open_manifest(mpath.read_bytes(), info.signing_key)
+    except (FormatError, IntegrityError) as exc:
+        report.problems.append(Problem(str(exc).split(": ", 1)[-1], Location(file="manifest.json")))
+        return
+    computed = scan.summary.manifest_payload(
+        info, status=str(stated.get("status")), sealed_at="", root_hash=scan.chain
+    )
+    diff = compare_manifest(stated, computed)
+    if diff is not None:
+        report.problems.append(
+            Problem(f"manifest disagrees with the package: {diff}", Location(file="manifest.json"))
+        )
+        return
+    if stated.get("status") not in ("complete", "recovered", "failed"):
+        report.problems.append(
+            Problem(f"unknown status {stated.get('status')!r}", Location(file="manifest.json"))
+        )
+    report.status = str(stated["status"])
+    report.root_hash = scan.chain.hex()
+    report.gaps = computed["gaps"]
 
 
 def load_manifest_unverified(path: Path) -> dict[str, Any]:

@@ -43,6 +43,8 @@ def test_selftest_records_seals_and_verifies(
             str(tmp_path / "st" / "keys" / "archive.key"),
             "-o",
             str(out),
+            "--public-key",
+            str(tmp_path / "st" / "keys" / "signing.pub"),
         ]
     )
     assert rc == 0
@@ -68,7 +70,13 @@ def test_export_refuses_a_tampered_package(sealed: Path, tmp_path: Path, keys: K
     data[500] ^= 1
     seg.write_bytes(bytes(data))
     out = tmp_path / "out"
-    rc = main(["export", str(sealed), "--key-file", str(tmp_path / "a.key"), "-o", str(out)])
+    rc = main(
+        [
+            "export",
+            *("--trust-embedded-key", str(sealed), "--key-file", str(tmp_path / "a.key")),
+            *("-o", str(out)),
+        ]
+    )
     assert rc == 1
     assert not out.exists()
 

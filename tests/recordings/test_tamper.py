@@ -204,10 +204,10 @@ TAMPERS: dict[str, tuple[Callable[[Path], None], str]] = {
 
 @pytest.mark.parametrize("name", list(TAMPERS))
 def test_tampering_is_detected_and_located(sealed: Path, name: str) -> None:
-    assert verify_package(sealed).exit_code == 0
+    assert verify_package(sealed, trust_embedded_key=True).exit_code == 0
     tamper, where = TAMPERS[name]
     tamper(sealed)
-    report = verify_package(sealed)
+    report = verify_package(sealed, trust_embedded_key=True)
     assert report.exit_code == 1, report.text()
     loc = report.problems[0].location
     assert loc.file is not None, report.text()
@@ -233,7 +233,7 @@ def other_package(
 
 def test_segment_from_another_recording(sealed: Path, other_package: Path) -> None:
     shutil.copy(other_package / "segments" / "000001.cevr", sealed / "segments" / "000001.cevr")
-    report = verify_package(sealed)
+    report = verify_package(sealed, trust_embedded_key=True)
     assert report.exit_code == 1
     assert report.problems[0].location.file == "segments/000001.cevr"
     assert "another recording" in report.problems[0].message
@@ -241,7 +241,7 @@ def test_segment_from_another_recording(sealed: Path, other_package: Path) -> No
 
 def test_manifest_from_another_recording(sealed: Path, other_package: Path) -> None:
     shutil.copy(other_package / "manifest.json", sealed / "manifest.json")
-    report = verify_package(sealed)
+    report = verify_package(sealed, trust_embedded_key=True)
     assert report.exit_code == 1
     assert report.problems[0].location.file == "manifest.json"
 
@@ -254,11 +254,11 @@ def test_bit_flip_sweep_over_a_segment(sealed: Path) -> None:
         data = bytearray(original)
         data[offset] ^= 0x80
         seg.write_bytes(bytes(data))
-        report = verify_package(sealed)
+        report = verify_package(sealed, trust_embedded_key=True)
         assert report.exit_code == 1, f"flip at {offset} not detected"
         assert report.problems[0].location != Location()
     seg.write_bytes(original)
-    assert verify_package(sealed).exit_code == 0
+    assert verify_package(sealed, trust_embedded_key=True).exit_code == 0
 
 
 def test_unknown_segment_version_is_refused(sealed: Path) -> None:
@@ -268,7 +268,7 @@ def test_unknown_segment_version_is_refused(sealed: Path) -> None:
     seg.write_bytes(bytes(data))
     with pytest.raises(UnsupportedVersionError):
         cv.SegmentHeader.parse(bytes(data), Location(file="x"))
-    report = verify_package(sealed)
+    report = verify_package(sealed, trust_embedded_key=True)
     assert report.exit_code == 1
     assert "unknown segment format version 2" in report.problems[0].message
 
@@ -276,7 +276,7 @@ def test_unknown_segment_version_is_refused(sealed: Path) -> None:
 def test_unknown_json_version_is_refused(sealed: Path) -> None:
     p = sealed / "recording.json"
     p.write_bytes(p.read_bytes().replace(b'"v":1', b'"v":2'))
-    report = verify_package(sealed)
+    report = verify_package(sealed, trust_embedded_key=True)
     assert report.exit_code == 1
     assert "unknown version 2" in report.problems[0].message
 
