@@ -21,7 +21,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import RecordingError
+from .errors import IntegrityError, RecordingError
 from .export import ProgressBar, export_package
 from .keys import (
     VerifyKey,
@@ -114,22 +114,34 @@ def main(argv: list[str] | None = None, prog: str = "recordings") -> int:
                 if (args.path / "segments").is_dir()
                 else 1
             )
-            result = export_package(
-                args.path,
-                key,
-                args.output,
-                progress=bar.update,
-                public_keys=_trusted_keys(args),
-                trust_embedded_key=args.trust_embedded_key,
-            )
+            try:
+                result = export_package(
+                    args.path,
+                    key,
+                    args.output,
+                    progress=bar.update,
+                    public_keys=_trusted_keys(args),
+                    trust_embedded_key=args.trust_embedded_key,
+                )
+            except IntegrityError as exc:
+                # keys.json missing, damaged or swapped: tampering, not a usage error.
+                print(f"export refused: tampered: {exc}", file=sys.stderr)
+                return EXIT_TAMPERED
             print(result.report.text())
-            if result.report.exit_code in (EXIT_TAMPERED, EXIT_USAGE):
-                print("export refused: the package does not verify", file=sys.stderr)
-                return result.report.exit_code
+            if result.refused is not None:
+                print(f"export refused: {result.refused}", file=sys.stderr)
+                return result.exit_code
             for f in result.files:
                 print(f"wrote {f}")
             print(f"wrote {result.timeline}")
-            return result.report.exit_code
+            for left in result.left_out:
+                print(str(left))
+            if result.left_out or result.report.problems:
+                print(
+                    "export incomplete: only the authenticated part was written (see above)",
+                    file=sys.stderr,
+                )
+            return result.exit_code
         if args.command == "selftest":
             st = run_selftest(args.output, args.seconds)
             print(st.report.text())

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from . import container as cv
+from .clock import from_unix_us, iso
 from .errors import FormatError, IntegrityError, Location, RecordingError
 from .keys import VerifyKey, fingerprint
 from .manifest import (
@@ -56,6 +57,10 @@ EXIT_USAGE = 3
 TRUST_GIVEN = "given key"
 TRUST_EMBEDDED = "embedded key (trusted on request)"
 TRUST_NONE = "untrusted"
+# Checkpoint cadence (format version 2): in writer segments no record is stamped more than
+# this after the checkpoint before it. The writer checkpoints every 2 s by default and writes
+# a due checkpoint before any other record; the margin absorbs a small wall-clock step.
+MAX_CHECKPOINT_SPACING_US = 5_000_000
 MMAP_THRESHOLD = 1 << 20
 PARALLEL_THRESHOLD = 4 << 20
 HASH_THREADS = max(1, min(4, os.cpu_count() or 1))
@@ -173,6 +178,8 @@ class PackageScan:
     scans: list[tuple[Path, cv.ScanResult]]
     problems: list[Problem]
     last_checkpoint_chain: bytes | None = None
+    version: int = cv.FORMAT_VERSION
+    recovery_events: list[dict[str, Any]] = field(default_factory=list)
 
 
 def read_segment(file: Path) -> bytes:
@@ -250,6 +257,10 @@ def _scan(
     scans: list[tuple[Path, cv.ScanResult]] = []
     last_cp: bytes | None = None
     expected_cp_seq = 0
+    version: int | None = None
+    cadence_ref: int | None = None  # time_us of the last writer checkpoint (or first record)
+    late_record: Problem | None = None  # a cadence breach no checkpoint has vouched for yet
+    recovery_events: list[dict[str, Any]] = []
     for i, file in enumerate(files):
         rel = f"segments/{file.name}"
         is_last = i == len(files) - 1
@@ -292,12 +303,43 @@ def _scan(
                 Problem("segment's data-key commitment differs from recording.json", loc)
             )
             break
+        if version is None:
+            version = h.version
+        elif h.version != version:
+            problems.append(
+                Problem(f"segment format version {h.version} in a version {version} package", loc)
+            )
+            break
+        if scans and scans[-1][1].header.kind is cv.SegmentKind.RECOVERY:
+            problems.append(Problem("a segment follows the recovery segment", loc))
+            break
+        if h.kind is cv.SegmentKind.RECOVERY and late_record is not None:
+            problems.append(late_record)
+            break
         scans.append((file, scan))
+        summary.begin_segment(index, int(h.kind), h.version)
         prev = cv.chain_header(chain, bytes(data[: cv.HEADER_LEN]))
         broken = False
+        cadence = h.version >= 2 and h.kind is cv.SegmentKind.WRITER
         for rec in scan.records:
             rloc = Location(file=rel, segment=index, record=rec.header.counter, offset=rec.offset)
             rt = rec.header.type
+            # A checkpoint itself may come late (an idle writer has nothing to vouch for); the
+            # records after it are measured from it. A late record that a later writer
+            # checkpoint vouches for is the writer's own (a clock step), so only a late record
+            # in the unauthenticated tail is a problem.
+            if cadence and rt is not cv.RecordType.CHECKPOINT:
+                if cadence_ref is None:
+                    cadence_ref = rec.header.time_us
+                late = rec.header.time_us - cadence_ref
+                if late > MAX_CHECKPOINT_SPACING_US and late_record is None:
+                    late_record = Problem(
+                        f"record stamped {late / 1e6:.1f} s after the last checkpoint before "
+                        "it, and no checkpoint vouches for it (the writer checkpoints at least "
+                        f"every {MAX_CHECKPOINT_SPACING_US / 1e6:.0f} s): records were added "
+                        "after a crash, or the package was cut back to an older checkpoint",
+                        rloc,
+                    )
             if rt is cv.RecordType.CHECKPOINT:
                 try:
                     cp = open_checkpoint(rec.body, info.signing_key if key is None else key, rloc)
@@ -324,6 +366,9 @@ def _scan(
                     break
                 expected_cp_seq += 1
                 last_cp = prev
+                if cadence:
+                    cadence_ref = rec.header.time_us
+                    late_record = None
             if rt is cv.RecordType.MEDIA and h.kind is cv.SegmentKind.RECOVERY:
                 problems.append(Problem("media record in a recovery segment", rloc))
                 broken = True
@@ -333,9 +378,21 @@ def _scan(
                 broken = True
                 break
             try:
-                summary.add_record(
-                    int(rt), rec.header.stream_id, rec.body, rec.chain, rec.header.time_us
+                body = (
+                    cv.clear_json(h, rt, rec.body)
+                    if rt in (cv.RecordType.EVENT, cv.RecordType.STREAM)
+                    else rec.body
                 )
+                summary.add_record(
+                    int(rt),
+                    rec.header.stream_id,
+                    body,
+                    rec.chain,
+                    rec.header.time_us,
+                    rec.header.counter,
+                )
+                if h.kind is cv.SegmentKind.RECOVERY and rt is cv.RecordType.EVENT:
+                    recovery_events.append(loads(body, "timeline event"))
             except FormatError as exc:
                 problems.append(Problem(str(exc).split(": ", 1)[-1], rloc))
                 broken = True
@@ -386,7 +443,16 @@ def _scan(
         summary.end_segment(
             index, int(h.kind), len(scan.records), scan.end_offset, chain, scan.terminated
         )
-    return PackageScan(info, summary, chain, scans, problems, last_cp)
+    return PackageScan(
+        info,
+        summary,
+        chain,
+        scans,
+        problems,
+        last_cp,
+        version if version is not None else cv.FORMAT_VERSION,
+        recovery_events,
+    )
 
 
 def _check_unterminated(scan: PackageScan, problems: list[Problem]) -> None:
@@ -427,6 +493,49 @@ def _untrusted(key: VerifyKey, given: bool) -> Problem:
         "knowingly accept the key the package names itself with --trust-embedded-key",
         Location(file="recording.json"),
     )
+
+
+def expected_incident(scan: PackageScan) -> dict[str, Any]:
+    """The fields of a crash incident that follow from the kept records (recovery writes them,
+    verify requires them). Version 1 packages predate the unauthenticated tail."""
+    summary = scan.summary
+    cp = summary.last_writer_checkpoint
+    cp_time = iso(from_unix_us(cp[2])) if cp is not None else None
+    writer_segments = [s for s in summary.segments if s["kind"] == "writer"]
+    fields: dict[str, Any] = {
+        "cause": "crash",
+        "segment": writer_segments[-1]["index"] if writer_segments else -1,
+        "last_checkpoint": cp_time,
+        "records_kept": summary.writer_records,
+    }
+    if scan.version >= 2:
+        fields["from"] = cp_time if cp_time is not None else scan.info.created_at
+        fields["tail_records"] = summary.unvouched_records
+        fields["tail_segment"] = summary.tail_from[0] if summary.tail_from else None
+        fields["tail_record"] = summary.tail_from[1] if summary.tail_from else None
+    return fields
+
+
+def _check_recovery(scan: PackageScan, problems: list[Problem]) -> None:
+    """A recovery segment holds exactly one crash incident whose numbers match the package."""
+    segs = scan.summary.segments
+    if not segs or segs[-1]["kind"] != "recovery":
+        return
+    loc = Location(file=segs[-1]["file"], segment=segs[-1]["index"], record=0)
+    if len(scan.recovery_events) != 1 or scan.recovery_events[0].get("type") != "incident":
+        problems.append(Problem("a recovery segment must hold exactly one incident event", loc))
+        return
+    event = scan.recovery_events[0]
+    for key, value in expected_incident(scan).items():
+        if event.get(key) != value:
+            problems.append(
+                Problem(
+                    f"recovery incident states {key} = {event.get(key)!r}, the package has "
+                    f"{value!r}",
+                    loc,
+                )
+            )
+            return
 
 
 def verify_package(
@@ -509,6 +618,7 @@ def _check_content(path: Path, info: RecordingInfo, report: Report) -> None:
     if report.problems:
         return
     _check_unterminated(scan, report.problems)
+    _check_recovery(scan, report.problems)
     if report.problems:
         return
     if not mpath.exists():
@@ -536,6 +646,16 @@ def _check_content(path: Path, info: RecordingInfo, report: Report) -> None:
     if stated.get("status") not in ("complete", "recovered", "failed"):
         report.problems.append(
             Problem(f"unknown status {stated.get('status')!r}", Location(file="manifest.json"))
+        )
+    elif (stated.get("status") == "recovered") != (
+        bool(scan.summary.segments) and scan.summary.segments[-1]["kind"] == "recovery"
+    ):
+        report.problems.append(
+            Problem(
+                f"status {stated.get('status')!r} does not fit the package "
+                "(status 'recovered' if and only if the last segment is a recovery segment)",
+                Location(file="manifest.json"),
+            )
         )
     report.status = str(stated["status"])
     report.root_hash = scan.chain.hex()

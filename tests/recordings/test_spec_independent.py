@@ -47,7 +47,7 @@ def test_package_matches_the_written_spec(sealed: Path, keys: Keys) -> None:
         header = data[:132]
         magic, version, suite, kind, seg_rid, index = struct.unpack_from(">4sHHB16sI", header)
         prefix, salt, _commit, prev = header[29:36], header[36:68], header[68:100], header[100:132]
-        assert (magic, version, suite, kind, seg_rid) == (b"CEVR", 1, 1, 0, rid)
+        assert (magic, version, suite, kind, seg_rid) == (b"CEVR", 2, 1, 0, rid)
         assert prev == h
         h = hashlib.sha256(h + header).digest()
         key = _hkdf(dek, salt, b"cevr/v1/payload" + rid + struct.pack(">I", index))
@@ -61,6 +61,11 @@ def test_package_matches_the_written_spec(sealed: Path, keys: Keys) -> None:
                 payload, sig = body[:-64], body[-64:]
                 pub.verify(sig, b"cevr/v1/checkpoint\n" + payload)
                 assert json.loads(payload)["chain"] == h.hex()
+            if rtype in (2, 4):  # EVENT, STREAM (v2): JSON || tag of "" with the JSON in the AAD
+                js, tag = body[:-16], body[-16:]
+                nonce = prefix + struct.pack(">IB", counter, 0)
+                aead.decrypt(nonce, tag, hashlib.sha256(header).digest() + rh + js)
+                assert json.loads(js)["v"] == 1
             if rtype in (1, 5):
                 nonce = prefix + struct.pack(">IB", counter, flags & 1)
                 pt = aead.decrypt(nonce, body, hashlib.sha256(header).digest() + rh)

@@ -264,13 +264,15 @@ def test_bit_flip_sweep_over_a_segment(sealed: Path) -> None:
 def test_unknown_segment_version_is_refused(sealed: Path) -> None:
     seg = _segments(sealed)[0]
     data = bytearray(seg.read_bytes())
-    data[4:6] = (2).to_bytes(2, "big")
+    data[4:6] = (3).to_bytes(2, "big")
     seg.write_bytes(bytes(data))
     with pytest.raises(UnsupportedVersionError):
         cv.SegmentHeader.parse(bytes(data), Location(file="x"))
     report = verify_package(sealed, trust_embedded_key=True)
     assert report.exit_code == 1
-    assert "unknown segment format version 2" in report.problems[0].message
+    assert "unknown segment format version 3 (this verifier reads 1, 2)" in (
+        report.problems[0].message
+    )
 
 
 def test_unknown_json_version_is_refused(sealed: Path) -> None:
