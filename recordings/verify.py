@@ -45,6 +45,7 @@ from .manifest import (
     loads,
     open_checkpoint,
     open_manifest,
+    parse_keys_json,
 )
 
 log = logging.getLogger(__name__)
@@ -577,6 +578,7 @@ def verify_package(
             # Still check everything (the report is useful), but the verdict cannot be INTACT.
             report.trust = TRUST_NONE
         _check_content(path, info, report)
+        _check_keys(path, info, report.problems, report.warnings)
     except OSError as exc:
         report.io_error = f"{exc.filename or path}: {exc.strerror or exc}"
     except RecordingError as exc:  # pragma: no cover - defensive: content errors are problems
@@ -584,6 +586,58 @@ def verify_package(
     if report.trust == TRUST_NONE and report.signing_key_id is not None:
         report.problems.insert(0, _untrusted(info.signing_key, False))
     return report
+
+
+WRAPPED_DEK_LEN = 32 + cv.TAG_LEN
+
+
+def _check_keys(
+    path: Path, info: RecordingInfo, problems: list[Problem], warnings: list[str]
+) -> None:
+    """keys.json is outside the chain (keys can be re-wrapped), but a package nobody can
+    decrypt is not intact: it must name this recording and hold one well-formed stanza for
+    every recipient recording.json names. Stanzas for other keys (a re-wrap for a new archive
+    key) are allowed and reported; only `export` can check that a stanza opens (dek_commit).
+    Raises OSError (other than a missing file)."""
+    loc = Location(file="keys.json")
+    try:
+        raw = (path / "keys.json").read_bytes()
+    except FileNotFoundError:
+        problems.append(Problem("keys.json is missing: nobody can decrypt the recording", loc))
+        return
+    try:
+        key_rid, stanzas = parse_keys_json(raw)
+    except FormatError as exc:
+        problems.append(Problem(f"keys.json is damaged: {str(exc).split(': ', 1)[-1]}", loc))
+        return
+    if key_rid != info.recording_id:
+        problems.append(Problem(f"keys.json belongs to recording {key_rid!r} (swapped)", loc))
+        return
+    ids = [s.recipient_key_id for s in stanzas]
+    for s in stanzas:
+        if len(s.ephemeral_public) != 32 or len(s.wrapped) != WRAPPED_DEK_LEN:
+            problems.append(Problem(f"keys.json: stanza for {s.recipient_key_id} is damaged", loc))
+            return
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        problems.append(Problem(f"keys.json: more than one stanza for {duplicates}", loc))
+        return
+    missing = [r for r in info.recipients if r not in ids]
+    if missing:
+        problems.append(
+            Problem(
+                "keys.json has no wrapped data key for recipient(s) "
+                f"{', '.join(missing)} named in recording.json",
+                loc,
+            )
+        )
+        return
+    extra = [i for i in ids if i not in info.recipients]
+    if extra:
+        warnings.append(
+            f"keys.json also wraps the data key for {', '.join(extra)} (not named in "
+            "recording.json: a re-wrap; export proves it by the data-key commitment)"
+        )
 
 
 def _check_content(path: Path, info: RecordingInfo, report: Report) -> None:

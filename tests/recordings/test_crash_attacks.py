@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from recordings import container as cv
+from recordings.cli import main
 from recordings.clock import iso, unix_us
 from recordings.export import export_package
 from recordings.ids import ParticipantId
@@ -158,3 +161,33 @@ def test_records_stamped_past_the_checkpoint_cadence_are_reported(
     problem = report.problems[0]
     assert "after the last checkpoint before it" in problem.message
     assert problem.location.file == f"segments/{seg.name}"
+
+
+def test_one_bad_byte_in_the_tail_does_not_block_the_export(
+    tmp_path: Path, keys: Keys, media: list[EncodedFrame], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Point 3: before, export stopped with exit 3 and left only a hidden partial file."""
+    crashed = _crash(tmp_path / "rec", keys, media, 3.0)
+    seg = sorted((crashed.path / "segments").glob("*.cevr"))[-1]
+    records = _records(seg)
+    last_cp = max(i for i, r in enumerate(records) if r.header.type is cv.RecordType.CHECKPOINT)
+    bad = next(r for r in records[last_cp:] if r.header.type is cv.RecordType.MEDIA)
+    data = bytearray(seg.read_bytes())
+    data[bad.offset + cv.RECORD_HEADER_LEN + 10] ^= 0x40
+    seg.write_bytes(bytes(data))
+    _recover_later(crashed, keys, 1)
+    (tmp_path / "a.key").write_bytes(keys.archive.private_pem())
+    (tmp_path / "s.pub").write_text(keys.signer.verify_key.pem())
+    out = tmp_path / "out"
+    rc = main(
+        [
+            *("export", str(crashed.path), "--key-file", str(tmp_path / "a.key")),
+            *("-o", str(out), "--public-key", str(tmp_path / "s.pub")),
+        ]
+    )
+    assert rc == 1
+    stdout = capsys.readouterr().out
+    where = f"segments/{seg.name}, segment {int(seg.name[:6])}, record {bad.header.counter}"
+    assert f"left out: stream 1 (participant p1, part 0), from {where}" in stdout
+    assert (out / "p1.webm").stat().st_size > 0
+    assert not list(out.glob(".*"))
