@@ -101,6 +101,7 @@ class Report:
     io_error: str | None = None
     timeline: list[dict[str, Any]] = field(default_factory=list)
     trust: str | None = None
+    unknown_files: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -139,6 +140,7 @@ class Report:
             "checkpoints": self.checkpoints,
             "gaps": self.gaps,
             "warnings": self.warnings,
+            "unknown_files": self.unknown_files,
             "problems": [p.as_json() for p in self.problems],
             "io_error": self.io_error,
         }
@@ -579,6 +581,7 @@ def verify_package(
             report.trust = TRUST_NONE
         _check_content(path, info, report)
         _check_keys(path, info, report.problems, report.warnings)
+        _find_unknown_files(path, report)
     except OSError as exc:
         report.io_error = f"{exc.filename or path}: {exc.strerror or exc}"
     except RecordingError as exc:  # pragma: no cover - defensive: content errors are problems
@@ -589,6 +592,28 @@ def verify_package(
 
 
 WRAPPED_DEK_LEN = 32 + cv.TAG_LEN
+# What a package holds besides segments/NNNNNN.cevr (docs/recording-format.md §2).
+PACKAGE_FILES = frozenset({"recording.json", "keys.json", "manifest.json", "segments"})
+
+
+def _find_unknown_files(path: Path, report: Report) -> None:
+    """List every file the format does not define (leftovers, copies, extra files): they are
+    outside the evidence, so they do not change the verdict, but they must not pass silently.
+    A `*.torn` file named by the recovery incident (`torn_file`) is defined. Raises OSError."""
+    declared = {ev.get("torn_file") for ev in report.timeline if ev.get("type") == "incident"}
+    found: list[str] = []
+    for p in sorted(path.rglob("*")):
+        rel = p.relative_to(path).as_posix()
+        if rel in PACKAGE_FILES or rel in declared:
+            continue
+        if p.parent == path / "segments" and SEGMENT_RE.match(p.name) and p.is_file():
+            continue
+        if p.is_dir() and any(True for _ in p.iterdir()):
+            continue  # its files are listed themselves
+        found.append(rel)
+    report.unknown_files = found
+    for rel in found:
+        report.warnings.append(f"unknown file {rel}: not part of the evidence, not verified")
 
 
 def _check_keys(
