@@ -412,11 +412,20 @@ def _scan(
                 if cps
                 else 0
             )
+            last = len(scan.records) - 1
+            if first > last:
+                # Nothing follows the last checkpoint: records after it were removed.
+                where = f"records after record {last} (the last checkpoint) were removed"
+            elif first == last:
+                where = f"the alteration lies in record {first}"
+            else:
+                where = f"the alteration lies in records {first} to {last}"
             problems.append(
                 Problem(
-                    "segment content differs from the signed manifest (chain head mismatch); the "
-                    f"alteration lies in records {first}..{len(scan.records) - 1}"
-                    + (" (after the last valid checkpoint)" if cps else " or the segment header"),
+                    f"segment content differs from the signed manifest (chain head mismatch); "
+                    f"{where}"
+                    + (" (after the last valid checkpoint)" if cps and first <= last else "")
+                    + ("" if cps else " or the segment header"),
                     Location(file=rel, segment=index, record=first if cps else None, offset=offset),
                 )
             )

@@ -287,3 +287,18 @@ def test_usage_and_io_errors_exit_3(tmp_path: Path) -> None:
     assert main(["verify", str(tmp_path / "missing")]) == 3
     assert main(["verify"]) == 3
     assert main(["nonsense"]) == 3
+
+
+def test_a_removed_end_record_is_named_without_a_reversed_range(sealed: Path) -> None:
+    """Issue 11 point 7: the message said "records 10..9" when nothing followed the last
+    checkpoint."""
+    seg = _segments(sealed)[-1]
+    records = cv.scan_segment(seg.read_bytes(), seg.name, bytes(32)).records
+    assert [r.header.type for r in records[-2:]] == [cv.RecordType.CHECKPOINT, cv.RecordType.END]
+    with seg.open("r+b") as f:
+        f.truncate(records[-1].offset)  # cut the END record off
+    report = verify_package(sealed, trust_embedded_key=True)
+    assert report.exit_code == 1
+    message = report.problems[0].message
+    assert f"records after record {len(records) - 2} (the last checkpoint) were removed" in message
+    assert ".." not in message
