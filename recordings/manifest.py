@@ -360,6 +360,8 @@ class PackageSummary:
                 raise FormatError(f"bad stream declaration ({exc})") from exc
             if sid != stream_id:
                 raise FormatError("stream declaration id differs from its record header")
+            if sid in self._declared:
+                raise FormatError(f"stream {sid} is declared twice")
             self._declared.add(sid)
         elif rtype == RecordType.EVENT:
             parsed = loads(body, "timeline event")

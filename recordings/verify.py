@@ -356,6 +356,7 @@ def _scan(
                     or cp.get("record") != rec.header.counter
                     or cp.get("recording_id") != info.recording_id
                     or cp.get("seq") != expected_cp_seq
+                    or cp.get("records") != summary.records
                 ):
                     problems.append(
                         Problem(
@@ -372,6 +373,18 @@ def _scan(
                 if cadence:
                     cadence_ref = rec.header.time_us
                     late_record = None
+            if (rec.header.stream_id == 0) != (
+                rt not in (cv.RecordType.MEDIA, cv.RecordType.STREAM)
+            ):
+                problems.append(
+                    Problem(
+                        f"{rt.name} record with stream id {rec.header.stream_id} (MEDIA and "
+                        "STREAM records name a stream >= 1, all others stream 0)",
+                        rloc,
+                    )
+                )
+                broken = True
+                break
             if rt is cv.RecordType.MEDIA and h.kind is cv.SegmentKind.RECOVERY:
                 problems.append(Problem("media record in a recovery segment", rloc))
                 broken = True

@@ -302,3 +302,16 @@ def test_a_removed_end_record_is_named_without_a_reversed_range(sealed: Path) ->
     message = report.problems[0].message
     assert f"records after record {len(records) - 2} (the last checkpoint) were removed" in message
     assert ".." not in message
+
+
+def test_stream_id_zero_is_kept_for_records_of_no_stream(sealed: Path) -> None:
+    seg = _segments(sealed)[0]
+    data = bytearray(seg.read_bytes())
+    first = cv.scan_segment(bytes(data), seg.name, bytes(32)).records[0]
+    assert first.header.type is cv.RecordType.EVENT
+    data[first.offset + 2 : first.offset + 4] = (3).to_bytes(2, "big")
+    seg.write_bytes(bytes(data))
+    report = verify_package(sealed, trust_embedded_key=True)
+    assert report.exit_code == 1
+    assert report.problems[0].message.startswith("EVENT record with stream id 3")
+    assert (report.problems[0].location.segment, report.problems[0].location.record) == (0, 0)
