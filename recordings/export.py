@@ -177,9 +177,11 @@ def export_package(
     progress: Callable[[int], None] | None = None,
     public_keys: list[VerifyKey] | None = None,
     trust_embedded_key: bool = False,
+    only_if_intact: bool = False,
 ) -> ExportResult:
     """Verify `path` (trust as in `verify_package`), then decrypt what is authenticated into
-    `out/`.
+    `out/`. With `only_if_intact`, refuse (write nothing) unless verification passes (exit 0
+    or 2): for callers whose policy is never to decrypt what does not verify.
 
     Refused (no files) when verification cannot establish the recording's header: an I/O
     error, an untrusted signer, or no valid signed checkpoint. Otherwise every record whose
@@ -196,6 +198,8 @@ def export_package(
         return ExportResult(report, [], None, refused=report.io_error)
     if report.trust not in (TRUST_GIVEN, TRUST_EMBEDDED):
         return ExportResult(report, [], None, refused="the signing key is not trusted")
+    if only_if_intact and report.problems:
+        return ExportResult(report, [], None, refused="the package does not verify")
     if report.checkpoints == 0:
         return ExportResult(
             report, [], None, refused="no valid signed checkpoint vouches for recording.json"
