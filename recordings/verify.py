@@ -13,7 +13,14 @@ What is checked (docs/recording-format.md §Verification):
    (segments, chain heads, root hash, streams and their digests, timeline, gaps, counts) equals
    what was recomputed.
 5. Only the last writer segment may be unterminated, and only if a RECOVERY segment follows
-   whose signed incident names it.
+   whose signed incident names it; the incident's numbers (segment, last checkpoint, records
+   kept, unauthenticated tail) equal what the package holds.
+6. Checkpoint cadence (format 2): a record after the last writer checkpoint stamped more than
+   5 s after it shows records appended after a crash or a package cut back to an older
+   checkpoint.
+7. keys.json names this recording and wraps the data key for every recipient recording.json
+   names (a package nobody can decrypt is not intact); files the format does not define are
+   listed (they are not evidence and do not change the verdict).
 
 Result: exit 0 intact; 2 intact with declared gaps (network gaps, incidents); 1 tampered,
 silently incomplete, or signed by a key nobody trusted; 3 usage or I/O error. Every problem

@@ -24,7 +24,7 @@ from recordings.ids import ParticipantId
 from recordings.recovery import recover_recording
 from recordings.selftest import MediaClock
 from recordings.synthetic import EncodedFrame
-from recordings.verify import verify_package
+from recordings.verify import PackageScan, expected_incident, verify_package
 from recordings.writer import RecordingWriter
 from tests.recordings.conftest import Keys, feed
 
@@ -167,11 +167,12 @@ def test_one_bad_byte_in_the_tail_does_not_block_the_export(
     tmp_path: Path, keys: Keys, media: list[EncodedFrame], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Point 3: before, export stopped with exit 3 and left only a hidden partial file."""
-    crashed = _crash(tmp_path / "rec", keys, media, 3.0)
+    crashed = _crash(tmp_path / "rec", keys, media, 3.5)  # media after the last checkpoint
     seg = sorted((crashed.path / "segments").glob("*.cevr"))[-1]
     records = _records(seg)
     last_cp = max(i for i, r in enumerate(records) if r.header.type is cv.RecordType.CHECKPOINT)
-    bad = next(r for r in records[last_cp:] if r.header.type is cv.RecordType.MEDIA)
+    bad = next((r for r in records[last_cp:] if r.header.type is cv.RecordType.MEDIA), None)
+    assert bad is not None, "the crash left no media after the last checkpoint"
     data = bytearray(seg.read_bytes())
     data[bad.offset + cv.RECORD_HEADER_LEN + 10] ^= 0x40
     seg.write_bytes(bytes(data))
@@ -191,3 +192,21 @@ def test_one_bad_byte_in_the_tail_does_not_block_the_export(
     assert f"left out: stream 1 (participant p1, part 0), from {where}" in stdout
     assert (out / "p1.webm").stat().st_size > 0
     assert not list(out.glob(".*"))
+
+
+def test_verify_recomputes_the_crash_incident(
+    tmp_path: Path, keys: Keys, media: list[EncodedFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Point 7: `records_kept`, `last_checkpoint` and the tail are checked, not just shown (a
+    recovery that miscounts, even with the right key, is caught)."""
+    crashed = _crash(tmp_path / "rec", keys, media, 3.0)
+
+    def miscounted(scan: PackageScan) -> dict[str, object]:
+        fields = expected_incident(scan)
+        return {**fields, "records_kept": int(str(fields["records_kept"])) - 1}
+
+    monkeypatch.setattr("recordings.recovery.expected_incident", miscounted)
+    _recover_later(crashed, keys, 1)
+    report = verify_package(crashed.path, [keys.signer.verify_key])
+    assert report.exit_code == 1
+    assert "recovery incident states records_kept" in report.problems[0].message
