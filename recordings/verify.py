@@ -583,6 +583,7 @@ def verify_package(
     accepts the key `recording.json` names (integrity only: anyone can re-sign a package).
     Never raises for package content; I/O failures are reported as `io_error` (exit 3)."""
     report = Report(path=str(path))
+    info: RecordingInfo | None = None
     try:
         if not path.is_dir():
             report.io_error = f"{path} is not a directory"
@@ -608,16 +609,102 @@ def verify_package(
         else:
             # Still check everything (the report is useful), but the verdict cannot be INTACT.
             report.trust = TRUST_NONE
-        _check_content(path, info, report)
-        _check_keys(path, info, report.problems, report.warnings)
-        _find_unknown_files(path, report)
+        mpath = path / "manifest.json"
+        heads: dict[int, str] | None = None
+        if mpath.exists():
+            try:
+                signed = open_manifest(mpath.read_bytes(), info.signing_key)
+                if signed.get("recording_id") != info.recording_id:
+                    report.problems.append(
+                        Problem(
+                            f"manifest belongs to recording {signed.get('recording_id')!r}",
+                            Location(file="manifest.json"),
+                        )
+                    )
+                    return report
+                heads = {
+                    int(s["index"]): str(s["chain_head"])
+                    for s in signed.get("segments", [])
+                    if isinstance(s, dict) and "index" in s and "chain_head" in s
+                }
+            except (FormatError, IntegrityError, ValueError, TypeError):
+                heads = None  # reported below, after the content has been checked
+        scan = scan_package(path, info, info.signing_key, expected_heads=heads)
+        report.problems.extend(scan.problems)
+        report.segments = len(scan.summary.segments)
+        report.records = scan.summary.records
+        report.checkpoints = scan.summary.checkpoints
+        report.bytes = sum(s["bytes"] for s in scan.summary.segments)
+        report.timeline = scan.summary.timeline
+        if report.problems:
+            return report
+        _check_unterminated(scan, report.problems)
+        _check_recovery(scan, report.problems)
+        if report.problems:
+            return report
+        if not mpath.exists():
+            report.problems.append(
+                Problem(
+                    "not sealed: manifest.json is missing (unfinished recording; run recovery)",
+                    Location(file="manifest.json"),
+                )
+            )
+            return report
+        try:
+            stated = open_manifest(mpath.read_bytes(), info.signing_key)
+        except (FormatError, IntegrityError) as exc:
+            report.problems.append(
+                Problem(str(exc).split(": ", 1)[-1], Location(file="manifest.json"))
+            )
+            return report
+        computed = scan.summary.manifest_payload(
+            info, status=str(stated.get("status")), sealed_at="", root_hash=scan.chain
+        )
+        diff = compare_manifest(stated, computed)
+        if diff is not None:
+            report.problems.append(
+                Problem(
+                    f"manifest disagrees with the package: {diff}", Location(file="manifest.json")
+                )
+            )
+            return report
+        if stated.get("status") not in ("complete", "recovered", "failed"):
+            report.problems.append(
+                Problem(f"unknown status {stated.get('status')!r}", Location(file="manifest.json"))
+            )
+        elif (stated.get("status") == "recovered") != (
+            bool(scan.summary.segments) and scan.summary.segments[-1]["kind"] == "recovery"
+        ):
+            report.problems.append(
+                Problem(
+                    f"status {stated.get('status')!r} does not fit the package "
+                    "(status 'recovered' if and only if the last segment is a recovery segment)",
+                    Location(file="manifest.json"),
+                )
+            )
+        report.status = str(stated["status"])
+        report.root_hash = scan.chain.hex()
+        report.gaps = computed["gaps"]
     except OSError as exc:
         report.io_error = f"{exc.filename or path}: {exc.strerror or exc}"
     except RecordingError as exc:  # pragma: no cover - defensive: content errors are problems
         report.problems.append(Problem(str(exc), Location()))
-    if report.trust == TRUST_NONE and report.signing_key_id is not None:
-        report.problems.insert(0, _untrusted(info.signing_key, False))
+    finally:
+        if info is not None:
+            _check_package(path, info, report)
     return report
+
+
+def _check_package(path: Path, info: RecordingInfo, report: Report) -> None:
+    """What is checked whatever the content showed: keys.json, unknown files, and the verdict
+    on an untrusted signer (last, so that the content checks above ran in full)."""
+    try:
+        _check_keys(path, info, report.problems, report.warnings)
+        _find_unknown_files(path, report)
+    except OSError as exc:
+        report.io_error = report.io_error or f"{exc.filename or path}: {exc.strerror or exc}"
+    if report.trust == TRUST_NONE:
+        report.problems.insert(0, _untrusted(info.signing_key, False))
 
 
 WRAPPED_DEK_LEN = 32 + cv.TAG_LEN
@@ -692,82 +779,6 @@ def _check_keys(
             f"keys.json also wraps the data key for {', '.join(extra)} (not named in "
             "recording.json: a re-wrap; export proves it by the data-key commitment)"
         )
-
-
-def _check_content(path: Path, info: RecordingInfo, report: Report) -> None:
-    """Everything after the trust decision; problems go into `report`. Raises OSError."""
-    mpath = path / "manifest.json"
-    heads: dict[int, str] | None = None
-    if mpath.exists():
-        try:
-            signed = open_manifest(mpath.read_bytes(), info.signing_key)
-            if signed.get("recording_id") != info.recording_id:
-                report.problems.append(
-                    Problem(
-                        f"manifest belongs to recording {signed.get('recording_id')!r}",
-                        Location(file="manifest.json"),
-                    )
-                )
-                return
-            heads = {
-                int(s["index"]): str(s["chain_head"])
-                for s in signed.get("segments", [])
-                if isinstance(s, dict) and "index" in s and "chain_head" in s
-            }
-        except (FormatError, IntegrityError, ValueError, TypeError):
-            heads = None  # reported below, after the content has been checked
-    scan = scan_package(path, info, info.signing_key, expected_heads=heads)
-    report.problems.extend(scan.problems)
-    report.segments = len(scan.summary.segments)
-    report.records = scan.summary.records
-    report.checkpoints = scan.summary.checkpoints
-    report.bytes = sum(s["bytes"] for s in scan.summary.segments)
-    report.timeline = scan.summary.timeline
-    if report.problems:
-        return
-    _check_unterminated(scan, report.problems)
-    _check_recovery(scan, report.problems)
-    if report.problems:
-        return
-    if not mpath.exists():
-        report.problems.append(
-            Problem(
-                "not sealed: manifest.json is missing (unfinished recording; run recovery)",
-                Location(file="manifest.json"),
-            )
-        )
-        return
-    try:
-        stated = open_manifest(mpath.read_bytes(), info.signing_key)
-    except (FormatError, IntegrityError) as exc:
-        report.problems.append(Problem(str(exc).split(": ", 1)[-1], Location(file="manifest.json")))
-        return
-    computed = scan.summary.manifest_payload(
-        info, status=str(stated.get("status")), sealed_at="", root_hash=scan.chain
-    )
-    diff = compare_manifest(stated, computed)
-    if diff is not None:
-        report.problems.append(
-            Problem(f"manifest disagrees with the package: {diff}", Location(file="manifest.json"))
-        )
-        return
-    if stated.get("status") not in ("complete", "recovered", "failed"):
-        report.problems.append(
-            Problem(f"unknown status {stated.get('status')!r}", Location(file="manifest.json"))
-        )
-    elif (stated.get("status") == "recovered") != (
-        bool(scan.summary.segments) and scan.summary.segments[-1]["kind"] == "recovery"
-    ):
-        report.problems.append(
-            Problem(
-                f"status {stated.get('status')!r} does not fit the package "
-                "(status 'recovered' if and only if the last segment is a recovery segment)",
-                Location(file="manifest.json"),
-            )
-        )
-    report.status = str(stated["status"])
-    report.root_hash = scan.chain.hex()
-    report.gaps = computed["gaps"]
 
 
 def load_manifest_unverified(path: Path) -> dict[str, Any]:
