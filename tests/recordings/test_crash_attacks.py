@@ -210,3 +210,26 @@ def test_verify_recomputes_the_crash_incident(
     report = verify_package(crashed.path, [keys.signer.verify_key])
     assert report.exit_code == 1
     assert "recovery incident states records_kept" in report.problems[0].message
+
+
+def test_the_writers_own_tail_events_are_exported_as_authenticated_by_the_data_key(
+    tmp_path: Path, keys: Keys, media: list[EncodedFrame]
+) -> None:
+    clock = MediaClock()
+    w = RecordingWriter(tmp_path / "rec", keys.provider, clock=clock)
+    w.add_participant(ParticipantId("p1"), video=True, audio=True, audio_channels=1)
+    feed(w, clock, [f for f in media if f.time < 1.0])
+    w.checkpoint()
+    w.note("said just before the crash")
+    w.abort()
+    recover_recording(tmp_path / "rec", keys.signer)
+    report = verify_package(tmp_path / "rec", [keys.signer.verify_key])
+    assert report.exit_code == 2, report.text()
+    assert "said just before" not in json.dumps(report.timeline)  # not a signed fact
+    result = export_package(
+        tmp_path / "rec", keys.archive, tmp_path / "out", public_keys=[keys.signer.verify_key]
+    )
+    assert (result.exit_code, result.left_out) == (2, [])
+    timeline = json.loads((tmp_path / "out" / "timeline.json").read_text())
+    assert [e.get("text") for e in timeline["tail_events"]] == ["said just before the crash"]
+    assert "said just before" not in json.dumps(timeline["events"])

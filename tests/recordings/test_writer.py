@@ -16,6 +16,7 @@ from recordings.errors import DiskFullError, InvalidReasonError, RecordingStateE
 from recordings.fsio import AppendFile, OsAppendFile
 from recordings.ids import ParticipantId
 from recordings.keys import ArchivePrivateKey, DataKey, SigningKey
+from recordings.recovery import recover_recording
 from recordings.selftest import MediaClock
 from recordings.synthetic import EncodedFrame
 from recordings.timeline import PauseReason
@@ -145,6 +146,13 @@ def test_disk_full_raises_and_package_stays_verifiable(
     report = verify_package(tmp_path / "rec", trust_embedded_key=True)
     assert report.exit_code == 2, report.text()
     assert report.gaps[0]["cause"] == "disk_full"
+    # Issue 11 point 6: a failed package that later lost its manifest is re-sealed as failed,
+    # not as a crash.
+    (tmp_path / "rec" / "manifest.json").unlink()
+    assert recover_recording(tmp_path / "rec", keys.signer).status == "failed"
+    report = verify_package(tmp_path / "rec", [keys.signer.verify_key])
+    assert (report.exit_code, report.status) == (2, "failed"), report.text()
+    assert [g["cause"] for g in report.gaps] == ["disk_full"]
 
 
 async def test_async_writer_runs_off_the_loop(
