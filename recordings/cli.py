@@ -160,9 +160,13 @@ def main(argv: list[str] | None = None, prog: str = "recordings") -> int:
         if args.command == "recover":
             results = recover(args.path, load_signing_key(args.signing_key))
             for res in results:
+                if res.status != "recovered":
+                    print(f"re-sealed {res.recording_id} as {res.status} (its manifest was lost)")
+                    continue
                 print(
                     f"recovered {res.recording_id}: gap {res.gap_from} .. {res.gap_to}, "
-                    f"{res.torn_tail_bytes} torn bytes cut"
+                    f"{res.torn_tail_bytes} torn bytes cut, {res.unauthenticated_records} "
+                    "records after the last checkpoint kept as unauthenticated"
                 )
             return 0
     except (RecordingError, OSError, FileExistsError) as exc:
