@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         path = backup.path
         assert path is not None
         package_bytes = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-        report = verify_package(path)
+        report = verify_package(path, trust_embedded_key=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     copy = copy_us(video[0])

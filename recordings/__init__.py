@@ -6,7 +6,7 @@ with this package alone. The format is specified in docs/recording-format.md.
 Server-side entry points:
     RecordingWriter / AsyncRecordingWriter   record one hearing (writer.py, async_writer.py)
     recover(root, signing_key)               seal unfinished recordings at start-up
-    verify_package(path)                     offline verification (exit codes 0/2/1/3)
+    verify_package(path, trusted_keys)       offline verification (exit codes 0/2/1/3)
     export_package(path, archive_key, out)   decrypt into playable WebM + timeline.json
     cli.main(argv)                           `python -m recordings ...`
 """

@@ -1,8 +1,15 @@
 """Command line: `python -m recordings {verify,export,selftest,keygen,recover}`.
 
-`main(argv) -> int` is what `shared-court verify/export/recording selftest` delegate to.
-Exit codes (verify and export): 0 intact, 2 intact with declared gaps, 1 tampered or silently
-incomplete, 3 usage or I/O error.
+`main(argv) -> int` is what `shared-court verify/export/recover/recording` delegate to.
+Exit codes (verify and export): 0 intact, 2 intact with declared gaps, 1 tampered, silently
+incomplete or signed by a key nobody trusted, 3 usage or I/O error (a usage error is 3, never
+argparse's 2, which a script would read as "intact with declared gaps").
+
+Trust: verify and export check signatures against the keys given with `--public-key` (repeatable)
+and the public keys in the trust directory (`--trust-dir`, default `$SHARED_COURT_TRUST_DIR`).
+Without any, the package's own embedded key proves nothing (anyone can re-sign a package with a
+key of their own), so the verdict is "untrusted signer" (exit 1) unless `--trust-embedded-key`
+is given knowingly.
 """
 
 from __future__ import annotations
@@ -10,34 +17,68 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
-from .errors import RecordingError
+from .errors import IntegrityError, RecordingError
 from .export import ProgressBar, export_package
-from .keys import VerifyKey, keygen, load_archive_private_key, load_signing_key, load_verify_key
+from .keys import (
+    VerifyKey,
+    keygen,
+    load_archive_private_key,
+    load_signing_key,
+    load_trust_dir,
+    load_verify_key,
+)
 from .recovery import recover
 from .selftest import run_selftest
 from .verify import EXIT_TAMPERED, EXIT_USAGE, verify_package
 
+TRUST_DIR_ENV = "SHARED_COURT_TRUST_DIR"
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="recordings", description="Evidence recording packages")
-    sub = p.add_subparsers(dest="command", required=True)
-    v = sub.add_parser("verify", help="verify a package offline (no decryption key needed)")
-    v.add_argument("path", type=Path)
-    v.add_argument("--json", action="store_true", help="print the report as JSON")
-    v.add_argument(
+
+def _trust_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
         "--public-key",
         type=Path,
         action="append",
         default=[],
         help="trusted Ed25519 signing public key (PEM); repeatable",
     )
+    p.add_argument(
+        "--trust-dir",
+        type=Path,
+        default=os.environ.get(TRUST_DIR_ENV) or None,
+        help=f"directory of trusted signing public keys (*.pub, *.pem; default ${TRUST_DIR_ENV})",
+    )
+    p.add_argument(
+        "--trust-embedded-key",
+        action="store_true",
+        help="trust the signing key the package names itself (proves integrity, not origin)",
+    )
+
+
+def _trusted_keys(args: argparse.Namespace) -> list[VerifyKey]:
+    """Raises KeyFileError."""
+    keys = [load_verify_key(p) for p in args.public_key]
+    if args.trust_dir is not None:
+        keys.extend(load_trust_dir(args.trust_dir))
+    return keys
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="Evidence recording packages")
+    sub = p.add_subparsers(dest="command", required=True)
+    v = sub.add_parser("verify", help="verify a package offline (no decryption key needed)")
+    v.add_argument("path", type=Path)
+    v.add_argument("--json", action="store_true", help="print the report as JSON")
+    _trust_options(v)
     e = sub.add_parser("export", help="verify, then decrypt into playable .webm files")
     e.add_argument("path", type=Path)
     e.add_argument("--key-file", type=Path, required=True, help="archive X25519 private key")
     e.add_argument("-o", "--output", type=Path, required=True)
+    _trust_options(e)
     s = sub.add_parser("selftest", help="record, seal and verify synthetic media")
     s.add_argument("-o", "--output", type=Path, required=True)
     s.add_argument("--seconds", type=float, default=5.0)
@@ -49,8 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+def main(argv: list[str] | None = None, prog: str = "recordings") -> int:
+    parser = _parser(prog)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
@@ -58,8 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "verify":
-            keys: list[VerifyKey] = [load_verify_key(p) for p in args.public_key]
-            report = verify_package(args.path, keys or None)
+            report = verify_package(
+                args.path, _trusted_keys(args), trust_embedded_key=args.trust_embedded_key
+            )
             if args.json:
                 print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
             else:
@@ -72,15 +114,34 @@ def main(argv: list[str] | None = None) -> int:
                 if (args.path / "segments").is_dir()
                 else 1
             )
-            result = export_package(args.path, key, args.output, progress=bar.update)
+            try:
+                result = export_package(
+                    args.path,
+                    key,
+                    args.output,
+                    progress=bar.update,
+                    public_keys=_trusted_keys(args),
+                    trust_embedded_key=args.trust_embedded_key,
+                )
+            except IntegrityError as exc:
+                # keys.json missing, damaged or swapped: tampering, not a usage error.
+                print(f"export refused: tampered: {exc}", file=sys.stderr)
+                return EXIT_TAMPERED
             print(result.report.text())
-            if result.report.exit_code in (EXIT_TAMPERED, EXIT_USAGE):
-                print("export refused: the package does not verify", file=sys.stderr)
-                return result.report.exit_code
+            if result.refused is not None:
+                print(f"export refused: {result.refused}", file=sys.stderr)
+                return result.exit_code
             for f in result.files:
                 print(f"wrote {f}")
             print(f"wrote {result.timeline}")
-            return result.report.exit_code
+            for left in result.left_out:
+                print(str(left))
+            if result.left_out or result.report.problems:
+                print(
+                    "export incomplete: only the authenticated part was written (see above)",
+                    file=sys.stderr,
+                )
+            return result.exit_code
         if args.command == "selftest":
             st = run_selftest(args.output, args.seconds)
             print(st.report.text())
@@ -99,9 +160,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "recover":
             results = recover(args.path, load_signing_key(args.signing_key))
             for res in results:
+                if res.status != "recovered":
+                    print(f"re-sealed {res.recording_id} as {res.status} (its manifest was lost)")
+                    continue
                 print(
                     f"recovered {res.recording_id}: gap {res.gap_from} .. {res.gap_to}, "
-                    f"{res.torn_tail_bytes} torn bytes cut"
+                    f"{res.torn_tail_bytes} torn bytes cut, {res.unauthenticated_records} "
+                    "records after the last checkpoint kept as unauthenticated"
                 )
             return 0
     except (RecordingError, OSError, FileExistsError) as exc:

@@ -18,6 +18,12 @@ Design (docs/recording-format.md is the normative text):
   body)); signed checkpoints and the signed manifest commit to chain heads. SHA-256 was chosen
   over BLAKE2b because it runs at ~1.4 GB/s here with SHA-NI, and each byte is hashed once.
 - Every structure starts with a version; unknown versions, suites, kinds or flags are refused.
+- Version 2 (issue 11) authenticates the clear records too: in a writer segment, an EVENT or
+  STREAM body is its JSON followed by a 16-byte AES-256-GCM tag (empty plaintext, the JSON in
+  the AAD, nonce and key as for MEDIA). Someone who can write the recordings directory but
+  holds no key could otherwise append clear events after the last signed checkpoint of a crashed
+  recording; a key holder can now tell such a forgery, and recovery never signs such records
+  as facts. Version 1 segments (no tags) are still read.
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from .errors import FormatError, Location, UnsupportedVersionError
 
 MAGIC = b"CEVR"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # what the writer writes
+SUPPORTED_VERSIONS = frozenset({1, 2})
 SUITE_AES256GCM_SHA256 = 1
 SUPPORTED_SUITES = frozenset({SUITE_AES256GCM_SHA256})
 TAG_LEN = 16
@@ -104,8 +111,12 @@ class SegmentHeader:
         magic, version, suite, kind, rid, seg, prefix, salt, commit, prev = HEADER.unpack_from(data)
         if magic != MAGIC:
             raise FormatError("bad magic, not a CEVR segment", location)
-        if version != FORMAT_VERSION:
-            raise UnsupportedVersionError(f"unknown segment format version {version}", location)
+        if version not in SUPPORTED_VERSIONS:
+            raise UnsupportedVersionError(
+                f"unknown segment format version {version} (this verifier reads "
+                f"{', '.join(map(str, sorted(SUPPORTED_VERSIONS)))})",
+                location,
+            )
         if suite not in SUPPORTED_SUITES:
             raise UnsupportedVersionError(f"unknown cipher suite {suite}", location)
         try:
@@ -157,6 +168,27 @@ BodyHasher = Callable[[list[memoryview]], list[bytes]]
 
 def hash_bodies_serial(bodies: list[memoryview]) -> list[bytes]:
     return [hashlib.sha256(b).digest() for b in bodies]
+
+
+def is_tagged(header: SegmentHeader, rtype: RecordType) -> bool:
+    """Whether a record of this type carries a GCM tag: MEDIA and END always in writer
+    segments; EVENT and STREAM from version 2 on (their JSON is clear, the tag authenticates
+    it). Recovery segments hold no tags (recovery has no data key)."""
+    if header.kind is not SegmentKind.WRITER:
+        return False
+    if rtype in (RecordType.MEDIA, RecordType.END):
+        return True
+    return header.version >= 2 and rtype in (RecordType.EVENT, RecordType.STREAM)
+
+
+def clear_json(header: SegmentHeader, rtype: RecordType, body: memoryview) -> memoryview:
+    """The JSON of an EVENT or STREAM body (its tag, if any, removed)."""
+    return body[:-TAG_LEN] if is_tagged(header, rtype) else body
+
+
+def clear_aad(header_hash: bytes, rec_header: bytes, json_bytes: bytes | memoryview) -> bytes:
+    """AAD of a tagged EVENT/STREAM record: header hash, record header, then its JSON."""
+    return header_hash + rec_header + bytes(json_bytes)
 
 
 def payload_key(dek: bytes, header: SegmentHeader) -> bytes:
@@ -258,8 +290,8 @@ def scan_segment(
         if body_len > MAX_RECORD_BODY:
             error = FormatError(f"record length {body_len} exceeds the maximum", loc)
             break
-        if rt is RecordType.MEDIA and body_len < TAG_LEN:
-            error = FormatError(f"media record shorter than a GCM tag ({body_len})", loc)
+        if body_len < TAG_LEN and is_tagged(header, rt) and rt is not RecordType.END:
+            error = FormatError(f"{rt.name} record shorter than a GCM tag ({body_len})", loc)
             break
         end = pos + RECORD_HEADER_LEN + body_len
         if end > size:

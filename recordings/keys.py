@@ -304,6 +304,22 @@ def load_verify_key(path: Path) -> VerifyKey:
     return VerifyKey(pub)
 
 
+def load_trust_dir(directory: Path) -> list[VerifyKey]:
+    """Every Ed25519 public key (`*.pub`, `*.pem`) in `directory`: the signing keys an auditor
+    or a court has decided to trust. Raises KeyFileError if the directory cannot be read or a
+    key file in it is not an Ed25519 public key (a trust store must not half-load)."""
+    try:
+        files = sorted(p for p in directory.iterdir() if p.suffix in (".pub", ".pem"))
+    except OSError as exc:
+        raise KeyFileError(f"cannot read trust directory {directory}: {exc.strerror}") from exc
+    return [load_verify_key(p) for p in files]
+
+
+def fingerprint(raw_public: bytes) -> str:
+    """The full SHA-256 of a raw public key, hex: what a case file prints for a key id."""
+    return hashlib.sha256(raw_public).hexdigest()
+
+
 def load_archive_private_key(path: Path) -> ArchivePrivateKey:
     """Raises KeyFileError if the file is unreadable or not an X25519 private key."""
     try:

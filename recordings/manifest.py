@@ -278,6 +278,13 @@ class PackageSummary:
     then compared field by field, so a single code path defines what the manifest means.
     Per-stream digest = SHA-256 over the chain values (32 bytes each) after each of the stream's
     media records, so every ciphertext byte is hashed only once.
+
+    Facts (timeline, streams, media and event counts) come only from records a signature
+    vouches for: in version 2 writer segments, a record's facts are held back until the next
+    writer CHECKPOINT; records still held when a recovery segment starts are the
+    *unauthenticated tail* of a crash (`tail_*`), kept in the chain but never stated as facts,
+    because whoever can write the directory may have appended them. `records`, `checkpoints`
+    and the segment list count every record.
     """
 
     def __init__(self) -> None:
@@ -290,17 +297,101 @@ class PackageSummary:
         self.last_record_time_us: int | None = None
         self.last_checkpoint_time_us: int | None = None
         self.last_media_time_us: int | None = None
+        # Version-2 writer segments hold facts back until a checkpoint vouches for them.
+        self._hold = False
+        self._held: list[tuple[int, int, bytes | memoryview | JSONDict, bytes, int]] = []
+        self._declared: set[int] = set()
+        self.segment_index = 0
+        self.writer_records = 0  # records in writer segments (what recovery kept)
+        self.last_writer_checkpoint: tuple[int, int, int] | None = None  # segment, record, us
+        self.tail_records = 0
+        self.tail_from: tuple[int, int] | None = None  # first unvouched record: segment, record
+        self._writer = True
+
+    @property
+    def unvouched_records(self) -> int:
+        """Records after the last writer checkpoint: the tail (before and after a recovery
+        segment starts)."""
+        return self.tail_records + len(self._held)
+
+    def begin_segment(self, index: int, kind: int, version: int) -> None:
+        """Call before a segment's records. A recovery segment turns whatever is still held
+        (records after the last writer checkpoint) into the unauthenticated tail."""
+        self.segment_index = index
+        self._writer = kind == 0
+        if kind != 0:
+            if self._held:
+                self.tail_records = len(self._held)
+            self._held = []
+            self._hold = False
+        else:
+            self._hold = version >= 2
 
     def add_record(
-        self, rtype: int, stream_id: int, body: bytes | memoryview, chain: bytes, time_us: int
+        self,
+        rtype: int,
+        stream_id: int,
+        body: bytes | memoryview,
+        chain: bytes,
+        time_us: int,
+        counter: int = 0,
     ) -> None:
-        """Raises FormatError on an undecodable STREAM/EVENT body or unknown stream id."""
+        """`body`: the ciphertext of MEDIA, the JSON (tag removed) of EVENT/STREAM. Raises
+        FormatError on an undecodable STREAM/EVENT body or unknown stream id."""
         self.records += 1
         self.last_record_time_us = time_us
+        if self._writer:
+            self.writer_records += 1
+        if self._hold and not self._held and rtype != RecordType.CHECKPOINT:
+            self.tail_from = (self.segment_index, counter)
+        parsed: bytes | memoryview | JSONDict = body
+        # Checked at once (so an error names its record); stated as a fact only when vouched.
         if rtype == RecordType.MEDIA:
-            st = self.streams.get(stream_id)
-            if st is None:
+            if stream_id not in self._declared:
                 raise FormatError(f"media for undeclared stream {stream_id}")
+        elif rtype == RecordType.STREAM:
+            parsed = loads(body, "stream declaration")
+            try:
+                sid = int(parsed["stream_id"])
+                int(parsed["part"])
+                str(parsed["participant"])
+                [str(t) for t in parsed["tracks"]]
+            except (KeyError, TypeError, ValueError) as exc:
+                raise FormatError(f"bad stream declaration ({exc})") from exc
+            if sid != stream_id:
+                raise FormatError("stream declaration id differs from its record header")
+            if sid in self._declared:
+                raise FormatError(f"stream {sid} is declared twice")
+            self._declared.add(sid)
+        elif rtype == RecordType.EVENT:
+            parsed = loads(body, "timeline event")
+        elif rtype == RecordType.CHECKPOINT:
+            self.checkpoints += 1
+            self.last_checkpoint_time_us = time_us
+            if self._writer:
+                self.last_writer_checkpoint = (self.segment_index, counter, time_us)
+            if self._hold:
+                self.tail_from = None
+                held, self._held = self._held, []
+                for item in held:
+                    self._fact(*item)
+            return
+        if self._hold:
+            self._held.append((rtype, stream_id, parsed, chain, time_us))
+        else:
+            self._fact(rtype, stream_id, parsed, chain, time_us)
+
+    def _fact(
+        self,
+        rtype: int,
+        stream_id: int,
+        body: bytes | memoryview | JSONDict,
+        chain: bytes,
+        time_us: int,
+    ) -> None:
+        if rtype == RecordType.MEDIA:
+            assert not isinstance(body, dict)
+            st = self.streams[stream_id]
             if st.digest is None:
                 st.digest = hashlib.sha256()
             st.digest.update(chain)
@@ -309,21 +400,14 @@ class PackageSummary:
             self.media_records += 1
             self.last_media_time_us = time_us
         elif rtype == RecordType.STREAM:
-            obj = loads(body, "stream declaration")
-            try:
-                sid = int(obj["stream_id"])
-                self.streams[sid] = _StreamSummary(
-                    sid, str(obj["participant"]), int(obj["part"]), [str(t) for t in obj["tracks"]]
-                )
-            except (KeyError, TypeError, ValueError) as exc:
-                raise FormatError(f"bad stream declaration ({exc})") from exc
-            if sid != stream_id:
-                raise FormatError("stream declaration id differs from its record header")
+            assert isinstance(body, dict)
+            sid = int(body["stream_id"])
+            self.streams[sid] = _StreamSummary(
+                sid, str(body["participant"]), int(body["part"]), [str(t) for t in body["tracks"]]
+            )
         elif rtype == RecordType.EVENT:
-            self.timeline.append(loads(body, "timeline event"))
-        elif rtype == RecordType.CHECKPOINT:
-            self.checkpoints += 1
-            self.last_checkpoint_time_us = time_us
+            assert isinstance(body, dict)
+            self.timeline.append(body)
 
     def end_segment(
         self, index: int, kind: int, records: int, size: int, chain_head: bytes, terminated: bool

@@ -4,16 +4,24 @@ Design (the "nothing silently lost" contract, research notes §6.4):
 - A recording is unfinished when `recording.json` exists and `manifest.json` does not. Recovery
   is driven by this durable state only, never by in-memory "meeting ended" flags (the
   BigBlueButton failure mode).
-- Recovery holds the signing key but not the data key. It keeps every record that frames
-  correctly and continues the hash chain, verifying every signed checkpoint on the way;
-  records after the last checkpoint are kept too (at most ~2 s) and become signed by the
-  recovery checkpoint. A torn tail (an incomplete record being written at the crash) is cut off;
-  its length and SHA-256 are stated in the incident. A segment file too short to hold a header
-  is renamed `*.torn` (it holds no evidence).
+- Recovery holds the signing key but not the data key, and whoever could write the directory
+  between the crash and the restart may have edited it. So recovery never states as a fact what
+  no writer checkpoint vouches for: it keeps every record that frames correctly and continues
+  the hash chain, verifying every signed checkpoint on the way, but the records after the last
+  writer checkpoint (at most ~2 s of a genuine crash) are the *unauthenticated tail*: preserved
+  in the chain, declared in the incident (`tail_*`), left out of the manifest's timeline and
+  streams, and the declared gap starts at the last checkpoint. Only a key holder can check them
+  (their GCM tags; `export` does). A torn tail (an incomplete record being written at the crash)
+  is cut off; its length and SHA-256 are stated in the incident. A segment file too short to
+  hold a header is renamed `*.torn` (it holds no evidence).
 - The writer's segment is never reopened (its nonces would repeat); recovery appends a new
   RECOVERY segment (no media, no encryption) holding an INCIDENT event naming the gap from the
   last record written to the time of recovery, a checkpoint and an END record, then writes the
   manifest with status "recovered". `verify` then exits 2 (intact with declared gaps).
+- A package that was sealed completely but lost only its manifest (its last segment ends with
+  the writer's final checkpoint and END, after `recording_stopped`, or after a disk-full
+  incident) is re-sealed with its own status (`complete` / `failed`), without an incident:
+  nothing was lost.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from .fsio import atomic_write, fsync_dir
 from .keys import SigningKey
 from .manifest import VERSION, dumps, sign_checkpoint, sign_manifest
 from .timeline import IncidentCause
-from .verify import read_info, scan_package, segment_files
+from .verify import PackageScan, expected_incident, read_info, scan_package, segment_files
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +52,8 @@ class RecoveryResult:
     records_kept: int
     gap_from: str
     gap_to: str
+    status: str = "recovered"
+    unauthenticated_records: int = 0
 
 
 def find_unfinished(root: Path) -> list[Path]:
@@ -94,15 +104,33 @@ def recover_recording(
         raise FormatError("recording is already sealed", Location(file="manifest.json"))
     seg_dir = path / "segments"
     files, _ = segment_files(path)
+    torn_file: str | None = None
     # A last segment that crashed before its header was complete holds no evidence.
     if files and files[-1].stat().st_size < cv.HEADER_LEN:
-        os.replace(files[-1], files[-1].with_name(files[-1].name + ".torn"))
+        renamed = files[-1].with_name(files[-1].name + ".torn")
+        os.replace(files[-1], renamed)
         fsync_dir(seg_dir)
         files = files[:-1]
+        torn_file = f"segments/{renamed.name}"
     scan = scan_package(path, info, signing_key.verify_key, stop_at_tail=True)
     if scan.problems:
         p = scan.problems[0]
         raise IntegrityError(f"cannot recover: {p.message}", p.location)
+    sealed_status = _sealed_status(scan) if torn_file is None else None
+    if sealed_status is not None:
+        now_iso = iso(clk.now())
+        payload = scan.summary.manifest_payload(
+            info, status=sealed_status, sealed_at=now_iso, root_hash=scan.chain
+        )
+        atomic_write(path / "manifest.json", sign_manifest(payload, signing_key))
+        log.warning(
+            "recording %s had lost only its manifest: re-sealed as %s",
+            info.recording_id,
+            sealed_status,
+        )
+        return RecoveryResult(
+            path, info.recording_id, 0, scan.summary.records, now_iso, now_iso, sealed_status
+        )
     torn = 0
     torn_sha = hashlib.sha256(b"").hexdigest()
     last_index = -1
@@ -137,13 +165,20 @@ def recover_recording(
                     False,
                 )
     now = clk.now()
+    fields = expected_incident(scan)
     last_us = summary.last_record_time_us
-    gap_from = iso(from_unix_us(last_us)) if last_us is not None else info.created_at
+    # The gap starts where the last writer checkpoint vouches (version 2); version 1 packages
+    # keep their original rule (the last kept record).
+    gap_from = str(
+        fields.get("from")
+        or (iso(from_unix_us(last_us)) if last_us is not None else info.created_at)
+    )
     chain = scan.chain
     index = last_index + 1
     rid = cv.recording_id_bytes(info.recording_id)
+    summary.begin_segment(index, int(cv.SegmentKind.RECOVERY), scan.version)
     header = cv.SegmentHeader(
-        cv.FORMAT_VERSION,
+        scan.version,
         cv.SUITE_AES256GCM_SHA256,
         cv.SegmentKind.RECOVERY,
         rid,
@@ -164,25 +199,20 @@ def recover_recording(
         rh = cv.RecordHeader(rtype, flags, 0, counter, time_us, len(body)).pack()
         out.extend(rh + body)
         chain = cv.chain_record(chain, rh, body)
-        summary.add_record(int(rtype), 0, body, chain, time_us)
+        summary.add_record(int(rtype), 0, body, chain, time_us, counter)
         counter += 1
 
     incident = {
+        **fields,
         "v": VERSION,
         "type": "incident",
         "time": iso(now),
         "cause": IncidentCause.CRASH.value,
-        "segment": last_index,
         "from": gap_from,
         "to": iso(now),
-        "last_checkpoint": (
-            iso(from_unix_us(summary.last_checkpoint_time_us))
-            if summary.last_checkpoint_time_us is not None
-            else None
-        ),
-        "records_kept": summary.records,
         "torn_tail_bytes": torn,
         "torn_tail_sha256": torn_sha,
+        "torn_file": torn_file,
     }
     add(cv.RecordType.EVENT, dumps(incident))
     cp = {
@@ -217,4 +247,32 @@ def recover_recording(
         iso(now),
         torn,
     )
-    return RecoveryResult(path, info.recording_id, torn, summary.records, gap_from, iso(now))
+    return RecoveryResult(
+        path,
+        info.recording_id,
+        torn,
+        summary.writer_records,
+        gap_from,
+        iso(now),
+        "recovered",
+        summary.tail_records,
+    )
+
+
+def _sealed_status(scan: PackageScan) -> str | None:
+    """`complete` or `failed` when the writer finished sealing and only the manifest is
+    missing: every segment terminated, the last one ending with the final checkpoint and END,
+    and the last vouched event the writer's last word (recording_stopped, or the disk-full /
+    I/O incident it seals a failed package with). None for a crash."""
+    if not scan.scans or not all(s.terminated and not s.torn_tail for _, s in scan.scans):
+        return None
+    records = scan.scans[-1][1].records
+    types = [r.header.type for r in records[-2:]]
+    if types != [cv.RecordType.CHECKPOINT, cv.RecordType.END] or not scan.summary.timeline:
+        return None
+    last = scan.summary.timeline[-1]
+    if last.get("type") == "recording_stopped":
+        return "complete"
+    if last.get("type") == "incident" and last.get("cause") in ("disk_full", "io_error"):
+        return "failed"
+    return None

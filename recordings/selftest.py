@@ -69,4 +69,6 @@ def run_selftest(out: Path, seconds: float = 5.0) -> SelftestResult:
             writer.write_audio(pid, f.data, f.rtp_timestamp)
     clock.offset = seconds
     writer.seal()
-    return SelftestResult(out / "recording", out / "keys", verify_package(out / "recording"))
+    return SelftestResult(
+        out / "recording", out / "keys", verify_package(out / "recording", [keys.signer.verify_key])
+    )

@@ -1,7 +1,9 @@
 """Offline verification of an evidence package, without the decryption key.
 
 What is checked (docs/recording-format.md §Verification):
-1. `recording.json` parses with a known version; its signing key is pinned (if keys are given).
+1. `recording.json` parses with a known version; its signing key is one the caller trusts (keys
+   given, or the embedded key only when the caller opts in: anyone can re-sign a package with a
+   key of their own, so an embedded key proves integrity, never origin).
 2. Segments `segments/000000.cevr ...` are contiguous; each header names this recording, its own
    index, the recording's DEK commitment and the chain head at which it starts; framing is
    strict (counters consecutive, flags, bounded lengths, END last, nothing after END).
@@ -11,10 +13,18 @@ What is checked (docs/recording-format.md §Verification):
    (segments, chain heads, root hash, streams and their digests, timeline, gaps, counts) equals
    what was recomputed.
 5. Only the last writer segment may be unterminated, and only if a RECOVERY segment follows
-   whose signed incident names it.
+   whose signed incident names it; the incident's numbers (segment, last checkpoint, records
+   kept, unauthenticated tail) equal what the package holds.
+6. Checkpoint cadence (format 2): a record after the last writer checkpoint stamped more than
+   5 s after it shows records appended after a crash or a package cut back to an older
+   checkpoint.
+7. keys.json names this recording and wraps the data key for every recipient recording.json
+   names (a package nobody can decrypt is not intact); files the format does not define are
+   listed (they are not evidence and do not change the verdict).
 
-Result: exit 0 intact; 2 intact with declared gaps (network gaps, incidents); 1 tampered or
-silently incomplete; 3 usage or I/O error. Every problem carries a `Location`.
+Result: exit 0 intact; 2 intact with declared gaps (network gaps, incidents); 1 tampered,
+silently incomplete, or signed by a key nobody trusted; 3 usage or I/O error. Every problem
+carries a `Location`.
 
 Speed: each file is read in one call and hashed once with hashlib over memoryviews, so the
 cost is SHA-256 throughput plus a few microseconds per record.
@@ -32,8 +42,9 @@ from pathlib import Path
 from typing import Any
 
 from . import container as cv
+from .clock import from_unix_us, iso
 from .errors import FormatError, IntegrityError, Location, RecordingError
-from .keys import VerifyKey
+from .keys import VerifyKey, fingerprint
 from .manifest import (
     PackageSummary,
     RecordingInfo,
@@ -41,6 +52,7 @@ from .manifest import (
     loads,
     open_checkpoint,
     open_manifest,
+    parse_keys_json,
 )
 
 log = logging.getLogger(__name__)
@@ -49,6 +61,14 @@ EXIT_OK = 0
 EXIT_TAMPERED = 1
 EXIT_GAPS = 2
 EXIT_USAGE = 3
+# How the signing key came to be trusted (Report.trust).
+TRUST_GIVEN = "given key"
+TRUST_EMBEDDED = "embedded key (trusted on request)"
+TRUST_NONE = "untrusted"
+# Checkpoint cadence (format version 2): in writer segments no record is stamped more than
+# this after the checkpoint before it. The writer checkpoints every 2 s by default and writes
+# a due checkpoint before any other record; the margin absorbs a small wall-clock step.
+MAX_CHECKPOINT_SPACING_US = 5_000_000
 MMAP_THRESHOLD = 1 << 20
 PARALLEL_THRESHOLD = 4 << 20
 HASH_THREADS = max(1, min(4, os.cpu_count() or 1))
@@ -87,6 +107,8 @@ class Report:
     root_hash: str | None = None
     io_error: str | None = None
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    trust: str | None = None
+    unknown_files: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -100,6 +122,8 @@ class Report:
 
     @property
     def verdict(self) -> str:
+        if self.trust == TRUST_NONE and len(self.problems) == 1 and self.io_error is None:
+            return "UNTRUSTED SIGNER"
         return {
             EXIT_OK: "INTACT",
             EXIT_GAPS: "INTACT WITH DECLARED GAPS",
@@ -115,6 +139,7 @@ class Report:
             "recording_id": self.recording_id,
             "status": self.status,
             "signing_key_id": self.signing_key_id,
+            "trust": self.trust,
             "root_hash": self.root_hash,
             "segments": self.segments,
             "records": self.records,
@@ -122,6 +147,7 @@ class Report:
             "checkpoints": self.checkpoints,
             "gaps": self.gaps,
             "warnings": self.warnings,
+            "unknown_files": self.unknown_files,
             "problems": [p.as_json() for p in self.problems],
             "io_error": self.io_error,
         }
@@ -131,7 +157,7 @@ class Report:
         if self.recording_id:
             lines.append(
                 f"  recording {self.recording_id}, status {self.status}, "
-                f"signed by key {self.signing_key_id}"
+                f"signed by key {self.signing_key_id} ({self.trust})"
             )
         lines.append(
             f"  {self.segments} segments, {self.records} records, {self.bytes} bytes, "
@@ -162,6 +188,8 @@ class PackageScan:
     scans: list[tuple[Path, cv.ScanResult]]
     problems: list[Problem]
     last_checkpoint_chain: bytes | None = None
+    version: int = cv.FORMAT_VERSION
+    recovery_events: list[dict[str, Any]] = field(default_factory=list)
 
 
 def read_segment(file: Path) -> bytes:
@@ -239,6 +267,10 @@ def _scan(
     scans: list[tuple[Path, cv.ScanResult]] = []
     last_cp: bytes | None = None
     expected_cp_seq = 0
+    version: int | None = None
+    cadence_ref: int | None = None  # time_us of the last writer checkpoint (or first record)
+    late_record: Problem | None = None  # a cadence breach no checkpoint has vouched for yet
+    recovery_events: list[dict[str, Any]] = []
     for i, file in enumerate(files):
         rel = f"segments/{file.name}"
         is_last = i == len(files) - 1
@@ -281,12 +313,43 @@ def _scan(
                 Problem("segment's data-key commitment differs from recording.json", loc)
             )
             break
+        if version is None:
+            version = h.version
+        elif h.version != version:
+            problems.append(
+                Problem(f"segment format version {h.version} in a version {version} package", loc)
+            )
+            break
+        if scans and scans[-1][1].header.kind is cv.SegmentKind.RECOVERY:
+            problems.append(Problem("a segment follows the recovery segment", loc))
+            break
+        if h.kind is cv.SegmentKind.RECOVERY and late_record is not None:
+            problems.append(late_record)
+            break
         scans.append((file, scan))
+        summary.begin_segment(index, int(h.kind), h.version)
         prev = cv.chain_header(chain, bytes(data[: cv.HEADER_LEN]))
         broken = False
+        cadence = h.version >= 2 and h.kind is cv.SegmentKind.WRITER
         for rec in scan.records:
             rloc = Location(file=rel, segment=index, record=rec.header.counter, offset=rec.offset)
             rt = rec.header.type
+            # A checkpoint itself may come late (an idle writer has nothing to vouch for); the
+            # records after it are measured from it. A late record that a later writer
+            # checkpoint vouches for is the writer's own (a clock step), so only a late record
+            # in the unauthenticated tail is a problem.
+            if cadence and rt is not cv.RecordType.CHECKPOINT:
+                if cadence_ref is None:
+                    cadence_ref = rec.header.time_us
+                late = rec.header.time_us - cadence_ref
+                if late > MAX_CHECKPOINT_SPACING_US and late_record is None:
+                    late_record = Problem(
+                        f"record stamped {late / 1e6:.1f} s after the last checkpoint before "
+                        "it, and no checkpoint vouches for it (the writer checkpoints at least "
+                        f"every {MAX_CHECKPOINT_SPACING_US / 1e6:.0f} s): records were added "
+                        "after a crash, or the package was cut back to an older checkpoint",
+                        rloc,
+                    )
             if rt is cv.RecordType.CHECKPOINT:
                 try:
                     cp = open_checkpoint(rec.body, info.signing_key if key is None else key, rloc)
@@ -300,6 +363,7 @@ def _scan(
                     or cp.get("record") != rec.header.counter
                     or cp.get("recording_id") != info.recording_id
                     or cp.get("seq") != expected_cp_seq
+                    or cp.get("records") != summary.records
                 ):
                     problems.append(
                         Problem(
@@ -313,6 +377,21 @@ def _scan(
                     break
                 expected_cp_seq += 1
                 last_cp = prev
+                if cadence:
+                    cadence_ref = rec.header.time_us
+                    late_record = None
+            if (rec.header.stream_id == 0) != (
+                rt not in (cv.RecordType.MEDIA, cv.RecordType.STREAM)
+            ):
+                problems.append(
+                    Problem(
+                        f"{rt.name} record with stream id {rec.header.stream_id} (MEDIA and "
+                        "STREAM records name a stream >= 1, all others stream 0)",
+                        rloc,
+                    )
+                )
+                broken = True
+                break
             if rt is cv.RecordType.MEDIA and h.kind is cv.SegmentKind.RECOVERY:
                 problems.append(Problem("media record in a recovery segment", rloc))
                 broken = True
@@ -322,9 +401,21 @@ def _scan(
                 broken = True
                 break
             try:
-                summary.add_record(
-                    int(rt), rec.header.stream_id, rec.body, rec.chain, rec.header.time_us
+                body = (
+                    cv.clear_json(h, rt, rec.body)
+                    if rt in (cv.RecordType.EVENT, cv.RecordType.STREAM)
+                    else rec.body
                 )
+                summary.add_record(
+                    int(rt),
+                    rec.header.stream_id,
+                    body,
+                    rec.chain,
+                    rec.header.time_us,
+                    rec.header.counter,
+                )
+                if h.kind is cv.SegmentKind.RECOVERY and rt is cv.RecordType.EVENT:
+                    recovery_events.append(loads(body, "timeline event"))
             except FormatError as exc:
                 problems.append(Problem(str(exc).split(": ", 1)[-1], rloc))
                 broken = True
@@ -341,11 +432,20 @@ def _scan(
                 if cps
                 else 0
             )
+            last = len(scan.records) - 1
+            if first > last:
+                # Nothing follows the last checkpoint: records after it were removed.
+                where = f"records after record {last} (the last checkpoint) were removed"
+            elif first == last:
+                where = f"the alteration lies in record {first}"
+            else:
+                where = f"the alteration lies in records {first} to {last}"
             problems.append(
                 Problem(
-                    "segment content differs from the signed manifest (chain head mismatch); the "
-                    f"alteration lies in records {first}..{len(scan.records) - 1}"
-                    + (" (after the last valid checkpoint)" if cps else " or the segment header"),
+                    f"segment content differs from the signed manifest (chain head mismatch); "
+                    f"{where}"
+                    + (" (after the last valid checkpoint)" if cps and first <= last else "")
+                    + ("" if cps else " or the segment header"),
                     Location(file=rel, segment=index, record=first if cps else None, offset=offset),
                 )
             )
@@ -375,7 +475,16 @@ def _scan(
         summary.end_segment(
             index, int(h.kind), len(scan.records), scan.end_offset, chain, scan.terminated
         )
-    return PackageScan(info, summary, chain, scans, problems, last_cp)
+    return PackageScan(
+        info,
+        summary,
+        chain,
+        scans,
+        problems,
+        last_cp,
+        version if version is not None else cv.FORMAT_VERSION,
+        recovery_events,
+    )
 
 
 def _check_unterminated(scan: PackageScan, problems: list[Problem]) -> None:
@@ -403,10 +512,78 @@ def _check_unterminated(scan: PackageScan, problems: list[Problem]) -> None:
             )
 
 
-def verify_package(path: Path, public_keys: list[VerifyKey] | None = None) -> Report:
-    """Verify the package at `path`. Never raises for package content; I/O failures are
-    reported as `io_error` (exit 3)."""
+def _untrusted(key: VerifyKey, given: bool) -> Problem:
+    fp = fingerprint(key.raw)
+    why = (
+        "which is not among the trusted public keys given"
+        if given
+        else "and no trusted public key was given"
+    )
+    return Problem(
+        f"signed by key {key.key_id} (Ed25519, SHA-256 fingerprint {fp}), {why}: pass the "
+        "court's signing public key with --public-key FILE (repeatable) or --trust-dir DIR, or "
+        "knowingly accept the key the package names itself with --trust-embedded-key",
+        Location(file="recording.json"),
+    )
+
+
+def expected_incident(scan: PackageScan) -> dict[str, Any]:
+    """The fields of a crash incident that follow from the kept records (recovery writes them,
+    verify requires them). Version 1 packages predate the unauthenticated tail."""
+    summary = scan.summary
+    cp = summary.last_writer_checkpoint
+    cp_time = iso(from_unix_us(cp[2])) if cp is not None else None
+    writer_segments = [s for s in summary.segments if s["kind"] == "writer"]
+    fields: dict[str, Any] = {
+        "cause": "crash",
+        "segment": writer_segments[-1]["index"] if writer_segments else -1,
+        "last_checkpoint": cp_time,
+        "records_kept": summary.writer_records,
+    }
+    if scan.version >= 2:
+        fields["from"] = cp_time if cp_time is not None else scan.info.created_at
+        fields["tail_records"] = summary.unvouched_records
+        fields["tail_segment"] = summary.tail_from[0] if summary.tail_from else None
+        fields["tail_record"] = summary.tail_from[1] if summary.tail_from else None
+    return fields
+
+
+def _check_recovery(scan: PackageScan, problems: list[Problem]) -> None:
+    """A recovery segment holds exactly one crash incident whose numbers match the package."""
+    segs = scan.summary.segments
+    if not segs or segs[-1]["kind"] != "recovery":
+        return
+    loc = Location(file=segs[-1]["file"], segment=segs[-1]["index"], record=0)
+    if len(scan.recovery_events) != 1 or scan.recovery_events[0].get("type") != "incident":
+        problems.append(Problem("a recovery segment must hold exactly one incident event", loc))
+        return
+    event = scan.recovery_events[0]
+    for key, value in expected_incident(scan).items():
+        if event.get(key) != value:
+            problems.append(
+                Problem(
+                    f"recovery incident states {key} = {event.get(key)!r}, the package has "
+                    f"{value!r}",
+                    loc,
+                )
+            )
+            return
+
+
+def verify_package(
+    path: Path,
+    public_keys: list[VerifyKey] | None = None,
+    *,
+    trust_embedded_key: bool = False,
+) -> Report:
+    """Verify the package at `path` against the signing keys in `public_keys`.
+
+    The package must be signed by one of `public_keys`; with none given it is reported as
+    signed by an untrusted key (exit 1, verdict UNTRUSTED SIGNER) unless `trust_embedded_key`
+    accepts the key `recording.json` names (integrity only: anyone can re-sign a package).
+    Never raises for package content; I/O failures are reported as `io_error` (exit 3)."""
     report = Report(path=str(path))
+    info: RecordingInfo | None = None
     try:
         if not path.is_dir():
             report.io_error = f"{path} is not a directory"
@@ -418,21 +595,20 @@ def verify_package(path: Path, public_keys: list[VerifyKey] | None = None) -> Re
             return report
         report.recording_id = info.recording_id
         report.signing_key_id = info.signing_key.key_id
-        if public_keys:
-            if info.signing_key.key_id not in {k.key_id for k in public_keys}:
-                report.problems.append(
-                    Problem(
-                        f"signed by key {info.signing_key.key_id}, which is not among the trusted "
-                        "public keys given",
-                        Location(file="recording.json"),
-                    )
-                )
-                return report
-        else:
+        if public_keys and info.signing_key.raw in {k.raw for k in public_keys}:
+            report.trust = TRUST_GIVEN
+        elif public_keys:
+            report.problems.append(_untrusted(info.signing_key, True))
+            return report
+        elif trust_embedded_key:
+            report.trust = TRUST_EMBEDDED
             report.warnings.append(
-                "no --public-key given: trusting the signing key recorded in "
-                f"recording.json ({info.signing_key.key_id})"
+                f"trusting the signing key the package names itself ({info.signing_key.key_id}):"
+                " this proves the package is unaltered since signing, not who signed it"
             )
+        else:
+            # Still check everything (the report is useful), but the verdict cannot be INTACT.
+            report.trust = TRUST_NONE
         mpath = path / "manifest.json"
         heads: dict[int, str] | None = None
         if mpath.exists():
@@ -463,6 +639,7 @@ def verify_package(path: Path, public_keys: list[VerifyKey] | None = None) -> Re
         if report.problems:
             return report
         _check_unterminated(scan, report.problems)
+        _check_recovery(scan, report.problems)
         if report.problems:
             return report
         if not mpath.exists():
@@ -495,6 +672,16 @@ def verify_package(path: Path, public_keys: list[VerifyKey] | None = None) -> Re
             report.problems.append(
                 Problem(f"unknown status {stated.get('status')!r}", Location(file="manifest.json"))
             )
+        elif (stated.get("status") == "recovered") != (
+            bool(scan.summary.segments) and scan.summary.segments[-1]["kind"] == "recovery"
+        ):
+            report.problems.append(
+                Problem(
+                    f"status {stated.get('status')!r} does not fit the package "
+                    "(status 'recovered' if and only if the last segment is a recovery segment)",
+                    Location(file="manifest.json"),
+                )
+            )
         report.status = str(stated["status"])
         report.root_hash = scan.chain.hex()
         report.gaps = computed["gaps"]
@@ -502,7 +689,96 @@ def verify_package(path: Path, public_keys: list[VerifyKey] | None = None) -> Re
         report.io_error = f"{exc.filename or path}: {exc.strerror or exc}"
     except RecordingError as exc:  # pragma: no cover - defensive: content errors are problems
         report.problems.append(Problem(str(exc), Location()))
+    finally:
+        if info is not None:
+            _check_package(path, info, report)
     return report
+
+
+def _check_package(path: Path, info: RecordingInfo, report: Report) -> None:
+    """What is checked whatever the content showed: keys.json, unknown files, and the verdict
+    on an untrusted signer (last, so that the content checks above ran in full)."""
+    try:
+        _check_keys(path, info, report.problems, report.warnings)
+        _find_unknown_files(path, report)
+    except OSError as exc:
+        report.io_error = report.io_error or f"{exc.filename or path}: {exc.strerror or exc}"
+    if report.trust == TRUST_NONE:
+        report.problems.insert(0, _untrusted(info.signing_key, False))
+
+
+WRAPPED_DEK_LEN = 32 + cv.TAG_LEN
+# What a package holds besides segments/NNNNNN.cevr (docs/recording-format.md §2).
+PACKAGE_FILES = frozenset({"recording.json", "keys.json", "manifest.json", "segments"})
+
+
+def _find_unknown_files(path: Path, report: Report) -> None:
+    """List every file the format does not define (leftovers, copies, extra files): they are
+    outside the evidence, so they do not change the verdict, but they must not pass silently.
+    A `*.torn` file named by the recovery incident (`torn_file`) is defined. Raises OSError."""
+    declared = {ev.get("torn_file") for ev in report.timeline if ev.get("type") == "incident"}
+    found: list[str] = []
+    for p in sorted(path.rglob("*")):
+        rel = p.relative_to(path).as_posix()
+        if rel in PACKAGE_FILES or rel in declared:
+            continue
+        if p.parent == path / "segments" and SEGMENT_RE.match(p.name) and p.is_file():
+            continue
+        if p.is_dir() and any(True for _ in p.iterdir()):
+            continue  # its files are listed themselves
+        found.append(rel)
+    report.unknown_files = found
+    for rel in found:
+        report.warnings.append(f"unknown file {rel}: not part of the evidence, not verified")
+
+
+def _check_keys(
+    path: Path, info: RecordingInfo, problems: list[Problem], warnings: list[str]
+) -> None:
+    """keys.json is outside the chain (keys can be re-wrapped), but a package nobody can
+    decrypt is not intact: it must name this recording and hold one well-formed stanza for
+    every recipient recording.json names. Stanzas for other keys (a re-wrap for a new archive
+    key) are allowed and reported; only `export` can check that a stanza opens (dek_commit).
+    Raises OSError (other than a missing file)."""
+    loc = Location(file="keys.json")
+    try:
+        raw = (path / "keys.json").read_bytes()
+    except FileNotFoundError:
+        problems.append(Problem("keys.json is missing: nobody can decrypt the recording", loc))
+        return
+    try:
+        key_rid, stanzas = parse_keys_json(raw)
+    except FormatError as exc:
+        problems.append(Problem(f"keys.json is damaged: {str(exc).split(': ', 1)[-1]}", loc))
+        return
+    if key_rid != info.recording_id:
+        problems.append(Problem(f"keys.json belongs to recording {key_rid!r} (swapped)", loc))
+        return
+    ids = [s.recipient_key_id for s in stanzas]
+    for s in stanzas:
+        if len(s.ephemeral_public) != 32 or len(s.wrapped) != WRAPPED_DEK_LEN:
+            problems.append(Problem(f"keys.json: stanza for {s.recipient_key_id} is damaged", loc))
+            return
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        problems.append(Problem(f"keys.json: more than one stanza for {duplicates}", loc))
+        return
+    missing = [r for r in info.recipients if r not in ids]
+    if missing:
+        problems.append(
+            Problem(
+                "keys.json has no wrapped data key for recipient(s) "
+                f"{', '.join(missing)} named in recording.json",
+                loc,
+            )
+        )
+        return
+    extra = [i for i in ids if i not in info.recipients]
+    if extra:
+        warnings.append(
+            f"keys.json also wraps the data key for {', '.join(extra)} (not named in "
+            "recording.json: a re-wrap; export proves it by the data-key commitment)"
+        )
 
 
 def load_manifest_unverified(path: Path) -> dict[str, Any]:

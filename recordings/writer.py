@@ -12,8 +12,13 @@ Design decisions:
 - Segments rotate every `segment_seconds` (default 10 s); a segment is never reopened, each has
   a fresh salt and nonce prefix, so a nonce can never repeat under a key.
 - Timeline events (start/stop, pause/resume with a mandatory reason, join/leave, network gaps)
-  are EVENT records inside the chain. A network gap is declared automatically when a track's
-  media resumes after more than `gap_threshold` seconds of silence outside a pause.
+  are EVENT records inside the chain, clear JSON followed by a GCM tag under the segment's key
+  (format version 2), so that a key holder can tell an event appended by someone who could only
+  write the directory. A network gap is declared automatically when a track's media resumes
+  after more than `gap_threshold` seconds of silence outside a pause.
+- No record is appended more than `checkpoint_interval` after the last checkpoint: a due
+  checkpoint is written first. Verify enforces this cadence (docs/recording-format.md), so
+  records appended after cutting a crashed package back to an older checkpoint show.
 - ENOSPC: the torn record is truncated away, the writer tries to seal the package with a signed
   disk-full incident, then raises `DiskFullError` so the server can alert the judge. Any other
   I/O error raises `RecordingIOError`; the package is then sealed by `recover()` at start-up.
@@ -140,6 +145,7 @@ class RecordingWriter:
         self._sealed = False
         self._error: RecordingError | None = None
         self._segment: _Segment | None = None
+        self._checkpointing = False
         self._pending: dict[int, tuple[bytearray, float]] = {}
         self._parts: dict[ParticipantId, int] = {}
         self.dropped_while_paused = 0
@@ -319,7 +325,11 @@ class RecordingWriter:
         return result
 
     def _checkpoint(self) -> dict[str, Any]:
-        self._flush_all()
+        self._checkpointing = True
+        try:
+            self._flush_all()
+        finally:
+            self._checkpointing = False
         seg = self._seg()
         now = self._clock.now()
         payload = {
@@ -523,6 +533,7 @@ class RecordingWriter:
         f.fsync()
         fsync_dir(path.parent)
         self._chain = cv.chain_header(self._chain, raw)
+        self._summary.begin_segment(index, int(kind), header.version)
 
     def _close_segment(self) -> None:
         self._flush_all()
@@ -551,17 +562,35 @@ class RecordingWriter:
         encrypt: bool = False,
         last: bool = False,
     ) -> None:
+        if (
+            rtype is not cv.RecordType.CHECKPOINT
+            and not self._checkpointing
+            and self._clock.monotonic() - self._last_checkpoint >= self.config.checkpoint_interval
+        ):
+            # The cadence rule verify enforces: nothing is written long after a checkpoint.
+            self._checkpoint()
         seg = self._seg()
         time_us = unix_us(self._clock.now())
         flags = cv.FLAG_LAST if last else 0
-        body_len = len(body) + (cv.TAG_LEN if encrypt else 0)
+        tagged = encrypt or cv.is_tagged(seg.header, rtype)
+        body_len = len(body) + (cv.TAG_LEN if tagged else 0)
         rec_header = cv.RecordHeader(rtype, flags, stream_id, seg.counter, time_us, body_len).pack()
+        fact = body
         if encrypt:
             assert seg.aead is not None
             body = seg.aead.encrypt(
                 cv.nonce(seg.header.nonce_prefix, seg.counter, last),
                 body,
                 cv.aad(seg.header_hash, rec_header),
+            )
+            fact = body
+        elif tagged:
+            # Clear JSON, authenticated: the tag of an empty plaintext with the JSON in the AAD.
+            assert seg.aead is not None
+            body = body + seg.aead.encrypt(
+                cv.nonce(seg.header.nonce_prefix, seg.counter, False),
+                b"",
+                cv.clear_aad(seg.header_hash, rec_header, body),
             )
         try:
             seg.file.write(rec_header + body)
@@ -571,7 +600,7 @@ class RecordingWriter:
         self._chain = cv.chain_record(self._chain, rec_header, body)
         seg.size += len(rec_header) + len(body)
         seg.counter += 1
-        self._summary.add_record(int(rtype), stream_id, body, self._chain, time_us)
+        self._summary.add_record(int(rtype), stream_id, fact, self._chain, time_us, seg.counter - 1)
 
     def _truncate_torn(self, seg: _Segment) -> None:
         try:

@@ -1,8 +1,10 @@
 """The ``shared-court`` command.
 
 Subcommands: ``serve``, ``demo``, ``db upgrade``, ``user add``, ``station add``, ``verify``,
-``export``, ``recording selftest``, ``station``. Exit codes: 0 success, 1 failure, 2 usage or a
-feature that is not built yet, 3 configuration error.
+``export``, ``recover``, ``recording selftest``, ``station``. Exit codes: 0 success, 1 failure,
+2 usage or a feature that is not built yet, 3 configuration error; except ``verify``, ``export``
+and ``recover``, which keep the evidence contract of ``recordings.cli`` (0 intact, 2 intact with
+declared gaps, 1 tampered or incomplete, 3 usage or I/O error) for every argument they get.
 """
 
 from __future__ import annotations
@@ -262,12 +264,12 @@ def cmd_station_add(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _delegate_recordings(argv: list[str]) -> int:
+def _delegate_recordings(argv: list[str], prog: str) -> int:
     try:
         from recordings.cli import main as recordings_main
     except ImportError:
         return _not_built("recordings")
-    return int(recordings_main(argv))
+    return int(recordings_main(argv, prog=prog))
 
 
 def _station_client_arguments(parser: argparse.ArgumentParser, command: str = "run") -> None:
@@ -357,17 +359,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_station_client("devices"))
     station.set_defaults(func=lambda _args: _usage(station))
 
-    for name in ("verify", "export"):
-        p = sub.add_parser(name, help=f"{name} an evidence recording (see --help)", add_help=False)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(func=lambda a, n=name: _delegate_recordings([n, *a.rest]))
-    p = sub.add_parser("recording", help="recording tools: selftest, keygen", add_help=False)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(func=lambda a: _delegate_recordings(a.rest))
+    # Listed here for `shared-court --help` only: main() hands their arguments to
+    # recordings.cli before this parser sees them (see _forwarded).
+    for name, text in (
+        ("verify", "verify an evidence recording offline (see verify --help)"),
+        ("export", "verify, then decrypt an evidence recording (see export --help)"),
+        ("recover", "seal unfinished evidence recordings (see recover --help)"),
+        ("recording", "recording tools: selftest, keygen"),
+    ):
+        sub.add_parser(name, help=text, add_help=False)
     return parser
 
 
+# Subcommands whose whole argument list belongs to recordings.cli (its own parser, its own
+# exit codes). An argparse REMAINDER cannot forward them: options before the path were taken
+# as this parser's and failed with exit 2, which a script reads as "intact with declared gaps".
+FORWARDED = ("verify", "export", "recover", "recording")
+
+
+def _forwarded(argv: list[str]) -> tuple[bool, str, list[str]] | None:
+    """Split `[global options] verify|export|recover|recording ARGS` into (verbose, prog,
+    argv for recordings.cli); None for any other command."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-v", "--verbose") or arg.startswith("--config="):
+            i += 1
+        elif arg == "--config":
+            i += 2
+        else:
+            break
+    if i >= len(argv) or argv[i] not in FORWARDED:
+        return None
+    verbose = any(a in ("-v", "--verbose") for a in argv[:i])
+    if argv[i] == "recording":
+        return verbose, "shared-court recording", argv[i + 1 :]
+    return verbose, "shared-court", argv[i:]
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    forwarded = _forwarded(argv)
+    if forwarded is not None:
+        verbose, prog, rest = forwarded
+        if verbose:
+            logging.basicConfig(
+                level=logging.DEBUG,
+                format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                stream=sys.stderr,
+            )
+        return _delegate_recordings(rest, prog)
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -326,7 +326,12 @@ class PlaybackService:
             playback.done_bytes = done
 
         result = export_package(
-            playback.path, self._key, out, progress=progress, public_keys=playback.trusted
+            playback.path,
+            self._key,
+            out,
+            progress=progress,
+            public_keys=playback.trusted,
+            only_if_intact=True,  # staff never play what does not verify
         )
         playback.report = result.report
         playback.streams = result.streams

@@ -25,12 +25,21 @@ def _recover(root: Path, signing_key_path: Path) -> list[RecoveryResult]:
     key = load_signing_key(signing_key_path)
     results = recover(root, key)
     for result in results:
+        if result.status != "recovered":  # it had only lost its manifest: nothing lost
+            logger.warning(
+                "recording %s had lost its manifest: re-sealed as %s",
+                result.recording_id,
+                result.status,
+            )
+            continue
         logger.warning(
-            "recording %s sealed after a crash: gap %s .. %s, %d torn bytes cut",
+            "recording %s sealed after a crash: gap %s .. %s, %d torn bytes cut, "
+            "%d records after the last checkpoint kept as unauthenticated",
             result.recording_id,
             result.gap_from,
             result.gap_to,
             result.torn_tail_bytes,
+            result.unauthenticated_records,
         )
     return results
 

@@ -306,7 +306,7 @@ async def test_the_station_backup_records_through_a_dead_line_and_is_sealed_at_c
 
     assert backup.state is BackupState.SEALED
     assert backup.path is not None
-    report = await asyncio.to_thread(verify_package, backup.path)
+    report = await asyncio.to_thread(verify_package, backup.path, trust_embedded_key=True)
     # exit 0, not 2: no gap in the backup although the court saw none of it for 4 s.
     assert report.exit_code == 0, (report.problems, report.gaps)
     assert report.signing_key_id == signing.key_id
@@ -331,7 +331,9 @@ async def test_the_station_backup_records_through_a_dead_line_and_is_sealed_at_c
     assert received["root_hash"] == backup.root_hash
     assert backup.recording_id is not None
     kept = court.data_dir / "station-backups" / backup.recording_id
-    assert (await asyncio.to_thread(verify_package, kept)).root_hash == backup.root_hash
+    assert (
+        await asyncio.to_thread(verify_package, kept, trust_embedded_key=True)
+    ).root_hash == backup.root_hash
     assert await asyncio.to_thread(receipt_path(backup.path).is_file)
     assert await asyncio.to_thread(pending_uploads, tmp_path / "backups") == []
     # The judge finds it next to the court's own recording and plays it, verified against the
@@ -351,7 +353,9 @@ async def test_the_station_backup_records_through_a_dead_line_and_is_sealed_at_c
     assert played["participant_id"] == station_pid
     assert played["display_name"] == "station"
     archive = await asyncio.to_thread(load_archive_private_key, court.data_dir / "keys/archive.key")
-    result = await asyncio.to_thread(export_package, backup.path, archive, tmp_path / "out")
+    result = await asyncio.to_thread(
+        export_package, backup.path, archive, tmp_path / "out", trust_embedded_key=True
+    )
     (stream,) = result.streams
     probe = await asyncio.to_thread(ffprobe, stream.file)
     assert {s["codec_name"] for s in probe["streams"]} == {"vp8"}
@@ -531,7 +535,9 @@ async def test_a_killed_station_seals_its_backup_at_the_next_start(
             proc.kill()
             await proc.wait()
     package = backups / rid
-    assert (await asyncio.to_thread(verify_package, package)).exit_code == 1  # unfinished
+    assert (
+        await asyncio.to_thread(verify_package, package, trust_embedded_key=True)
+    ).exit_code == 1  # unfinished
 
     # The next start seals it (then, here, stops: its key is refused).
     wrong = tmp_path / "wrong.key"

@@ -43,6 +43,8 @@ def test_selftest_records_seals_and_verifies(
             str(tmp_path / "st" / "keys" / "archive.key"),
             "-o",
             str(out),
+            "--public-key",
+            str(tmp_path / "st" / "keys" / "signing.pub"),
         ]
     )
     assert rc == 0
@@ -61,16 +63,34 @@ def test_python_dash_m_entry_point(tmp_path: Path) -> None:
     assert "ERROR" in proc.stdout
 
 
-def test_export_refuses_a_tampered_package(sealed: Path, tmp_path: Path, keys: Keys) -> None:
+def test_export_of_a_tampered_package_writes_the_authenticated_part(
+    sealed: Path, tmp_path: Path, keys: Keys, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 11 point 3: one bad byte no longer blocks the export; what is left out is named
+    with its place, and the exit code says tampered (1)."""
     (tmp_path / "a.key").write_bytes(keys.archive.private_pem())
     seg = sorted((sealed / "segments").glob("*.cevr"))[1]
     data = bytearray(seg.read_bytes())
     data[500] ^= 1
     seg.write_bytes(bytes(data))
     out = tmp_path / "out"
-    rc = main(["export", str(sealed), "--key-file", str(tmp_path / "a.key"), "-o", str(out)])
+    rc = main(
+        [
+            "export",
+            *("--trust-embedded-key", str(sealed), "--key-file", str(tmp_path / "a.key")),
+            *("-o", str(out)),
+        ]
+    )
     assert rc == 1
-    assert not out.exists()
+    stdout = capsys.readouterr().out
+    assert "left out: stream 1 (participant p1, part 0), from segments/000001.cevr" in stdout
+    assert (out / "p1.webm").stat().st_size > 0
+    assert not list(out.glob(".*"))  # no hidden half-written file
+    left = json.loads((out / "timeline.json").read_text())["left_out"]
+    assert [(x["what"], x["file"]) for x in left] == [
+        ("stream 1 (participant p1, part 0)", "segments/000001.cevr")
+    ]
+    assert left[0]["offset"] < 500 < left[0]["offset"] + 64 * 1024  # the flipped record
 
 
 def test_bench_smoke_json() -> None:

@@ -88,10 +88,12 @@ def test_kill_9_at_random_points_then_recover(
     assert len(results) == len(runs)
     assert find_unfinished(root) == []
     for pkg, fed_until in runs:
-        report = verify_package(pkg)
+        report = verify_package(pkg, trust_embedded_key=True)
         assert report.exit_code == 2, report.text()
         assert any(g.get("cause") == "crash" for g in report.gaps)
-        exported = export_package(pkg, keys.archive, pkg.parent / f"{pkg.name}-out")
+        exported = export_package(
+            pkg, keys.archive, pkg.parent / f"{pkg.name}-out", trust_embedded_key=True
+        )
         kept = 0.0
         if exported.files:
             fmt = ffprobe_json(exported.files[0])["format"]
@@ -113,14 +115,14 @@ def test_torn_tail_is_cut_and_declared(
     n = len(cv.scan_segment(seg.read_bytes(), "s", bytes(32)).records)
     with seg.open("ab") as f:  # a record header announcing 1000 bytes, and only 4 of them
         f.write(cv.RecordHeader(cv.RecordType.MEDIA, 0, 1, n, 0, 1000).pack() + b"\x00" * 4)
-    report = verify_package(tmp_path / "rec")
+    report = verify_package(tmp_path / "rec", trust_embedded_key=True)
     assert report.exit_code == 1
     assert "torn" in report.problems[0].message
     with pytest.raises(KeyFileError):
         recover_recording(tmp_path / "rec", SigningKey.generate())
     res = recover_recording(tmp_path / "rec", keys.signer)
     assert res.torn_tail_bytes == 24
-    report = verify_package(tmp_path / "rec")
+    report = verify_package(tmp_path / "rec", trust_embedded_key=True)
     assert report.exit_code == 2, report.text()
     incident = next(e for e in report.timeline if e["type"] == "incident")
     assert incident["torn_tail_bytes"] == 24
@@ -133,4 +135,4 @@ def test_recover_cli(tmp_path: Path, keys: Keys, media_clock: MediaClock) -> Non
     w.abort()
     sk, _ = _key_files(tmp_path, keys)
     assert main(["recover", str(tmp_path), "--signing-key", str(sk)]) == 0
-    assert main(["verify", str(tmp_path / "rec")]) == 2
+    assert main(["verify", "--trust-embedded-key", str(tmp_path / "rec")]) == 2

@@ -43,7 +43,13 @@ def test_round_trip_cli(
     assert report["segments"] >= 4  # 6 s in 1.5 s segments
     out = tmp_path / "export"
     assert (
-        main(["export", str(sealed), "--key-file", str(tmp_path / "archive.key"), "-o", str(out)])
+        main(
+            [
+                "export",
+                *(str(sealed), "--key-file", str(tmp_path / "archive.key"), "-o", str(out)),
+                *("--public-key", str(tmp_path / "signing.pub")),
+            ]
+        )
         == 0
     )
     captured = capsys.readouterr()
@@ -96,8 +102,8 @@ def test_audio_only_video_only_and_late_keyframe(
             writer.write_video(ParticipantId("video"), f.data, f.rtp_timestamp, f.keyframe)
     media_clock.offset = 6.0
     writer.seal()
-    assert verify_package(tmp_path / "rec").exit_code == 0
-    res = export_package(tmp_path / "rec", keys.archive, tmp_path / "out")
+    assert verify_package(tmp_path / "rec", trust_embedded_key=True).exit_code == 0
+    res = export_package(tmp_path / "rec", keys.archive, tmp_path / "out", trust_embedded_key=True)
     assert sorted(p.name for p in res.files) == ["audio.webm", "video.webm"]
     a = ffprobe_json(tmp_path / "out" / "audio.webm")
     assert _stream(a, "opus")["codec_name"] == "opus"
@@ -126,14 +132,14 @@ def test_two_recipients_each_can_export(
     feed(writer, media_clock, media[:60])
     writer.seal()
     for i, key in enumerate((keys.archive, escrow)):
-        res = export_package(tmp_path / "rec", key, tmp_path / f"out{i}")
+        res = export_package(tmp_path / "rec", key, tmp_path / f"out{i}", trust_embedded_key=True)
         assert res.files
         assert res.files[0].stat().st_size > 1000
     other = ArchivePrivateKey.generate()
     from recordings.errors import KeyFileError
 
     with pytest.raises(KeyFileError):
-        export_package(tmp_path / "rec", other, tmp_path / "out3")
+        export_package(tmp_path / "rec", other, tmp_path / "out3", trust_embedded_key=True)
 
 
 def test_sender_reports_align_audio_and_video() -> None:
@@ -173,4 +179,4 @@ def test_writer_config_segments_rotate(
     manifest = writer.seal()
     assert len(manifest["segments"]) == 3
     assert manifest["counts"]["checkpoints"] >= 6
-    assert verify_package(tmp_path / "rec").exit_code == 0
+    assert verify_package(tmp_path / "rec", trust_embedded_key=True).exit_code == 0

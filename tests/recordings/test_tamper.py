@@ -204,10 +204,10 @@ TAMPERS: dict[str, tuple[Callable[[Path], None], str]] = {
 
 @pytest.mark.parametrize("name", list(TAMPERS))
 def test_tampering_is_detected_and_located(sealed: Path, name: str) -> None:
-    assert verify_package(sealed).exit_code == 0
+    assert verify_package(sealed, trust_embedded_key=True).exit_code == 0
     tamper, where = TAMPERS[name]
     tamper(sealed)
-    report = verify_package(sealed)
+    report = verify_package(sealed, trust_embedded_key=True)
     assert report.exit_code == 1, report.text()
     loc = report.problems[0].location
     assert loc.file is not None, report.text()
@@ -233,7 +233,7 @@ def other_package(
 
 def test_segment_from_another_recording(sealed: Path, other_package: Path) -> None:
     shutil.copy(other_package / "segments" / "000001.cevr", sealed / "segments" / "000001.cevr")
-    report = verify_package(sealed)
+    report = verify_package(sealed, trust_embedded_key=True)
     assert report.exit_code == 1
     assert report.problems[0].location.file == "segments/000001.cevr"
     assert "another recording" in report.problems[0].message
@@ -241,7 +241,7 @@ def test_segment_from_another_recording(sealed: Path, other_package: Path) -> No
 
 def test_manifest_from_another_recording(sealed: Path, other_package: Path) -> None:
     shutil.copy(other_package / "manifest.json", sealed / "manifest.json")
-    report = verify_package(sealed)
+    report = verify_package(sealed, trust_embedded_key=True)
     assert report.exit_code == 1
     assert report.problems[0].location.file == "manifest.json"
 
@@ -254,29 +254,31 @@ def test_bit_flip_sweep_over_a_segment(sealed: Path) -> None:
         data = bytearray(original)
         data[offset] ^= 0x80
         seg.write_bytes(bytes(data))
-        report = verify_package(sealed)
+        report = verify_package(sealed, trust_embedded_key=True)
         assert report.exit_code == 1, f"flip at {offset} not detected"
         assert report.problems[0].location != Location()
     seg.write_bytes(original)
-    assert verify_package(sealed).exit_code == 0
+    assert verify_package(sealed, trust_embedded_key=True).exit_code == 0
 
 
 def test_unknown_segment_version_is_refused(sealed: Path) -> None:
     seg = _segments(sealed)[0]
     data = bytearray(seg.read_bytes())
-    data[4:6] = (2).to_bytes(2, "big")
+    data[4:6] = (3).to_bytes(2, "big")
     seg.write_bytes(bytes(data))
     with pytest.raises(UnsupportedVersionError):
         cv.SegmentHeader.parse(bytes(data), Location(file="x"))
-    report = verify_package(sealed)
+    report = verify_package(sealed, trust_embedded_key=True)
     assert report.exit_code == 1
-    assert "unknown segment format version 2" in report.problems[0].message
+    assert "unknown segment format version 3 (this verifier reads 1, 2)" in (
+        report.problems[0].message
+    )
 
 
 def test_unknown_json_version_is_refused(sealed: Path) -> None:
     p = sealed / "recording.json"
     p.write_bytes(p.read_bytes().replace(b'"v":1', b'"v":2'))
-    report = verify_package(sealed)
+    report = verify_package(sealed, trust_embedded_key=True)
     assert report.exit_code == 1
     assert "unknown version 2" in report.problems[0].message
 
@@ -285,3 +287,31 @@ def test_usage_and_io_errors_exit_3(tmp_path: Path) -> None:
     assert main(["verify", str(tmp_path / "missing")]) == 3
     assert main(["verify"]) == 3
     assert main(["nonsense"]) == 3
+
+
+def test_a_removed_end_record_is_named_without_a_reversed_range(sealed: Path) -> None:
+    """Issue 11 point 7: the message said "records 10..9" when nothing followed the last
+    checkpoint."""
+    seg = _segments(sealed)[-1]
+    records = cv.scan_segment(seg.read_bytes(), seg.name, bytes(32)).records
+    assert [r.header.type for r in records[-2:]] == [cv.RecordType.CHECKPOINT, cv.RecordType.END]
+    with seg.open("r+b") as f:
+        f.truncate(records[-1].offset)  # cut the END record off
+    report = verify_package(sealed, trust_embedded_key=True)
+    assert report.exit_code == 1
+    message = report.problems[0].message
+    assert f"records after record {len(records) - 2} (the last checkpoint) were removed" in message
+    assert ".." not in message
+
+
+def test_stream_id_zero_is_kept_for_records_of_no_stream(sealed: Path) -> None:
+    seg = _segments(sealed)[0]
+    data = bytearray(seg.read_bytes())
+    first = cv.scan_segment(bytes(data), seg.name, bytes(32)).records[0]
+    assert first.header.type is cv.RecordType.EVENT
+    data[first.offset + 2 : first.offset + 4] = (3).to_bytes(2, "big")
+    seg.write_bytes(bytes(data))
+    report = verify_package(sealed, trust_embedded_key=True)
+    assert report.exit_code == 1
+    assert report.problems[0].message.startswith("EVENT record with stream id 3")
+    assert (report.problems[0].location.segment, report.problems[0].location.record) == (0, 0)

@@ -16,6 +16,7 @@ from recordings.errors import DiskFullError, InvalidReasonError, RecordingStateE
 from recordings.fsio import AppendFile, OsAppendFile
 from recordings.ids import ParticipantId
 from recordings.keys import ArchivePrivateKey, DataKey, SigningKey
+from recordings.recovery import recover_recording
 from recordings.selftest import MediaClock
 from recordings.synthetic import EncodedFrame
 from recordings.timeline import PauseReason
@@ -84,7 +85,7 @@ def test_pause_resume_and_network_gap_are_in_the_signed_timeline(
     gaps = manifest["gaps"]
     assert {g["track"] for g in gaps} == {"video", "audio"}
     assert all(4.5 < g["seconds"] < 6.0 for g in gaps)
-    report = verify_package(tmp_path / "rec")
+    report = verify_package(tmp_path / "rec", trust_embedded_key=True)
     assert report.exit_code == 2, report.text()
     assert "declared gap: network_gap p1/video" in report.text()
 
@@ -142,9 +143,16 @@ def test_disk_full_raises_and_package_stays_verifiable(
     assert info.value.sealed
     with pytest.raises(DiskFullError):  # the writer stays failed
         w.write_audio(P1, b"x", 0)
-    report = verify_package(tmp_path / "rec")
+    report = verify_package(tmp_path / "rec", trust_embedded_key=True)
     assert report.exit_code == 2, report.text()
     assert report.gaps[0]["cause"] == "disk_full"
+    # Issue 11 point 6: a failed package that later lost its manifest is re-sealed as failed,
+    # not as a crash.
+    (tmp_path / "rec" / "manifest.json").unlink()
+    assert recover_recording(tmp_path / "rec", keys.signer).status == "failed"
+    report = verify_package(tmp_path / "rec", [keys.signer.verify_key])
+    assert (report.exit_code, report.status) == (2, "failed"), report.text()
+    assert [g["cause"] for g in report.gaps] == ["disk_full"]
 
 
 async def test_async_writer_runs_off_the_loop(
@@ -164,7 +172,12 @@ async def test_async_writer_runs_off_the_loop(
     await aw.resume()
     manifest = await aw.seal()
     assert manifest["status"] == "complete"
-    assert await asyncio.to_thread(lambda: verify_package(tmp_path / "rec").exit_code) == 0
+    assert (
+        await asyncio.to_thread(
+            lambda: verify_package(tmp_path / "rec", trust_embedded_key=True).exit_code
+        )
+        == 0
+    )
 
 
 def test_key_objects_redact_themselves() -> None:
@@ -199,6 +212,6 @@ def test_rejoin_starts_a_new_part(
     feed(w, media_clock, media[:90], time_offset=2.5)
     media_clock.offset = 5.0
     w.seal()
-    assert verify_package(tmp_path / "rec").exit_code == 0
-    res = export_package(tmp_path / "rec", keys.archive, tmp_path / "out")
+    assert verify_package(tmp_path / "rec", trust_embedded_key=True).exit_code == 0
+    res = export_package(tmp_path / "rec", keys.archive, tmp_path / "out", trust_embedded_key=True)
     assert sorted(p.name for p in res.files) == ["p1-part1.webm", "p1.webm"]

@@ -219,9 +219,74 @@ def test_recording_selftest_then_verify_through_shared_court(tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
     packages = list(tmp_path.rglob("recording.json"))
     assert packages
-    result = run("verify", str(packages[0].parent), "--json")
+    pub = str(tmp_path / "keys" / "signing.pub")
+    result = run("verify", str(packages[0].parent), "--json", "--public-key", pub)
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert (report["exit_code"], report["problems"], report["gaps"]) == (0, [], [])
-    result = run("verify", str(tmp_path / "missing"))
+    result = run("verify", str(tmp_path / "missing"), "--public-key", pub)
     assert result.returncode == 3
+
+
+SHARED_COURT = Path(sys.executable).parent / "shared-court"
+
+
+def installed(*args: str) -> subprocess.CompletedProcess[str]:
+    """The installed console command, as an operator types it (not the module)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHARED_COURT_")}
+    return subprocess.run(
+        [str(SHARED_COURT), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+
+
+def test_verify_and_export_options_work_in_any_order_through_the_installed_command(
+    tmp_path: Path,
+) -> None:
+    """Options before the path used to be swallowed by the subcommand forwarding (exit 2,
+    which a script reads as "intact with declared gaps")."""
+    assert SHARED_COURT.exists(), SHARED_COURT
+    result = installed("recording", "selftest", "-o", str(tmp_path / "st"), "--seconds", "1")
+    assert result.returncode == 0, result.stderr
+    package = str(tmp_path / "st" / "recording")
+    pub = str(tmp_path / "st" / "keys" / "signing.pub")
+    key = str(tmp_path / "st" / "keys" / "archive.key")
+    for args in (
+        ["verify", "--json", "--public-key", pub, package],
+        ["verify", "--public-key", pub, package, "--json"],
+        ["verify", package, "--public-key", pub, "--json"],
+        ["-v", "verify", "--json", "--public-key", pub, package],
+    ):
+        result = installed(*args)
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+        assert json.loads(result.stdout)["verdict"] == "INTACT", args
+    for i, args in enumerate(
+        (
+            ["export", "--public-key", pub, "--key-file", key, "-o", str(tmp_path / "e0"), package],
+            ["export", package, "-o", str(tmp_path / "e1"), "--key-file", key, "--public-key", pub],
+        )
+    ):
+        result = installed(*args)
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+        assert (tmp_path / f"e{i}" / "selftest-participant.webm").stat().st_size > 0
+    for name in ("verify", "export", "recover"):
+        result = installed(name, "--help")
+        assert result.returncode == 0, (name, result.stderr)
+        assert "usage:" in result.stdout
+        assert name in result.stdout
+        result = installed(name, "-h")
+        assert result.returncode == 0, (name, result.stderr)
+    # A usage error of verify/export is 3, never 2 (2 means "intact with declared gaps").
+    for args in (
+        ["verify"],
+        ["verify", "--no-such-option", package],
+        ["export", package],
+        ["export", "--key-file", key, package],
+    ):
+        result = installed(*args)
+        assert result.returncode == 3, (args, result.stdout, result.stderr)
+        assert "usage:" in result.stderr

@@ -125,7 +125,7 @@ async def test_backup_records_camera_and_microphone_and_follows_the_court(
     assert state(backup) is BackupState.SEALED
     assert backup.dropped_frames == 0
     assert backup.path is not None
-    report = await asyncio.to_thread(verify_package, backup.path)
+    report = await asyncio.to_thread(verify_package, backup.path, trust_embedded_key=True)
     assert report.exit_code == 0, report.problems
     assert report.root_hash == root_hash
     assert report.signing_key_id == signing.key_id
@@ -137,7 +137,9 @@ async def test_backup_records_camera_and_microphone_and_follows_the_court(
     assert "resumed" in kinds
 
     archive_key = await asyncio.to_thread(load_archive_private_key, keys.archive_private)
-    result = await asyncio.to_thread(export_package, backup.path, archive_key, tmp_path / "out")
+    result = await asyncio.to_thread(
+        export_package, backup.path, archive_key, tmp_path / "out", trust_embedded_key=True
+    )
     assert len(result.streams) == 2  # the caucus made two parts
     for stream in result.streams:
         probe = await asyncio.to_thread(ffprobe, stream.file)
@@ -165,11 +167,13 @@ async def test_a_backup_cut_short_is_sealed_with_an_incident_at_the_next_start(
         await camera.aclose()
         await backup.aclose()  # the station stops without sealing (as when it is killed)
     assert backup.path is not None
-    assert (await asyncio.to_thread(verify_package, backup.path)).exit_code == 1
+    assert (
+        await asyncio.to_thread(verify_package, backup.path, trust_embedded_key=True)
+    ).exit_code == 1
 
     recovered = await asyncio.to_thread(recover_unfinished, tmp_path / "backups", signing)
     assert recovered == [str(backup.recording_id)]
-    report = await asyncio.to_thread(verify_package, backup.path)
+    report = await asyncio.to_thread(verify_package, backup.path, trust_embedded_key=True)
     assert report.exit_code == 2, report.problems
     (incident,) = [e for e in report.timeline if e["type"] == "incident"]
     assert incident["cause"] == "crash"
@@ -238,7 +242,7 @@ async def test_a_full_disk_stops_the_backup_tells_the_station_and_leaves_it_veri
         subprocess.run, ["mount", "-o", "remount,size=8m", str(tiny_filesystem)], check=True
     )
     await asyncio.to_thread(recover_unfinished, tiny_filesystem, signing)
-    report = await asyncio.to_thread(verify_package, tiny_filesystem / rid)
+    report = await asyncio.to_thread(verify_package, tiny_filesystem / rid, trust_embedded_key=True)
     assert report.exit_code == 2, report.problems  # intact, the loss declared
     assert [g["cause"] for g in report.gaps] in (["disk_full"], ["crash"]), report.gaps
 
@@ -322,7 +326,7 @@ async def test_the_backup_follows_what_the_court_tells_the_station(tmp_path: Pat
         await backup.aclose()
 
     assert backup.path is not None
-    report = await asyncio.to_thread(verify_package, backup.path)
+    report = await asyncio.to_thread(verify_package, backup.path, trust_embedded_key=True)
     assert report.exit_code == 0, report.problems
     steps = [
         (e["type"], e.get("reason"))
