@@ -181,7 +181,9 @@ async def _live_hearings(app: web.Application) -> AsyncIterator[None]:
     app[ICE] = await asyncio.to_thread(IceServers, config.ice)  # reads the TURN secret file
     app[MEDIA] = media
     app[CONNECTIONS] = connections
-    app[ROOMS] = HearingRooms(app[SESSIONS], app[CLOCK], media.hearing, connections.clients)
+    app[ROOMS] = HearingRooms(
+        app[SESSIONS], app[CLOCK], media.hearing, connections.clients, app[COURT]
+    )
     try:
         yield
     finally:

@@ -464,6 +464,15 @@ class LiveHearing:
 
     # -- connection -------------------------------------------------------------------------------
 
+    async def duplicate_session(self, participant_id: ParticipantId) -> None:
+        """A second connection of the participant replaces the first (logged before the old
+        one is closed with DUPLICATE_SESSION)."""
+        await self.record.write(
+            actor=f"participant:{participant_id}",
+            kind="participant.duplicate_session",
+            data={"participant_id": participant_id},
+        )
+
     async def connect(self, participant_id: ParticipantId) -> Attendee:
         """A participant's signaling connection joined (after authentication).
 

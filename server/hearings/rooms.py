@@ -8,14 +8,16 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from server.auth.principals import Principal
 from server.clock import Clock
-from server.errors import not_found
+from server.errors import CourtError, not_found
 from server.hearings.enums import HearingRole, HearingState, ParticipantState
 from server.hearings.live import Attendee, Clients, LiveHearing, MediaRouting
 from server.hearings.record import DatabaseRecord
+from server.hearings.service import CourtService
 from server.ids import HearingId, ParticipantId
 from server.media import HearingMedia
-from server.storage.models import Participant
+from server.storage.models import Hearing, Participant
 from server.storage.repositories import HearingRepository, ParticipantRepository
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,9 @@ class HearingRooms:
         clock: Clock,
         routing_for: Callable[[HearingId], MediaRouting],
         clients_for: Callable[[HearingId], Clients],
+        court: CourtService,
     ) -> None:
+        self._court = court
         self._sessions = sessions
         self._clock = clock
         self._routing_for = routing_for
@@ -114,6 +118,33 @@ class HearingRooms:
                     log.exception("hearing %s: cannot start its recording", hearing_id)
                     alert("RECORDING_FAILED", str(exc))
         return live
+
+    async def set_hearing_state(
+        self,
+        principal: Principal,
+        hearing_id: HearingId,
+        state: HearingState,
+        reason: str,
+        by: ParticipantId | None = None,
+    ) -> Hearing:
+        """Change the hearing's state (the court service checks and logs it), then tell the
+        live hearing, if people are connected: the recording and everyone follow.
+
+        `by` is the acting participant; if None it is looked up (staff acting over REST), and
+        stays None for someone who takes no part in this hearing. Raises as
+        `CourtService.set_hearing_state`.
+        """
+        hearing = await self._court.set_hearing_state(principal, hearing_id, state, reason)
+        live = self.get(hearing_id)
+        if live is not None:
+            if by is None:
+                try:
+                    row = await self._court.participant_for(principal, hearing_id)
+                    by = ParticipantId(row.id)
+                except CourtError:
+                    by = None
+            await live.hearing_state_changed(state, reason, by)
+        return hearing
 
     def admit_row(self, live: LiveHearing, row: Participant) -> None:
         """Make sure a participant added after the hearing went live is part of it."""

@@ -212,16 +212,9 @@ async def set_hearing_state(request: web.Request) -> web.StreamResponse:
     who = principal(request)
     hearing_id = path_id(request, "hearing_id", "hearing")
     body = await parse_body(request, s.SetHearingStateRequest)
-    hearing = await request.app[COURT].set_hearing_state(who, hearing_id, body.state, body.reason)
-    live = request.app[ROOMS].get(HearingId(hearing_id))
-    if live is not None:  # people are connected: tell them, and end their media on close
-        try:  # who did it, if they take part in the hearing
-            by: ParticipantId | None = ParticipantId(
-                (await request.app[COURT].participant_for(who, hearing_id)).id
-            )
-        except CourtError:
-            by = None
-        await live.hearing_state_changed(body.state, body.reason, by)
+    hearing = await request.app[ROOMS].set_hearing_state(
+        who, HearingId(hearing_id), body.state, body.reason
+    )
     return reply(s.HearingOut.model_validate(hearing))
 
 

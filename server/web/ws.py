@@ -5,10 +5,11 @@ cookie (a party's invitation session, a staff login or a station login), never f
 client claims. The first request must be ``join``; a second connection of the same participant
 replaces the first, which is told ``closed`` with DUPLICATE_SESSION.
 
-Every inbound text goes through ``signaling.codec.decode`` (the one validator); requests are
-dispatched to the hearing rules (``LiveHearing``) or the participant's SFU peer (on the
-worker hosting the hearing, through ``HearingMedia``), and the
-reply echoes the request's transaction. A malformed or refused message gets an ``error`` and
+Every inbound text goes through ``signaling.codec.decode`` (the one validator), then through
+one table, ``HANDLERS``, with one handler per message type: to the hearing rules
+(``LiveHearing``), or to the participant's SFU peer (on the worker hosting the hearing,
+through ``HearingMedia``); the reply echoes the request's transaction. What the rules' events
+look like on the wire is ``server.web.wire``'s business. A malformed or refused message gets an ``error`` and
 the connection stays; a flood (token bucket, RATE_STRIKES refusals in a row) or a client that
 stops sending (no message for HEARTBEAT_MISSES heartbeat intervals) is closed with a cause.
 
@@ -34,7 +35,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from server.appkeys import CLOCK, CONFIG, CONNECTIONS, COURT, ICE, PRINCIPAL, ROOMS
+from server.appkeys import CLOCK, CONFIG, CONNECTIONS, COURT, ICE, MEDIA, PRINCIPAL, ROOMS
 from server.auth.principals import Principal
 from server.errors import CourtError
 from server.errors import ErrorCode as CourtCode
@@ -42,6 +43,7 @@ from server.hearings import live as rules
 from server.hearings.enums import HearingState
 from server.ids import HearingId, ParticipantId, parse_id
 from server.media import HearingMedia
+from server.web.wire import roster_for, to_wire
 from server.worker import WorkerDiedError, WorkerError
 from signaling import messages as m
 from signaling.codec import decode, encode
@@ -58,8 +60,6 @@ from signaling.limits import (
 from signaling.reasons import CloseReason
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[["Connection", Any], Awaitable[dict[str, Any] | None]]
 
 # What `result.data` holds for each request that returns more than `{}` (docs/signaling.md,
 # section 7; tests keep the document and these in step, and check them on the wire).
@@ -114,21 +114,6 @@ class TokenBucket:
         return False
 
 
-def participant_info(
-    view: rules.AttendeeView, spotlight: ParticipantId | None
-) -> m.ParticipantInfo:
-    return m.ParticipantInfo(
-        participant_id=view.participant_id,
-        display_name=view.display_name[:64],
-        role=view.role,
-        state=view.state,
-        room_id=view.room,
-        connected=view.connected,
-        muted=view.muted,
-        spotlighted=view.participant_id == spotlight,
-    )
-
-
 class Connection:
     """One signaling WebSocket; see the module docstring."""
 
@@ -181,55 +166,7 @@ class Connection:
         await self._finished.wait()
 
     def translate(self, event: rules.LiveEvent) -> m.Message:
-        live = self.live
-        spotlight = live.spotlight if live else None
-        now = self.clock.now()
-        if isinstance(event, rules.RosterChanged):
-            return m.Roster(participants=[participant_info(a, spotlight) for a in event.attendees])
-        if isinstance(event, rules.HearingStateChanged):
-            return m.HearingStateChanged(
-                state=event.state,
-                reason=event.reason[:500] or "-",
-                changed_at=now,
-                by=event.by,
-                recording=event.recording,
-                recording_pause=event.recording_pause,
-            )
-        if isinstance(event, rules.YouChanged):
-            return m.Moved(room_id=event.room, state=event.state, by=event.by)
-        if isinstance(event, rules.MutedChanged):
-            return m.Muted(muted=event.muted, by=event.by)
-        if isinstance(event, rules.UnmuteRequested):
-            return m.UnmuteRequested(participant_id=event.participant_id)
-        if isinstance(event, rules.SpotlightChanged):
-            views = (
-                live.roster_for(live.attendees[self.participant_id])
-                if live and self.participant_id
-                else ()
-            )
-            return m.Roster(participants=[participant_info(a, spotlight) for a in views])
-        if isinstance(event, rules.RoomLockChanged):
-            return m.RoomLocked(room_id=rules.MAIN_ROOM, locked=event.locked, by=event.by)
-        if isinstance(event, rules.RecordingSealed):
-            return m.RecordingHash(
-                recording_id=event.recording_id, root_hash=event.root_hash, sealed_at=event.at
-            )
-        if isinstance(event, rules.RecordingAlert):
-            return m.RecordingAlert(code=event.code[:32], message=event.message[:500])
-        if isinstance(event, rules.StationReported):
-            return m.StationReported(
-                participant_id=event.participant_id,
-                cause=StationCause(event.cause),
-                detail=event.detail or None,
-                since=event.since,
-            )
-        return m.DisconnectEvidence(
-            participant_id=event.participant_id,
-            reason=event.cause,
-            last_seen_at=event.at,
-            detected_at=event.at,
-            detail=event.detail or None,
-        )
+        return to_wire(event, self.live, self.participant_id, self.clock.now())
 
     # -- the connection's life ----------------------------------------------------------------
 
@@ -377,34 +314,29 @@ class Connection:
             await self.send(message)
 
     async def _dispatch(self, message: m.Message) -> m.Message | None:
-        if isinstance(message, m.Heartbeat):
-            return m.Result(transaction=message.transaction)
-        if isinstance(message, m.Join):
-            return await self._join(message)
-        if isinstance(message, m.Offer) and self.media is not None:
-            return await self._on_offer(message)  # its one reply is the `answer`
-        if isinstance(message, m.Answer):
-            await self._on_answer(message)
-            return None
-        if isinstance(message, m.Error):
-            log.info("client refused a server request: %s %s", message.code, message.message)
-            if message.transaction:
-                self._server_offers.discard(message.transaction)
-            return None
-        if self.live is None or self.participant_id is None:
-            raise SignalingError(ErrorCode.WRONG_STATE, "join a hearing first")
         handler = HANDLERS.get(type(message))
         if handler is None:
             raise SignalingError(
                 ErrorCode.UNKNOWN_TYPE, f"{type(message).__name__} is not handled here"
             )
-        data = await handler(self, message)
-        assert isinstance(message, m.Request)
-        return m.Result(transaction=message.transaction, data=data or {})
+        return await handler(self, message)
+
+    def joined(self) -> tuple[rules.LiveHearing, ParticipantId]:
+        """The hearing and participant of this connection; WRONG_STATE before `join`."""
+        if self.live is None or self.participant_id is None:
+            raise SignalingError(ErrorCode.WRONG_STATE, "join a hearing first")
+        return self.live, self.participant_id
+
+    def pid(self, value: str | None) -> ParticipantId:
+        """A participant id the client named; NOT_FOUND if it is not one."""
+        parsed = parse_id(value) if value is not None else None
+        if parsed is None:
+            raise SignalingError(ErrorCode.NOT_FOUND, "no such participant in this hearing")
+        return ParticipantId(parsed)
 
     # -- join -------------------------------------------------------------------------------------
 
-    async def _join(self, message: m.Join) -> m.Message:
+    async def join(self, message: m.Join) -> m.Message:
         if self.participant_id is not None:
             raise SignalingError(ErrorCode.WRONG_STATE, "this connection has already joined")
         hearing_id = parse_id(message.hearing_id)
@@ -428,15 +360,9 @@ class Connection:
         self.client_kind = message.client_kind
         connections.add(self)
         if old is not None:
-            await live.record.write(
-                actor=f"participant:{pid}",
-                kind="participant.duplicate_session",
-                data={"participant_id": pid},
-            )
+            await live.duplicate_session(pid)
             await old.close(CloseReason.DUPLICATE_SESSION)
-        media = live.routing
-        assert isinstance(media, HearingMedia)
-        self.media = media
+        media = self.media = self.app[MEDIA].hearing(hid)
         try:
             await media.add_peer(pid, self)
             attendee = await live.connect(pid)
@@ -461,7 +387,7 @@ class Connection:
             recording=live.routing.recording,
             recording_pause=live.recording_pause,
             ice_servers=[m.IceServer(**server) for server in ice],
-            roster=[participant_info(v, live.spotlight) for v in live.roster_for(attendee)],
+            roster=roster_for(live, pid),
             heartbeat_interval_s=self.app[CONFIG].signaling.heartbeat_interval_s,
         )
 
@@ -494,7 +420,9 @@ class Connection:
 
     # -- media ------------------------------------------------------------------------------------
 
-    async def _on_offer(self, message: m.Offer) -> m.Answer:
+    async def on_offer(self, message: m.Offer) -> m.Answer:
+        """The client's offer: its one reply is the SFU's answer."""
+        self.joined()
         assert self.media is not None
         assert self.participant_id is not None
         try:
@@ -503,9 +431,11 @@ class Connection:
             raise _media_error(exc, "offer") from None
         return m.Answer(transaction=message.transaction, sdp=answer)
 
-    async def _on_answer(self, message: m.Answer) -> None:
-        if self.media is None or self.participant_id is None:
-            raise SignalingError(ErrorCode.WRONG_STATE, "join a hearing first")
+    async def on_answer(self, message: m.Answer) -> None:
+        """The client's answer to a server offer; no reply when it was applied."""
+        self.joined()
+        assert self.media is not None
+        assert self.participant_id is not None
         if message.transaction not in self._server_offers:
             raise SignalingError(
                 ErrorCode.WRONG_STATE, "no server offer is waiting for this answer"
@@ -516,135 +446,219 @@ class Connection:
         except WorkerError as exc:
             raise _media_error(exc, "answer") from None
 
-    # -- requests handled by the hearing rules -------------------------------------------------
+    async def on_client_error(self, message: m.Error) -> None:
+        """The client refused a server offer (docs/signaling.md, section 3)."""
+        log.info("client refused a server request: %s %s", message.code, message.message)
+        if message.transaction:
+            self._server_offers.discard(message.transaction)
 
-    async def _leave(self, message: m.Leave) -> dict[str, Any]:
+    async def leave(self) -> None:
+        self.joined()
         self._cause = CloseReason.CLIENT_LEFT
         self._spawn(self._close_after_reply(CloseReason.CLIENT_LEFT))
-        return {}
 
     async def _close_after_reply(self, reason: CloseReason) -> None:
         await asyncio.sleep(0)  # let the reply go out first
         await self.close(reason)
 
-    def _pid(self, value: str | None) -> ParticipantId:
-        parsed = parse_id(value) if value is not None else None
-        if parsed is None:
-            raise SignalingError(ErrorCode.NOT_FOUND, "no such participant in this hearing")
-        return ParticipantId(parsed)
-
-    async def _handle_rules(self, message: m.Message) -> dict[str, Any] | None:
-        live, me = self.live, self.participant_id
-        assert live is not None
-        assert me is not None
-        if isinstance(message, m.ConfirmIdentity):
-            await live.confirm_identity(me, message.name, message.id_digits)
-        elif isinstance(message, m.Consent):
-            await live.consent(me, message.accepted_rules)
-        elif isinstance(message, m.AttestIdentity):
-            await live.attest_identity(me, self._pid(message.participant_id))
-        elif isinstance(message, m.Admit):
-            target = None if message.all else self._pid(message.participant_id)
-            return {"admitted": await live.admit(me, target)}
-        elif isinstance(message, m.PreAdmit):
-            await live.pre_admit(me, message.roles)
-        elif isinstance(message, m.SendToWaiting):
-            await live.send_to_waiting(me, self._pid(message.participant_id))
-        elif isinstance(message, m.Mute):
-            await live.mute(me, self._pid(message.participant_id))
-        elif isinstance(message, m.MuteAll):
-            return {"muted": await live.mute(me, None)}
-        elif isinstance(message, m.Unmute):
-            await live.unmute(me, self._pid(message.participant_id))
-        elif isinstance(message, m.RequestUnmute):
-            await live.request_unmute(me)
-        elif isinstance(message, m.Remove):
-            await live.remove(me, self._pid(message.participant_id), message.reason or "removed")
-        elif isinstance(message, m.LockRoom):
-            await live.lock_room(me, message.locked)
-        elif isinstance(message, m.SetRecording):
-            await live.set_recording(me, message.recording, message.reason, message.note or "")
-        elif isinstance(message, m.Spotlight):
-            target = None if message.participant_id is None else self._pid(message.participant_id)
-            await live.set_spotlight(me, target)
-        elif isinstance(message, m.CallWitness):
-            await live.call_witness(me, self._pid(message.participant_id))
-        elif isinstance(message, m.DismissWitness):
-            await live.dismiss_witness(me, self._pid(message.participant_id))
-        elif isinstance(message, m.MoveToRoom):
-            target = self._pid(message.participant_id)
-            if target == me:
-                await live.join_room(me, message.room_id)
-            else:
-                await live.move_to_room(me, [target], message.room_id)
-        elif isinstance(message, m.OpenConsultation):
-            client = [self._pid(p) for p in message.participant_ids if p != me]
-            if len(client) != 1:
-                raise SignalingError(ErrorCode.BAD_FIELD, "name exactly one client")
-            await live.open_consultation(me, client[0])
-        elif isinstance(message, m.SetHearingState):
-            await self._set_hearing_state(HearingState(message.state), message.reason)
-        elif isinstance(message, m.StationReport):
-            await self._station_report(message)
-        elif isinstance(message, m.ConfirmRecordingHash):
-            assert self.hearing_id is not None
-            matches = await self.app[COURT].confirm_recording(
-                self.principal,
-                self.hearing_id,
-                message.recording_id,
-                message.root_hash,
-                message.confirmed,
-            )
-            return {"matches": matches}
-        return None
-
-    async def _set_hearing_state(self, state: HearingState, reason: str) -> None:
-        assert self.live is not None
+    async def set_hearing_state(self, state: HearingState, reason: str) -> None:
+        _live, me = self.joined()
         assert self.hearing_id is not None
-        await self.app[COURT].set_hearing_state(self.principal, self.hearing_id, state, reason)
-        await self.live.hearing_state_changed(state, reason, self.participant_id)
+        await self.app[ROOMS].set_hearing_state(self.principal, self.hearing_id, state, reason, me)
 
-    async def _station_report(self, message: m.StationReport) -> None:
-        assert self.live is not None
-        assert self.participant_id is not None
+    async def station_report(self, message: m.StationReport) -> None:
+        live, me = self.joined()
         since: datetime = message.since or self.clock.now()
-        await self.live.station_reported(
-            self.participant_id, message.cause.value, message.detail or "", since
-        )
+        await live.station_reported(me, message.cause.value, message.detail or "", since)
         # If the connection drops now, the drop is explained by what the station reported.
         cause = STATION_CAUSES.get(message.cause)
         if cause is not None:
             self._cause, self._detail = cause, message.detail or ""
 
+    async def confirm_recording_hash(self, message: m.ConfirmRecordingHash) -> bool:
+        self.joined()
+        assert self.hearing_id is not None
+        return await self.app[COURT].confirm_recording(
+            self.principal,
+            self.hearing_id,
+            message.recording_id,
+            message.root_hash,
+            message.confirmed,
+        )
+
+
+# --- one handler per message type ------------------------------------------------------------
+#
+# A handler gets the connection and the decoded message and returns the reply (None: no reply).
+# Requests of the hearing rules reply `result`; `_rule` wraps a function that returns its data.
+
+Handler = Callable[[Connection, Any], Awaitable[m.Message | None]]
+RuleHandler = Callable[[Connection, Any], Awaitable[dict[str, Any] | None]]
+
+
+def _rule(handle: RuleHandler) -> Handler:
+    async def reply(c: Connection, message: m.Request) -> m.Message:
+        data = await handle(c, message)
+        return m.Result(transaction=message.transaction, data=data or {})
+
+    return reply
+
+
+async def _heartbeat(c: Connection, message: m.Heartbeat) -> m.Message:
+    return m.Result(transaction=message.transaction)
+
+
+async def _answer(c: Connection, message: m.Answer) -> None:
+    await c.on_answer(message)
+
+
+async def _client_error(c: Connection, message: m.Error) -> None:
+    await c.on_client_error(message)
+
+
+async def _leave(c: Connection, message: m.Leave) -> None:
+    await c.leave()
+
+
+async def _confirm_identity(c: Connection, message: m.ConfirmIdentity) -> None:
+    live, me = c.joined()
+    await live.confirm_identity(me, message.name, message.id_digits)
+
+
+async def _consent(c: Connection, message: m.Consent) -> None:
+    live, me = c.joined()
+    await live.consent(me, message.accepted_rules)
+
+
+async def _attest_identity(c: Connection, message: m.AttestIdentity) -> None:
+    live, me = c.joined()
+    await live.attest_identity(me, c.pid(message.participant_id))
+
+
+async def _admit(c: Connection, message: m.Admit) -> dict[str, Any]:
+    live, me = c.joined()
+    target = None if message.all else c.pid(message.participant_id)
+    return {"admitted": await live.admit(me, target)}
+
+
+async def _pre_admit(c: Connection, message: m.PreAdmit) -> None:
+    live, me = c.joined()
+    await live.pre_admit(me, message.roles)
+
+
+async def _send_to_waiting(c: Connection, message: m.SendToWaiting) -> None:
+    live, me = c.joined()
+    await live.send_to_waiting(me, c.pid(message.participant_id))
+
+
+async def _mute(c: Connection, message: m.Mute) -> None:
+    live, me = c.joined()
+    await live.mute(me, c.pid(message.participant_id))
+
+
+async def _mute_all(c: Connection, message: m.MuteAll) -> dict[str, Any]:
+    live, me = c.joined()
+    return {"muted": await live.mute(me, None)}
+
+
+async def _unmute(c: Connection, message: m.Unmute) -> None:
+    live, me = c.joined()
+    await live.unmute(me, c.pid(message.participant_id))
+
+
+async def _request_unmute(c: Connection, message: m.RequestUnmute) -> None:
+    live, me = c.joined()
+    await live.request_unmute(me)
+
+
+async def _remove(c: Connection, message: m.Remove) -> None:
+    live, me = c.joined()
+    await live.remove(me, c.pid(message.participant_id), message.reason or "removed")
+
+
+async def _lock_room(c: Connection, message: m.LockRoom) -> None:
+    live, me = c.joined()
+    await live.lock_room(me, message.locked)
+
+
+async def _set_recording(c: Connection, message: m.SetRecording) -> None:
+    live, me = c.joined()
+    await live.set_recording(me, message.recording, message.reason, message.note or "")
+
+
+async def _spotlight(c: Connection, message: m.Spotlight) -> None:
+    live, me = c.joined()
+    target = None if message.participant_id is None else c.pid(message.participant_id)
+    await live.set_spotlight(me, target)
+
+
+async def _call_witness(c: Connection, message: m.CallWitness) -> None:
+    live, me = c.joined()
+    await live.call_witness(me, c.pid(message.participant_id))
+
+
+async def _dismiss_witness(c: Connection, message: m.DismissWitness) -> None:
+    live, me = c.joined()
+    await live.dismiss_witness(me, c.pid(message.participant_id))
+
+
+async def _move_to_room(c: Connection, message: m.MoveToRoom) -> None:
+    live, me = c.joined()
+    target = c.pid(message.participant_id)
+    if target == me:  # presiding staff visit a room by moving themselves
+        await live.join_room(me, message.room_id)
+    else:
+        await live.move_to_room(me, [target], message.room_id)
+
+
+async def _open_consultation(c: Connection, message: m.OpenConsultation) -> None:
+    live, me = c.joined()
+    client = [c.pid(p) for p in message.participant_ids if p != me]
+    if len(client) != 1:
+        raise SignalingError(ErrorCode.BAD_FIELD, "name exactly one client")
+    await live.open_consultation(me, client[0])
+
+
+async def _set_hearing_state(c: Connection, message: m.SetHearingState) -> None:
+    await c.set_hearing_state(HearingState(message.state), message.reason)
+
+
+async def _station_report(c: Connection, message: m.StationReport) -> None:
+    await c.station_report(message)
+
+
+async def _confirm_recording_hash(c: Connection, message: m.ConfirmRecordingHash) -> dict[str, Any]:
+    return {"matches": await c.confirm_recording_hash(message)}
+
 
 HANDLERS: dict[type[m.Message], Handler] = {
-    m.Leave: Connection._leave,
-    **{
-        cls: Connection._handle_rules
-        for cls in (
-            m.ConfirmIdentity,
-            m.Consent,
-            m.AttestIdentity,
-            m.Admit,
-            m.PreAdmit,
-            m.SendToWaiting,
-            m.Mute,
-            m.MuteAll,
-            m.Unmute,
-            m.RequestUnmute,
-            m.Remove,
-            m.LockRoom,
-            m.Spotlight,
-            m.CallWitness,
-            m.DismissWitness,
-            m.MoveToRoom,
-            m.OpenConsultation,
-            m.SetHearingState,
-            m.SetRecording,
-            m.StationReport,
-            m.ConfirmRecordingHash,
-        )
-    },
+    m.Heartbeat: _heartbeat,
+    m.Join: Connection.join,
+    m.Offer: Connection.on_offer,
+    m.Answer: _answer,
+    m.Error: _client_error,
+    m.Leave: _rule(_leave),
+    m.ConfirmIdentity: _rule(_confirm_identity),
+    m.Consent: _rule(_consent),
+    m.AttestIdentity: _rule(_attest_identity),
+    m.Admit: _rule(_admit),
+    m.PreAdmit: _rule(_pre_admit),
+    m.SendToWaiting: _rule(_send_to_waiting),
+    m.Mute: _rule(_mute),
+    m.MuteAll: _rule(_mute_all),
+    m.Unmute: _rule(_unmute),
+    m.RequestUnmute: _rule(_request_unmute),
+    m.Remove: _rule(_remove),
+    m.LockRoom: _rule(_lock_room),
+    m.SetRecording: _rule(_set_recording),
+    m.Spotlight: _rule(_spotlight),
+    m.CallWitness: _rule(_call_witness),
+    m.DismissWitness: _rule(_dismiss_witness),
+    m.MoveToRoom: _rule(_move_to_room),
+    m.OpenConsultation: _rule(_open_consultation),
+    m.SetHearingState: _rule(_set_hearing_state),
+    m.StationReport: _rule(_station_report),
+    m.ConfirmRecordingHash: _rule(_confirm_recording_hash),
 }
 
 

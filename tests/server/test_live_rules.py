@@ -35,6 +35,7 @@ from server.hearings.live import (
     UnmuteRequested,
 )
 from server.hearings.rooms import HearingRooms
+from server.hearings.service import CourtService
 from server.ids import HearingId, ParticipantId
 from server.storage.db import create_engine, create_sessionmaker, upgrade_async
 from server.storage.eventlog import EventLogRepository, verify_chain
@@ -212,7 +213,8 @@ async def room(tmp_path: Any, clock: FakeClock) -> AsyncIterator[Room]:
         agent.represents_id = ids["plaintiff"]
         hearing_id = HearingId(hearing.id)
     routing, clients = Routing(), Clients()
-    rooms = HearingRooms(sessions, clock, lambda _h: routing, lambda _h: clients)
+    service = CourtService(sessions, clock)
+    rooms = HearingRooms(sessions, clock, lambda _h: routing, lambda _h: clients, service)
     live = await rooms.open(hearing_id)
     yield Room(live, ids, routing, clients, sessions)
     await engine.dispose()
