@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth import passwords, tokens
 from server.clock import Clock
+from server.enums import StaffRole
 from server.errors import CourtError, ErrorCode
-from server.hearings.enums import StaffRole
 from server.storage.models import Court, Station, User
 from server.storage.repositories import CourtRepository, StationRepository, UserRepository
 

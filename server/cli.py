@@ -185,8 +185,8 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     from server import admin
     from server.auth.passwords import WeakPasswordError
     from server.clock import SystemClock
+    from server.enums import StaffRole
     from server.errors import CourtError
-    from server.hearings.enums import StaffRole
     from server.storage.db import create_engine, create_sessionmaker, upgrade
 
     config = _config(args)

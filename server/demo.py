@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from server import admin
 from server.auth import tokens
 from server.clock import Clock
-from server.hearings.enums import CaseKind, HearingRole, HearingState, ParticipantState, StaffRole
+from server.enums import CaseKind, HearingRole, HearingState, ParticipantState, StaffRole
 from server.storage.eventlog import EventLogRepository
 from server.storage.models import Case, Hearing, Invitation, Participant, Station
 

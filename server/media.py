@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from server.hearings.enums import HearingState
+from server.enums import HearingState
 from server.ids import HearingId, ParticipantId, RecordingId, new_id
 from server.recording.recorder import SealedRecording
 from server.worker import RouterHandle, WorkerDiedError, WorkerError, WorkerPool

@@ -1,6 +1,6 @@
 """The court vocabulary as it appears on the wire.
 
-These are the same stable strings the server stores and logs (``server/hearings/enums.py``);
+These are the same stable strings the server stores and logs (``server/enums.py``);
 signaling imports nothing from the server (ARCHITECTURE §3), so the values are repeated here and
 a test (tests/signaling/test_vocabulary.py) fails if the two ever drift.
 """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from server.hearings.enums import StaffRole
+from server.enums import StaffRole
 from server.ids import CourtId, HearingId, ParticipantId, StationId, UserId
 
 
@@ -47,8 +47,3 @@ class PartyPrincipal:
 
 
 Principal = StaffPrincipal | StationPrincipal | PartyPrincipal
-
-# Staff who run hearings: schedule, invite, control the room.
-PRESIDING_ROLES = frozenset({StaffRole.JUDGE, StaffRole.CLERK, StaffRole.MEDIATOR})
-# Staff who may read everything of their own court.
-COURT_READERS = PRESIDING_ROLES | {StaffRole.ADMIN}

@@ -38,8 +38,14 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from server.clock import Clock
+from server.enums import (
+    PRESIDING_ROLES,
+    RUNNING_ROLES,
+    HearingRole,
+    HearingState,
+    ParticipantState,
+)
 from server.errors import CourtError, ErrorCode
-from server.hearings.enums import HearingRole, HearingState, ParticipantState
 from server.ids import HearingId, ParticipantId
 from signaling.enums import RecordingPause
 from signaling.reasons import CloseReason
@@ -48,9 +54,8 @@ log = logging.getLogger(__name__)
 
 P = ParticipantState
 MAIN_ROOM = "main"
-PRESIDING_ROLES = frozenset({HearingRole.JUDGE, HearingRole.CLERK, HearingRole.MEDIATOR})
-# Who may move people between the main room and caucus rooms.
-ROOM_MOVERS = frozenset({HearingRole.JUDGE, HearingRole.MEDIATOR})
+# Who may move people between the main room and caucus rooms (the role table, server/enums).
+ROOM_MOVERS = RUNNING_ROLES
 CALLED_ROLES = frozenset({HearingRole.WITNESS, HearingRole.EXPERT})
 PARTY_ROLES = frozenset({HearingRole.PLAINTIFF, HearingRole.DEFENDANT})
 REQUIRED_CONSENTS = frozenset({"online_proceedings", "court_rules", "no_recording"})

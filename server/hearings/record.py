@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.clock import Clock
-from server.hearings.enums import ParticipantState
+from server.enums import ParticipantState
 from server.ids import HearingId, ParticipantId
 from server.storage.eventlog import EventLogRepository
 from server.storage.repositories import ParticipantRepository

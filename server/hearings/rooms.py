@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.auth.principals import Principal
 from server.clock import Clock
+from server.enums import HearingRole, HearingState, ParticipantState
 from server.errors import CourtError, not_found
-from server.hearings.enums import HearingRole, HearingState, ParticipantState
 from server.hearings.live import Attendee, Clients, LiveHearing, MediaRouting
 from server.hearings.record import DatabaseRecord
 from server.hearings.service import CourtService

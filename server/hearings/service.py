@@ -29,24 +29,24 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from recordings import VerifyKey
 from server.auth import tokens
 from server.auth.principals import (
-    COURT_READERS,
-    PRESIDING_ROLES,
     PartyPrincipal,
     Principal,
     StaffPrincipal,
     StationPrincipal,
 )
 from server.clock import Clock, utc
-from server.errors import CourtError, ErrorCode, not_found
-from server.hearings import states
-from server.hearings.enums import (
-    STAFF_HEARING_ROLES,
+from server.enums import (
+    COURT_READERS,
+    PRESIDING_ROLES,
+    PRESIDING_STAFF,
     CaseKind,
     HearingRole,
     HearingState,
     ParticipantState,
     StaffRole,
 )
+from server.errors import CourtError, ErrorCode, not_found
+from server.hearings import states
 from server.ids import RecordingId, StationId
 from server.storage.eventlog import EventLogRepository
 from server.storage.models import Case, Court, Hearing, HearingEvent, Invitation, Participant
@@ -115,7 +115,7 @@ def _forbidden(action: str) -> CourtError:
 def _require_presiding(principal: Principal, action: str) -> StaffPrincipal:
     """The principal if it is presiding staff; FORBIDDEN for other staff; NOT_FOUND otherwise."""
     if isinstance(principal, StaffPrincipal):
-        if principal.role in PRESIDING_ROLES:
+        if principal.role in PRESIDING_STAFF:
             return principal
         raise _forbidden(action)
     raise _forbidden(action)
@@ -337,7 +337,7 @@ class CourtService:
             )
             if hearing.state is HearingState.CLOSED:
                 raise CourtError(ErrorCode.WRONG_STATE, "the hearing is closed")
-            if role in STAFF_HEARING_ROLES:
+            if role in PRESIDING_ROLES:
                 if user_id is None or station_id is not None:
                     raise CourtError(ErrorCode.BAD_FIELD, f"a {role} participant needs user_id")
                 user = await UserRepository(db).get(user_id)
@@ -423,7 +423,7 @@ class CourtService:
             participant = await ParticipantRepository(db).get(participant_id)
             if participant is None or participant.hearing_id != hearing.id:
                 raise not_found("participant")
-            if participant.role in STAFF_HEARING_ROLES or participant.role is HearingRole.STATION:
+            if participant.role in PRESIDING_ROLES or participant.role is HearingRole.STATION:
                 raise CourtError(
                     ErrorCode.BAD_FIELD, f"a {participant.role} participant logs in; no invitation"
                 )

@@ -25,11 +25,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from server.hearings.enums import HearingState, StaffRole
+from server.enums import PRESIDING_STAFF as PRESIDING
+from server.enums import RUNNING_STAFF as RUNNERS
+from server.enums import HearingState, StaffRole
 
 S = HearingState
-RUNNERS = frozenset({StaffRole.JUDGE, StaffRole.MEDIATOR})
-PRESIDING = RUNNERS | {StaffRole.CLERK}
 
 
 class HearingAction(StrEnum):

@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from server.hearings.enums import (
+from server.enums import (
     CaseKind,
     HearingRole,
     HearingState,

@@ -13,7 +13,7 @@ from typing import TypeVar
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.hearings.enums import ParticipantState
+from server.enums import ParticipantState
 from server.storage.models import (
     Case,
     Court,

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from server.hearings.enums import (
+from server.enums import (
     CaseKind,
     HearingRole,
     HearingState,

@@ -9,9 +9,10 @@ Every inbound text goes through ``signaling.codec.decode`` (the one validator), 
 one table, ``HANDLERS``, with one handler per message type: to the hearing rules
 (``LiveHearing``), or to the participant's SFU peer (on the worker hosting the hearing,
 through ``HearingMedia``); the reply echoes the request's transaction. What the rules' events
-look like on the wire is ``server.web.wire``'s business. A malformed or refused message gets an ``error`` and
-the connection stays; a flood (token bucket, RATE_STRIKES refusals in a row) or a client that
-stops sending (no message for HEARTBEAT_MISSES heartbeat intervals) is closed with a cause.
+look like on the wire is ``server.web.wire``'s business. A malformed or refused message gets
+an ``error`` and the connection stays; a flood (token bucket, RATE_STRIKES refusals in a row)
+or a client that stops sending (no message for HEARTBEAT_MISSES heartbeat intervals) is closed
+with a cause.
 
 How a connection ends is evidence (OLR 25), kept in the hearing's log with its cause:
 ``leave`` -> CLIENT_LEFT; the socket drops without one -> NETWORK_LOST; silence ->
@@ -37,10 +38,10 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from server.appkeys import CLOCK, CONFIG, CONNECTIONS, COURT, ICE, MEDIA, PRINCIPAL, ROOMS
 from server.auth.principals import Principal
+from server.enums import HearingState
 from server.errors import CourtError
 from server.errors import ErrorCode as CourtCode
 from server.hearings import live as rules
-from server.hearings.enums import HearingState
 from server.ids import HearingId, ParticipantId, parse_id
 from server.media import HearingMedia
 from server.web.wire import roster_for, to_wire

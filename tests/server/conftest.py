@@ -22,7 +22,7 @@ from server.appkeys import SESSIONS
 from server.auth import tokens
 from server.clock import Clock
 from server.config import Config, load_config
-from server.hearings.enums import (
+from server.enums import (
     CaseKind,
     HearingRole,
     HearingState,

@@ -10,8 +10,8 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 
 from server.appkeys import SESSIONS
+from server.enums import HearingState, StaffRole
 from server.hearings import states
-from server.hearings.enums import HearingState, StaffRole
 from server.storage.models import Hearing, HearingEvent
 from tests.server.conftest import Api, World, app_of
 

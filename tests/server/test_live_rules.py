@@ -17,14 +17,14 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server import admin
-from server.errors import CourtError
-from server.hearings.enums import (
+from server.enums import (
     CaseKind,
     HearingRole,
     HearingState,
     ParticipantState,
     StaffRole,
 )
+from server.errors import CourtError
 from server.hearings.live import (
     MAIN_ROOM,
     DepartureRecorded,

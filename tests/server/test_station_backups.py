@@ -40,7 +40,7 @@ from recordings import (
 from recordings.keys import key_id
 from server.app import create_app
 from server.appkeys import SESSIONS
-from server.hearings.enums import HearingState
+from server.enums import HearingState
 from server.hearings.service import MAX_STATION_BACKUPS
 from server.recording import station_backups
 from server.recording.station_backups import StationBackupStore

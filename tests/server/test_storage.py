@@ -11,7 +11,7 @@ from sqlalchemy import inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from server import admin
-from server.hearings.enums import CaseKind, HearingState, StaffRole
+from server.enums import CaseKind, HearingState, StaffRole
 from server.storage.db import create_engine, create_sessionmaker
 from server.storage.eventlog import EventLogRepository, verify_chain
 from server.storage.models import Base, Case, Hearing, HearingEvent

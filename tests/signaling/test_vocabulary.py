@@ -7,8 +7,8 @@ from enum import StrEnum
 
 import pytest
 
+from server import enums as server_enums
 from server.errors import ErrorCode as ServerErrorCode
-from server.hearings import enums as server_enums
 from signaling import enums
 from signaling.errors import LOCAL_CODES, ErrorCode
 
