@@ -42,6 +42,7 @@ from server.auth.service import AuthService
 from server.auth.turn import IceServers
 from server.clock import Clock, SystemClock
 from server.config import Config
+from server.enums import EventKind
 from server.hearings.rooms import HearingRooms
 from server.hearings.service import CourtService
 from server.media import MediaService, RecordingSettings
@@ -151,7 +152,7 @@ async def _log_recovery(app: web.Application, result: RecoveryResult) -> None:
                 hearing_id,
                 at=app[CLOCK].now(),
                 actor="system",
-                kind="recording.recovered",
+                kind=EventKind.RECORDING_RECOVERED,
                 data={
                     "recording_id": result.recording_id,
                     "gap_from": result.gap_from,

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from server import admin
 from server.auth import tokens
 from server.clock import Clock
-from server.enums import CaseKind, HearingRole, HearingState, ParticipantState, StaffRole
+from server.enums import CaseKind, EventKind, HearingRole, HearingState, ParticipantState, StaffRole
 from server.storage.eventlog import EventLogRepository
 from server.storage.models import Case, Hearing, Invitation, Participant, Station
 
@@ -171,7 +171,7 @@ async def seed(sessions: async_sessionmaker[AsyncSession], clock: Clock, base_ur
         await db.flush()
         log = EventLogRepository(db)
         await log.append(
-            hearing.id, at=now, actor="operator:demo", kind="hearing.scheduled", data={}
+            hearing.id, at=now, actor="operator:demo", kind=EventKind.HEARING_SCHEDULED, data={}
         )
         people = [
             ("王法官 Judge Wang", None, HearingRole.JUDGE, judge.id, None),

@@ -21,6 +21,7 @@ __all__ = [
     "RUNNING_ROLES",
     "RUNNING_STAFF",
     "CaseKind",
+    "EventKind",
     "HearingRole",
     "HearingState",
     "ParticipantState",
@@ -54,3 +55,50 @@ class CaseKind(StrEnum):
     MEDIATION = "mediation"
     CRIMINAL = "criminal"
     ADMINISTRATIVE = "administrative"
+
+
+class EventKind(StrEnum):
+    """What an entry of a hearing's event log records (its `kind`). The log is evidence: a
+    value, once written, keeps its meaning for good; add new kinds, never rename one."""
+
+    HEARING_SCHEDULED = "hearing.scheduled"
+    HEARING_STATE = "hearing.state"
+    PARTICIPANT_ADDED = "participant.added"
+    PARTICIPANT_CONNECTED = "participant.connected"
+    PARTICIPANT_RECONNECTED = "participant.reconnected"
+    PARTICIPANT_JOINED = "participant.joined"
+    PARTICIPANT_ADMITTED = "participant.admitted"
+    PARTICIPANT_SENT_TO_WAITING = "participant.sent_to_waiting"
+    PARTICIPANT_REMOVED = "participant.removed"
+    PARTICIPANT_DEPARTED = "participant.departed"
+    PARTICIPANT_DUPLICATE_SESSION = "participant.duplicate_session"
+    INVITATION_ISSUED = "invitation.issued"
+    INVITATION_REDEEMED = "invitation.redeemed"
+    INVITATION_REBOUND = "invitation.rebound"
+    INVITATION_REVOKED = "invitation.revoked"
+    IDENTITY_CONFIRMED = "identity.confirmed"
+    IDENTITY_FAILED = "identity.failed"
+    CONSENT_GIVEN = "consent.given"
+    ROOM_PRE_ADMITTED = "room.pre_admitted"
+    ROOM_MOVED = "room.moved"
+    ROOM_VISITED = "room.visited"
+    CONTROL_MUTED = "control.muted"
+    CONTROL_UNMUTED = "control.unmuted"
+    CONTROL_UNMUTE_REQUESTED = "control.unmute_requested"
+    CONTROL_SPOTLIGHT = "control.spotlight"
+    CONTROL_LOCK = "control.lock"
+    WITNESS_CALLED = "witness.called"
+    WITNESS_DISMISSED = "witness.dismissed"
+    CONSULTATION_OPENED = "consultation.opened"
+    CONSULTATION_ENDED = "consultation.ended"
+    RECORDING_PAUSED = "recording.paused"
+    RECORDING_RESUMED = "recording.resumed"
+    RECORDING_SEALED = "recording.sealed"
+    RECORDING_PROBLEM = "recording.problem"
+    RECORDING_RECOVERED = "recording.recovered"
+    RECORDING_REVIEWED = "recording.reviewed"
+    RECORDING_CONFIRMED = "recording.confirmed"
+    RECORDING_DISPUTED = "recording.disputed"
+    STATION_REPORT = "station.report"
+    STATION_BACKUP_STARTED = "station.backup_started"
+    STATION_BACKUP_RECEIVED = "station.backup_received"

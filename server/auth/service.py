@@ -23,6 +23,7 @@ from server.auth.principals import PartyPrincipal, Principal, StaffPrincipal, St
 from server.auth.ratelimit import RateLimiter
 from server.clock import Clock
 from server.config import SecurityConfig
+from server.enums import EventKind
 from server.errors import CourtError, ErrorCode
 from server.ids import CourtId, HearingId, ParticipantId, StationId, UserId
 from server.storage.eventlog import EventLogRepository
@@ -166,7 +167,7 @@ class AuthService:
                 hearing.id,
                 at=now,
                 actor=f"participant:{participant.id}",
-                kind="invitation.rebound" if rebinding else "invitation.redeemed",
+                kind=EventKind.INVITATION_REBOUND if rebinding else EventKind.INVITATION_REDEEMED,
                 data=data,
             )
             issued = await self._open(db, participant_id=participant.id)

@@ -41,6 +41,7 @@ from server.clock import Clock
 from server.enums import (
     PRESIDING_ROLES,
     RUNNING_ROLES,
+    EventKind,
     HearingRole,
     HearingState,
     ParticipantState,
@@ -262,7 +263,7 @@ class Record(Protocol):
         self,
         *,
         actor: str,
-        kind: str,
+        kind: EventKind,
         data: dict[str, Any],
         participant_states: dict[ParticipantId, ParticipantState] | None = None,
     ) -> None: ...
@@ -392,7 +393,7 @@ class LiveHearing:
     async def _apply(
         self,
         actor: str,
-        kind: str,
+        kind: EventKind,
         data: dict[str, Any],
         changes: Sequence[tuple[Attendee, ParticipantState, str | None]] = (),
         by: ParticipantId | None = None,
@@ -474,7 +475,7 @@ class LiveHearing:
         one is closed with DUPLICATE_SESSION)."""
         await self.record.write(
             actor=f"participant:{participant_id}",
-            kind="participant.duplicate_session",
+            kind=EventKind.PARTICIPANT_DUPLICATE_SESSION,
             data={"participant_id": participant_id},
         )
 
@@ -500,11 +501,11 @@ class LiveHearing:
                 attendee.consented = True
             if attendee.resume_state is not None:
                 target, attendee.resume_state = attendee.resume_state, None
-                kind = "participant.reconnected"
+                kind = EventKind.PARTICIPANT_RECONNECTED
             elif attendee.identity_method is not None and attendee.consented:
-                target, kind = self._arrival_state(attendee), "participant.joined"
+                target, kind = self._arrival_state(attendee), EventKind.PARTICIPANT_JOINED
             else:
-                target, kind = P.INVITED, "participant.connected"
+                target, kind = P.INVITED, EventKind.PARTICIPANT_CONNECTED
             await self._apply(
                 attendee.actor,
                 kind,
@@ -539,7 +540,7 @@ class LiveHearing:
             attendee.connected = False
             await self._apply(
                 attendee.actor,
-                "participant.departed",
+                EventKind.PARTICIPANT_DEPARTED,
                 {
                     "participant_id": participant_id,
                     "cause": cause.value,
@@ -589,7 +590,7 @@ class LiveHearing:
                 attendee.identity_attempts += 1
                 await self.record.write(
                     actor=attendee.actor,
-                    kind="identity.failed",
+                    kind=EventKind.IDENTITY_FAILED,
                     data={"participant_id": participant_id, "attempt": attendee.identity_attempts},
                 )
                 raise CourtError(
@@ -623,7 +624,7 @@ class LiveHearing:
         try:
             await self._apply(
                 by,
-                "identity.confirmed",
+                EventKind.IDENTITY_CONFIRMED,
                 {
                     "participant_id": attendee.participant_id,
                     "method": method.value,
@@ -654,7 +655,7 @@ class LiveHearing:
                 )
             await self.record.write(
                 actor=attendee.actor,
-                kind="consent.given",
+                kind=EventKind.CONSENT_GIVEN,
                 data={"participant_id": participant_id, "accepted": sorted(REQUIRED_CONSENTS)},
             )
             attendee.consented = True
@@ -665,7 +666,7 @@ class LiveHearing:
         target = self._arrival_state(attendee)
         await self._apply(
             attendee.actor,
-            "participant.joined",
+            EventKind.PARTICIPANT_JOINED,
             {"participant_id": attendee.participant_id, "state": target.value},
             [(attendee, target, None)],
         )
@@ -704,7 +705,7 @@ class LiveHearing:
             if targets:
                 await self._apply(
                     actor.actor,
-                    "participant.admitted",
+                    EventKind.PARTICIPANT_ADMITTED,
                     {"participant_ids": [t.participant_id for t in targets]},
                     [(t, P.IN_HEARING, None) for t in targets],
                     by=actor_id,
@@ -722,7 +723,7 @@ class LiveHearing:
                 raise _refuse("that participant is not in the hearing")
             await self._apply(
                 actor.actor,
-                "participant.sent_to_waiting",
+                EventKind.PARTICIPANT_SENT_TO_WAITING,
                 {"participant_id": participant_id},
                 [(target, P.WAITING, None)],
                 by=actor_id,
@@ -739,7 +740,7 @@ class LiveHearing:
                 )
             await self.record.write(
                 actor=actor.actor,
-                kind="room.pre_admitted",
+                kind=EventKind.ROOM_PRE_ADMITTED,
                 data={"roles": sorted(r.value for r in chosen)},
             )
             self.pre_admitted = chosen
@@ -757,7 +758,7 @@ class LiveHearing:
                 raise _refuse("the witness is not waiting")
             await self._apply(
                 actor.actor,
-                "witness.called",
+                EventKind.WITNESS_CALLED,
                 {"participant_id": participant_id},
                 [(target, P.IN_HEARING, None)],
                 by=actor_id,
@@ -774,7 +775,7 @@ class LiveHearing:
         async with self._lock:
             await self.record.write(
                 actor=actor_check.actor,
-                kind="witness.dismissed",
+                kind=EventKind.WITNESS_DISMISSED,
                 data={"participant_id": participant_id},
             )
         await self.clients.close(participant_id, CloseReason.DISMISSED)
@@ -794,10 +795,12 @@ class LiveHearing:
         async with self._lock:
             if not target.connected:
                 await self._apply(
-                    actor.actor, "participant.removed", data, [(target, P.REMOVED, None)]
+                    actor.actor, EventKind.PARTICIPANT_REMOVED, data, [(target, P.REMOVED, None)]
                 )
                 return
-            await self.record.write(actor=actor.actor, kind="participant.removed", data=data)
+            await self.record.write(
+                actor=actor.actor, kind=EventKind.PARTICIPANT_REMOVED, data=data
+            )
         await self.clients.close(participant_id, CloseReason.REMOVED)
         await self.disconnect(participant_id, CloseReason.REMOVED, reason.strip()[:500])
 
@@ -819,7 +822,7 @@ class LiveHearing:
                 targets = [] if target.muted else [target]
             await self.record.write(
                 actor=actor.actor,
-                kind="control.muted",
+                kind=EventKind.CONTROL_MUTED,
                 data={"participant_ids": [t.participant_id for t in targets]},
             )
             for target in targets:
@@ -839,7 +842,7 @@ class LiveHearing:
                 raise _refuse("you are not muted")
             await self.record.write(
                 actor=actor.actor,
-                kind="control.unmute_requested",
+                kind=EventKind.CONTROL_UNMUTE_REQUESTED,
                 data={"participant_id": actor_id},
             )
             actor.unmute_requested = True
@@ -855,7 +858,9 @@ class LiveHearing:
             if not target.muted:
                 raise _refuse("not muted")
             await self.record.write(
-                actor=actor.actor, kind="control.unmuted", data={"participant_id": participant_id}
+                actor=actor.actor,
+                kind=EventKind.CONTROL_UNMUTED,
+                data={"participant_id": participant_id},
             )
             target.muted, target.unmute_requested = False, False
             await self.routing.set_muted(participant_id, False)
@@ -884,19 +889,24 @@ class LiveHearing:
                 )
             if recording:
                 await self.routing.resume_recording()
-                kind, data = "recording.resumed", {"note": note[:500]}
+                kind, data = EventKind.RECORDING_RESUMED, {"note": note[:500]}
             else:
                 if reason is None:
                     raise CourtError(ErrorCode.BAD_FIELD, "an interruption needs a reason")
                 await self.routing.pause_recording(reason.value, note[:500])
-                kind, data = "recording.paused", {"reason": reason.value, "note": note[:500]}
+                kind, data = (
+                    EventKind.RECORDING_PAUSED,
+                    {"reason": reason.value, "note": note[:500]},
+                )
             await self.record.write(actor=actor.actor, kind=kind, data=data)
             await self._broadcast(self._state_event(note or kind, actor_id))
 
     async def lock_room(self, actor_id: ParticipantId, locked: bool) -> None:
         async with self._lock:
             actor = self._presiding(actor_id, "lock the room")
-            await self.record.write(actor=actor.actor, kind="control.lock", data={"locked": locked})
+            await self.record.write(
+                actor=actor.actor, kind=EventKind.CONTROL_LOCK, data={"locked": locked}
+            )
             self.locked = locked
             await self._broadcast(RoomLockChanged(locked, actor_id), staff_only=True)
 
@@ -908,7 +918,9 @@ class LiveHearing:
             if participant_id is not None:
                 self._get(participant_id)
             await self.record.write(
-                actor=actor.actor, kind="control.spotlight", data={"participant_id": participant_id}
+                actor=actor.actor,
+                kind=EventKind.CONTROL_SPOTLIGHT,
+                data={"participant_id": participant_id},
             )
             self.spotlight = participant_id
             await self._broadcast(SpotlightChanged(participant_id))
@@ -937,7 +949,7 @@ class LiveHearing:
             private = None if room == MAIN_ROOM else f"caucus:{room}"
             await self._apply(
                 actor.actor,
-                "room.moved",
+                EventKind.ROOM_MOVED,
                 {
                     "participant_ids": [t.participant_id for t in targets],
                     "room": private or MAIN_ROOM,
@@ -955,7 +967,7 @@ class LiveHearing:
             new_state = P.IN_HEARING if private is None else P.IN_PRIVATE_ROOM
             await self._apply(
                 actor.actor,
-                "room.visited",
+                EventKind.ROOM_VISITED,
                 {"participant_id": actor_id, "room": private or MAIN_ROOM},
                 [(actor, new_state, private)],
                 by=actor_id,
@@ -981,7 +993,7 @@ class LiveHearing:
             room = f"consult:{agent.participant_id}"
             await self._apply(
                 agent.actor,
-                "consultation.opened",
+                EventKind.CONSULTATION_OPENED,
                 {"participant_ids": [actor_id, client_id]},
                 [(agent, P.IN_PRIVATE_ROOM, room), (client, P.IN_PRIVATE_ROOM, room)],
                 by=actor_id,
@@ -996,7 +1008,7 @@ class LiveHearing:
                 raise _refuse("no consultation is open")
             await self._apply(
                 agent.actor,
-                "consultation.ended",
+                EventKind.CONSULTATION_ENDED,
                 {"participant_ids": [m.participant_id for m in members]},
                 [(m, P.WAITING, None) for m in members],
                 by=actor_id,
@@ -1027,7 +1039,7 @@ class LiveHearing:
             if sealed is not None:
                 await self.record.write(
                     actor="system",
-                    kind="recording.sealed",
+                    kind=EventKind.RECORDING_SEALED,
                     data={
                         "recording_id": sealed.recording_id,
                         "root_hash": sealed.root_hash,
@@ -1057,7 +1069,7 @@ class LiveHearing:
         attendee = self.attendees[participant_id]
         await self.record.write(
             actor=attendee.actor,
-            kind="station.report",
+            kind=EventKind.STATION_REPORT,
             data={
                 "participant_id": participant_id,
                 "cause": cause,
@@ -1071,6 +1083,8 @@ class LiveHearing:
 
     async def _recording_problem(self, code: str, message: str) -> None:
         await self.record.write(
-            actor="system", kind="recording.problem", data={"code": code, "message": message[:500]}
+            actor="system",
+            kind=EventKind.RECORDING_PROBLEM,
+            data={"code": code, "message": message[:500]},
         )
         await self._broadcast(RecordingAlert(code, message[:500]), staff_only=True)

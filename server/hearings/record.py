@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.clock import Clock
-from server.enums import ParticipantState
+from server.enums import EventKind, ParticipantState
 from server.ids import HearingId, ParticipantId
 from server.storage.eventlog import EventLogRepository
 from server.storage.repositories import ParticipantRepository
@@ -27,7 +27,7 @@ class DatabaseRecord:
         self,
         *,
         actor: str,
-        kind: str,
+        kind: EventKind,
         data: dict[str, Any],
         participant_states: dict[ParticipantId, ParticipantState] | None = None,
     ) -> None:

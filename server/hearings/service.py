@@ -40,6 +40,7 @@ from server.enums import (
     PRESIDING_ROLES,
     PRESIDING_STAFF,
     CaseKind,
+    EventKind,
     HearingRole,
     HearingState,
     ParticipantState,
@@ -67,8 +68,6 @@ log = logging.getLogger(__name__)
 # Station backup recordings a hearing accepts: a station reconnecting re-registers the same
 # one, so a handful is plenty; the bound keeps a hostile station from flooding the event log.
 MAX_STATION_BACKUPS = 50
-STATION_BACKUP_EVENT = "station.backup_started"
-STATION_BACKUP_RECEIVED_EVENT = "station.backup_received"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +99,9 @@ class StationBackup:
 async def _registered_backup_key(db: AsyncSession, hearing_id: str, recording_id: str) -> VerifyKey:
     """The key a station registered backup `recording_id` of the hearing with (NOT_FOUND if
     none): what the backup is verified against, never a key inside the package."""
-    for entry in await EventLogRepository(db).list(hearing_id, kind=STATION_BACKUP_EVENT):
+    for entry in await EventLogRepository(db).list(
+        hearing_id, kind=EventKind.STATION_BACKUP_STARTED
+    ):
         if entry.data.get("recording_id") == recording_id:
             return VerifyKey.from_raw(base64.b64decode(str(entry.data["verify_key"])))
     raise CourtError(
@@ -291,7 +292,7 @@ class CourtService:
                 hearing.id,
                 at=now,
                 actor=staff.actor,
-                kind="hearing.scheduled",
+                kind=EventKind.HEARING_SCHEDULED,
                 data={
                     "case_id": case.id,
                     "scheduled_start": scheduled_start.isoformat(),
@@ -376,7 +377,7 @@ class CourtService:
                 hearing.id,
                 at=now,
                 actor=staff.actor,
-                kind="participant.added",
+                kind=EventKind.PARTICIPANT_ADDED,
                 data={"participant_id": participant.id, "role": role.value},
             )
             return participant
@@ -449,7 +450,7 @@ class CourtService:
                 hearing.id,
                 at=now,
                 actor=staff.actor,
-                kind="invitation.issued",
+                kind=EventKind.INVITATION_ISSUED,
                 data={
                     "invitation_id": invitation.id,
                     "participant_id": participant.id,
@@ -489,7 +490,7 @@ class CourtService:
                     hearing.id,
                     at=now,
                     actor=staff.actor,
-                    kind="invitation.revoked",
+                    kind=EventKind.INVITATION_REVOKED,
                     data={
                         "invitation_id": invitation.id,
                         "participant_id": invitation.participant_id,
@@ -525,7 +526,7 @@ class CourtService:
                 hearing.id,
                 at=self._clock.now(),
                 actor=staff.actor,
-                kind="hearing.state",
+                kind=EventKind.HEARING_STATE,
                 data={
                     "action": step.action.value,
                     "from": source.value,
@@ -556,7 +557,8 @@ class CourtService:
             sealed = [
                 e
                 for e in await log.list(hearing_id)
-                if e.kind == "recording.sealed" and e.data.get("recording_id") == recording_id
+                if e.kind == EventKind.RECORDING_SEALED
+                and e.data.get("recording_id") == recording_id
             ]
             if not sealed:
                 raise not_found("recording")
@@ -565,7 +567,9 @@ class CourtService:
                 hearing_id,
                 at=self._clock.now(),
                 actor=f"participant:{participant.id}",
-                kind="recording.confirmed" if confirmed and matches else "recording.disputed",
+                kind=EventKind.RECORDING_CONFIRMED
+                if confirmed and matches
+                else EventKind.RECORDING_DISPUTED,
                 data={
                     "participant_id": participant.id,
                     "recording_id": recording_id,
@@ -594,7 +598,7 @@ class CourtService:
                 hearing_id,
                 at=self._clock.now(),
                 actor=staff.actor,
-                kind="recording.reviewed",
+                kind=EventKind.RECORDING_REVIEWED,
                 data={"recording_id": recording_id},
             )
 
@@ -642,7 +646,7 @@ class CourtService:
                 created=True,
             )
             events = EventLogRepository(db)
-            registered = await events.list(hearing.id, kind=STATION_BACKUP_EVENT)
+            registered = await events.list(hearing.id, kind=EventKind.STATION_BACKUP_STARTED)
             for entry in registered:
                 if entry.data.get("recording_id") != recording_id:
                     continue
@@ -664,7 +668,7 @@ class CourtService:
                 hearing.id,
                 at=self._clock.now(),
                 actor=principal.actor,
-                kind=STATION_BACKUP_EVENT,
+                kind=EventKind.STATION_BACKUP_STARTED,
                 data={
                     "recording_id": recording_id,
                     "key_id": backup.key_id,
@@ -717,7 +721,7 @@ class CourtService:
                 hearing.id,
                 at=self._clock.now(),
                 actor=principal.actor,
-                kind=STATION_BACKUP_RECEIVED_EVENT,
+                kind=EventKind.STATION_BACKUP_RECEIVED,
                 data={
                     "recording_id": recording_id,
                     "root_hash": root_hash,

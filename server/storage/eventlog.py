@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.enums import EventKind
 from server.storage.models import Hearing, HearingEvent
 
 GENESIS = bytes(32)
@@ -48,7 +49,7 @@ class EventLogRepository:
         self._session = session
 
     async def append(
-        self, hearing_id: str, *, at: datetime, actor: str, kind: str, data: dict[str, Any]
+        self, hearing_id: str, *, at: datetime, actor: str, kind: EventKind, data: dict[str, Any]
     ) -> HearingEvent:
         await self._session.execute(
             select(Hearing.id).where(Hearing.id == hearing_id).with_for_update()
@@ -77,7 +78,9 @@ class EventLogRepository:
         await self._session.flush()
         return event
 
-    async def list(self, hearing_id: str, *, kind: str | None = None) -> Sequence[HearingEvent]:
+    async def list(
+        self, hearing_id: str, *, kind: EventKind | None = None
+    ) -> Sequence[HearingEvent]:
         """The hearing's entries in chain order; with `kind`, only the entries of that kind."""
         query = select(HearingEvent).where(HearingEvent.hearing_id == hearing_id)
         if kind is not None:

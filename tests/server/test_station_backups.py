@@ -40,7 +40,7 @@ from recordings import (
 from recordings.keys import key_id
 from server.app import create_app
 from server.appkeys import SESSIONS
-from server.enums import HearingState
+from server.enums import EventKind, HearingState
 from server.hearings.service import MAX_STATION_BACKUPS
 from server.recording import station_backups
 from server.recording.station_backups import StationBackupStore
@@ -50,7 +50,7 @@ from server.storage.models import Hearing
 from tests.conftest import FakeClock
 from tests.server.conftest import Api, CourtWorld, app_of, make_config, recording_keys, seed_court
 
-KIND = "station.backup_started"
+KIND = EventKind.STATION_BACKUP_STARTED
 
 
 def spki_pem(key: Ed25519PrivateKey | X25519PrivateKey) -> str:
@@ -360,7 +360,7 @@ async def test_the_station_sends_its_sealed_backup_and_the_court_keeps_it(
         "gaps": 0,
         "problems": [],
     }
-    [entry] = await logged_kind(api.client, world.hearing_id, "station.backup_received")
+    [entry] = await logged_kind(api.client, world.hearing_id, EventKind.STATION_BACKUP_RECEIVED)
     assert entry["recording_id"] == recording_id
     assert entry["root_hash"] == expected
     kept = tmp_path / "station-backups" / recording_id
@@ -398,7 +398,7 @@ async def test_a_damaged_or_foreign_package_is_not_taken_and_can_be_sent_again(
     assert receipt["received"] is False
     assert receipt["exit_code"] == 1
     assert any("000000.cevr" in p for p in receipt["problems"]), receipt["problems"]
-    assert await logged_kind(api.client, world.hearing_id, "station.backup_received") == []
+    assert await logged_kind(api.client, world.hearing_id, EventKind.STATION_BACKUP_RECEIVED) == []
 
     # Sent again whole: taken.
     status, _ = await api.call(
@@ -464,7 +464,7 @@ async def test_an_unregistered_backup_is_not_found(station: tuple[Api, CourtWorl
     assert status == 404
 
 
-async def logged_kind(client: TestClient[Any, Any], hearing_id: str, kind: str) -> list[Any]:
+async def logged_kind(client: TestClient[Any, Any], hearing_id: str, kind: EventKind) -> list[Any]:
     async with app_of(client)[SESSIONS]() as db:
         events = await EventLogRepository(db).list(hearing_id, kind=kind)
     return [e.data for e in events]

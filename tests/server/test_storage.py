@@ -11,7 +11,7 @@ from sqlalchemy import inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from server import admin
-from server.enums import CaseKind, HearingState, StaffRole
+from server.enums import CaseKind, EventKind, HearingState, StaffRole
 from server.storage.db import create_engine, create_sessionmaker
 from server.storage.eventlog import EventLogRepository, verify_chain
 from server.storage.models import Base, Case, Hearing, HearingEvent
@@ -157,7 +157,7 @@ async def test_event_log_chains_and_detects_tampering(database_url: str, clock: 
                     hearing_id,
                     at=clock.now(),
                     actor="user:x",
-                    kind="test.event",
+                    kind=EventKind.HEARING_STATE,
                     data={"i": i, "text": "庭审开始"},
                 )
             clock.advance(1.5)
@@ -193,7 +193,11 @@ async def test_concurrent_appends_never_fork_the_chain(database_url: str, clock:
         async def append(i: int) -> None:
             async with sessions.begin() as db:
                 await EventLogRepository(db).append(
-                    hearing_id, at=datetime.now(UTC), actor="a", kind="k", data={"i": i}
+                    hearing_id,
+                    at=datetime.now(UTC),
+                    actor="a",
+                    kind=EventKind.HEARING_STATE,
+                    data={"i": i},
                 )
 
         await asyncio.gather(*(append(i) for i in range(10)))
