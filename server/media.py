@@ -25,17 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from recordings import PauseReason
 from server.enums import HearingState
 from server.ids import HearingId, ParticipantId, RecordingId, new_id
 from server.recording.recorder import SealedRecording
 from server.worker import RouterHandle, WorkerDiedError, WorkerError, WorkerPool
+from signaling.enums import RecordingPause
 from signaling.reasons import CloseReason
 
 log = logging.getLogger(__name__)
-
-
-# The pause reason of a recess: the hearing state says it, so clients are not told it again.
-RECESS_PAUSE = "RECESS"
 
 
 @dataclass(frozen=True)
@@ -167,9 +165,9 @@ class HearingMedia:
         self._peers: set[ParticipantId] = set()
         self._not_recorded: set[ParticipantId] = set()
         self.recording_id: RecordingId | None = None
-        # Why the started recording is paused (RECESS_PAUSE or a RecordingPause value); None
-        # while it runs.
-        self._pause: str | None = None
+        # Why the started recording is paused; None while it runs. A recess pauses it with
+        # RECESS, which clients are not told again (the hearing state says it).
+        self._pause: PauseReason | None = None
         self.recording_failed = False
         # Set by the hearing: told at once when the recording fails (the disk is full, ...).
         self.on_recording_error: Any = None
@@ -248,19 +246,25 @@ class HearingMedia:
         return self.recording_id is not None and self._pause is None and not self.recording_failed
 
     @property
-    def recording_pause(self) -> str | None:
+    def recording_pause(self) -> RecordingPause | None:
         """The reason given to `pause_recording` while the recording is interrupted by it;
         None while it runs, for the recess pause, when it failed or has not started."""
-        if self.recording_id is None or self.recording_failed or self._pause == RECESS_PAUSE:
+        if self.recording_id is None or self.recording_failed or self._pause is None:
             return None
-        return self._pause
+        if self._pause is PauseReason.RECESS:
+            return None
+        return RecordingPause(self._pause.value)
 
-    async def pause_recording(self, reason: str, note: str) -> None:
-        """Interrupt the running recording (reason: a lawful PauseReason). Raises WorkerError."""
+    async def pause_recording(self, reason: RecordingPause, note: str) -> None:
+        """Interrupt the running recording for a lawful reason. Raises WorkerError.
+
+        The rules' reason becomes the recording's here, once: the recording's vocabulary
+        (PauseReason) is the rules' (RecordingPause) plus the recess."""
         if self.recording_id is None or self._pause is not None:
             return
-        await self._router().pause_recording(reason, note)
-        self._pause = reason
+        pause = PauseReason(reason.value)
+        await self._router().pause_recording(pause, note)
+        self._pause = pause
 
     async def resume_recording(self) -> None:
         """Resume after `pause_recording`. Raises WorkerError."""
@@ -300,8 +304,8 @@ class HearingMedia:
                 await self._router().resume_recording()
                 self._pause = None
         elif state is HearingState.RECESS and self.recording_id is not None and self._pause is None:
-            await self._router().pause_recording(RECESS_PAUSE)
-            self._pause = RECESS_PAUSE
+            await self._router().pause_recording(PauseReason.RECESS)
+            self._pause = PauseReason.RECESS
         elif state is HearingState.CLOSED and self.recording_id is not None:
             self.recording_id, self._pause = None, None
             return await self._router().stop_recording()

@@ -237,12 +237,12 @@ class MediaRouting(Protocol):
         """Whether the evidence recording runs now (told to everyone: they are on the record)."""
 
     @property
-    def recording_pause(self) -> str | None:
-        """The reason given to `pause_recording` while the recording is interrupted by it (a
-        RecordingPause value); None while it runs, paused for the recess, or not started."""
+    def recording_pause(self) -> RecordingPause | None:
+        """The reason given to `pause_recording` while the recording is interrupted by it;
+        None while it runs, paused for the recess, or not started."""
 
-    async def pause_recording(self, reason: str, note: str) -> None:
-        """Interrupt the evidence recording for a lawful reason (RecordingPause)."""
+    async def pause_recording(self, reason: RecordingPause, note: str) -> None:
+        """Interrupt the evidence recording for a lawful reason."""
 
     async def resume_recording(self) -> None:
         """Resume the evidence recording after `pause_recording`."""
@@ -375,14 +375,7 @@ class LiveHearing:
     @property
     def recording_pause(self) -> RecordingPause | None:
         """Why presiding staff interrupted the recording (told to everyone), or None."""
-        reason = self.routing.recording_pause
-        if reason is None:
-            return None
-        try:
-            return RecordingPause(reason)
-        except ValueError:
-            log.error("hearing %s: unknown recording pause reason %r", self.hearing_id, reason)
-            return None
+        return self.routing.recording_pause
 
     def _state_event(self, reason: str, by: ParticipantId | None = None) -> HearingStateChanged:
         """The hearing's state as everyone is told it, with whether they are on the record."""
@@ -893,7 +886,7 @@ class LiveHearing:
             else:
                 if reason is None:
                     raise CourtError(ErrorCode.BAD_FIELD, "an interruption needs a reason")
-                await self.routing.pause_recording(reason.value, note[:500])
+                await self.routing.pause_recording(reason, note[:500])
                 kind, data = (
                     EventKind.RECORDING_PAUSED,
                     {"reason": reason.value, "note": note[:500]},

@@ -15,7 +15,7 @@ Lifecycle of a hearing's recording (the hearing service wires these to its state
 
 * started when the hearing goes in_session (`start_recording`): every producer of the
   hearing present then, and every later one, is recorded;
-* paused with RECESS on recess (`pause_recording(h, "RECESS")`); NON_PUBLIC_EVIDENCE and
+* paused with RECESS on recess (`pause_recording(PauseReason.RECESS)`); NON_PUBLIC_EVIDENCE and
   MEDIATION_OFF_RECORD are the other lawful reasons (SPC 法释〔2017〕5号 Art. 3), any other
   reason is refused; media during a pause is not in the package, the pause and its reason are
   in the signed timeline;

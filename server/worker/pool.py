@@ -151,7 +151,7 @@ class RouterHandle:
         self.recording = (recording_id, Path(result["path"]))
         return RecordingId(result["recording_id"])
 
-    async def pause_recording(self, reason: PauseReason | str, note: str = "") -> None:
+    async def pause_recording(self, reason: PauseReason, note: str = "") -> None:
         """Interrupt the recording: reason RECESS, NON_PUBLIC_EVIDENCE or MEDIATION_OFF_RECORD
         (WorkerError code InvalidReasonError otherwise; RecordingStateError if paused)."""
         await self._request("recording.pause", reason=str(reason), note=note)

@@ -69,7 +69,7 @@ class Routing:
         if state in (HearingState.IN_SESSION, HearingState.CLOSED):
             self.paused.clear()  # back in session the recording resumes, as HearingMedia's does
 
-    paused: list[str] = field(default_factory=list)
+    paused: list[RecordingPause] = field(default_factory=list)
 
     @property
     def recording(self) -> bool:
@@ -77,11 +77,11 @@ class Routing:
         return in_session and not self.paused
 
     @property
-    def recording_pause(self) -> str | None:
+    def recording_pause(self) -> RecordingPause | None:
         # Only `pause_recording` sets it; the recess pause is the hearing state's own.
         return self.paused[-1] if self.paused else None
 
-    async def pause_recording(self, reason: str, note: str) -> None:
+    async def pause_recording(self, reason: RecordingPause, note: str) -> None:
         self.paused.append(reason)
 
     async def resume_recording(self) -> None:
