@@ -8,29 +8,12 @@ opaque ``INTERNAL``.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
+# One taxonomy for REST and signaling: the protocol package defines it (docs/signaling.md 6).
+from signaling.errors import ErrorCode
 
-class ErrorCode(StrEnum):
-    BAD_JSON = "BAD_JSON"
-    BAD_REQUEST = "BAD_REQUEST"
-    UNKNOWN_FIELD = "UNKNOWN_FIELD"
-    BAD_FIELD = "BAD_FIELD"
-    TOO_LARGE = "TOO_LARGE"
-    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
-    UNAUTHORIZED = "UNAUTHORIZED"
-    BAD_CREDENTIALS = "BAD_CREDENTIALS"
-    LOCKED_OUT = "LOCKED_OUT"
-    RATE_LIMITED = "RATE_LIMITED"
-    CSRF_FAILED = "CSRF_FAILED"
-    FORBIDDEN = "FORBIDDEN"
-    NOT_FOUND = "NOT_FOUND"
-    INVALID_INVITATION = "INVALID_INVITATION"
-    CONFLICT = "CONFLICT"
-    WRONG_STATE = "WRONG_STATE"
-    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
-    INTERNAL = "INTERNAL"
+__all__ = ["HTTP_STATUS", "CourtError", "ErrorCode", "not_found"]
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -52,6 +35,9 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.WRONG_STATE: 409,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.INTERNAL: 500,
+    ErrorCode.UNSUPPORTED_VERSION: 400,
+    ErrorCode.UNKNOWN_TYPE: 400,
+    ErrorCode.MISSING_FIELD: 400,
 }
 
 

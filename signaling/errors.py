@@ -7,9 +7,9 @@ server's WebSocket dispatcher turns it, and its own refusals, into one wire shap
     {"v": 1, "type": "error", "code": "BAD_FIELD", "message": "...", "transaction": "t1"}
 
 and the Python client raises the same codes back as typed exceptions (``RequestError``).
-Codes shared with the server's HTTP taxonomy (``server/errors.py``) are spelled identically, so a
-code means the same thing on both surfaces. Anything unexpected on the server is logged there
-and sent as an opaque ``INTERNAL``.
+The server's REST API uses the same enum (``server/errors.py``), so a code means the same thing
+on both surfaces; the few codes only HTTP has are marked, and never sent on the wire. Anything
+unexpected on the server is logged there and sent as an opaque ``INTERNAL``.
 
 ``TIMEOUT`` and ``CLOSED`` are local to a client (a reply never came; the connection ended);
 the server never sends them.
@@ -40,6 +40,13 @@ class ErrorCode(StrEnum):
     CONFLICT = "CONFLICT"  # the transaction id is already in use on this connection
     RATE_LIMITED = "RATE_LIMITED"  # too many requests; see docs/signaling.md "Rate limits"
     INTERNAL = "INTERNAL"  # the server failed; details are in its log, not on the wire
+    # -- the server's REST API only, never on the signaling wire ----------------------------
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"  # a body that is not JSON
+    BAD_CREDENTIALS = "BAD_CREDENTIALS"  # wrong user name, password or station key
+    LOCKED_OUT = "LOCKED_OUT"  # too many failed logins; wait
+    CSRF_FAILED = "CSRF_FAILED"  # a write without the session's X-CSRF-Token
+    INVALID_INVITATION = "INVALID_INVITATION"  # an invitation link unknown, expired or revoked
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"  # the path exists, the HTTP method does not
     # -- local to a client, never on the wire ------------------------------------------------
     TIMEOUT = "TIMEOUT"  # no reply within the request timeout
     CLOSED = "CLOSED"  # the connection ended before the reply came
@@ -60,6 +67,18 @@ CODEC_CODES = frozenset(
 )
 # Codes that exist only inside a client.
 LOCAL_CODES = frozenset({ErrorCode.TIMEOUT, ErrorCode.CLOSED})
+# Codes of the server's REST API that the signaling wire never carries (the WebSocket sends
+# FORBIDDEN for CSRF_FAILED and BAD_FIELD for the others, should a service raise one there).
+HTTP_ONLY_CODES = frozenset(
+    {
+        ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+        ErrorCode.BAD_CREDENTIALS,
+        ErrorCode.LOCKED_OUT,
+        ErrorCode.CSRF_FAILED,
+        ErrorCode.INVALID_INVITATION,
+        ErrorCode.METHOD_NOT_ALLOWED,
+    }
+)
 
 
 class SignalingError(Exception):

@@ -40,7 +40,6 @@ from server.appkeys import CLOCK, CONFIG, CONNECTIONS, COURT, ICE, MEDIA, PRINCI
 from server.auth.principals import Principal
 from server.enums import HearingState
 from server.errors import CourtError
-from server.errors import ErrorCode as CourtCode
 from server.hearings import live as rules
 from server.ids import HearingId, ParticipantId, parse_id
 from server.media import HearingMedia
@@ -49,7 +48,7 @@ from server.worker import WorkerDiedError, WorkerError
 from signaling import messages as m
 from signaling.codec import decode, encode
 from signaling.enums import ClientKind, Sender, StationCause
-from signaling.errors import ErrorCode, SignalingError
+from signaling.errors import HTTP_ONLY_CODES, ErrorCode, SignalingError
 from signaling.limits import (
     HEARTBEAT_MISSES,
     JOINS_PER_MINUTE,
@@ -84,12 +83,11 @@ STATION_CAUSES = {
 }
 
 
-def wire_code(code: CourtCode) -> ErrorCode:
-    """The signaling code for a service error: the same name where signaling has it."""
-    try:
-        return ErrorCode(code.value)
-    except ValueError:
-        return ErrorCode.FORBIDDEN if code is CourtCode.CSRF_FAILED else ErrorCode.BAD_FIELD
+def wire_code(code: ErrorCode) -> ErrorCode:
+    """What the wire says for a service error: the code itself, but for the few only HTTP has."""
+    if code not in HTTP_ONLY_CODES:
+        return code
+    return ErrorCode.FORBIDDEN if code is ErrorCode.CSRF_FAILED else ErrorCode.BAD_FIELD
 
 
 def _media_error(exc: WorkerError, what: str) -> SignalingError:
@@ -674,9 +672,9 @@ async def signaling_socket(request: web.Request) -> web.StreamResponse:
     """GET /ws: authenticate by cookie, refuse cross-site pages, then speak signaling."""
     principal = request.get(PRINCIPAL)
     if principal is None:
-        raise CourtError(CourtCode.UNAUTHORIZED, "log in first")
+        raise CourtError(ErrorCode.UNAUTHORIZED, "log in first")
     if not _same_origin(request):
-        raise CourtError(CourtCode.FORBIDDEN, "cross-origin WebSocket refused")
+        raise CourtError(ErrorCode.FORBIDDEN, "cross-origin WebSocket refused")
     ws = web.WebSocketResponse(max_msg_size=WS_MAX_FRAME_BYTES, heartbeat=30.0)
     await ws.prepare(request)
     connection = Connection(request, ws, principal)

@@ -9,8 +9,9 @@ import pytest
 
 from server import enums as server_enums
 from server.errors import ErrorCode as ServerErrorCode
+from server.web.ws import wire_code
 from signaling import enums
-from signaling.errors import LOCAL_CODES, ErrorCode
+from signaling.errors import HTTP_ONLY_CODES, LOCAL_CODES, ErrorCode
 
 
 @pytest.mark.parametrize("name", ["HearingRole", "HearingState", "ParticipantState"])
@@ -20,18 +21,13 @@ def test_enums_match_the_server(name: str) -> None:
     assert {e.name: e.value for e in ours} == {e.name: e.value for e in theirs}
 
 
-def test_error_codes_the_server_can_send_exist_in_both_taxonomies() -> None:
-    # The server's WebSocket dispatcher maps its CourtError codes onto the wire; every code
-    # the signaling protocol documents for the server (not the codec's, not the client's
-    # local ones) must exist in the server's taxonomy with the same spelling.
-    server_side = {
-        ErrorCode.UNAUTHORIZED,
-        ErrorCode.FORBIDDEN,
-        ErrorCode.NOT_FOUND,
-        ErrorCode.WRONG_STATE,
-        ErrorCode.CONFLICT,
-        ErrorCode.RATE_LIMITED,
-        ErrorCode.INTERNAL,
-    }
-    assert {c.value for c in server_side} <= {c.value for c in ServerErrorCode}
-    assert not LOCAL_CODES & server_side
+def test_one_error_taxonomy_for_rest_and_signaling() -> None:
+    # The server raises the protocol's codes (no second enum, no translator); the codes only
+    # HTTP has never reach the wire, and the client's local codes are never the server's.
+    assert ServerErrorCode is ErrorCode
+    assert wire_code(ErrorCode.CSRF_FAILED) is ErrorCode.FORBIDDEN
+    for code in HTTP_ONLY_CODES:
+        assert wire_code(code) not in HTTP_ONLY_CODES
+    for code in set(ErrorCode) - HTTP_ONLY_CODES:
+        assert wire_code(code) is code
+    assert not LOCAL_CODES & HTTP_ONLY_CODES

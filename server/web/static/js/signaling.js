@@ -47,6 +47,9 @@ export const ERROR_CODES = Object.freeze([
   "MISSING_FIELD", "BAD_FIELD", "TOO_LARGE",
   "UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "WRONG_STATE", "CONFLICT", "RATE_LIMITED",
   "INTERNAL",
+  // the REST API only, never on the wire
+  "UNSUPPORTED_MEDIA_TYPE", "BAD_CREDENTIALS", "LOCKED_OUT", "CSRF_FAILED", "INVALID_INVITATION",
+  "METHOD_NOT_ALLOWED",
   "TIMEOUT", "CLOSED", // local to a client, never on the wire
 ]);
 
