@@ -32,6 +32,7 @@ from server.appkeys import (
     COURT,
     ENGINE,
     ICE,
+    INVITATIONS,
     MEDIA,
     PLAYBACK,
     ROOMS,
@@ -43,8 +44,10 @@ from server.auth.turn import IceServers
 from server.clock import Clock, SystemClock
 from server.config import Config
 from server.enums import EventKind
+from server.hearings.invitations import InvitationService
 from server.hearings.rooms import HearingRooms
 from server.hearings.service import CourtService
+from server.hearings.station_backups import StationBackupService
 from server.media import MediaService, RecordingSettings
 from server.recording.playback import PlaybackService
 from server.recording.recovery import hearing_of, recover_unfinished
@@ -71,6 +74,10 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[SESSIONS] = sessions
     app[AUTH] = AuthService(sessions, app[CLOCK], config.security)
     app[COURT] = CourtService(sessions, app[CLOCK])
+    app[INVITATIONS] = InvitationService(sessions, app[CLOCK])
+    app[STATION_BACKUPS] = StationBackupService(
+        sessions, app[CLOCK], StationBackupStore(config.data_dir / "station-backups")
+    )
     yield
     await engine.dispose()
 
@@ -115,11 +122,11 @@ async def _playback(app: web.Application) -> AsyncIterator[None]:
         trusted,
         app[CLOCK],
         config.recording.playback_cache_ttl_s,
-        station_root=app[STATION_BACKUPS].root,
+        station_root=app[STATION_BACKUPS].store.root,
     )
     await service.start()
     app[PLAYBACK] = service
-    await asyncio.to_thread(app[STATION_BACKUPS].sweep_incoming, time.time())
+    await asyncio.to_thread(app[STATION_BACKUPS].store.sweep_incoming, time.time())
     sweeper = asyncio.create_task(service.sweep_forever(min(60.0, service.ttl_s / 4)))
     try:
         yield
@@ -197,7 +204,6 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=config.server.max_body_bytes)
     app[CONFIG] = config
     app[CLOCK] = clock or SystemClock()
-    app[STATION_BACKUPS] = StationBackupStore(config.data_dir / "station-backups")
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_playback)
     app.cleanup_ctx.append(_live_hearings)

@@ -10,11 +10,12 @@ from server.auth.service import AuthService
 from server.auth.turn import IceServers
 from server.clock import Clock
 from server.config import Config
+from server.hearings.invitations import InvitationService
 from server.hearings.rooms import HearingRooms
 from server.hearings.service import CourtService
+from server.hearings.station_backups import StationBackupService
 from server.media import MediaService
 from server.recording.playback import PlaybackService
-from server.recording.station_backups import StationBackupStore
 from server.web.connections import HearingConnections
 
 CONFIG = web.AppKey("config", Config)
@@ -23,12 +24,13 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 AUTH = web.AppKey("auth", AuthService)
 COURT = web.AppKey("court", CourtService)
+INVITATIONS = web.AppKey("invitations", InvitationService)
 ICE = web.AppKey("ice", IceServers)
 MEDIA = web.AppKey("media", MediaService)
 ROOMS = web.AppKey("rooms", HearingRooms)
 CONNECTIONS = web.AppKey("connections", HearingConnections)
 PLAYBACK = web.AppKey("playback", PlaybackService)
-STATION_BACKUPS = web.AppKey("station_backups", StationBackupStore)
+STATION_BACKUPS = web.AppKey("station_backups", StationBackupService)
 
 # Per-request values (request[...]): set by the session middleware.
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
@@ -38,12 +40,16 @@ __all__ = [
     "AUTH",
     "CLOCK",
     "CONFIG",
+    "CONNECTIONS",
     "COURT",
     "CSRF_HASH",
     "ENGINE",
+    "ICE",
+    "INVITATIONS",
+    "MEDIA",
     "PLAYBACK",
     "PRINCIPAL",
+    "ROOMS",
     "SESSIONS",
     "STATION_BACKUPS",
-    "Principal",
 ]

@@ -18,7 +18,17 @@ from pydantic import BaseModel
 
 from recordings import VerifyKey
 from server import __version__
-from server.appkeys import AUTH, CONFIG, CONNECTIONS, COURT, MEDIA, PLAYBACK, ROOMS, STATION_BACKUPS
+from server.appkeys import (
+    AUTH,
+    CONFIG,
+    CONNECTIONS,
+    COURT,
+    INVITATIONS,
+    MEDIA,
+    PLAYBACK,
+    ROOMS,
+    STATION_BACKUPS,
+)
 from server.auth.principals import PartyPrincipal, Principal, StaffPrincipal, StationPrincipal
 from server.auth.service import IssuedSession
 from server.errors import CourtError, ErrorCode, not_found
@@ -252,7 +262,7 @@ async def register_station_backup(request: web.Request) -> web.StreamResponse:
     body = await parse_body(request, s.StationBackupRequest)
     verify_key = _verify_key(body.verify_key)
     settings = request.app[MEDIA].recording  # its keys were read at start-up
-    backup = await request.app[COURT].register_station_backup(
+    backup = await request.app[STATION_BACKUPS].register(
         who,
         hearing_id,
         RecordingId(body.recording_id),
@@ -265,61 +275,51 @@ async def register_station_backup(request: web.Request) -> web.StreamResponse:
     return reply(out, status=201 if backup.created else 200)
 
 
-async def _upload_in_progress(request: web.Request) -> RecordingId:
-    """The backup the request is about, once the hearing's station may send it: registered,
-    and not received yet (CONFLICT)."""
+def _backup_of(request: web.Request) -> tuple[str, RecordingId]:
     hearing_id = path_id(request, "hearing_id", "hearing")
-    recording_id = RecordingId(path_id(request, "recording_id", "backup recording"))
-    await request.app[COURT].station_backup_key(principal(request), hearing_id, recording_id)
-    if await request.app[STATION_BACKUPS].received(recording_id):
-        raise CourtError(ErrorCode.CONFLICT, "this backup recording was already received")
-    return recording_id
+    return hearing_id, RecordingId(path_id(request, "recording_id", "backup recording"))
 
 
 async def put_station_backup_file(request: web.Request) -> web.StreamResponse:
     """One file of the station's sealed backup package, streamed to disk (sent again: replaced,
     until the court has received the package)."""
-    recording_id = await _upload_in_progress(request)
+    hearing_id, recording_id = _backup_of(request)
     await request.app[STATION_BACKUPS].store_file(
-        recording_id, request.match_info["file_name"], request.content.iter_chunked(1 << 16)
+        principal(request),
+        hearing_id,
+        recording_id,
+        request.match_info["file_name"],
+        request.content.iter_chunked(1 << 16),
     )
     return web.Response(status=204)
 
 
 async def list_station_backup_files(request: web.Request) -> web.StreamResponse:
     """What has arrived of an upload in progress (to resume it)."""
-    recording_id = await _upload_in_progress(request)
-    files = await request.app[STATION_BACKUPS].stored_files(recording_id)
+    hearing_id, recording_id = _backup_of(request)
+    files = await request.app[STATION_BACKUPS].stored_files(
+        principal(request), hearing_id, recording_id
+    )
     return reply(s.StationBackupFilesOut(recording_id=recording_id, files=files))
 
 
 async def receive_station_backup(request: web.Request) -> web.StreamResponse:
     """Verify the uploaded package against the key the station registered; keep it if intact."""
-    who = principal(request)
-    hearing_id = path_id(request, "hearing_id", "hearing")
-    recording_id = RecordingId(path_id(request, "recording_id", "backup recording"))
-    key = await request.app[COURT].station_backup_key(who, hearing_id, recording_id)
-    report = await request.app[STATION_BACKUPS].accept(recording_id, key)
-    received = report.exit_code in (0, 2)
-    if received:
-        await request.app[COURT].log_station_backup_received(
-            who,
-            hearing_id,
-            recording_id,
-            root_hash=report.root_hash,
-            status=report.status,
-            size=report.bytes,
-        )
+    hearing_id, recording_id = _backup_of(request)
+    receipt = await request.app[STATION_BACKUPS].receive(
+        principal(request), hearing_id, recording_id
+    )
+    report = receipt.report
     out = s.StationBackupReceiptOut(
         recording_id=recording_id,
-        received=received,
+        received=receipt.received,
         exit_code=report.exit_code,
         root_hash=report.root_hash,
         gaps=len(report.gaps),
         problems=[f"{p.location}: {p.message}" for p in report.problems]
         + ([report.io_error] if report.io_error else []),
     )
-    return reply(out, status=201 if received else 422)
+    return reply(out, status=201 if receipt.received else 422)
 
 
 # -- recordings: playback for presiding staff ---------------------------------------------
@@ -362,7 +362,7 @@ async def prepare_playback(request: web.Request) -> web.StreamResponse:
     trusted = None  # the court's own recordings: the server's signing key
     if found.source is RecordingSource.STATION_BACKUP:
         # A station's backup: the key that station registered, never one inside the package.
-        trusted = [await request.app[COURT].reviewed_backup_key(who, hearing_id, recording_id)]
+        trusted = [await request.app[STATION_BACKUPS].reviewed_key(who, hearing_id, recording_id)]
     playback = await request.app[PLAYBACK].prepare(HearingId(hearing_id), recording_id, trusted)
     await request.app[COURT].log_recording_review(who, hearing_id, recording_id)
     return await _playback_reply(request, hearing_id, playback, status=202)
@@ -432,7 +432,7 @@ async def create_invitation(request: web.Request) -> web.StreamResponse:
         if hours is not None
         else timedelta(seconds=config.security.invitation_validity_s)
     )
-    issued = await request.app[COURT].create_invitation(
+    issued = await request.app[INVITATIONS].create_invitation(
         who, hearing_id, participant_id, valid_for=valid_for, not_before=body.not_before
     )
     await _end_sessions(
@@ -451,13 +451,13 @@ async def create_invitation(request: web.Request) -> web.StreamResponse:
 
 async def list_invitations(request: web.Request) -> web.StreamResponse:
     hearing_id = path_id(request, "hearing_id", "hearing")
-    rows = await request.app[COURT].list_invitations(principal(request), hearing_id)
+    rows = await request.app[INVITATIONS].list_invitations(principal(request), hearing_id)
     return reply([s.InvitationOut.model_validate(x) for x in rows])
 
 
 async def revoke_invitation(request: web.Request) -> web.StreamResponse:
     invitation_id = path_id(request, "invitation_id", "invitation")
-    revoked = await request.app[COURT].revoke_invitation(principal(request), invitation_id)
+    revoked = await request.app[INVITATIONS].revoke_invitation(principal(request), invitation_id)
     await _end_sessions(
         request,
         revoked.ended_sessions,

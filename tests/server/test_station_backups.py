@@ -41,7 +41,7 @@ from recordings.keys import key_id
 from server.app import create_app
 from server.appkeys import SESSIONS
 from server.enums import EventKind, HearingState
-from server.hearings.service import MAX_STATION_BACKUPS
+from server.hearings.station_backups import MAX_STATION_BACKUPS
 from server.recording import station_backups
 from server.recording.station_backups import StationBackupStore
 from server.storage.db import upgrade_async
