@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.auth.principals import PartyPrincipal, Principal, StaffPrincipal, StationPrincipal
 from server.enums import PRESIDING_STAFF, StaffRole
 from server.errors import CourtError, ErrorCode, not_found
+from server.ids import HearingId
 from server.storage.models import Hearing
 from server.storage.repositories import HearingRepository, StationRepository
 
@@ -37,7 +38,7 @@ def require_presiding(principal: Principal, action: str) -> StaffPrincipal:
 
 
 async def readable_hearing(
-    db: AsyncSession, principal: Principal, hearing_id: str, *, lock: bool = False
+    db: AsyncSession, principal: Principal, hearing_id: HearingId, *, lock: bool = False
 ) -> Hearing:
     """Load a hearing the principal may read; NOT_FOUND for everything else."""
     hearing = await HearingRepository(db).get(hearing_id, lock=lock)
@@ -59,7 +60,7 @@ async def readable_hearing(
 async def managed_hearing(
     db: AsyncSession,
     principal: Principal,
-    hearing_id: str,
+    hearing_id: HearingId,
     action: str,
     *,
     lock: bool = False,

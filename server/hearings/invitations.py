@@ -21,6 +21,7 @@ from server.clock import Clock, utc
 from server.enums import PRESIDING_ROLES, EventKind, HearingRole, HearingState
 from server.errors import CourtError, ErrorCode, not_found
 from server.hearings.access import managed_hearing
+from server.ids import HearingId
 from server.storage.eventlog import EventLogRepository
 from server.storage.models import Invitation
 from server.storage.repositories import (
@@ -55,7 +56,7 @@ class InvitationService:
     async def create_invitation(
         self,
         principal: Principal,
-        hearing_id: str,
+        hearing_id: HearingId,
         participant_id: str,
         *,
         valid_for: timedelta,
@@ -108,7 +109,9 @@ class InvitationService:
             )
             return IssuedInvitation(invitation=invitation, token=token, ended_sessions=tuple(ended))
 
-    async def list_invitations(self, principal: Principal, hearing_id: str) -> Sequence[Invitation]:
+    async def list_invitations(
+        self, principal: Principal, hearing_id: HearingId
+    ) -> Sequence[Invitation]:
         async with self._sessions() as db:
             await managed_hearing(db, principal, hearing_id, "list invitations")
             return await InvitationRepository(db).list_for_hearing(hearing_id)
@@ -124,7 +127,7 @@ class InvitationService:
             if invitation is None:
                 raise not_found("invitation")
             staff, hearing = await managed_hearing(
-                db, principal, invitation.hearing_id, "revoke invitations"
+                db, principal, HearingId(invitation.hearing_id), "revoke invitations"
             )
             ended: list[str] = []
             if invitation.revoked_at is None:

@@ -36,6 +36,7 @@ from server.enums import (
 from server.errors import CourtError, ErrorCode, not_found
 from server.hearings import states
 from server.hearings.access import forbidden, managed_hearing, readable_hearing, require_presiding
+from server.ids import HearingId
 from server.storage.eventlog import EventLogRepository
 from server.storage.models import Case, Court, Hearing, HearingEvent, Participant
 from server.storage.models import Station as StationRow
@@ -142,7 +143,7 @@ class CourtService:
                 )
             return await repo.list(court_id=principal.court_id)
 
-    async def get_hearing(self, principal: Principal, hearing_id: str) -> Hearing:
+    async def get_hearing(self, principal: Principal, hearing_id: HearingId) -> Hearing:
         async with self._sessions() as db:
             return await readable_hearing(db, principal, hearing_id)
 
@@ -203,7 +204,7 @@ class CourtService:
     # -- participants ------------------------------------------------------------------
 
     async def list_participants(
-        self, principal: Principal, hearing_id: str
+        self, principal: Principal, hearing_id: HearingId
     ) -> Sequence[Participant]:
         async with self._sessions() as db:
             await readable_hearing(db, principal, hearing_id)
@@ -214,7 +215,7 @@ class CourtService:
     async def add_participant(
         self,
         principal: Principal,
-        hearing_id: str,
+        hearing_id: HearingId,
         *,
         display_name: str,
         role: HearingRole,
@@ -278,7 +279,7 @@ class CourtService:
             )
             return participant
 
-    async def participant_for(self, principal: Principal, hearing_id: str) -> Participant:
+    async def participant_for(self, principal: Principal, hearing_id: HearingId) -> Participant:
         """The participant a principal takes part as in a hearing (for joining it live).
 
         A party is its own participant; staff and stations must have been added to the hearing
@@ -300,7 +301,7 @@ class CourtService:
     # -- lifecycle ---------------------------------------------------------------------
 
     async def set_hearing_state(
-        self, principal: Principal, hearing_id: str, target: HearingState, reason: str
+        self, principal: Principal, hearing_id: HearingId, target: HearingState, reason: str
     ) -> Hearing:
         """Move the hearing to `target` per the transition table in ``states``.
 
@@ -339,7 +340,7 @@ class CourtService:
     async def confirm_recording(
         self,
         principal: Principal,
-        hearing_id: str,
+        hearing_id: HearingId,
         recording_id: str,
         root_hash: str,
         confirmed: bool,
@@ -378,7 +379,7 @@ class CourtService:
             )
             return matches
 
-    async def authorize_recording_review(self, principal: Principal, hearing_id: str) -> None:
+    async def authorize_recording_review(self, principal: Principal, hearing_id: HearingId) -> None:
         """Presiding staff of the hearing's court may list and play back its recordings.
 
         Raises NOT_FOUND (not their court's hearing) or FORBIDDEN (other roles).
@@ -387,7 +388,7 @@ class CourtService:
             await managed_hearing(db, principal, hearing_id, "review recordings")
 
     async def log_recording_review(
-        self, principal: Principal, hearing_id: str, recording_id: str
+        self, principal: Principal, hearing_id: HearingId, recording_id: str
     ) -> None:
         """Put on the hearing's log who opened which recording for playback, and when."""
         async with self._sessions.begin() as db:
@@ -402,7 +403,7 @@ class CourtService:
 
     # -- event log ---------------------------------------------------------------------
 
-    async def timeline(self, principal: Principal, hearing_id: str) -> Sequence[HearingEvent]:
+    async def timeline(self, principal: Principal, hearing_id: HearingId) -> Sequence[HearingEvent]:
         async with self._sessions() as db:
             await managed_hearing(db, principal, hearing_id, "read the hearing timeline")
             return await EventLogRepository(db).list(hearing_id)

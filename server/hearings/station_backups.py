@@ -26,7 +26,7 @@ from server.clock import Clock
 from server.enums import EventKind, HearingState
 from server.errors import CourtError, ErrorCode
 from server.hearings.access import forbidden, managed_hearing, readable_hearing
-from server.ids import RecordingId, StationId
+from server.ids import HearingId, RecordingId, StationId
 from server.recording.station_backups import StationBackupStore
 from server.storage.eventlog import EventLogRepository
 
@@ -54,7 +54,9 @@ class BackupReceipt:
     received: bool  # intact (verify 0 or 2): taken, logged, never written again
 
 
-async def _registered_backup_key(db: AsyncSession, hearing_id: str, recording_id: str) -> VerifyKey:
+async def _registered_backup_key(
+    db: AsyncSession, hearing_id: HearingId, recording_id: str
+) -> VerifyKey:
     """The key a station registered backup `recording_id` of the hearing with (NOT_FOUND if
     none): what the backup is verified against, never a key inside the package."""
     for entry in await EventLogRepository(db).list(
@@ -80,7 +82,7 @@ class StationBackupService:
     async def register(
         self,
         principal: Principal,
-        hearing_id: str,
+        hearing_id: HearingId,
         recording_id: RecordingId,
         verify_key: VerifyKey,
         recipients: Sequence[str],
@@ -156,7 +158,7 @@ class StationBackupService:
             return backup
 
     async def _station_key(
-        self, principal: Principal, hearing_id: str, recording_id: RecordingId
+        self, principal: Principal, hearing_id: HearingId, recording_id: RecordingId
     ) -> VerifyKey:
         """The key the hearing's station registered backup `recording_id` with: what its
         upload is verified against (never a key inside the upload).
@@ -168,21 +170,21 @@ class StationBackupService:
             hearing = await readable_hearing(db, principal, hearing_id)
             if not isinstance(principal, StationPrincipal):
                 raise forbidden("send a station backup recording")
-            return await _registered_backup_key(db, hearing.id, recording_id)
+            return await _registered_backup_key(db, HearingId(hearing.id), recording_id)
 
     async def reviewed_key(
-        self, principal: Principal, hearing_id: str, recording_id: str
+        self, principal: Principal, hearing_id: HearingId, recording_id: str
     ) -> VerifyKey:
         """For presiding staff playing a received station backup: the key its station
         registered, which it must verify against. Raises NOT_FOUND, FORBIDDEN."""
         async with self._sessions() as db:
             _, hearing = await managed_hearing(db, principal, hearing_id, "review recordings")
-            return await _registered_backup_key(db, hearing.id, recording_id)
+            return await _registered_backup_key(db, HearingId(hearing.id), recording_id)
 
     async def _log_received(
         self,
         principal: Principal,
-        hearing_id: str,
+        hearing_id: HearingId,
         recording_id: RecordingId,
         *,
         root_hash: str | None,
@@ -206,7 +208,7 @@ class StationBackupService:
             )
 
     async def _upload_in_progress(
-        self, principal: Principal, hearing_id: str, recording_id: RecordingId
+        self, principal: Principal, hearing_id: HearingId, recording_id: RecordingId
     ) -> None:
         """The hearing's station may send this backup now: it is registered and not received
         yet (CONFLICT once it is). Raises as `_station_key`."""
@@ -217,7 +219,7 @@ class StationBackupService:
     async def store_file(
         self,
         principal: Principal,
-        hearing_id: str,
+        hearing_id: HearingId,
         recording_id: RecordingId,
         name: str,
         chunks: AsyncIterator[bytes],
@@ -228,7 +230,7 @@ class StationBackupService:
         await self.store.store_file(recording_id, name, chunks)
 
     async def stored_files(
-        self, principal: Principal, hearing_id: str, recording_id: RecordingId
+        self, principal: Principal, hearing_id: HearingId, recording_id: RecordingId
     ) -> dict[str, str]:
         """What has arrived of an upload in progress, by file name with its SHA-256 (to resume
         it). Raises NOT_FOUND, FORBIDDEN, CONFLICT."""
@@ -236,7 +238,7 @@ class StationBackupService:
         return await self.store.stored_files(recording_id)
 
     async def receive(
-        self, principal: Principal, hearing_id: str, recording_id: RecordingId
+        self, principal: Principal, hearing_id: HearingId, recording_id: RecordingId
     ) -> BackupReceipt:
         """Verify the uploaded package against the registered key and take it if intact
         (logged); otherwise it stays where it is for the station to send again.

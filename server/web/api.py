@@ -40,6 +40,7 @@ from server.web import schemas as s
 from server.web.http import (
     clear_session_cookies,
     client_address,
+    hearing_path_id,
     parse_body,
     path_id,
     principal,
@@ -113,13 +114,13 @@ async def _end_sessions(
     request: web.Request,
     session_ids: Sequence[str],
     message: str,
-    hearing_id: str,
+    hearing_id: HearingId,
     participant_id: str,
 ) -> None:
     """Revoked sessions end now: their open sockets are closed (SESSION_REVOKED) and a place
     the participant kept in the live hearing is forgotten (the next device waits)."""
     await request.app[CONNECTIONS].end_sessions(session_ids, message)
-    live = request.app[ROOMS].get(HearingId(hearing_id))
+    live = request.app[ROOMS].get(hearing_id)
     if live is not None:
         await live.access_revoked(ParticipantId(participant_id))
 
@@ -213,24 +214,22 @@ async def create_hearing(request: web.Request) -> web.StreamResponse:
 
 
 async def get_hearing(request: web.Request) -> web.StreamResponse:
-    hearing_id = path_id(request, "hearing_id", "hearing")
+    hearing_id = hearing_path_id(request)
     hearing = await request.app[COURT].get_hearing(principal(request), hearing_id)
     return reply(s.HearingOut.model_validate(hearing))
 
 
 async def set_hearing_state(request: web.Request) -> web.StreamResponse:
     who = principal(request)
-    hearing_id = path_id(request, "hearing_id", "hearing")
+    hearing_id = hearing_path_id(request)
     body = await parse_body(request, s.SetHearingStateRequest)
-    hearing = await request.app[ROOMS].set_hearing_state(
-        who, HearingId(hearing_id), body.state, body.reason
-    )
+    hearing = await request.app[ROOMS].set_hearing_state(who, hearing_id, body.state, body.reason)
     return reply(s.HearingOut.model_validate(hearing))
 
 
 async def confirm_recording(request: web.Request) -> web.StreamResponse:
     who = principal(request)
-    hearing_id = path_id(request, "hearing_id", "hearing")
+    hearing_id = hearing_path_id(request)
     recording_id = path_id(request, "recording_id", "recording")
     body = await parse_body(request, s.ConfirmRecordingRequest)
     matches = await request.app[COURT].confirm_recording(
@@ -258,7 +257,7 @@ def _verify_key(pem: str) -> VerifyKey:
 
 async def register_station_backup(request: web.Request) -> web.StreamResponse:
     who = principal(request)
-    hearing_id = path_id(request, "hearing_id", "hearing")
+    hearing_id = hearing_path_id(request)
     body = await parse_body(request, s.StationBackupRequest)
     verify_key = _verify_key(body.verify_key)
     settings = request.app[MEDIA].recording  # its keys were read at start-up
@@ -275,8 +274,8 @@ async def register_station_backup(request: web.Request) -> web.StreamResponse:
     return reply(out, status=201 if backup.created else 200)
 
 
-def _backup_of(request: web.Request) -> tuple[str, RecordingId]:
-    hearing_id = path_id(request, "hearing_id", "hearing")
+def _backup_of(request: web.Request) -> tuple[HearingId, RecordingId]:
+    hearing_id = hearing_path_id(request)
     return hearing_id, RecordingId(path_id(request, "recording_id", "backup recording"))
 
 
@@ -326,9 +325,9 @@ async def receive_station_backup(request: web.Request) -> web.StreamResponse:
 
 
 async def list_recordings(request: web.Request) -> web.StreamResponse:
-    hearing_id = path_id(request, "hearing_id", "hearing")
+    hearing_id = hearing_path_id(request)
     await request.app[COURT].authorize_recording_review(principal(request), hearing_id)
-    found = await request.app[PLAYBACK].list_recordings(HearingId(hearing_id))
+    found = await request.app[PLAYBACK].list_recordings(hearing_id)
     return reply(
         [
             s.RecordingOut(
@@ -344,7 +343,7 @@ async def list_recordings(request: web.Request) -> web.StreamResponse:
 
 
 async def _playback_reply(
-    request: web.Request, hearing_id: str, playback: Playback, status: int = 200
+    request: web.Request, hearing_id: HearingId, playback: Playback, status: int = 200
 ) -> web.StreamResponse:
     people = await request.app[COURT].list_participants(principal(request), hearing_id)
     names = {p.id: {"display_name": p.display_name, "role": p.role.value} for p in people}
@@ -355,32 +354,32 @@ async def _playback_reply(
 
 async def prepare_playback(request: web.Request) -> web.StreamResponse:
     who = principal(request)
-    hearing_id = path_id(request, "hearing_id", "hearing")
+    hearing_id = hearing_path_id(request)
     recording_id = path_id(request, "recording_id", "recording")
     await request.app[COURT].authorize_recording_review(who, hearing_id)
-    found = await request.app[PLAYBACK].find(HearingId(hearing_id), recording_id)
+    found = await request.app[PLAYBACK].find(hearing_id, recording_id)
     trusted = None  # the court's own recordings: the server's signing key
     if found.source is RecordingSource.STATION_BACKUP:
         # A station's backup: the key that station registered, never one inside the package.
         trusted = [await request.app[STATION_BACKUPS].reviewed_key(who, hearing_id, recording_id)]
-    playback = await request.app[PLAYBACK].prepare(HearingId(hearing_id), recording_id, trusted)
+    playback = await request.app[PLAYBACK].prepare(hearing_id, recording_id, trusted)
     await request.app[COURT].log_recording_review(who, hearing_id, recording_id)
     return await _playback_reply(request, hearing_id, playback, status=202)
 
 
 async def get_playback(request: web.Request) -> web.StreamResponse:
-    hearing_id = path_id(request, "hearing_id", "hearing")
+    hearing_id = hearing_path_id(request)
     recording_id = path_id(request, "recording_id", "recording")
     await request.app[COURT].authorize_recording_review(principal(request), hearing_id)
-    playback = request.app[PLAYBACK].get(HearingId(hearing_id), recording_id)
+    playback = request.app[PLAYBACK].get(hearing_id, recording_id)
     return await _playback_reply(request, hearing_id, playback)
 
 
 async def playback_stream(request: web.Request) -> web.StreamResponse:
-    hearing_id = path_id(request, "hearing_id", "hearing")
+    hearing_id = hearing_path_id(request)
     recording_id = path_id(request, "recording_id", "recording")
     await request.app[COURT].authorize_recording_review(principal(request), hearing_id)
-    playback = request.app[PLAYBACK].get(HearingId(hearing_id), recording_id)
+    playback = request.app[PLAYBACK].get(hearing_id, recording_id)
     raw = request.match_info["stream_id"]
     file = playback.stream_file(int(raw)) if raw.isdigit() and len(raw) < 10 else None
     if file is None:
@@ -392,14 +391,14 @@ async def playback_stream(request: web.Request) -> web.StreamResponse:
 
 
 async def list_participants(request: web.Request) -> web.StreamResponse:
-    hearing_id = path_id(request, "hearing_id", "hearing")
+    hearing_id = hearing_path_id(request)
     rows = await request.app[COURT].list_participants(principal(request), hearing_id)
     return reply([s.ParticipantOut.model_validate(x) for x in rows])
 
 
 async def add_participant(request: web.Request) -> web.StreamResponse:
     who = principal(request)
-    hearing_id = path_id(request, "hearing_id", "hearing")
+    hearing_id = hearing_path_id(request)
     body = await parse_body(request, s.AddParticipantRequest)
     participant = await request.app[COURT].add_participant(
         who,
@@ -422,7 +421,7 @@ def invitation_url(request: web.Request, token: str) -> str:
 
 async def create_invitation(request: web.Request) -> web.StreamResponse:
     who = principal(request)
-    hearing_id = path_id(request, "hearing_id", "hearing")
+    hearing_id = hearing_path_id(request)
     participant_id = path_id(request, "participant_id", "participant")
     body = await parse_body(request, s.CreateInvitationRequest)
     config = request.app[CONFIG]
@@ -450,7 +449,7 @@ async def create_invitation(request: web.Request) -> web.StreamResponse:
 
 
 async def list_invitations(request: web.Request) -> web.StreamResponse:
-    hearing_id = path_id(request, "hearing_id", "hearing")
+    hearing_id = hearing_path_id(request)
     rows = await request.app[INVITATIONS].list_invitations(principal(request), hearing_id)
     return reply([s.InvitationOut.model_validate(x) for x in rows])
 
@@ -462,14 +461,14 @@ async def revoke_invitation(request: web.Request) -> web.StreamResponse:
         request,
         revoked.ended_sessions,
         "the invitation link was withdrawn by the court",
-        revoked.invitation.hearing_id,
+        HearingId(revoked.invitation.hearing_id),
         revoked.invitation.participant_id,
     )
     return reply(s.InvitationOut.model_validate(revoked.invitation))
 
 
 async def timeline(request: web.Request) -> web.StreamResponse:
-    hearing_id = path_id(request, "hearing_id", "hearing")
+    hearing_id = hearing_path_id(request)
     events = await request.app[COURT].timeline(principal(request), hearing_id)
     out = s.TimelineOut(
         hearing_id=hearing_id,

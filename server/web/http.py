@@ -13,7 +13,7 @@ from server.appkeys import CONFIG, PRINCIPAL
 from server.auth.principals import Principal
 from server.auth.service import IssuedSession
 from server.errors import CourtError, ErrorCode, not_found
-from server.ids import parse_id
+from server.ids import HearingId, parse_id
 
 SESSION_COOKIE = "sc_session"
 CSRF_COOKIE = "sc_csrf"
@@ -59,6 +59,11 @@ def path_id(request: web.Request, name: str, what: str) -> str:
     if value is None:
         raise not_found(what)
     return value
+
+
+def hearing_path_id(request: web.Request) -> HearingId:
+    """The `{hearing_id}` path parameter: a hearing id, or not found."""
+    return HearingId(path_id(request, "hearing_id", "hearing"))
 
 
 def principal(request: web.Request) -> Principal:

@@ -338,12 +338,12 @@ class Connection:
     async def join(self, message: m.Join) -> m.Message:
         if self.participant_id is not None:
             raise SignalingError(ErrorCode.WRONG_STATE, "this connection has already joined")
-        hearing_id = parse_id(message.hearing_id)
-        if hearing_id is None:
+        parsed = parse_id(message.hearing_id)
+        if parsed is None:
             raise SignalingError(ErrorCode.NOT_FOUND, "hearing not found")
-        participant = await self.app[COURT].participant_for(self.principal, hearing_id)
+        hid = HearingId(parsed)
+        participant = await self.app[COURT].participant_for(self.principal, hid)
         pid = ParticipantId(participant.id)
-        hid = HearingId(hearing_id)
         connections = self.app[CONNECTIONS]
         if not connections.allow_join(pid):
             raise SignalingError(
