@@ -2,7 +2,7 @@
 
 Subcommands: ``serve``, ``demo``, ``db upgrade``, ``user add``, ``station add``, ``verify``,
 ``export``, ``recover``, ``recording selftest``, ``station``. Exit codes: 0 success, 1 failure,
-2 usage or a feature that is not built yet, 3 configuration error; except ``verify``, ``export``
+2 usage, 3 configuration error; except ``verify``, ``export``
 and ``recover``, which keep the evidence contract of ``recordings.cli`` (0 intact, 2 intact with
 declared gaps, 1 tampered or incomplete, 3 usage or I/O error) for every argument they get.
 """
@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from recordings.cli import main as recordings_main
 from server.config import Config, ConfigError, load_config
 
 log = logging.getLogger("shared_court")
@@ -265,10 +266,6 @@ def cmd_station_add(args: argparse.Namespace) -> int:
 
 
 def _delegate_recordings(argv: list[str], prog: str) -> int:
-    try:
-        from recordings.cli import main as recordings_main
-    except ImportError:
-        return _not_built("recordings")
     return int(recordings_main(argv, prog=prog))
 
 
@@ -295,11 +292,6 @@ def _station_client(command: str) -> Callable[[argparse.Namespace], int]:
 
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help(sys.stderr)
-    return EXIT_USAGE
-
-
-def _not_built(name: str) -> int:
-    print(f"shared-court {name}: not built yet in this version", file=sys.stderr)
     return EXIT_USAGE
 
 

@@ -74,7 +74,7 @@ from aiortc.rtp import (
     unwrap_rtx,
 )
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 PINNED_AIORTC = "1.16.0"
 PINNED_AIOICE = "0.13.0"
@@ -345,7 +345,7 @@ def hook_receiver_rtcp(
                     packet.ssrc, packet.sender_info.ntp_timestamp, packet.sender_info.rtp_timestamp
                 )
             except Exception:
-                logger.exception("sender report handler failed")
+                log.exception("sender report handler failed")
         await original(packet)
 
     receiver._handle_rtcp_packet = handle  # type: ignore[method-assign]
@@ -450,7 +450,7 @@ def hook_sender(
         try:
             handled = on_rtcp(packet)
         except Exception:
-            logger.exception("SFU RTCP handler failed")
+            log.exception("SFU RTCP handler failed")
             handled = True
         if not handled:
             await original_rtcp(packet)

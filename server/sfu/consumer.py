@@ -26,7 +26,7 @@ from .forwarding import OutputStream, retransmit
 if TYPE_CHECKING:
     from .producer import Producer
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 ConsumerId = NewType("ConsumerId", str)
 

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 Listener = Callable[..., Any]
 
@@ -46,7 +46,7 @@ class EventEmitter:
             try:
                 result = listener(*args)
             except Exception:
-                logger.exception("listener for %r on %s failed", event, type(self).__name__)
+                log.exception("listener for %r on %s failed", event, type(self).__name__)
                 continue
             if inspect.isawaitable(result):
                 task = asyncio.ensure_future(result)
@@ -56,7 +56,7 @@ class EventEmitter:
     def _listener_done(self, task: asyncio.Task[Any]) -> None:
         self._listener_tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            logger.error(
+            log.error(
                 "async listener on %s failed",
                 type(self).__name__,
                 exc_info=task.exception(),

@@ -56,7 +56,7 @@ from typing import Any
 
 from .rtp import header_length, payload_end, read_seq, read_ssrc, read_timestamp
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 HISTORY_SIZE = 1024  # per producer: ~8 s of 1 Mbps video, ~20 s of Opus
 _HISTORY_MASK = HISTORY_SIZE - 1
@@ -249,7 +249,7 @@ def forward(data: bytes, outputs: tuple[OutputStream, ...], now: float) -> None:
         except Exception:
             # A dead transport would fail for every packet: log once and stop using it
             # (the peer closes on its connection state; the path is re-bound on reconnect).
-            logger.exception("forwarding to SSRC %d failed; send path disabled", out.ssrc)
+            log.exception("forwarding to SSRC %d failed; send path disabled", out.ssrc)
             path.unbind()
         if ((oseq - out.last_seq) & 0xFFFF) < 0x8000:
             out.last_seq = oseq
@@ -322,7 +322,7 @@ def retransmit(out: OutputStream, history: PacketHistory, lost: Iterable[int]) -
         try:
             path.sendto(path.protect(bytes(buf)), path.addr)
         except Exception:
-            logger.exception("retransmission to SSRC %d failed", out.ssrc)
+            log.exception("retransmission to SSRC %d failed", out.ssrc)
             continue
         sent += 1
     out.retransmitted += sent

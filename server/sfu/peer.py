@@ -83,7 +83,7 @@ from .producer import Producer, ProducerId
 from .rtp import read_ssrc
 from .sdp_align import align_offer
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 _MAX_LEARNED_SSRCS = 64
 
@@ -484,7 +484,7 @@ class Peer(EventEmitter):
             dtls = slot.transceiver.sender.transport
             resolved = aiortc_hooks.resolve_send_path(dtls)
             if resolved is None:
-                logger.warning("peer %s: sender started without a connected transport", self.id)
+                log.warning("peer %s: sender started without a connected transport", self.id)
             else:
                 self.send_path.bind(*resolved)
                 dtls.on("statechange", lambda: self._on_dtls_state(dtls))
@@ -568,7 +568,7 @@ class Peer(EventEmitter):
             except Exception:
                 if not self._is_open():
                     return
-                logger.exception("peer %s: creating an offer failed", self.id)
+                log.exception("peer %s: creating an offer failed", self.id)
                 self.close(CloseReason.ICE_FAILED)
                 return
             for consumer in placed:
@@ -605,7 +605,7 @@ class Peer(EventEmitter):
         if self.closed or self.offers_sent != offer_number:
             return
         if self._pc.signalingState == "have-local-offer":
-            logger.warning(
+            log.warning(
                 "peer %s: no answer to server offer %d within %.0f s; closing it",
                 self.id,
                 offer_number,

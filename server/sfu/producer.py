@@ -43,7 +43,7 @@ from .events import EventEmitter
 from .forwarding import OutputStream, PacketHistory, forward
 from .rtp import header_length, payload_end, read_seq
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 ProducerId = NewType("ProducerId", str)
 
@@ -143,7 +143,7 @@ class Producer(EventEmitter):
             try:
                 tap.on_rtp(data)
             except Exception:
-                logger.exception("producer %s: tap failed; removed", self.id)
+                log.exception("producer %s: tap failed; removed", self.id)
                 self.remove_tap(tap)
 
     # --- set-up from negotiation -------------------------------------------------------
@@ -173,7 +173,7 @@ class Producer(EventEmitter):
                 try:
                     tap.on_sender_report(rtp_timestamp, ntp)
                 except Exception:
-                    logger.exception("producer %s: tap failed; removed", self.id)
+                    log.exception("producer %s: tap failed; removed", self.id)
                     self.remove_tap(tap)
 
     # --- the per-packet entry point (called by Peer's input hook) ------------------------

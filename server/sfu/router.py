@@ -39,7 +39,7 @@ from .events import EventEmitter
 from .peer import Peer, PeerClosedError
 from .producer import Producer, ProducerId
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 DEFAULT_ROOM = "main"
 

@@ -28,7 +28,7 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 MAX_LINE = 1 << 20  # SDP of a large hearing stays far below 1 MiB
 MAX_BACKLOG = 16 << 20  # unread bytes towards the main process before events are dropped
@@ -96,7 +96,7 @@ class Channel:
                 try:
                     message = json.loads(line)
                 except ValueError:
-                    logger.warning("unparsable line from an SFU worker")
+                    log.warning("unparsable line from an SFU worker")
                     continue
                 if "id" in message:
                     self._reply(message)
@@ -105,7 +105,7 @@ class Channel:
                         str(message.get("event")), str(message.get("target")), message["data"]
                     )
         except (ConnectionError, asyncio.LimitOverrunError, ValueError):
-            logger.exception("the pipe from an SFU worker failed")
+            log.exception("the pipe from an SFU worker failed")
         finally:
             self.alive = False
             for future in self._pending.values():
@@ -141,7 +141,7 @@ class ChannelServer:
         if self._broken or out is None:
             return
         if out.is_closing() or out.get_write_buffer_size() > MAX_BACKLOG:
-            logger.warning("pipe to the main process broken or stalled; dropping events")
+            log.warning("pipe to the main process broken or stalled; dropping events")
             self._broken = True
             return
         out.write(json.dumps(message).encode() + b"\n")

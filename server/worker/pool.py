@@ -49,7 +49,7 @@ from signaling.reasons import CloseReason
 
 from .channel import MAX_LINE, Channel, WorkerDiedError
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 
 class Worker:
@@ -288,7 +288,7 @@ class WorkerPool(EventEmitter):
         hearing = HearingId(target)
         handler = self._events.get(event)
         if handler is None:
-            logger.warning("worker %d: unknown event %r", worker.index, event)
+            log.warning("worker %d: unknown event %r", worker.index, event)
             return
         handler(worker, hearing, data)
 
@@ -328,7 +328,7 @@ class WorkerPool(EventEmitter):
         worker.hearings.clear()
         if self._closed:
             return
-        logger.error(
+        log.error(
             "SFU worker %d exited (%s); ending hearings %s",
             worker.index,
             worker.process.returncode,

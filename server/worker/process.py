@@ -38,7 +38,7 @@ from signaling.reasons import CloseReason
 
 from .channel import ChannelServer, RequestHandler
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 
 class HostedHearing:
@@ -181,13 +181,13 @@ class HostedHearing:
         recorder, self.recorder = self.recorder, None
         if recorder is None:
             return
-        logger.warning("hearing %s: %s while recording; sealing it", self.id, why)
+        log.warning("hearing %s: %s while recording; sealing it", self.id, why)
         with contextlib.suppress(RecordingError):
             await recorder.note(f"recording ended: {why}")
         try:
             await recorder.stop()
         except RecordingError:
-            logger.exception("hearing %s: sealing the recording failed", self.id)
+            log.exception("hearing %s: sealing the recording failed", self.id)
 
     async def close(self, reason: CloseReason, why: str) -> None:
         await self.seal_leftover(why)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import struct
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +15,7 @@ from recordings.keys import ArchivePrivateKey, SigningKey, StaticKeyProvider
 from recordings.selftest import MediaClock
 from recordings.synthetic import EncodedFrame, encode_synthetic
 from recordings.writer import RecordingWriter, WriterConfig
+from tests.media_probe import probe
 
 FFPROBE = shutil.which("ffprobe")
 
@@ -106,27 +106,9 @@ def sealed(sealed_template: Path, tmp_path: Path) -> Path:
     return dst
 
 
-def ffprobe_json(path: Path) -> dict[str, object]:
-    assert FFPROBE is not None, "ffprobe is required (Debian package ffmpeg)"
-    out = subprocess.run(
-        [
-            FFPROBE,
-            "-v",
-            "error",
-            "-count_packets",
-            "-show_streams",
-            "-show_format",
-            "-of",
-            "json",
-            str(path),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
-    result: dict[str, object] = json.loads(out)
-    return result
+def ffprobe_json(path: Path) -> dict[str, Any]:
+    """Streams and format, with each stream's packet count (tests.media_probe)."""
+    return probe(path, "-count_packets")
 
 
 def write_frames_file(path: Path, frames: list[EncodedFrame]) -> None:

@@ -107,7 +107,7 @@ def test_audio_only_video_only_and_late_keyframe(
     assert sorted(p.name for p in res.files) == ["audio.webm", "video.webm"]
     a = ffprobe_json(tmp_path / "out" / "audio.webm")
     assert _stream(a, "opus")["codec_name"] == "opus"
-    assert len(a["streams"]) == 1  # type: ignore[arg-type]
+    assert len(a["streams"]) == 1
     v = ffprobe_json(tmp_path / "out" / "video.webm")
     vs = _stream(v, "vp8")
     first_kept = key_at if key_at >= 10 else 60

@@ -5,9 +5,7 @@ export, ffprobe) run off the event loop."""
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,11 +15,12 @@ import uvloop
 
 from recordings import KeyProvider, export_package, keygen, load_archive_private_key
 from recordings.verify import Report, verify_package
-from server.ids import HearingId, new_id
 from server.recording import load_keys
-from server.sfu import Router, aiortc_hooks
-from signaling.reasons import CloseReason
-from tests.server.sfu.conftest import Client
+from server.sfu import aiortc_hooks
+
+# The SFU suite's real aiortc clients and router, shared (pytest takes fixtures imported here).
+from tests.media_probe import probe
+from tests.server.sfu.conftest import Client, make_client, router  # noqa: F401
 
 _HERE = Path(__file__).parent
 
@@ -59,29 +58,6 @@ def key_files(tmp_path: Path) -> KeyFiles:
     )
 
 
-@pytest.fixture
-async def router() -> AsyncIterator[Router]:
-    r = Router(HearingId(new_id()))
-    yield r
-    r.close(CloseReason.SERVER_SHUTDOWN)
-    await r.wait_closed()
-
-
-@pytest.fixture
-async def make_client(router: Router) -> AsyncIterator[Callable[..., Awaitable[Client]]]:
-    clients: list[Client] = []
-
-    async def make(name: str, **kw: Any) -> Client:
-        client = Client(name, **kw)
-        clients.append(client)
-        await client.connect(router.add_peer(client.id))
-        return client
-
-    yield make
-    for client in clients:
-        await client.close()
-
-
 async def verify(path: Path) -> Report:
     return await asyncio.to_thread(verify_package, path, trust_embedded_key=True)
 
@@ -102,26 +78,8 @@ async def export_and_probe(package: Path, key_files: KeyFiles, out: Path) -> dic
 
 
 def ffprobe(path: Path) -> dict[str, Any]:
-    out = subprocess.run(
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            "-show_streams",
-            "-show_format",
-            "-show_entries",
-            "packet=stream_index,pts_time",
-            "-of",
-            "json",
-            str(path),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
-    result: dict[str, Any] = json.loads(out)
-    return result
+    """Streams, format and each packet's stream and pts (tests.media_probe)."""
+    return probe(path, "-show_entries", "packet=stream_index,pts_time")
 
 
 def codecs(probe: dict[str, Any]) -> set[str]:
