@@ -18,7 +18,7 @@ Design:
   long as the app runs, and each new peer connection sends a fresh output of it. The station's
   own picture goes to the window through `PreviewTrack`, which passes frames on unchanged.
 - With `backup` settings, the tees also feed the station's local backup recording
-  (station_client/backup.py), which goes on while the line is down and is sealed when the
+  (station_client/backup/), which goes on while the line is down and is sealed when the
   hearing closes or the station leaves.
 """
 
