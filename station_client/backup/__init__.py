@@ -17,10 +17,9 @@ One concept per module:
   tells the station (on the record or not, paused and why, sealed at the close).
 """
 
-from .controller import BackupController, Register
+from .controller import BackupController
 from .encoder import BackupEncoder, private_copy
 from .package import (
-    STATION,
     BackupState,
     StationBackup,
     load_or_create_signing_key,
@@ -29,11 +28,9 @@ from .package import (
 )
 
 __all__ = [
-    "STATION",
     "BackupController",
     "BackupEncoder",
     "BackupState",
-    "Register",
     "StationBackup",
     "load_or_create_signing_key",
     "private_copy",
