@@ -7,7 +7,7 @@ The same pre-generated media (lavfi testsrc2 640x480 at 30 fps with 90 kHz pts a
 station_client.media.CameraTrack gives them, and a 48 kHz mono s16 microphone stream in 20 ms
 frames as MicrophoneTrack gives it) goes, in one process and one run, through:
 
-- backup_encode_cpu_per_s: station_client.backup.BackupEncoder (its own VP8 at 15 fps and
+- backup_encode_cpu_per_s: station_client.backup.encoder.BackupEncoder (its own VP8 at 15 fps and
   600 kbps, pixels copied with private_copy first, plus Opus), CPU seconds per media second;
 - live_encode_cpu_per_s: aiortc's own Vp8Encoder and OpusEncoder, every 30 fps frame, as
   RTCRtpSender calls them (frames with pict_type reset, so libvpx makes keyframes only when

@@ -4,7 +4,8 @@ microphone and speaker, show it in a window, and come back after a network failu
 Design:
 - The station authenticates with its per-station key (`POST /api/auth/station`, the key read
   from a file: never on the command line), then joins the hearing given, or the one held at this
-  station that is open now (opened, in session, recess or suspended).
+  station that is open now (opened, in session, recess or suspended). Every REST call to the
+  court goes through `court_api.CourtApi` (one aiohttp session per run).
 - One `StationSession` per connection. When a connection ends for a reason the station can
   recover from (network lost, heartbeat lost, SFU worker died, server restarting, media
   transport failed) the app logs in again and rejoins with a capped exponential back-off with
@@ -18,7 +19,7 @@ Design:
   long as the app runs, and each new peer connection sends a fresh output of it. The station's
   own picture goes to the window through `PreviewTrack`, which passes frames on unchanged.
 - With `backup` settings, the tees also feed the station's local backup recording
-  (station_client/backup.py), which goes on while the line is down and is sealed when the
+  (station_client/backup/), which goes on while the line is down and is sealed when the
   hearing closes or the station leaves.
 """
 
@@ -46,9 +47,10 @@ from signaling.errors import SignalingError
 from signaling.reasons import CloseReason
 
 from .backup import BackupController, BackupState, StationBackup
+from .court_api import CourtApi, StationError, UploadError
 from .session import StationSession
 from .tee import MediaTee
-from .upload import Pending, UploadError, pending_uploads, upload_backup
+from .upload import Pending, pending_uploads, upload_backup
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +76,6 @@ OPEN_STATES = ("in_session", "recess", "opened", "suspended")
 NO_HEARING_POLL_S = 10.0  # how often to look again when no hearing is open yet
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 30.0
-
-
-class StationError(Exception):
-    """The station cannot take part (bad key, no hearing); the message says why."""
 
 
 class NoHearingOpen(StationError):
@@ -158,54 +156,24 @@ class PreviewTrack(MediaStreamTrack):
         return frame
 
 
-async def station_login(http: aiohttp.ClientSession, config: StationConfig) -> dict[str, str]:
-    """Log the station in; returns the session cookies. Raises StationError (refused) or
-    aiohttp.ClientError / OSError (server unreachable: retry)."""
-    body = {"station_id": config.station_id, "key": await asyncio.to_thread(config.read_key)}
-    async with http.post(config.server.rstrip("/") + "/api/auth/station", json=body) as resp:
-        if resp.status in (400, 401, 403, 404):
-            data = await resp.json(content_type=None)
-            raise StationError(f"the server refused the station login: {data.get('message')}")
-        resp.raise_for_status()
-    return {c.key: c.value for c in http.cookie_jar}
+async def station_login(api: CourtApi, config: StationConfig) -> dict[str, str]:
+    """Log the station in with the key from its file; returns the session cookies. Raises
+    StationError (no key, refused) or aiohttp.ClientError / OSError (server unreachable:
+    retry)."""
+    return await api.login(config.station_id, await asyncio.to_thread(config.read_key))
 
 
-async def choose_hearing(
-    http: aiohttp.ClientSession, config: StationConfig, cookies: dict[str, str]
-) -> str:
+async def choose_hearing(api: CourtApi, config: StationConfig) -> str:
     """The hearing to join: the configured one, else the station's hearing open now (the
     soonest scheduled of those). Raises NoHearingOpen when there is none."""
     if config.hearing_id:
         return config.hearing_id
-    async with http.get(config.server.rstrip("/") + "/api/hearings", cookies=cookies) as resp:
-        resp.raise_for_status()
-        hearings = await resp.json()
+    hearings = await api.hearings()
     open_now = [h for h in hearings if h["state"] in OPEN_STATES]
     if not open_now:
         raise NoHearingOpen("no hearing is open at this station now")
     open_now.sort(key=lambda h: (OPEN_STATES.index(h["state"]), h["scheduled_start"]))
     return str(open_now[0]["id"])
-
-
-async def register_backup(
-    http: aiohttp.ClientSession,
-    config: StationConfig,
-    cookies: dict[str, str],
-    hearing_id: str,
-    recording_id: RecordingId,
-    verify_key_pem: str,
-) -> list[ArchivePublicKey]:
-    """Tell the court about a new backup recording; returns the archive keys to encrypt it
-    for. Raises StationError (refused), aiohttp.ClientError / OSError (unreachable)."""
-    url = f"{config.server.rstrip('/')}/api/hearings/{hearing_id}/station-backups"
-    body = {"recording_id": recording_id, "verify_key": verify_key_pem}
-    # A cookie session's writes carry its CSRF token (double submit), a station's too.
-    headers = {"X-CSRF-Token": cookies.get("sc_csrf", "")}
-    async with http.post(url, json=body, cookies=cookies, headers=headers) as resp:
-        data = await resp.json(content_type=None)
-        if resp.status not in (200, 201):
-            raise StationError(f"the court refused the backup recording: {data.get('message')}")
-    return [ArchivePublicKey.from_pem(pem, "the court's archive key") for pem in data["recipients"]]
 
 
 @dataclass
@@ -219,7 +187,7 @@ class SendResult:
 
 
 async def send_pending_backups(
-    http: aiohttp.ClientSession,
+    api: CourtApi,
     config: StationConfig,
     root: Path,
     progress: Callable[[float], None] | None = None,
@@ -232,14 +200,13 @@ async def send_pending_backups(
         pending = await asyncio.to_thread(pending_uploads, root)
         if not pending:
             return result
-        http.cookie_jar.clear()
-        cookies = await station_login(http, config)
+        await station_login(api, config)
         for item in pending:
             log.info("sending backup %s (%d bytes) to the court", item.recording_id, item.size)
             if on_package is not None:
                 on_package(item)
             try:
-                receipt = await upload_backup(http, config.server, cookies, item, progress)
+                receipt = await upload_backup(api, item, progress)
                 result.sent += 1
                 result.already_there += int(receipt.get("files_already_there", 0))
             except UploadError as exc:
@@ -283,7 +250,6 @@ class StationApp:
         self._backup_settings = backup
         self.backup: BackupController | None = None  # for the hearing being attended
         self._tees: dict[str, MediaTee] = {}
-        self._cookies: dict[str, str] = {}
         self.backups_sent = 0
         self._untold: list[m.StationReport] = []  # reports for the court, sent in order
         self._telling: set[asyncio.Future[None]] = set()
@@ -299,21 +265,21 @@ class StationApp:
             if track is not None:
                 self._tees[kind] = MediaTee(track)
                 self._tees[kind].start()
-        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with CourtApi.open(self.config.server) as api:
             try:
-                return await self._run(http)
+                return await self._run(api)
             finally:
                 if self.backup is not None:
                     await self.backup.finish()
                 for tee in self._tees.values():
                     await tee.aclose()
                 if self._backup_settings is not None and not self._stop.is_set():
-                    await self._send_unless_left(http)
+                    await self._send_unless_left(api)
 
-    async def _send_unless_left(self, http: aiohttp.ClientSession) -> None:
+    async def _send_unless_left(self, api: CourtApi) -> None:
         """Send the backups now, unless the director leaves (the window's button, Ctrl-C, a
         shutdown): an upload is resumed file by file at the next chance."""
-        sending = asyncio.ensure_future(self.send_backups(http))
+        sending = asyncio.ensure_future(self.send_backups(api))
         left = asyncio.ensure_future(self._stop.wait())
         try:
             await asyncio.wait({sending, left}, return_when=asyncio.FIRST_COMPLETED)
@@ -325,14 +291,14 @@ class StationApp:
             with contextlib.suppress(asyncio.CancelledError):
                 await sending
 
-    async def send_backups(self, http: aiohttp.ClientSession) -> int:
+    async def send_backups(self, api: CourtApi) -> int:
         """Send the court every sealed backup it has not confirmed (this hearing's, and any an
         earlier run could not send); returns how many it took. Never raises: what cannot be
         sent now is sent next time."""
         if self._backup_settings is None:
             return 0
         result = await send_pending_backups(
-            http, self.config, self._backup_settings.root, self._upload_progress
+            api, self.config, self._backup_settings.root, self._upload_progress
         )
         self.backups_sent += result.sent
         return result.sent
@@ -341,12 +307,12 @@ class StationApp:
         if self.window is not None:
             self.window.backup_upload(fraction)
 
-    async def _run(self, http: aiohttp.ClientSession) -> CloseReason:
+    async def _run(self, api: CourtApi) -> CloseReason:
         lost_since: datetime | None = None
         while True:
             joins = self.joins
             try:
-                reason = await self._one_connection(http, lost_since)
+                reason = await self._one_connection(api, lost_since)
             except NoHearingOpen:
                 # Started before the court opened the hearing: look again now and then.
                 if self.window is not None:
@@ -381,14 +347,10 @@ class StationApp:
             await asyncio.wait_for(self._stop.wait(), seconds)
         return self._stop.is_set()
 
-    async def _one_connection(
-        self, http: aiohttp.ClientSession, lost_since: datetime | None
-    ) -> CloseReason:
-        http.cookie_jar.clear()
-        cookies = await station_login(http, self.config)
-        self._cookies = cookies
-        hearing_id = await choose_hearing(http, self.config, cookies)
-        backup = await self._backup_for(http, hearing_id)
+    async def _one_connection(self, api: CourtApi, lost_since: datetime | None) -> CloseReason:
+        cookies = await station_login(api, self.config)
+        hearing_id = await choose_hearing(api, self.config)
+        backup = await self._backup_for(api, hearing_id)
         outputs = {kind: tee.track() for kind, tee in self._tees.items()}
 
         def on_event(message: m.Message) -> None:
@@ -444,9 +406,7 @@ class StationApp:
             if backup is not None:
                 backup.connection_lost()
 
-    async def _backup_for(
-        self, http: aiohttp.ClientSession, hearing_id: str
-    ) -> BackupController | None:
+    async def _backup_for(self, api: CourtApi, hearing_id: str) -> BackupController | None:
         """The backup controller for `hearing_id` (a new one when the hearing changed)."""
         settings = self._backup_settings
         if settings is None:
@@ -465,10 +425,10 @@ class StationApp:
             on_state=self._backup_state,
         )
 
-        async def register(recording_id: RecordingId, verify_key_pem: str) -> list[Any]:
-            return await register_backup(
-                http, self.config, self._cookies, hearing_id, recording_id, verify_key_pem
-            )
+        async def register(
+            recording_id: RecordingId, verify_key_pem: str
+        ) -> list[ArchivePublicKey]:
+            return await api.register_backup(hearing_id, recording_id, verify_key_pem)
 
         self.backup = BackupController(
             backup,

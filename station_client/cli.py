@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from aiortc import MediaStreamTrack
 
 from recordings import RecordingError
@@ -27,10 +26,10 @@ from .app import (
     PreviewTrack,
     StationApp,
     StationConfig,
-    StationError,
     send_pending_backups,
 )
 from .backup import load_or_create_signing_key, recover_unfinished
+from .court_api import CourtApi, StationError
 from .devices import AvCamera, DeviceError, PyAudioInput, PyAudioOutput, list_audio_devices
 from .media import CameraTrack, MicrophoneTrack, SpeakerSink
 from .upload import Pending
@@ -233,8 +232,8 @@ async def _send(args: argparse.Namespace) -> int:
     def progress(fraction: float) -> None:
         print(f"\r  {fraction:6.1%}", end="", file=sys.stderr, flush=True)
 
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        result = await send_pending_backups(http, config, settings.root, progress, started)
+    async with CourtApi.open(config.server) as api:
+        result = await send_pending_backups(api, config, settings.root, progress, started)
     print(file=sys.stderr)
     for reason in result.refused:
         print(f"error: {reason}", file=sys.stderr)

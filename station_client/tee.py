@@ -16,7 +16,7 @@ hands each frame:
 Frames are shared, not copied, and aiortc's encoder rewrites a frame's pts and time base in
 place on its own thread. So a sink must not modify a frame, and one that uses it on another
 thread reads the pts on the loop (when it is handed the frame, before aiortc sees it) and
-copies the pixels before encoding (``backup.private_copy``).
+copies the pixels before encoding (``backup.encoder.private_copy``).
 """
 
 from __future__ import annotations

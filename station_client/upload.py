@@ -9,6 +9,10 @@ The court's answer is kept next to the package as `<rid>.received.json`; a packa
 is sent at the next chance (the end of the next hearing, or `shared-court station send`), so a
 village line that drops mid-upload costs what was not yet sent, never the recording. Files
 are read off the event loop and streamed (chunked), never held in memory.
+
+This module holds what is about the packages on the station's disk (which are pending, their
+files in sending order, the receipts) and the order of an upload; the HTTP calls themselves
+are station_client.court_api's.
 """
 
 from __future__ import annotations
@@ -21,21 +25,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from recordings import RecordingError
 from recordings.fsio import file_sha256
 from recordings.verify import read_info
+
+from .court_api import CourtApi
 
 log = logging.getLogger(__name__)
 
 RECEIPT_SUFFIX = ".received.json"
 CHUNK = 1 << 16
-
-
-class UploadError(Exception):
-    """The court refused the package (the message says why); sending it again will not help
-    until that is fixed."""
 
 
 @dataclass(frozen=True)
@@ -94,20 +93,14 @@ async def _chunks(file: Path, sent: Callable[[int], None]) -> AsyncIterator[byte
 
 
 async def upload_backup(
-    http: aiohttp.ClientSession,
-    server: str,
-    cookies: dict[str, str],
+    api: CourtApi,
     pending: Pending,
     progress: Callable[[float], None] | None = None,
 ) -> dict[str, Any]:
     """Send one sealed package and have the court take it; returns the court's receipt (also
     written next to the package). Raises UploadError (refused), aiohttp.ClientError / OSError
     (the line or the disk: try again later)."""
-    base = (
-        f"{server.rstrip('/')}/api/hearings/{pending.hearing_id}"
-        f"/station-backups/{pending.recording_id}"
-    )
-    headers = {"X-CSRF-Token": cookies.get("sc_csrf", "")}
+    hearing_id, recording_id = pending.hearing_id, pending.recording_id
     done = 0
 
     def sent(n: int) -> None:
@@ -116,9 +109,7 @@ async def upload_backup(
         if progress is not None and pending.size:
             progress(min(1.0, done / pending.size))
 
-    async with http.get(f"{base}/files", headers=headers, cookies=cookies) as resp:
-        listing: dict[str, Any] = await resp.json(content_type=None)
-        there: dict[str, str] = listing.get("files", {}) if resp.status == 200 else {}
+    there = await api.backup_files(hearing_id, recording_id)
     skipped = 0
     for name, file in await asyncio.to_thread(package_files, pending.path):
         if name in there and await asyncio.to_thread(file_sha256, file) == there[name]:
@@ -126,21 +117,9 @@ async def upload_backup(
             skipped += 1
             sent((await asyncio.to_thread(file.stat)).st_size)
             continue
-        async with http.put(
-            f"{base}/files/{name}", data=_chunks(file, sent), headers=headers, cookies=cookies
-        ) as resp:
-            if resp.status != 204:
-                body = await resp.json(content_type=None)
-                if resp.status == 409:  # the court already has it: nothing more to send
-                    break
-                raise UploadError(f"the court refused {name}: {body.get('message')}")
-    async with http.post(f"{base}/receipt", headers=headers, cookies=cookies) as resp:
-        receipt: dict[str, Any] = await resp.json(content_type=None)
-        if resp.status == 409:  # received before (a receipt lost with a dropped line)
-            receipt = {"recording_id": pending.recording_id, "received": True}
-        elif resp.status != 201:
-            problems = "; ".join(receipt.get("problems") or [str(receipt.get("message"))])
-            raise UploadError(f"the court did not take backup {pending.recording_id}: {problems}")
+        if not await api.put_backup_file(hearing_id, recording_id, name, _chunks(file, sent)):
+            break  # the court has taken the package already
+    receipt = await api.receive_backup(hearing_id, recording_id)
     await asyncio.to_thread(
         receipt_path(pending.path).write_text, json.dumps(receipt, sort_keys=True), "utf-8"
     )

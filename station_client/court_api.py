@@ -1,0 +1,143 @@
+"""The court's REST API as the station uses it: one method per call, one place for URLs,
+cookies and the CSRF header.
+
+The station logs in with its per-station key (`POST /api/auth/station`); the session cookies it
+gets are sent with every later call, and a write carries the session's CSRF token in
+`X-CSRF-Token` (double submit), a station's too. The calls:
+
+- `login`: `POST /api/auth/station`
+- `hearings`: `GET /api/hearings` (the station's hearings)
+- `register_backup`: `POST /api/hearings/{id}/station-backups` (a new backup recording and its
+  verify key; the court answers with the archive keys to encrypt it for)
+- `backup_files`: `GET .../station-backups/{rid}/files` (what has arrived of an upload)
+- `put_backup_file`: `PUT .../station-backups/{rid}/files/{name}` (one file, streamed)
+- `receive_backup`: `POST .../station-backups/{rid}/receipt` (the court checks and takes it)
+
+Errors: `StationError` when the court refuses the station (login, registration),
+`UploadError` when it refuses a backup package; `aiohttp.ClientError` / `OSError` when the
+court cannot be reached (try again later). What to do with the answers (which hearing to join,
+which files to send) is the caller's business: station_client/app.py and upload.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any
+
+import aiohttp
+
+from recordings import ArchivePublicKey, RecordingId
+
+
+class StationError(Exception):
+    """The station cannot take part (bad key, no hearing); the message says why."""
+
+
+class UploadError(Exception):
+    """The court refused the package (the message says why); sending it again will not help
+    until that is fixed."""
+
+
+class CourtApi:
+    """The court's REST API over one aiohttp session (see the module docstring)."""
+
+    def __init__(self, http: aiohttp.ClientSession, server: str) -> None:
+        self.http = http
+        self.server = server.rstrip("/")  # base URL, e.g. https://court.example.cn
+        self.cookies: dict[str, str] = {}  # the session cookies of the last login
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, server: str) -> AsyncIterator[CourtApi]:
+        """A `CourtApi` over a new session, closed on leaving. Its cookie jar is unsafe (keeps
+        cookies of a server addressed by IP address, as a court's often is)."""
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            yield cls(http, server)
+
+    def _headers(self) -> dict[str, str]:
+        # A cookie session's writes carry its CSRF token (double submit), a station's too.
+        return {"X-CSRF-Token": self.cookies.get("sc_csrf", "")}
+
+    def _backup_url(self, hearing_id: str, recording_id: str) -> str:
+        return f"{self.server}/api/hearings/{hearing_id}/station-backups/{recording_id}"
+
+    async def login(self, station_id: str, key: str) -> dict[str, str]:
+        """Log the station in afresh (the cookies of an earlier session are dropped); returns
+        the session cookies. Raises StationError (refused) or aiohttp.ClientError / OSError
+        (server unreachable: retry)."""
+        self.http.cookie_jar.clear()
+        body = {"station_id": station_id, "key": key}
+        async with self.http.post(f"{self.server}/api/auth/station", json=body) as resp:
+            if resp.status in (400, 401, 403, 404):
+                data = await resp.json(content_type=None)
+                raise StationError(f"the server refused the station login: {data.get('message')}")
+            resp.raise_for_status()
+        self.cookies = {c.key: c.value for c in self.http.cookie_jar}
+        return self.cookies
+
+    async def hearings(self) -> list[dict[str, Any]]:
+        """The station's hearings as the court lists them. Raises aiohttp.ClientError (also for
+        an error status) / OSError."""
+        async with self.http.get(f"{self.server}/api/hearings", cookies=self.cookies) as resp:
+            resp.raise_for_status()
+            hearings: list[dict[str, Any]] = await resp.json()
+        return hearings
+
+    async def register_backup(
+        self, hearing_id: str, recording_id: RecordingId, verify_key_pem: str
+    ) -> list[ArchivePublicKey]:
+        """Tell the court about a new backup recording; returns the archive keys to encrypt it
+        for. Raises StationError (refused), aiohttp.ClientError / OSError (unreachable)."""
+        url = f"{self.server}/api/hearings/{hearing_id}/station-backups"
+        body = {"recording_id": recording_id, "verify_key": verify_key_pem}
+        async with self.http.post(
+            url, json=body, cookies=self.cookies, headers=self._headers()
+        ) as resp:
+            data = await resp.json(content_type=None)
+            if resp.status not in (200, 201):
+                raise StationError(f"the court refused the backup recording: {data.get('message')}")
+        return [
+            ArchivePublicKey.from_pem(pem, "the court's archive key") for pem in data["recipients"]
+        ]
+
+    async def backup_files(self, hearing_id: str, recording_id: str) -> dict[str, str]:
+        """What the court holds of an upload: file name -> SHA-256 (hex); empty when it holds
+        nothing or will not say. Raises aiohttp.ClientError / OSError, ValueError (an answer
+        that is not JSON)."""
+        url = f"{self._backup_url(hearing_id, recording_id)}/files"
+        async with self.http.get(url, headers=self._headers(), cookies=self.cookies) as resp:
+            listing: dict[str, Any] = await resp.json(content_type=None)
+            there: dict[str, str] = listing.get("files", {}) if resp.status == 200 else {}
+        return there
+
+    async def put_backup_file(
+        self, hearing_id: str, recording_id: str, name: str, data: AsyncIterable[bytes]
+    ) -> bool:
+        """Send one file of a backup package (streamed from `data`); returns False when the
+        court has taken the package already (nothing more to send). Raises UploadError
+        (refused), aiohttp.ClientError / OSError (the line: try again later)."""
+        url = f"{self._backup_url(hearing_id, recording_id)}/files/{name}"
+        async with self.http.put(
+            url, data=data, headers=self._headers(), cookies=self.cookies
+        ) as resp:
+            if resp.status != 204:
+                body = await resp.json(content_type=None)
+                if resp.status == 409:  # the court already has it: nothing more to send
+                    return False
+                raise UploadError(f"the court refused {name}: {body.get('message')}")
+        return True
+
+    async def receive_backup(self, hearing_id: str, recording_id: str) -> dict[str, Any]:
+        """Ask the court to take a sent package, which it does only if it verifies against the
+        key the station registered; returns the court's receipt. Raises UploadError (not
+        taken: the problems found), aiohttp.ClientError / OSError (the line)."""
+        url = f"{self._backup_url(hearing_id, recording_id)}/receipt"
+        async with self.http.post(url, headers=self._headers(), cookies=self.cookies) as resp:
+            receipt: dict[str, Any] = await resp.json(content_type=None)
+            if resp.status == 409:  # received before (a receipt lost with a dropped line)
+                receipt = {"recording_id": recording_id, "received": True}
+            elif resp.status != 201:
+                problems = "; ".join(receipt.get("problems") or [str(receipt.get("message"))])
+                raise UploadError(f"the court did not take backup {recording_id}: {problems}")
+        return receipt
