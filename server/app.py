@@ -24,21 +24,6 @@ from recordings import (
     load_archive_public_key,
     load_verify_key,
 )
-from server.appkeys import (
-    AUTH,
-    CLOCK,
-    CONFIG,
-    CONNECTIONS,
-    COURT,
-    ENGINE,
-    ICE,
-    INVITATIONS,
-    MEDIA,
-    PLAYBACK,
-    ROOMS,
-    SESSIONS,
-    STATION_BACKUPS,
-)
 from server.auth.service import AuthService
 from server.auth.turn import IceServers
 from server.clock import Clock, SystemClock
@@ -56,6 +41,21 @@ from server.storage.db import create_engine, create_sessionmaker
 from server.storage.eventlog import EventLogRepository
 from server.storage.repositories import HearingRepository
 from server.web.api import add_routes
+from server.web.appkeys import (
+    AUTH,
+    CLOCK,
+    CONFIG,
+    CONNECTIONS,
+    COURT,
+    ENGINE,
+    ICE,
+    INVITATIONS,
+    MEDIA,
+    PLAYBACK,
+    ROOMS,
+    SESSIONS,
+    STATION_BACKUPS,
+)
 from server.web.connections import HearingConnections
 from server.web.middleware import MIDDLEWARES
 from server.web.pages import add_pages

@@ -6,19 +6,25 @@ principal, shape the answer. Authorization is the services' job.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import timedelta
 
 from aiohttp import web
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from pydantic import BaseModel
 
 from recordings import VerifyKey
 from server import __version__
-from server.appkeys import (
+from server.auth.principals import PartyPrincipal, Principal, StaffPrincipal, StationPrincipal
+from server.auth.service import IssuedSession
+from server.errors import CourtError, ErrorCode, not_found
+from server.hearings.service import event_json
+from server.ids import HearingId, ParticipantId, RecordingId
+from server.recording.playback import Playback, RecordingSource, playback_json
+from server.storage.eventlog import verify_chain
+from server.web import schemas as s
+from server.web.appkeys import (
     AUTH,
     CONFIG,
     CONNECTIONS,
@@ -29,14 +35,7 @@ from server.appkeys import (
     ROOMS,
     STATION_BACKUPS,
 )
-from server.auth.principals import PartyPrincipal, Principal, StaffPrincipal, StationPrincipal
-from server.auth.service import IssuedSession
-from server.errors import CourtError, ErrorCode, not_found
-from server.hearings.service import event_json
-from server.ids import HearingId, ParticipantId, RecordingId
-from server.recording.playback import Playback, RecordingSource, playback_json
-from server.storage.eventlog import verify_chain
-from server.web import schemas as s
+from server.web.endpoint import Endpoint
 from server.web.http import (
     clear_session_cookies,
     client_address,
@@ -47,22 +46,6 @@ from server.web.http import (
     reply,
     set_session_cookies,
 )
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    method: str
-    path: str
-    handler: Handler
-    summary: str
-    request: type[s.Request] | None = None
-    response: type[BaseModel] | None = None
-    many: bool = False
-    status: int = 200
-    public: bool = False  # reachable without a session
-    media_type: str | None = None  # a non-JSON response body
 
 
 def _principal_out(p: Principal) -> s.StaffOut | s.StationPrincipalOut | s.PartyOut:

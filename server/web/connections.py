@@ -12,17 +12,41 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from server.auth.ratelimit import RateLimiter
 from server.clock import Clock
 from server.hearings import live as rules
 from server.ids import HearingId, ParticipantId
+from signaling import messages as m
 from signaling.limits import JOINS_PER_MINUTE
 from signaling.reasons import CloseReason
 
-if TYPE_CHECKING:
-    from server.web.ws import Connection
+
+class Connection(Protocol):
+    """What the registry needs of a signaling connection (``ws.Connection``)."""
+
+    @property
+    def session_id(self) -> str: ...
+
+    hearing_id: HearingId | None
+    participant_id: ParticipantId | None
+
+    async def send(self, message: m.Message) -> None: ...
+
+    def translate(self, event: rules.LiveEvent) -> m.Message: ...
+
+    async def close(
+        self,
+        reason: CloseReason,
+        *,
+        told_by_court: bool = False,
+        detail: str = "",
+        message: str | None = None,
+    ) -> None: ...
+
+    async def wait_finished(self) -> None: ...
+
 
 log = logging.getLogger(__name__)
 

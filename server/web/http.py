@@ -9,11 +9,11 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from server.appkeys import CONFIG, PRINCIPAL
 from server.auth.principals import Principal
 from server.auth.service import IssuedSession
 from server.errors import CourtError, ErrorCode, not_found
 from server.ids import HearingId, parse_id
+from server.web.appkeys import CONFIG, PRINCIPAL
 
 SESSION_COOKIE = "sc_session"
 CSRF_COOKIE = "sc_csrf"

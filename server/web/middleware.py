@@ -19,9 +19,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from server.appkeys import AUTH, CONFIG, CSRF_HASH, PRINCIPAL
 from server.auth import tokens
 from server.errors import CourtError, ErrorCode
+from server.web.appkeys import AUTH, CONFIG, CSRF_HASH, PRINCIPAL
 from server.web.http import CSRF_HEADER, SESSION_COOKIE, dumps
 
 log = logging.getLogger(__name__)

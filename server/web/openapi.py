@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from server import __version__
+from server.web.endpoint import Endpoint
 from server.web.http import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
 from server.web.schemas import ErrorOut
-
-if TYPE_CHECKING:
-    from server.web.api import Endpoint
 
 _PARAM = re.compile(r"{(\w+)}")
 # Path parameters are UUIDs unless named here.

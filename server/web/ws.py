@@ -36,13 +36,13 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from server.appkeys import CLOCK, CONFIG, CONNECTIONS, COURT, ICE, MEDIA, PRINCIPAL, ROOMS
 from server.auth.principals import Principal
 from server.enums import HearingState
 from server.errors import CourtError
 from server.hearings import live as rules
 from server.ids import HearingId, ParticipantId, parse_id
 from server.media import HearingMedia
+from server.web.appkeys import CLOCK, CONFIG, CONNECTIONS, COURT, ICE, MEDIA, PRINCIPAL, ROOMS
 from server.web.wire import roster_for, to_wire
 from server.worker import WorkerDiedError, WorkerError
 from signaling import messages as m

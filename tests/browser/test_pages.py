@@ -9,9 +9,9 @@ from playwright.async_api import Browser, expect
 from pytest_aiohttp import AiohttpServer
 
 from server.app import create_app
-from server.appkeys import SESSIONS
 from server.auth import tokens
 from server.storage.db import upgrade_async
+from server.web.appkeys import SESSIONS
 from tests.conftest import FakeClock
 from tests.server.conftest import PASSWORD, World, make_config, seed_court
 

@@ -21,9 +21,9 @@ from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
 from server.app import create_app
-from server.appkeys import SESSIONS
 from server.clock import Clock, SystemClock
 from server.storage.db import upgrade_async
+from server.web.appkeys import SESSIONS
 from signaling import messages as m
 from signaling.client import SignalingClient
 from signaling.enums import HearingState

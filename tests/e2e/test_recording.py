@@ -11,9 +11,9 @@ import pytest
 from aiortc.mediastreams import AudioStreamTrack
 
 from recordings import load_verify_key, verify_package
-from server.appkeys import MEDIA
 from server.ids import HearingId
 from server.sfu import aiortc_hooks
+from server.web.appkeys import MEDIA
 from signaling import messages as m
 from signaling.client import SignalingClient
 from signaling.enums import RecordingPause

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page
 
-from server.appkeys import MEDIA
 from server.ids import HearingId
+from server.web.appkeys import MEDIA
 from signaling import messages as m
 from signaling.client import SignalingClient
 from tests.e2e.conftest import Court

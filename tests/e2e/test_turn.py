@@ -18,9 +18,9 @@ from pytest_aiohttp import AiohttpServer
 
 from recordings import keygen
 from server.app import create_app
-from server.appkeys import SESSIONS
 from server.clock import SystemClock
 from server.storage.db import upgrade_async
+from server.web.appkeys import SESSIONS
 from signaling import messages as m
 from signaling.enums import HearingState
 from tests.e2e.conftest import Court

@@ -11,10 +11,10 @@ from pathlib import Path
 from pytest_aiohttp import AiohttpServer
 
 from server.app import create_app
-from server.appkeys import MEDIA, SESSIONS
 from server.clock import SystemClock
 from server.ids import HearingId
 from server.storage.db import upgrade_async
+from server.web.appkeys import MEDIA, SESSIONS
 from signaling import messages as m
 from signaling.reasons import CloseReason
 from tests.e2e.conftest import Court

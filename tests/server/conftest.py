@@ -18,7 +18,6 @@ from pytest_aiohttp import AiohttpClient
 from recordings import ArchivePrivateKey, keygen
 from server import admin
 from server.app import create_app
-from server.appkeys import SESSIONS
 from server.auth import tokens
 from server.clock import Clock
 from server.config import Config, load_config
@@ -31,6 +30,7 @@ from server.enums import (
 )
 from server.storage.db import upgrade_async
 from server.storage.models import Case, Hearing, Invitation, Participant
+from server.web.appkeys import SESSIONS
 from tests.conftest import FakeClock
 
 PASSWORD = "correct horse battery"

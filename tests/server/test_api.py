@@ -9,8 +9,8 @@ from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
 from sqlalchemy import func, select
 
-from server.appkeys import SESSIONS
 from server.storage.models import Case, Hearing, HearingEvent, Participant
+from server.web.appkeys import SESSIONS
 from tests.server.conftest import Api, World, app_of
 
 

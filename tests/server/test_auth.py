@@ -7,9 +7,9 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from server.appkeys import SESSIONS
 from server.auth import passwords, tokens
 from server.storage.models import HearingEvent, Invitation, User, WebSession
+from server.web.appkeys import SESSIONS
 from tests.conftest import FakeClock
 from tests.server.conftest import PASSWORD, Api, World, app_of
 

@@ -9,10 +9,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 
-from server.appkeys import SESSIONS
 from server.enums import HearingState, StaffRole
 from server.hearings import states
 from server.storage.models import Hearing, HearingEvent
+from server.web.appkeys import SESSIONS
 from tests.server.conftest import Api, World, app_of
 
 # Written out by hand, apart from the implementation: source -> target -> roles allowed.

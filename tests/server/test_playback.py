@@ -25,8 +25,8 @@ from recordings import (
 )
 from recordings.clock import iso
 from server.app import create_app
-from server.appkeys import PLAYBACK, SESSIONS
 from server.storage.db import upgrade_async
+from server.web.appkeys import PLAYBACK, SESSIONS
 from tests.conftest import FakeClock
 from tests.recordings.conftest import ffprobe_json
 from tests.server.conftest import Api, World, app_of, make_config, seed_court

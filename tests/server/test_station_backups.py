@@ -39,7 +39,6 @@ from recordings import (
 )
 from recordings.keys import key_id
 from server.app import create_app
-from server.appkeys import SESSIONS
 from server.enums import EventKind, HearingState
 from server.hearings.station_backups import MAX_STATION_BACKUPS
 from server.recording import station_backups
@@ -47,6 +46,7 @@ from server.recording.station_backups import StationBackupStore
 from server.storage.db import upgrade_async
 from server.storage.eventlog import EventLogRepository
 from server.storage.models import Hearing
+from server.web.appkeys import SESSIONS
 from tests.conftest import FakeClock
 from tests.server.conftest import Api, CourtWorld, app_of, make_config, recording_keys, seed_court
 
