@@ -16,11 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server import admin
-from server.auth import tokens
+from server.auth.principals import StaffPrincipal
 from server.clock import Clock
-from server.enums import CaseKind, EventKind, HearingRole, HearingState, ParticipantState, StaffRole
-from server.storage.eventlog import EventLogRepository
-from server.storage.models import Case, Hearing, Invitation, Participant, Station
+from server.enums import CaseKind, HearingRole, StaffRole
+from server.hearings.invitations import InvitationService
+from server.hearings.service import CourtService
+from server.ids import CourtId, HearingId, UserId
+from server.storage.models import Station
 
 COURT_NAME = "示范人民法院 Demo People's Court"
 JUDGE = "judge"
@@ -142,93 +144,93 @@ async def seed(sessions: async_sessionmaker[AsyncSession], clock: Clock, base_ur
             station, station_key = created.station, created.key
         else:
             station_key = await admin.rotate_station_key(db, station)
-        case = await db.scalar(
-            select(Case).where(Case.court_id == court.id, Case.number == CASE_NUMBER)
+        station_id = station.id
+    # The case, hearing, people and links as a judge makes them: through the services, so
+    # the demo's event log and rules are a real hearing's.
+    operator = StaffPrincipal(
+        session_id="demo",
+        user_id=UserId(judge.id),
+        court_id=CourtId(court.id),
+        role=StaffRole.JUDGE,
+        display_name=judge.display_name,
+    )
+    court_service = CourtService(sessions, clock)
+    existing = [c for c in await court_service.list_cases(operator) if c.number == CASE_NUMBER]
+    case = (
+        existing[0]
+        if existing
+        else await court_service.create_case(
+            operator,
+            number=CASE_NUMBER,
+            title="张某诉赵某民间借贷纠纷 Zhang v. Zhao, private loan dispute",
+            kind=CaseKind.CIVIL,
         )
-        if case is None:
-            case = Case(
-                court_id=court.id,
-                number=CASE_NUMBER,
-                title="张某诉赵某民间借贷纠纷 Zhang v. Zhao, private loan dispute",
-                kind=CaseKind.CIVIL,
-                created_by=judge.id,
-                created_at=now,
-            )
-            db.add(case)
-            await db.flush()
-        hearing = Hearing(
-            court_id=court.id,
-            case_id=case.id,
-            title="张某诉赵某 庭前调解 Pre-trial mediation",
-            scheduled_start=now - timedelta(minutes=5),
-            scheduled_end=now + timedelta(hours=2),
-            state=HearingState.SCHEDULED,
-            station_id=station.id,
-            presiding_user_id=judge.id,
-            created_at=now,
+    )
+    hearing = await court_service.create_hearing(
+        operator,
+        case_id=case.id,
+        title="张某诉赵某 庭前调解 Pre-trial mediation",
+        scheduled_start=now - timedelta(minutes=5),
+        scheduled_end=now + timedelta(hours=2),
+        station_id=station_id,
+    )
+    hearing_id = HearingId(hearing.id)
+    await court_service.add_participant(
+        operator,
+        hearing_id,
+        display_name="王法官 Judge Wang",
+        role=HearingRole.JUDGE,
+        user_id=judge.id,
+    )
+    await court_service.add_participant(
+        operator,
+        hearing_id,
+        display_name=STATION_NAME,
+        role=HearingRole.STATION,
+        station_id=station_id,
+    )
+    invitation_service = InvitationService(sessions, clock)
+    invitations: dict[str, str] = {}
+    parties: list[DemoParty] = []
+    for name, legal_name, role in (
+        ("张三 Zhang San (原告 plaintiff)", "张三", HearingRole.PLAINTIFF),
+        ("赵四 Zhao Si (被告 defendant)", "赵四", HearingRole.DEFENDANT),
+    ):
+        participant = await court_service.add_participant(
+            operator,
+            hearing_id,
+            display_name=name,
+            role=role,
+            legal_name=legal_name,
+            id_number_tail=DEMO_ID_DIGITS,
         )
-        db.add(hearing)
-        await db.flush()
-        log = EventLogRepository(db)
-        await log.append(
-            hearing.id, at=now, actor="operator:demo", kind=EventKind.HEARING_SCHEDULED, data={}
+        issued = await invitation_service.create_invitation(
+            operator,
+            hearing_id,
+            participant.id,
+            valid_for=timedelta(days=1),
+            not_before=now - timedelta(minutes=5),
         )
-        people = [
-            ("王法官 Judge Wang", None, HearingRole.JUDGE, judge.id, None),
-            (STATION_NAME, None, HearingRole.STATION, None, station.id),
-            ("张三 Zhang San (原告 plaintiff)", "张三", HearingRole.PLAINTIFF, None, None),
-            ("赵四 Zhao Si (被告 defendant)", "赵四", HearingRole.DEFENDANT, None, None),
-        ]
-        invitations: dict[str, str] = {}
-        parties: list[DemoParty] = []
-        for name, legal_name, role, user_id, station_id in people:
-            participant = Participant(
-                hearing_id=hearing.id,
+        invitations[name] = f"{base_url}/join#{issued.token}"
+        parties.append(
+            DemoParty(
+                participant_id=participant.id,
                 display_name=name,
-                role=role,
-                state=ParticipantState.INVITED,
-                user_id=user_id,
-                station_id=station_id,
-                legal_name=legal_name,
-                id_number_tail=DEMO_ID_DIGITS if legal_name else None,
-                created_at=now,
+                role=role.value,
+                identity_name=legal_name,
+                id_digits=DEMO_ID_DIGITS,
+                invitation_url=invitations[name],
             )
-            db.add(participant)
-            await db.flush()
-            if user_id is None and station_id is None:
-                token = tokens.new_token()
-                db.add(
-                    Invitation(
-                        hearing_id=hearing.id,
-                        participant_id=participant.id,
-                        token_hash=tokens.digest(token),
-                        not_before=now - timedelta(minutes=5),
-                        not_after=now + timedelta(days=1),
-                        created_by=judge.id,
-                        created_at=now,
-                    )
-                )
-                invitations[name] = f"{base_url}/join#{token}"
-                assert legal_name is not None
-                parties.append(
-                    DemoParty(
-                        participant_id=participant.id,
-                        display_name=name,
-                        role=role.value,
-                        identity_name=legal_name,
-                        id_digits=DEMO_ID_DIGITS,
-                        invitation_url=invitations[name],
-                    )
-                )
-        return DemoInfo(
-            base_url=base_url,
-            judge_username=JUDGE,
-            judge_password=judge_password,
-            director_username=DIRECTOR,
-            director_password=director_password,
-            station_id=station.id,
-            station_key=station_key,
-            hearing_id=hearing.id,
-            invitations=invitations,
-            parties=tuple(parties),
         )
+    return DemoInfo(
+        base_url=base_url,
+        judge_username=JUDGE,
+        judge_password=judge_password,
+        director_username=DIRECTOR,
+        director_password=director_password,
+        station_id=station_id,
+        station_key=station_key,
+        hearing_id=hearing_id,
+        invitations=invitations,
+        parties=tuple(parties),
+    )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +17,16 @@ from pytest_aiohttp import AiohttpClient
 from recordings import ArchivePrivateKey, keygen
 from server import admin
 from server.app import create_app
-from server.auth import tokens
 from server.clock import Clock
 from server.config import Config, load_config
 from server.enums import (
-    CaseKind,
     HearingRole,
-    HearingState,
-    ParticipantState,
     StaffRole,
 )
 from server.storage.db import upgrade_async
-from server.storage.models import Case, Hearing, Invitation, Participant
 from server.web.appkeys import SESSIONS
 from tests.conftest import FakeClock
+from tests.factories import add_case, add_hearing, add_invitation, add_participant
 
 PASSWORD = "correct horse battery"
 STAFF_ROLES = [r.value for r in StaffRole]
@@ -139,7 +134,6 @@ async def recording_keys(directory: Path, *, playback: bool = False) -> dict[str
 
 
 async def seed_court(app_sessions: Any, clock: Clock, name: str, prefix: str) -> CourtWorld:
-    now = clock.now()
     async with app_sessions.begin() as db:
         court = await admin.ensure_court(db, clock, name)
         world = CourtWorld(court_id=court.id)
@@ -163,73 +157,47 @@ async def seed_court(app_sessions: Any, clock: Clock, name: str, prefix: str) ->
             db, clock, court=court, name=f"{prefix} station", director=director
         )
         world.station_id, world.station_key = station.station.id, station.key
-        case = Case(
-            court_id=court.id,
-            number=f"{prefix}-1",
-            title="a v b",
-            kind=CaseKind.CIVIL,
-            created_by=world.user_ids["judge"],
-            created_at=now,
+        case = await add_case(
+            db, clock, court_id=court.id, created_by=world.user_ids["judge"], number=f"{prefix}-1"
         )
-        db.add(case)
-        await db.flush()
         world.case_id = case.id
         hearings = []
         for station_id in (station.station.id, None):
-            hearing = Hearing(
-                court_id=court.id,
-                case_id=case.id,
-                title="hearing",
-                scheduled_start=now,
-                scheduled_end=now + timedelta(hours=2),
-                state=HearingState.SCHEDULED,
-                station_id=station_id,
-                presiding_user_id=world.user_ids["judge"],
-                created_at=now,
+            hearing = await add_hearing(
+                db, clock, case, presiding_user_id=world.user_ids["judge"], station_id=station_id
             )
-            db.add(hearing)
-            await db.flush()
             hearings.append(hearing.id)
         world.hearing_id, world.other_hearing_id = hearings
-        for staff_role in (HearingRole.JUDGE, HearingRole.CLERK, HearingRole.STATION):
-            db.add(
-                Participant(
-                    hearing_id=world.hearing_id,
-                    display_name=staff_role.value,
-                    role=staff_role,
-                    state=ParticipantState.INVITED,
-                    user_id=world.user_ids[staff_role.value]
-                    if staff_role is not HearingRole.STATION
-                    else None,
-                    station_id=station.station.id if staff_role is HearingRole.STATION else None,
-                    created_at=now,
-                )
+        for staff_role in (HearingRole.JUDGE, HearingRole.CLERK):
+            await add_participant(
+                db,
+                clock,
+                world.hearing_id,
+                staff_role,
+                staff_role.value,
+                user_id=world.user_ids[staff_role.value],
             )
-        await db.flush()
+        await add_participant(
+            db,
+            clock,
+            world.hearing_id,
+            HearingRole.STATION,
+            HearingRole.STATION.value,
+            station_id=station.station.id,
+        )
         for party_role in (HearingRole.PLAINTIFF, HearingRole.DEFENDANT):
-            participant = Participant(
-                hearing_id=world.hearing_id,
-                display_name=party_role.value,
+            participant = await add_participant(
+                db,
+                clock,
+                world.hearing_id,
+                party_role,
+                party_role.value,
                 legal_name=party_role.value.upper(),
-                role=party_role,
-                state=ParticipantState.INVITED,
                 id_number_tail="1234",
-                created_at=now,
             )
-            db.add(participant)
-            await db.flush()
-            token = tokens.new_token()
-            invitation = Invitation(
-                hearing_id=world.hearing_id,
-                participant_id=participant.id,
-                token_hash=tokens.digest(token),
-                not_before=now - timedelta(minutes=1),
-                not_after=now + timedelta(days=1),
-                created_by=world.user_ids["judge"],
-                created_at=now,
+            invitation, token = await add_invitation(
+                db, clock, participant, created_by=world.user_ids["judge"]
             )
-            db.add(invitation)
-            await db.flush()
             if party_role is HearingRole.PLAINTIFF:
                 world.plaintiff_id, world.plaintiff_token = participant.id, token
                 world.invitation_id = invitation.id

@@ -39,10 +39,11 @@ from server.hearings.service import CourtService
 from server.ids import HearingId, ParticipantId
 from server.storage.db import create_engine, create_sessionmaker, upgrade_async
 from server.storage.eventlog import EventLogRepository, verify_chain
-from server.storage.models import Case, Hearing, HearingEvent, Participant
+from server.storage.models import HearingEvent, Participant
 from signaling.enums import RecordingPause
 from signaling.reasons import CloseReason
 from tests.conftest import FakeClock
+from tests.factories import add_case, add_hearing, add_participant
 
 P = ParticipantState
 R = HearingRole
@@ -170,43 +171,30 @@ async def room(tmp_path: Any, clock: FakeClock) -> AsyncIterator[Room]:
             password="long enough pw",
         )
         station = await admin.add_station(db, clock, court=court, name="S")
-        case = Case(
-            court_id=court.id,
-            number="1",
-            title="t",
-            kind=CaseKind.MEDIATION,
-            created_by=judge.id,
-            created_at=clock.now(),
+        case = await add_case(
+            db, clock, court_id=court.id, created_by=judge.id, kind=CaseKind.MEDIATION
         )
-        db.add(case)
-        await db.flush()
-        hearing = Hearing(
-            court_id=court.id,
-            case_id=case.id,
-            title="h",
-            scheduled_start=clock.now(),
-            scheduled_end=clock.now() + timedelta(hours=1),
-            state=HearingState.OPENED,
-            station_id=station.station.id,
+        hearing = await add_hearing(
+            db,
+            clock,
+            case,
             presiding_user_id=judge.id,
-            created_at=clock.now(),
+            station_id=station.station.id,
+            state=HearingState.OPENED,
+            length=timedelta(hours=1),
         )
-        db.add(hearing)
-        await db.flush()
         for name, role in PEOPLE:
-            row = Participant(
-                hearing_id=hearing.id,
-                display_name=name,
-                role=role,
-                state=P.INVITED,
+            row = await add_participant(
+                db,
+                clock,
+                hearing.id,
+                role,
+                name,
                 user_id=judge.id if role in (R.JUDGE, R.CLERK, R.MEDIATOR) else None,
                 station_id=station.station.id if role is R.STATION else None,
                 legal_name=name.upper(),
                 id_number_tail="1234",
-                created_at=clock.now(),
             )
-            db.add(row)
-            await db.flush()
             ids[name] = ParticipantId(row.id)
         agent = await db.get(Participant, ids["agent"])
         assert agent is not None

@@ -11,11 +11,12 @@ from sqlalchemy import inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from server import admin
-from server.enums import CaseKind, EventKind, HearingState, StaffRole
+from server.enums import CaseKind, EventKind, StaffRole
 from server.storage.db import create_engine, create_sessionmaker
 from server.storage.eventlog import EventLogRepository, verify_chain
 from server.storage.models import Base, Case, Hearing, HearingEvent
 from tests.conftest import FakeClock
+from tests.factories import add_case, add_hearing
 
 EXPECTED_TABLES = {
     "courts",
@@ -43,29 +44,10 @@ async def _hearing(sessions, clock: FakeClock) -> str:
             role=StaffRole.JUDGE,
             password="long enough password",
         )
-        case = Case(
-            court_id=court.id,
-            number="1",
-            title="t",
-            kind=CaseKind.CIVIL,
-            created_by=judge.id,
-            created_at=clock.now(),
+        case = await add_case(db, clock, court_id=court.id, created_by=judge.id)
+        hearing = await add_hearing(
+            db, clock, case, presiding_user_id=judge.id, length=timedelta(hours=1)
         )
-        db.add(case)
-        await db.flush()
-        hearing = Hearing(
-            court_id=court.id,
-            case_id=case.id,
-            title="h",
-            scheduled_start=clock.now(),
-            scheduled_end=clock.now() + timedelta(hours=1),
-            state=HearingState.SCHEDULED,
-            station_id=None,
-            presiding_user_id=judge.id,
-            created_at=clock.now(),
-        )
-        db.add(hearing)
-        await db.flush()
         return hearing.id
 
 
