@@ -35,6 +35,11 @@ class AsyncRecordingWriter:
         self._pending = 0
         self.dropped_frames = 0
 
+    @property
+    def sealed(self) -> bool:
+        """Whether the writer has stopped: sealed at the end, or by itself after a failure."""
+        return self.writer.sealed
+
     @classmethod
     async def create(
         cls, factory: Callable[[], RecordingWriter], *, max_pending: int = 256

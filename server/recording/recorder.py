@@ -157,16 +157,16 @@ class _Track:
         self.producer.request_keyframe()
 
     def on_rtp(self, data: bytes) -> None:
-        if self.recorder.writer.writer.sealed:
+        if self.recorder.writer.sealed:
             # The writer stopped on its own thread (ENOSPC, I/O error): feed it no more.
-            self.recorder._writer_stopped()
+            self.recorder.on_writer_stopped()
             return
         ssrc = data[8:12]
         if ssrc != self.ssrc:
             if self.ssrc is not None:
                 # A new source (restarted encoder): its timestamps start elsewhere.
                 self.set_live(False)
-                self.recorder._source_changed(self)
+                self.recorder.on_source_changed(self)
                 return
             self.ssrc = ssrc
         fields = parse_rtp(data)
@@ -197,7 +197,7 @@ class _Track:
             self.refused += 1
 
     def on_sender_report(self, rtp_timestamp: int, ntp_timestamp: int) -> None:
-        self.recorder._sender_report(self, rtp_timestamp, ntp_to_unix(ntp_timestamp))
+        self.recorder.on_sender_report(self, rtp_timestamp, ntp_to_unix(ntp_timestamp))
 
     def dump(self) -> dict[str, Any]:
         dep: Any = self.video if self.video is not None else self.audio
@@ -487,7 +487,9 @@ class HearingRecorder(EventEmitter):
             p.leave_reason = str(reason)
             self._schedule(p.id)
 
-    def _source_changed(self, track: _Track) -> None:
+    def on_source_changed(self, track: _Track) -> None:
+        """Called by a track whose source changed (a restarted encoder): the participant's
+        streams are rebuilt."""
         p = self._participants.get(track.producer.peer_id)
         if p is not None and not self.stopped:
             p.generation += 1
@@ -564,7 +566,8 @@ class HearingRecorder(EventEmitter):
                 self._fail(exc)
             raise
 
-    def _sender_report(self, track: _Track, rtp_timestamp: int, ntp_unix: float) -> None:
+    def on_sender_report(self, track: _Track, rtp_timestamp: int, ntp_unix: float) -> None:
+        """Called by a track with its publisher's RTCP SR: A/V alignment (bounded tasks)."""
         if len(self._sr_tasks) >= MAX_SR_TASKS:
             self.sender_reports_dropped += 1
             return
@@ -586,9 +589,9 @@ class HearingRecorder(EventEmitter):
         except RecordingError as exc:
             self._fail(exc)
 
-    def _writer_stopped(self) -> None:
-        """A tap saw the writer stop by itself: stop every tap, then fetch its failure now
-        rather than at the next tick (the judge is alerted within a frame or two)."""
+    def on_writer_stopped(self) -> None:
+        """Called by a track that saw the writer stop by itself: stop every tap, then fetch its
+        failure now rather than at the next tick (the judge is alerted within a frame or two)."""
         if self._probe_task is not None or self.failure is not None or self.stopped:
             return
         for p in self._participants.values():
