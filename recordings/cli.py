@@ -18,6 +18,7 @@ from .export import ProgressBar, export_package
 from .keys import VerifyKey, keygen, load_archive_private_key, load_signing_key, load_verify_key
 from .recovery import recover
 from .selftest import run_selftest
+from .timestamps import TsaTrust, load_certificates
 from .verify import EXIT_TAMPERED, EXIT_USAGE, verify_package
 
 
@@ -33,6 +34,14 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="trusted Ed25519 signing public key (PEM); repeatable",
+    )
+    v.add_argument(
+        "--tsa-ca",
+        type=Path,
+        action="append",
+        default=[],
+        help="trusted Time-Stamping Authority certificate(s) (PEM/DER: root CA, intermediates, "
+        "the TSA's own); RFC 3161 tokens in the package are checked against them; repeatable",
     )
     e = sub.add_parser("export", help="verify, then decrypt into playable .webm files")
     e.add_argument("path", type=Path)
@@ -59,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "verify":
             keys: list[VerifyKey] = [load_verify_key(p) for p in args.public_key]
-            report = verify_package(args.path, keys or None)
+            tsa = TsaTrust(load_certificates(args.tsa_ca)) if args.tsa_ca else None
+            report = verify_package(args.path, keys or None, tsa=tsa)
             if args.json:
                 print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
             else:

@@ -35,6 +35,7 @@ from . import container as cv
 from .errors import FormatError, IntegrityError, Location, RecordingError
 from .keys import VerifyKey
 from .manifest import (
+    SIG_LEN,
     PackageSummary,
     RecordingInfo,
     compare_manifest,
@@ -42,6 +43,7 @@ from .manifest import (
     open_checkpoint,
     open_manifest,
 )
+from .timestamps import AnchorReport, StampedPart, TsaTrust, check_anchors
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,7 @@ class Report:
     root_hash: str | None = None
     io_error: str | None = None
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    anchors: AnchorReport | None = None
 
     @property
     def exit_code(self) -> int:
@@ -124,6 +127,7 @@ class Report:
             "warnings": self.warnings,
             "problems": [p.as_json() for p in self.problems],
             "io_error": self.io_error,
+            "time_anchors": self.anchors.as_json() if self.anchors is not None else None,
         }
 
     def text(self) -> str:
@@ -147,9 +151,24 @@ class Report:
             who = f" {g.get('participant')}/{g.get('track')}" if "participant" in g else ""
             cause = f" ({g['cause']})" if "cause" in g else ""
             lines.append(f"  declared gap: {g['type']}{who}{cause} from {g['from']} to {g['to']}")
+        lines.extend(_anchor_lines(self.anchors))
         for w in self.warnings:
             lines.append(f"  warning: {w}")
         return "\n".join(lines)
+
+
+def _anchor_lines(anchors: AnchorReport | None) -> list[str]:
+    if anchors is None or not anchors.anchors:
+        return []
+    lines = [f"  {len(anchors.anchors)} RFC 3161 time-stamp tokens verify"]
+    for e in anchors.existed_by:
+        what = (
+            "the sealed manifest"
+            if e["part"] == "manifest"
+            else f"records up to segment {e['segment']} record {e['record']}"
+        )
+        lines.append(f"  existed by {e['existed_by']}: {what} ({e['token']})")
+    return lines
 
 
 @dataclass
@@ -403,9 +422,12 @@ def _check_unterminated(scan: PackageScan, problems: list[Problem]) -> None:
             )
 
 
-def verify_package(path: Path, public_keys: list[VerifyKey] | None = None) -> Report:
+def verify_package(
+    path: Path, public_keys: list[VerifyKey] | None = None, *, tsa: TsaTrust | None = None
+) -> Report:
     """Verify the package at `path`. Never raises for package content; I/O failures are
-    reported as `io_error` (exit 3)."""
+    reported as `io_error` (exit 3). `tsa`: the TSA certificates RFC 3161 tokens are checked
+    against (without it, tokens are only matched to what they stamp, and reported unchecked)."""
     report = Report(path=str(path))
     try:
         if not path.is_dir():
@@ -498,11 +520,56 @@ def verify_package(path: Path, public_keys: list[VerifyKey] | None = None) -> Re
         report.status = str(stated["status"])
         report.root_hash = scan.chain.hex()
         report.gaps = computed["gaps"]
+        _verify_anchors(path, scan, mpath.read_bytes(), tsa, report)
     except OSError as exc:
         report.io_error = f"{exc.filename or path}: {exc.strerror or exc}"
     except RecordingError as exc:  # pragma: no cover - defensive: content errors are problems
         report.problems.append(Problem(str(exc), Location()))
     return report
+
+
+def _verify_anchors(
+    path: Path, scan: PackageScan, manifest_raw: bytes, tsa: TsaTrust | None, report: Report
+) -> None:
+    """RFC 3161 anchors (recordings/timestamps.py): a token that does not verify is
+    tampering; anchors missing (declared or not) are warnings, since the chain and signatures
+    still prove integrity, only not the time."""
+    parts: list[StampedPart] = []
+    for seg_file, seg in scan.scans:
+        for rec in seg.records:
+            if rec.header.type is cv.RecordType.CHECKPOINT:
+                seq = loads(rec.body[:-SIG_LEN], "checkpoint").get("seq")
+                if isinstance(seq, int):
+                    parts.append(
+                        StampedPart(
+                            seq, int(seg_file.name[:6]), rec.header.counter, bytes(rec.body)
+                        )
+                    )
+    try:
+        anchors = check_anchors(path, parts, manifest_raw, tsa)
+    except FormatError as exc:
+        report.io_error = str(exc)
+        return
+    report.anchors = anchors
+    for message, file in anchors.problems:
+        report.problems.append(Problem(message, Location(file=file)))
+    if not anchors.present:
+        if tsa is not None:
+            report.warnings.append("no RFC 3161 time-stamp tokens: the recording is not anchored")
+        return
+    if anchors.unchecked:
+        report.warnings.append(
+            f"{anchors.unchecked} time-stamp tokens not checked: pass the TSA's CA certificate "
+            "with --tsa-ca"
+        )
+    for m in anchors.declared_missing:
+        what = "manifest" if m.get("seq") is None else f"checkpoint {m.get('seq')}"
+        report.warnings.append(
+            f"time anchor of the {what} declared missing ({m.get('reason')}); it is covered by "
+            "a later anchor if there is one"
+        )
+    for name in anchors.undeclared_missing:
+        report.warnings.append(f"time anchor timestamps/{name} missing and not declared")
 
 
 def load_manifest_unverified(path: Path) -> dict[str, Any]:

@@ -63,6 +63,7 @@ from .manifest import (
 )
 from .remux import ParticipantRemuxer
 from .timeline import EventType, IncidentCause, PauseReason
+from .timestamps import Anchorer, TsaConfig
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ class RecordingWriter:
         config: WriterConfig | None = None,
         metadata: Mapping[str, str] | None = None,
         opener: FileOpener = open_append,
+        tsa: TsaConfig | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.recording_id = recording_id or RecordingId(str(uuid.uuid4()))
@@ -166,6 +168,14 @@ class RecordingWriter:
             raise RecordingIOError(f"cannot create recording at {self.directory}: {exc}") from exc
         self._info = RecordingInfo.parse(info_raw)
         self._chain = cv.genesis(info_raw)
+        # RFC 3161 anchors are requested on the anchorer's own thread: the write path only
+        # enqueues a checkpoint's bytes (docs/recording-format.md §12).
+        self.anchorer: Anchorer | None = None
+        if tsa is not None:
+            try:
+                self.anchorer = Anchorer(self.directory, self.recording_id, tsa)
+            except OSError as exc:
+                raise RecordingIOError(f"cannot create {self.directory}/timestamps: {exc}") from exc
         self._last_checkpoint = self._clock.monotonic()
         self._guard(self._open_segment, 0)
         self._guard(self._event, EventType.RECORDING_STARTED, {})
@@ -332,10 +342,14 @@ class RecordingWriter:
             "time": iso(now),
             "records": self._summary.records,
         }
-        self._append(cv.RecordType.CHECKPOINT, sign_checkpoint(payload, self._signer), 0)
+        body = sign_checkpoint(payload, self._signer)
+        self._append(cv.RecordType.CHECKPOINT, body, 0)
+        seq = self._checkpoint_seq
         self._checkpoint_seq += 1
         self._fsync(seg)
         self._last_checkpoint = self._clock.monotonic()
+        if self.anchorer is not None:
+            self.anchorer.checkpoint(seq, body)
         return payload
 
     def seal(self) -> dict[str, Any]:
@@ -360,6 +374,8 @@ class RecordingWriter:
         self._segment = None
         if seg is not None:
             seg.file.close()
+        if self.anchorer is not None:
+            self.anchorer.close()
         self._dek.wipe()
         self._sealed = True
 
@@ -585,7 +601,10 @@ class RecordingWriter:
         payload = self._summary.manifest_payload(
             self._info, status=status, sealed_at=iso(self._clock.now()), root_hash=self._chain
         )
-        atomic_write(self.directory / "manifest.json", sign_manifest(payload, self._signer))
+        envelope = sign_manifest(payload, self._signer)
+        atomic_write(self.directory / "manifest.json", envelope)
+        if self.anchorer is not None:
+            self.anchorer.manifest(envelope)
         self._sealed = True
         self._dek.wipe()
         log.info(
@@ -627,6 +646,8 @@ class RecordingWriter:
             with contextlib.suppress(OSError):
                 seg.file.close()
             self._segment = None
+        if self.anchorer is not None:
+            self.anchorer.close()
         self._dek.wipe()
 
 
@@ -638,9 +659,10 @@ def create_writer(
     clock: Clock | None = None,
     config: WriterConfig | None = None,
     metadata: Mapping[str, str] | None = None,
+    tsa: TsaConfig | None = None,
 ) -> RecordingWriter:
     """Start a recording in `root/<recording_id>/`. Raises as `RecordingWriter`."""
     rid = recording_id or RecordingId(str(uuid.uuid4()))
     return RecordingWriter(
-        root / rid, keys, recording_id=rid, clock=clock, config=config, metadata=metadata
+        root / rid, keys, recording_id=rid, clock=clock, config=config, metadata=metadata, tsa=tsa
     )
