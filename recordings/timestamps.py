@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import cryptography.x509
+from asn1crypto import cms as asn1_cms
+from asn1crypto import tsp as asn1_tsp
 from rfc3161_client import (
     HashAlgorithm,
     PKIStatus,
@@ -72,6 +74,30 @@ def checkpoint_token_name(seq: int) -> str:
 
 class TimestampError(RecordingError):
     """A TSA did not give a usable token (network, HTTP status, refusal, wrong imprint)."""
+
+
+def decode_token(raw: bytes) -> TimeStampResponse:
+    """Parse a DER TimeStampResp. Raises ValueError if it is not one.
+
+    OpenSSL's TSA (and others) put the certificates of the SignedData in insertion order,
+    while DER wants a SET OF sorted; rfc3161-client's strict parser then refuses a token that
+    is otherwise valid (about half of all OpenSSL replies that carry a chain). The certificate
+    set is outside what the TSA signs, so it is re-encoded sorted (asn1crypto) and parsed
+    again; the stored file stays byte for byte what the TSA sent.
+    """
+    try:
+        return decode_timestamp_response(raw)
+    except ValueError as first:
+        try:
+            resp = asn1_tsp.TimeStampResp.load(raw)
+            signed = resp["time_stamp_token"]["content"]
+            certs = sorted(c.dump() for c in signed["certificates"])
+            signed["certificates"] = asn1_cms.CertificateSet(
+                [asn1_cms.CertificateChoices.load(c) for c in certs]
+            )
+            return decode_timestamp_response(resp.dump(force=True))
+        except (ValueError, TypeError, KeyError):
+            raise first from None
 
 
 @dataclass(frozen=True)
@@ -122,7 +148,7 @@ def request_token(url: str, message: bytes, timeout: float) -> bytes:
     if len(raw) > MAX_RESPONSE_BYTES:
         raise TimestampError(f"TSA {url} answered more than {MAX_RESPONSE_BYTES} bytes")
     try:
-        tsr = decode_timestamp_response(raw)
+        tsr = decode_token(raw)
     except ValueError as exc:
         raise TimestampError(f"TSA {url} answered something that is not a token: {exc}") from exc
     if PKIStatus(tsr.status) not in (PKIStatus.GRANTED, PKIStatus.GRANTED_WITH_MODS):
@@ -467,7 +493,7 @@ def _check_token(
     report: AnchorReport,
 ) -> Anchor | None:
     try:
-        tsr: TimeStampResponse = decode_timestamp_response(file.read_bytes())
+        tsr = decode_token(file.read_bytes())
     except ValueError as exc:
         report.problems.append((f"time-stamp token cannot be parsed ({exc})", rel))
         return None

@@ -53,7 +53,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,7 @@ from typing import Any
 from aiortc import RTCIceServer
 
 from recordings import PauseReason, RecordingError, RecordingStateError
+from recordings.timestamps import TsaConfig
 from server.ids import HearingId, ParticipantId, RecordingId
 from server.recording.recorder import HearingRecorder, SealedRecording, load_keys
 from signaling.reasons import CloseReason
@@ -248,6 +249,7 @@ class WorkerPool(EventEmitter):
         recording_id: RecordingId,
         not_recorded: Sequence[ParticipantId] = (),
         recipient_pems: Sequence[str] = (),
+        tsa: Mapping[str, Any] | None = None,
     ) -> RecordingId:
         """Start recording the hearing into `root/<recording_id>/`; returns the recording id.
 
@@ -255,6 +257,7 @@ class WorkerPool(EventEmitter):
         public key files the data key is wrapped for (the worker reads them), `recipient_pems`
         further X25519 public keys as PEM text (the playback key); `not_recorded`
         participants (in a caucus room right now) are left out until `set_recorded(.., True)`.
+        `tsa`: the fields of a `recordings.timestamps.TsaConfig` (RFC 3161 anchors), or None.
         Raises as the other methods; WorkerError codes: ValueError (already recording),
         KeyFileError, FileExistsError, RecordingIOError.
         """
@@ -267,6 +270,7 @@ class WorkerPool(EventEmitter):
             recipient_pems=list(recipient_pems),
             recording_id=recording_id,
             not_recorded=list(not_recorded),
+            tsa=dict(tsa) if tsa is not None else None,
         )
         self._recordings[hearing_id] = _Recording(recording_id, Path(result["path"]))
         return RecordingId(result["recording_id"])
@@ -565,6 +569,7 @@ class _WorkerServer:
                     keys,
                     recording_id=RecordingId(message["recording_id"]),
                     not_recorded=[ParticipantId(p) for p in message.get("not_recorded", ())],
+                    tsa=TsaConfig(**message["tsa"]) if message.get("tsa") else None,
                 )
             finally:
                 self._starting.discard(hearing)

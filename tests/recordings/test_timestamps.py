@@ -13,12 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from asn1crypto import cms as asn1_cms
+from asn1crypto import tsp as asn1_tsp
 
 from recordings.cli import main
 from recordings.ids import ParticipantId, RecordingId
 from recordings.selftest import MediaClock
 from recordings.synthetic import EncodedFrame
-from recordings.timestamps import TsaConfig, TsaTrust, load_certificates
+from recordings.timestamps import TsaConfig, TsaTrust, decode_token, load_certificates
 from recordings.verify import EXIT_OK, EXIT_TAMPERED, verify_package
 from recordings.writer import RecordingWriter
 from tests.recordings.conftest import Keys, feed
@@ -271,3 +273,21 @@ def test_anchoring_does_not_slow_the_write_path(
         writer.abort()
         assert writer.anchorer is not None
         assert writer.anchorer.wait(WAIT)
+
+
+def test_tokens_with_an_unsorted_certificate_set_still_verify(package: Path, tsa: LocalTsa) -> None:
+    """OpenSSL's TSA writes the SignedData certificates unsorted about half the time; the
+    strict parser refuses that unless decode_token re-sorts the (unsigned) set. Both orders of
+    the same token must verify."""
+    raw = (package / "timestamps" / "manifest.tsr").read_bytes()
+    resp = asn1_tsp.TimeStampResp.load(raw)
+    signed = resp["time_stamp_token"]["content"]
+    certs = [c.dump() for c in signed["certificates"]]
+    assert len(certs) == 2  # the TSA's certificate and its CA (openssl.cnf `certs`)
+    verifier = trust(tsa).verifier()
+    digest = hashlib.sha256((package / "manifest.json").read_bytes()).digest()
+    for order in (certs, certs[::-1]):
+        signed["certificates"] = asn1_cms.CertificateSet(
+            [asn1_cms.CertificateChoices.load(c) for c in order]
+        )
+        assert verifier.verify(decode_token(resp.dump(force=True)), digest)
