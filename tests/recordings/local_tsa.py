@@ -227,3 +227,21 @@ def hanging_tsa() -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         s.listen(64)
         yield f"http://127.0.0.1:{s.getsockname()[1]}/tsa"
+
+
+def main(argv: list[str]) -> int:
+    """`python -m tests.recordings.local_tsa DIR`: serve a test TSA in its own process (the
+    benchmark runs it there so its CPU is not counted as the recorder's), print its URL and
+    CA certificate path, and serve until stdin closes."""
+    import sys
+
+    with local_tsa(Path(argv[0])) as tsa:
+        print(tsa.url, tsa.files.ca_cert, flush=True)
+        sys.stdin.read()
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))
