@@ -8,6 +8,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -291,3 +292,18 @@ def test_tokens_with_an_unsorted_certificate_set_still_verify(package: Path, tsa
             [asn1_cms.CertificateChoices.load(c) for c in order]
         )
         assert verifier.verify(decode_token(resp.dump(force=True)), digest)
+
+
+def test_installed_command_passes_tsa_ca(package: Path, tsa: LocalTsa, tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "shared-court"
+    args = [str(exe), "verify", str(package), "--tsa-ca", str(tsa.files.ca_cert)]
+    ok = subprocess.run(args, capture_output=True, text=True, check=False, timeout=120)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "time-stamp tokens verify" in ok.stdout
+    garbage = tmp_path / "not-a-cert.pem"
+    garbage.write_text("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")
+    bad = subprocess.run(
+        [*args[:-1], str(garbage)], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert bad.returncode == 3, bad.stdout + bad.stderr
+    assert "not a certificate" in bad.stderr
