@@ -361,6 +361,48 @@ class TsaTrust:
         return VerifierBuilder(roots=roots, intermediates=others).build()
 
 
+@dataclass(frozen=True)
+class CheckedToken:
+    """A token file parsed and (with trust) its signature and chain verified, before the
+    package's bytes are known: `error` says why it failed; the imprint is matched later."""
+
+    tsr: TimeStampResponse | None
+    error: str | None
+
+
+def precheck_tokens(path: Path, trust: TsaTrust | None) -> dict[str, CheckedToken]:
+    """Parse and verify (signature, certificate chain, EKU) every `*.tsr` in `path/timestamps`.
+
+    Independent of the segments, so verify runs it on another thread while the segments are
+    hashed (the hashing threads release the GIL; this keeps verify at hashing speed). Raises
+    OSError on read failure, FormatError if `trust` holds no root.
+    """
+    tdir = path / DIRECTORY
+    if not tdir.is_dir():
+        return {}
+    verifier = trust.verifier() if trust is not None else None
+    out: dict[str, CheckedToken] = {}
+    for file in sorted(tdir.glob("*.tsr")):
+        try:
+            tsr = decode_token(file.read_bytes())
+        except ValueError as exc:
+            out[file.name] = CheckedToken(None, f"time-stamp token cannot be parsed ({exc})")
+            continue
+        if verifier is not None:
+            try:
+                # Against the token's own imprint: everything but "is it our bytes", which
+                # check_anchors tests once the package's bytes are known.
+                verifier.verify(tsr, tsr.tst_info.message_imprint.message)
+            except (VerificationError, ValueError) as exc:
+                out[file.name] = CheckedToken(
+                    tsr,
+                    f"time-stamp token does not verify against the trusted TSA certificates: {exc}",
+                )
+                continue
+        out[file.name] = CheckedToken(tsr, None)
+    return out
+
+
 @dataclass
 class Anchor:
     part: str
@@ -422,8 +464,10 @@ def check_anchors(
     checkpoints: Sequence[StampedPart],
     manifest_raw: bytes | None,
     trust: TsaTrust | None,
+    prechecked: dict[str, CheckedToken] | None = None,
 ) -> AnchorReport:
     """Check `path/timestamps/` against the package's checkpoints and manifest bytes.
+    `prechecked`: the result of `precheck_tokens(path, trust)` if the caller ran it already.
 
     Never raises for package content (problems are listed); raises OSError on read failure and
     FormatError if the trusted certificates hold no root.
@@ -445,8 +489,9 @@ def check_anchors(
             report.declared_missing = [m for m in doc.get("missing", []) if isinstance(m, dict)]
         except FormatError as exc:
             report.problems.append((str(exc), f"{DIRECTORY}/{MISSING_FILE}"))
-    verifier = trust.verifier() if trust is not None else None
-    report.checked = verifier is not None
+    if prechecked is None:
+        prechecked = precheck_tokens(path, trust)
+    report.checked = trust is not None
     by_seq = {cp.seq: cp for cp in checkpoints}
     expected: list[tuple[str, bytes | None]] = []
     every = report.policy.get("every") if report.policy else None
@@ -476,7 +521,7 @@ def check_anchors(
         if message is None:
             report.problems.append((f"token for a {part} that the package does not contain", rel))
             continue
-        anchor = _check_token(tdir / name, rel, part, seq, message, verifier, report)
+        anchor = _check_token(prechecked.get(name), rel, part, seq, message, trust, report)
         if anchor is not None:
             report.anchors.append(anchor)
     report.existed_by = _existed_by(checkpoints, report.anchors)
@@ -484,34 +529,31 @@ def check_anchors(
 
 
 def _check_token(
-    file: Path,
+    checked: CheckedToken | None,
     rel: str,
     part: str,
     seq: int | None,
     message: bytes,
-    verifier: Verifier | None,
+    trust: TsaTrust | None,
     report: AnchorReport,
 ) -> Anchor | None:
-    try:
-        tsr = decode_token(file.read_bytes())
-    except ValueError as exc:
-        report.problems.append((f"time-stamp token cannot be parsed ({exc})", rel))
+    if checked is None:  # a .tsr name that appeared after the precheck, or not *.tsr
+        report.problems.append(("not a time-stamp token file", rel))
         return None
-    digest = hashlib.sha256(message).digest()
-    if tsr.tst_info.message_imprint.message != digest:
+    if checked.tsr is None:
+        report.problems.append((checked.error or "bad token", rel))
+        return None
+    tsr = checked.tsr
+    if tsr.tst_info.message_imprint.message != hashlib.sha256(message).digest():
         report.problems.append(
             (f"time-stamp token does not stamp this {part} (message imprint differs)", rel)
         )
         return None
-    if verifier is None:
-        report.unchecked += 1
+    if checked.error is not None:
+        report.problems.append((checked.error, rel))
         return None
-    try:
-        verifier.verify(tsr, digest)
-    except (VerificationError, ValueError) as exc:
-        report.problems.append(
-            (f"time-stamp token does not verify against the trusted TSA certificates: {exc}", rel)
-        )
+    if trust is None:
+        report.unchecked += 1
         return None
     value = tsr.tst_info.name.value
     tsa = value.rfc4514_string() if isinstance(value, cryptography.x509.Name) else str(value)

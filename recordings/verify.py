@@ -26,7 +26,7 @@ import logging
 import mmap
 import os
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,14 @@ from .manifest import (
     open_checkpoint,
     open_manifest,
 )
-from .timestamps import AnchorReport, StampedPart, TsaTrust, check_anchors
+from .timestamps import (
+    AnchorReport,
+    CheckedToken,
+    StampedPart,
+    TsaTrust,
+    check_anchors,
+    precheck_tokens,
+)
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +168,11 @@ def _anchor_lines(anchors: AnchorReport | None) -> list[str]:
     if anchors is None or not anchors.anchors:
         return []
     lines = [f"  {len(anchors.anchors)} RFC 3161 time-stamp tokens verify"]
-    for e in anchors.existed_by:
+    shown = anchors.existed_by
+    if len(shown) > 7:  # a long hearing has hundreds: the first and last few; --json has all
+        lines.append(f"  ({len(shown) - 6} more time anchors in the --json report)")
+        shown = shown[:3] + shown[-3:]
+    for e in shown:
         what = (
             "the sealed manifest"
             if e["part"] == "manifest"
@@ -475,7 +486,11 @@ def verify_package(
                 }
             except (FormatError, IntegrityError, ValueError, TypeError):
                 heads = None  # reported below, after the content has been checked
-        scan = scan_package(path, info, info.signing_key, expected_heads=heads)
+        # Time-stamp tokens are checked (signatures, chains) while the segments are hashed.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-tsa") as tsa_pool:
+            tokens = tsa_pool.submit(precheck_tokens, path, tsa)
+            scan = scan_package(path, info, info.signing_key, expected_heads=heads)
+            prechecked, token_error = _token_result(tokens)
         report.problems.extend(scan.problems)
         report.segments = len(scan.summary.segments)
         report.records = scan.summary.records
@@ -520,7 +535,10 @@ def verify_package(
         report.status = str(stated["status"])
         report.root_hash = scan.chain.hex()
         report.gaps = computed["gaps"]
-        _verify_anchors(path, scan, mpath.read_bytes(), tsa, report)
+        if token_error is not None:
+            report.io_error = token_error
+            return report
+        _verify_anchors(path, scan, mpath.read_bytes(), tsa, prechecked, report)
     except OSError as exc:
         report.io_error = f"{exc.filename or path}: {exc.strerror or exc}"
     except RecordingError as exc:  # pragma: no cover - defensive: content errors are problems
@@ -528,8 +546,25 @@ def verify_package(
     return report
 
 
+def _token_result(
+    future: Future[dict[str, CheckedToken]],
+) -> tuple[dict[str, CheckedToken], str | None]:
+    """The precheck's tokens, or the reason they cannot be checked (a usage/I-O error)."""
+    try:
+        return future.result(), None
+    except FormatError as exc:
+        return {}, str(exc)
+    except OSError as exc:
+        return {}, f"{exc.filename}: {exc.strerror or exc}"
+
+
 def _verify_anchors(
-    path: Path, scan: PackageScan, manifest_raw: bytes, tsa: TsaTrust | None, report: Report
+    path: Path,
+    scan: PackageScan,
+    manifest_raw: bytes,
+    tsa: TsaTrust | None,
+    prechecked: dict[str, CheckedToken],
+    report: Report,
 ) -> None:
     """RFC 3161 anchors (recordings/timestamps.py): a token that does not verify is
     tampering; anchors missing (declared or not) are warnings, since the chain and signatures
@@ -546,7 +581,7 @@ def _verify_anchors(
                         )
                     )
     try:
-        anchors = check_anchors(path, parts, manifest_raw, tsa)
+        anchors = check_anchors(path, parts, manifest_raw, tsa, prechecked)
     except FormatError as exc:
         report.io_error = str(exc)
         return
