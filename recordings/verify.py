@@ -12,6 +12,9 @@ What is checked (docs/recording-format.md §Verification):
    what was recomputed.
 5. Only the last writer segment may be unterminated, and only if a RECOVERY segment follows
    whose signed incident names it.
+6. RFC 3161 tokens in `timestamps/` (timestamps.py): each stamps exactly its checkpoint or the
+   manifest and, given TSA certificates, verifies; a bad one is tampering, a missing one a
+   warning. The report says when each stamped part is proven to have existed.
 
 Result: exit 0 intact; 2 intact with declared gaps (network gaps, incidents); 1 tampered or
 silently incomplete; 3 usage or I/O error. Every problem carries a `Location`.

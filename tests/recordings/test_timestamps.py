@@ -307,3 +307,19 @@ def test_installed_command_passes_tsa_ca(package: Path, tsa: LocalTsa, tmp_path:
     )
     assert bad.returncode == 3, bad.stdout + bad.stderr
     assert "not a certificate" in bad.stderr
+
+
+def test_bench_smoke_with_anchors() -> None:
+    """bench/recording.py --tsa (docs/benchmarks.md) still runs: a TSA child process, every
+    token stored, the anchored package verifies with its tokens checked."""
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, str(root / "bench" / "recording.py"), "--smoke", "--json", "--tsa",
+         "--repeat", "1"],
+        cwd=root, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["tokens_per_recording"] >= 2  # checkpoint 0 and the manifest
+    assert result["verify_tokens"] >= 2
+    assert result["verify_anchored_mb_per_s"] > 0
