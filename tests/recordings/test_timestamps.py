@@ -323,3 +323,18 @@ def test_bench_smoke_with_anchors() -> None:
     assert result["tokens_per_recording"] >= 2  # checkpoint 0 and the manifest
     assert result["verify_tokens"] >= 2
     assert result["verify_anchored_mb_per_s"] > 0
+
+
+def test_every_nth_checkpoint_is_stamped(
+    tmp_path: Path, tsa: LocalTsa, media: list[EncodedFrame], keys: Keys
+) -> None:
+    writer = record(tmp_path / "rec", keys, media, TsaConfig(url=tsa.url, every=2))
+    assert writer.anchorer is not None
+    assert writer.anchorer.wait(WAIT)
+    report = verify_package(tmp_path / "rec", tsa=trust(tsa))
+    assert report.exit_code == EXIT_OK, report.text()
+    assert report.anchors is not None
+    seqs = sorted(a.seq for a in report.anchors.anchors if a.seq is not None)
+    assert seqs == list(range(0, report.checkpoints, 2))
+    assert report.anchors.undeclared_missing == []
+    assert not [w for w in report.warnings if "time" in w], report.warnings
