@@ -99,3 +99,34 @@ def test_timestamping_is_typed_and_strict(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as info:
             load_config(path, environ={})
         assert message in str(info.value)
+
+
+def test_timestamping_reaches_the_workers_writer_settings(tmp_path: Path) -> None:
+    """recording.timestamping becomes the TsaConfig the SFU worker builds the writer with
+    (tests/recording/test_worker_recording.py runs that path against a real TSA)."""
+    from recordings import keygen
+    from recordings.timestamps import TsaConfig
+    from server.app import recording_settings
+
+    keys = keygen(tmp_path / "keys")
+    config = load_config(
+        environ={},
+        overrides={
+            "recording": {
+                "signing_key_file": str(keys.signing_private),
+                "archive_public_key_files": [str(keys.archive_public)],
+                "timestamping": {"url": "http://127.0.0.1:1/tsa", "every_checkpoints": 3},
+            }
+        },
+    )
+    settings = recording_settings(config)
+    assert settings is not None
+    assert settings.tsa is not None
+    assert TsaConfig(**settings.tsa) == TsaConfig(
+        url="http://127.0.0.1:1/tsa", every=3, timeout=10.0, attempts=5, retry_delay=2.0
+    )
+    plain = load_config(environ={}, overrides={"recording": config.recording.model_dump()
+                                               | {"timestamping": {}}})  # fmt: skip
+    settings = recording_settings(plain)
+    assert settings is not None
+    assert settings.tsa is None
