@@ -14,6 +14,10 @@ Design decisions:
 - Timeline events (start/stop, pause/resume with a mandatory reason, join/leave, network gaps)
   are EVENT records inside the chain. A network gap is declared automatically when a track's
   media resumes after more than `gap_threshold` seconds of silence outside a pause.
+- RFC 3161 time anchors (optional, `tsa=`): every Nth checkpoint's record body and the
+  manifest bytes are handed to an `Anchorer` (timestamps.py), which asks the TSA on its own
+  thread; `writer.anchorer.wait(timeout)` waits for the tokens. A TSA that does not answer never
+  delays or stops the recording; what it did not stamp is declared in `timestamps/missing.json`.
 - ENOSPC: the torn record is truncated away, the writer tries to seal the package with a signed
   disk-full incident, then raises `DiskFullError` so the server can alert the judge. Any other
   I/O error raises `RecordingIOError`; the package is then sealed by `recover()` at start-up.
