@@ -33,6 +33,7 @@ from .keys import (
 )
 from .recovery import recover
 from .selftest import run_selftest
+from .timestamps import TsaTrust, load_certificates
 from .verify import EXIT_TAMPERED, EXIT_USAGE, verify_package
 
 TRUST_DIR_ENV = "SHARED_COURT_TRUST_DIR"
@@ -74,6 +75,14 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     v.add_argument("path", type=Path)
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     _trust_options(v)
+    v.add_argument(
+        "--tsa-ca",
+        type=Path,
+        action="append",
+        default=[],
+        help="trusted Time-Stamping Authority certificate(s) (PEM/DER: root CA, intermediates, "
+        "the TSA's own); RFC 3161 tokens in the package are checked against them; repeatable",
+    )
     e = sub.add_parser("export", help="verify, then decrypt into playable .webm files")
     e.add_argument("path", type=Path)
     e.add_argument("--key-file", type=Path, required=True, help="archive X25519 private key")
@@ -99,8 +108,12 @@ def main(argv: list[str] | None = None, prog: str = "recordings") -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "verify":
+            tsa = TsaTrust(load_certificates(args.tsa_ca)) if args.tsa_ca else None
             report = verify_package(
-                args.path, _trusted_keys(args), trust_embedded_key=args.trust_embedded_key
+                args.path,
+                _trusted_keys(args),
+                trust_embedded_key=args.trust_embedded_key,
+                tsa=tsa,
             )
             if args.json:
                 print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))

@@ -21,6 +21,9 @@ What is checked (docs/recording-format.md §Verification):
 7. keys.json names this recording and wraps the data key for every recipient recording.json
    names (a package nobody can decrypt is not intact); files the format does not define are
    listed (they are not evidence and do not change the verdict).
+8. RFC 3161 tokens in `timestamps/` (timestamps.py): each stamps exactly its checkpoint or the
+   manifest and, given TSA certificates, verifies; a bad one is tampering, a missing one a
+   warning. The report says when each stamped part is proven to have existed.
 
 Result: exit 0 intact; 2 intact with declared gaps (network gaps, incidents); 1 tampered,
 silently incomplete, or signed by a key nobody trusted; 3 usage or I/O error. Every problem
@@ -36,16 +39,18 @@ import logging
 import mmap
 import os
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import container as cv
+from . import timestamps
 from .clock import from_unix_us, iso
 from .errors import FormatError, IntegrityError, Location, RecordingError
 from .keys import VerifyKey, fingerprint
 from .manifest import (
+    SIG_LEN,
     PackageSummary,
     RecordingInfo,
     compare_manifest,
@@ -53,6 +58,14 @@ from .manifest import (
     open_checkpoint,
     open_manifest,
     parse_keys_json,
+)
+from .timestamps import (
+    AnchorReport,
+    CheckedToken,
+    StampedPart,
+    TsaTrust,
+    check_anchors,
+    precheck_tokens,
 )
 
 log = logging.getLogger(__name__)
@@ -109,6 +122,7 @@ class Report:
     timeline: list[dict[str, Any]] = field(default_factory=list)
     trust: str | None = None
     unknown_files: list[str] = field(default_factory=list)
+    anchors: AnchorReport | None = None
 
     @property
     def exit_code(self) -> int:
@@ -150,6 +164,7 @@ class Report:
             "unknown_files": self.unknown_files,
             "problems": [p.as_json() for p in self.problems],
             "io_error": self.io_error,
+            "time_anchors": self.anchors.as_json() if self.anchors is not None else None,
         }
 
     def text(self) -> str:
@@ -173,9 +188,28 @@ class Report:
             who = f" {g.get('participant')}/{g.get('track')}" if "participant" in g else ""
             cause = f" ({g['cause']})" if "cause" in g else ""
             lines.append(f"  declared gap: {g['type']}{who}{cause} from {g['from']} to {g['to']}")
+        lines.extend(_anchor_lines(self.anchors))
         for w in self.warnings:
             lines.append(f"  warning: {w}")
         return "\n".join(lines)
+
+
+def _anchor_lines(anchors: AnchorReport | None) -> list[str]:
+    if anchors is None or not anchors.anchors:
+        return []
+    lines = [f"  {len(anchors.anchors)} RFC 3161 time-stamp tokens verify"]
+    shown = anchors.existed_by
+    if len(shown) > 7:  # a long hearing has hundreds: the first and last few; --json has all
+        lines.append(f"  ({len(shown) - 6} more time anchors in the --json report)")
+        shown = shown[:3] + shown[-3:]
+    for e in shown:
+        what = (
+            "the sealed manifest"
+            if e["part"] == "manifest"
+            else f"records up to segment {e['segment']} record {e['record']}"
+        )
+        lines.append(f"  existed by {e['existed_by']}: {what} ({e['token']})")
+    return lines
 
 
 @dataclass
@@ -575,13 +609,16 @@ def verify_package(
     public_keys: list[VerifyKey] | None = None,
     *,
     trust_embedded_key: bool = False,
+    tsa: TsaTrust | None = None,
 ) -> Report:
     """Verify the package at `path` against the signing keys in `public_keys`.
 
     The package must be signed by one of `public_keys`; with none given it is reported as
     signed by an untrusted key (exit 1, verdict UNTRUSTED SIGNER) unless `trust_embedded_key`
     accepts the key `recording.json` names (integrity only: anyone can re-sign a package).
-    Never raises for package content; I/O failures are reported as `io_error` (exit 3)."""
+    Never raises for package content; I/O failures are reported as `io_error` (exit 3).
+    `tsa`: the TSA certificates RFC 3161 tokens are checked against (without it, tokens are
+    only matched to what they stamp, and reported unchecked)."""
     report = Report(path=str(path))
     info: RecordingInfo | None = None
     try:
@@ -629,7 +666,11 @@ def verify_package(
                 }
             except (FormatError, IntegrityError, ValueError, TypeError):
                 heads = None  # reported below, after the content has been checked
-        scan = scan_package(path, info, info.signing_key, expected_heads=heads)
+        # Time-stamp tokens are checked (signatures, chains) while the segments are hashed.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-tsa") as tsa_pool:
+            tokens = tsa_pool.submit(precheck_tokens, path, tsa)
+            scan = scan_package(path, info, info.signing_key, expected_heads=heads)
+            prechecked, token_error = _token_result(tokens)
         report.problems.extend(scan.problems)
         report.segments = len(scan.summary.segments)
         report.records = scan.summary.records
@@ -685,6 +726,10 @@ def verify_package(
         report.status = str(stated["status"])
         report.root_hash = scan.chain.hex()
         report.gaps = computed["gaps"]
+        if token_error is not None:
+            report.io_error = token_error
+            return report
+        _verify_anchors(path, scan, mpath.read_bytes(), tsa, prechecked, report)
     except OSError as exc:
         report.io_error = f"{exc.filename or path}: {exc.strerror or exc}"
     except RecordingError as exc:  # pragma: no cover - defensive: content errors are problems
@@ -708,8 +753,12 @@ def _check_package(path: Path, info: RecordingInfo, report: Report) -> None:
 
 
 WRAPPED_DEK_LEN = 32 + cv.TAG_LEN
-# What a package holds besides segments/NNNNNN.cevr (docs/recording-format.md §2).
-PACKAGE_FILES = frozenset({"recording.json", "keys.json", "manifest.json", "segments"})
+# What a package holds besides segments/NNNNNN.cevr and its time anchors (docs/
+# recording-format.md §2, §12).
+PACKAGE_FILES = frozenset(
+    {"recording.json", "keys.json", "manifest.json", "segments", timestamps.DIRECTORY}
+)
+ANCHOR_FILE_RE = re.compile(r"^(policy\.json|missing\.json|manifest\.tsr|cp-[0-9]{6}\.tsr)$")
 
 
 def _find_unknown_files(path: Path, report: Report) -> None:
@@ -723,6 +772,8 @@ def _find_unknown_files(path: Path, report: Report) -> None:
         if rel in PACKAGE_FILES or rel in declared:
             continue
         if p.parent == path / "segments" and SEGMENT_RE.match(p.name) and p.is_file():
+            continue
+        if p.parent == path / timestamps.DIRECTORY and ANCHOR_FILE_RE.match(p.name):
             continue
         if p.is_dir() and any(True for _ in p.iterdir()):
             continue  # its files are listed themselves
@@ -779,6 +830,67 @@ def _check_keys(
             f"keys.json also wraps the data key for {', '.join(extra)} (not named in "
             "recording.json: a re-wrap; export proves it by the data-key commitment)"
         )
+
+
+def _token_result(
+    future: Future[dict[str, CheckedToken]],
+) -> tuple[dict[str, CheckedToken], str | None]:
+    """The precheck's tokens, or the reason they cannot be checked (a usage/I-O error)."""
+    try:
+        return future.result(), None
+    except FormatError as exc:
+        return {}, str(exc)
+    except OSError as exc:
+        return {}, f"{exc.filename}: {exc.strerror or exc}"
+
+
+def _verify_anchors(
+    path: Path,
+    scan: PackageScan,
+    manifest_raw: bytes,
+    tsa: TsaTrust | None,
+    prechecked: dict[str, CheckedToken],
+    report: Report,
+) -> None:
+    """RFC 3161 anchors (recordings/timestamps.py): a token that does not verify is
+    tampering; anchors missing (declared or not) are warnings, since the chain and signatures
+    still prove integrity, only not the time."""
+    parts: list[StampedPart] = []
+    for seg_file, seg in scan.scans:
+        for rec in seg.records:
+            if rec.header.type is cv.RecordType.CHECKPOINT:
+                seq = loads(rec.body[:-SIG_LEN], "checkpoint").get("seq")
+                if isinstance(seq, int):
+                    parts.append(
+                        StampedPart(
+                            seq, int(seg_file.name[:6]), rec.header.counter, bytes(rec.body)
+                        )
+                    )
+    try:
+        anchors = check_anchors(path, parts, manifest_raw, tsa, prechecked)
+    except FormatError as exc:
+        report.io_error = str(exc)
+        return
+    report.anchors = anchors
+    for message, file in anchors.problems:
+        report.problems.append(Problem(message, Location(file=file)))
+    if not anchors.present:
+        if tsa is not None:
+            report.warnings.append("no RFC 3161 time-stamp tokens: the recording is not anchored")
+        return
+    if anchors.unchecked:
+        report.warnings.append(
+            f"{anchors.unchecked} time-stamp tokens not checked: pass the TSA's CA certificate "
+            "with --tsa-ca"
+        )
+    for m in anchors.declared_missing:
+        what = "manifest" if m.get("seq") is None else f"checkpoint {m.get('seq')}"
+        report.warnings.append(
+            f"time anchor of the {what} declared missing ({m.get('reason')}); it is covered by "
+            "a later anchor if there is one"
+        )
+    for name in anchors.undeclared_missing:
+        report.warnings.append(f"time anchor timestamps/{name} missing and not declared")
 
 
 def load_manifest_unverified(path: Path) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
@@ -99,7 +100,23 @@ def recording_settings(
         archive_keys=tuple(rec.archive_public_key_files),
         playback_recipient=playback.public_key.pem() if playback is not None else None,
         archive_pems=tuple(load_archive_public_key(p).pem() for p in rec.archive_public_key_files),
+        tsa=_tsa_settings(config),
     )
+
+
+def _tsa_settings(config: Config) -> dict[str, Any] | None:
+    """`recording.timestamping` as the fields of recordings.timestamps.TsaConfig (sent to the
+    SFU worker as JSON), or None when no TSA is configured."""
+    ts = config.recording.timestamping
+    if ts.url is None:
+        return None
+    return {
+        "url": ts.url,
+        "every": ts.every_checkpoints,
+        "timeout": ts.timeout_s,
+        "attempts": ts.attempts,
+        "retry_delay": ts.retry_delay_s,
+    }
 
 
 def _playback_keys(config: Config) -> tuple[ArchivePrivateKey | None, list[VerifyKey]]:

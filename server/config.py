@@ -122,6 +122,30 @@ class SfuConfig(_Section):
     workers: int = Field(default=0, ge=0)
 
 
+class TimestampingConfig(_Section):
+    """RFC 3161 time anchors of recordings (docs/configuration.md, "Time-stamping"). Off while
+    `url` is unset."""
+
+    # The Time-Stamping Authority's HTTP(S) endpoint (RFC 3161 over application/timestamp-query).
+    url: str | None = None
+    # The TSA's CA certificate(s) (PEM), given to auditors with `verify --tsa-ca`; checked to be
+    # readable certificates at start-up so a court notices a wrong file before a hearing.
+    ca_files: list[Path] = Field(default_factory=list)
+    # Stamp every Nth checkpoint (checkpoints come every 2 s; 15 = one token per 30 s); the
+    # manifest is always stamped.
+    every_checkpoints: int = Field(default=15, ge=1, le=10_000)
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+    attempts: int = Field(default=5, ge=1, le=100)
+    retry_delay_s: float = Field(default=2.0, gt=0, le=600)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("recording.timestamping.url must start with http:// or https://")
+        return value
+
+
 class RecordingConfig(_Section):
     enabled: bool = True
     # Archive public key(s) (X25519 PEM) that recordings are encrypted for.
@@ -134,6 +158,7 @@ class RecordingConfig(_Section):
     playback_key_file: Path | None = None
     # Decrypted playback copies are deleted when unused this long, and at every start-up.
     playback_cache_ttl_s: int = Field(default=3600, ge=60, le=86_400)
+    timestamping: TimestampingConfig = Field(default_factory=TimestampingConfig)
 
 
 class Config(_Section):
@@ -251,4 +276,23 @@ def load_config(
     for secret_file in (config.ice.turn_secret_file, config.database.password_file):
         if secret_file is not None:
             read_secret(secret_file)
+    _check_certificates(config.recording.timestamping.ca_files)
     return config
+
+
+def _check_certificates(paths: list[Path]) -> None:
+    """Raises ConfigError unless every file holds at least one X.509 certificate."""
+    from cryptography import x509
+
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read certificate file {path}: {exc.strerror}") from exc
+        try:
+            if b"-----BEGIN" in data:
+                x509.load_pem_x509_certificates(data)
+            else:
+                x509.load_der_x509_certificate(data)
+        except ValueError as exc:
+            raise ConfigError(f"{path} is not an X.509 certificate file: {exc}") from exc

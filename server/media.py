@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -47,6 +48,8 @@ class RecordingSettings:
     playback_recipient: str | None = None
     # The archive keys' public PEM, read once at start-up (the worker reads `archive_keys`).
     archive_pems: tuple[str, ...] = ()
+    # RFC 3161 time-stamping (recordings.timestamps.TsaConfig fields), None: not anchored.
+    tsa: Mapping[str, Any] | None = None
 
     @property
     def recipient_pems(self) -> tuple[str, ...]:
@@ -297,6 +300,7 @@ class HearingMedia:
                     else [],
                     recording_id=recording_id,
                     not_recorded=sorted(self._not_recorded),
+                    tsa=settings.tsa,
                 )
                 self.recording_id, self._pause = recording_id, None
                 self.recording_failed = False

@@ -67,6 +67,7 @@ from recordings import (
     load_signing_key,
 )
 from recordings.fsio import FileOpener, open_append
+from recordings.timestamps import TsaConfig
 from server.ids import ParticipantId, RecordingId, new_id
 from server.sfu.events import EventEmitter
 from server.sfu.producer import Producer, ProducerId
@@ -286,10 +287,12 @@ class HearingRecorder(EventEmitter):
         max_pending: int = 256,
         record_by_default: bool = True,
         not_recorded: Collection[ParticipantId] = (),
+        tsa: TsaConfig | None = None,
     ) -> HearingRecorder:
         """Create the package `root/<recording_id>/` (off the loop) and start recording every
         producer of `router`, present and future, except those of `not_recorded` participants
-        (e.g. in a caucus room when the recording starts; see `set_recorded`).
+        (e.g. in a caucus room when the recording starts; see `set_recorded`). `tsa`: where
+        checkpoints and the manifest get RFC 3161 time-stamp tokens (None: not anchored).
 
         Raises FileExistsError if that directory exists and is not empty, RecordingIOError if it
         cannot be created, RecordingStateError if `keys` has no archive key.
@@ -306,6 +309,7 @@ class HearingRecorder(EventEmitter):
                 config=config,
                 metadata=meta,
                 opener=opener,
+                tsa=tsa,
             )
 
         writer = await AsyncRecordingWriter.create(factory, max_pending=max_pending)

@@ -36,7 +36,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +129,7 @@ class RouterHandle:
         recording_id: RecordingId,
         not_recorded: Sequence[ParticipantId] = (),
         recipient_pems: Sequence[str] = (),
+        tsa: Mapping[str, Any] | None = None,
     ) -> RecordingId:
         """Start recording the hearing into `root/<recording_id>/`; returns the recording id.
 
@@ -136,6 +137,7 @@ class RouterHandle:
         public key files the data key is wrapped for (the worker reads them), `recipient_pems`
         further X25519 public keys as PEM text (the playback key); `not_recorded`
         participants (in a caucus room right now) are left out until `set_recorded(.., True)`.
+        `tsa`: the fields of a `recordings.timestamps.TsaConfig` (RFC 3161 anchors), or None.
         WorkerError codes: ValueError (already recording), KeyFileError, FileExistsError,
         RecordingIOError.
         """
@@ -147,6 +149,7 @@ class RouterHandle:
             recipient_pems=list(recipient_pems),
             recording_id=recording_id,
             not_recorded=list(not_recorded),
+            tsa=dict(tsa) if tsa is not None else None,
         )
         self.recording = (recording_id, Path(result["path"]))
         return RecordingId(result["recording_id"])

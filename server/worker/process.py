@@ -29,6 +29,7 @@ from typing import Any
 from aiortc import RTCIceServer
 
 from recordings import RecordingError, RecordingStateError
+from recordings.timestamps import TsaConfig
 from server.ids import HearingId, ParticipantId, RecordingId
 from server.recording.recorder import HearingRecorder, load_keys
 from server.sfu import aiortc_hooks
@@ -135,6 +136,7 @@ class HostedHearing:
                 keys,
                 recording_id=RecordingId(data["recording_id"]),
                 not_recorded=[ParticipantId(p) for p in data.get("not_recorded", ())],
+                tsa=TsaConfig(**data["tsa"]) if data.get("tsa") else None,
             )
         finally:
             self._starting = False

@@ -67,3 +67,66 @@ def test_secrets_come_from_files_and_postgres_password_is_injected(tmp_path: Pat
     empty.write_text("\n")
     with pytest.raises(ConfigError, match="is empty"):
         load_config(environ={}, overrides={"ice": {"turn_secret_file": str(empty)}})
+
+
+def test_timestamping_is_typed_and_strict(tmp_path: Path) -> None:
+    from tests.recordings.local_tsa import make_tsa_files
+
+    files = make_tsa_files(tmp_path / "tsa")
+    path = tmp_path / "court.toml"
+    path.write_text(
+        "[recording.timestamping]\n"
+        'url = "https://tsa.example.cn/tsa"\n'
+        f'ca_files = ["{files.ca_cert}"]\n'
+        "every_checkpoints = 5\ntimeout_s = 3.5\n"
+    )
+    ts = load_config(path, environ={}).recording.timestamping
+    assert (ts.url, ts.every_checkpoints, ts.timeout_s, ts.attempts) == (
+        "https://tsa.example.cn/tsa",
+        5,
+        3.5,
+        5,
+    )
+    assert load_config(environ={}).recording.timestamping.url is None  # off by default
+    for toml, message in [
+        ("[recording.timestamping]\nurll = 'http://x'\n", "recording.timestamping.urll: unknown"),
+        ("[recording.timestamping]\nurl = 'ftp://x'\n", "must start with http"),
+        ("[recording.timestamping]\nevery_checkpoints = 0\n", "every_checkpoints"),
+        (f"[recording.timestamping]\nca_files = ['{files.tsa_key}']\n", "not an X.509"),
+        (f"[recording.timestamping]\nca_files = ['{tmp_path / 'none'}']\n", "cannot read"),
+    ]:
+        path.write_text(toml)
+        with pytest.raises(ConfigError) as info:
+            load_config(path, environ={})
+        assert message in str(info.value)
+
+
+def test_timestamping_reaches_the_workers_writer_settings(tmp_path: Path) -> None:
+    """recording.timestamping becomes the TsaConfig the SFU worker builds the writer with
+    (tests/server/recording/test_worker_recording.py runs that path against a real TSA)."""
+    from recordings import keygen
+    from recordings.timestamps import TsaConfig
+    from server.app import recording_settings
+
+    keys = keygen(tmp_path / "keys")
+    config = load_config(
+        environ={},
+        overrides={
+            "recording": {
+                "signing_key_file": str(keys.signing_private),
+                "archive_public_key_files": [str(keys.archive_public)],
+                "timestamping": {"url": "http://127.0.0.1:1/tsa", "every_checkpoints": 3},
+            }
+        },
+    )
+    settings = recording_settings(config)
+    assert settings is not None
+    assert settings.tsa is not None
+    assert TsaConfig(**settings.tsa) == TsaConfig(
+        url="http://127.0.0.1:1/tsa", every=3, timeout=10.0, attempts=5, retry_delay=2.0
+    )
+    plain = load_config(environ={}, overrides={"recording": config.recording.model_dump()
+                                               | {"timestamping": {}}})  # fmt: skip
+    settings = recording_settings(plain)
+    assert settings is not None
+    assert settings.tsa is None

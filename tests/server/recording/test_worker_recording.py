@@ -8,15 +8,18 @@ import asyncio
 import os
 import signal
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from recordings import PauseReason
+from recordings.timestamps import TsaTrust, load_certificates
+from recordings.verify import verify_package
 from server.ids import HearingId, RecordingId, new_id
 from server.recording import recover_unfinished
 from server.worker import WorkerError, WorkerPool
+from tests.recordings.local_tsa import LocalTsa, local_tsa
 from tests.server.sfu.conftest import Client, wait_for
 from tests.server.sfu.test_worker import join, video_frames
 
@@ -181,3 +184,48 @@ async def test_disk_full_in_the_worker_reaches_the_main_process(
     report = await verify(tiny_filesystem / rid)
     assert report.exit_code in (0, 2), report.text()
     assert report.gaps, report.text()
+
+
+@pytest.fixture
+def tsa(tmp_path: Path) -> Iterator[LocalTsa]:
+    # A sync fixture: making certificates and starting the server block, never on the loop.
+    with local_tsa(tmp_path / "tsa") as t:
+        yield t
+
+
+async def test_worker_recording_is_anchored_by_the_configured_tsa(
+    pool: WorkerPool, key_files: KeyFiles, tmp_path: Path, tsa: LocalTsa
+) -> None:
+    """The TSA settings travel from the main process to the worker's writer: the sealed
+    package gets RFC 3161 tokens from a real (openssl) TSA, which verify offline."""
+    hearing, clients = await hearing_with_two(pool)
+    try:
+        rid = RecordingId(new_id())
+        root = tmp_path / "recordings"
+        await pool.router(hearing).start_recording(
+            root,
+            signing_key=key_files.signing_key,
+            archive_keys=[key_files.archive_public],
+            recording_id=rid,
+            tsa={"url": tsa.url, "every": 1, "timeout": 5.0},
+        )
+        await wait_for_bytes(root / rid, 20_000)
+        sealed = await pool.router(hearing).stop_recording()
+    finally:
+        for client in clients:
+            await client.close()
+    # The manifest's token arrives after the seal, from the worker's anchoring thread.
+    token = sealed.path / "timestamps" / "manifest.tsr"
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while not await asyncio.to_thread(token.exists):
+        if loop.time() > deadline:
+            pytest.fail("no manifest time-stamp token within 30 s")
+        await asyncio.sleep(0.05)
+    trust = await asyncio.to_thread(lambda: TsaTrust(load_certificates([tsa.files.ca_cert])))
+    report = await asyncio.to_thread(
+        verify_package, sealed.path, tsa=trust, trust_embedded_key=True
+    )
+    assert report.exit_code == 0, report.text()
+    assert report.anchors is not None
+    assert {a.part for a in report.anchors.anchors} == {"checkpoint", "manifest"}
