@@ -76,7 +76,7 @@ from signaling.reasons import CloseReason
 
 from .depacketize import OpusDepacketizer, Vp8Depacketizer, parse_rtp
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 NTP_UNIX_OFFSET = 2_208_988_800  # seconds from 1900-01-01 (NTP) to 1970-01-01 (Unix)
 MAX_SR_TASKS = 32
@@ -417,7 +417,7 @@ class HearingRecorder(EventEmitter):
                 except RecordingError as exc:
                     self._fail(exc)
                 else:
-                    logger.info(
+                    log.info(
                         "hearing %s: recording %s sealed", self.router.id, self.recording_id
                     )
                     return SealedRecording(
@@ -625,7 +625,7 @@ class HearingRecorder(EventEmitter):
             return
         self.failure = exc
         code = error_code(exc)
-        logger.error(
+        log.error(
             "hearing %s: recording %s failed (%s): %s", self.router.id, self.recording_id, code, exc
         )
         self._refresh_all()

@@ -16,7 +16,7 @@ from pathlib import Path
 from recordings import RecordingError, RecoveryResult, load_signing_key, recover
 from recordings.verify import read_info
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 
 def _recover(root: Path, signing_key_path: Path) -> list[RecoveryResult]:
@@ -26,13 +26,13 @@ def _recover(root: Path, signing_key_path: Path) -> list[RecoveryResult]:
     results = recover(root, key)
     for result in results:
         if result.status != "recovered":  # it had only lost its manifest: nothing lost
-            logger.warning(
+            log.warning(
                 "recording %s had lost its manifest: re-sealed as %s",
                 result.recording_id,
                 result.status,
             )
             continue
-        logger.warning(
+        log.warning(
             "recording %s sealed after a crash: gap %s .. %s, %d torn bytes cut, "
             "%d records after the last checkpoint kept as unauthenticated",
             result.recording_id,
