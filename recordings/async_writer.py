@@ -40,6 +40,15 @@ class AsyncRecordingWriter:
         """Whether the writer has stopped: sealed at the end, or by itself after a failure."""
         return self.writer.sealed
 
+    async def wait_anchors(self, within_s: float) -> bool:
+        """Wait (off the loop) until the RFC 3161 anchors are stored or declared missing; True
+        at once without a TSA, False on timeout."""
+        anchorer = self.writer.anchorer
+        if anchorer is None:
+            return True
+        # A thread's wait, not a cancellable one: the deadline is the anchorer's own.
+        return await asyncio.to_thread(anchorer.wait, within_s)
+
     @classmethod
     async def create(
         cls, factory: Callable[[], RecordingWriter], *, max_pending: int = 256

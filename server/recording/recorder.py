@@ -417,9 +417,7 @@ class HearingRecorder(EventEmitter):
                 except RecordingError as exc:
                     self._fail(exc)
                 else:
-                    log.info(
-                        "hearing %s: recording %s sealed", self.router.id, self.recording_id
-                    )
+                    log.info("hearing %s: recording %s sealed", self.router.id, self.recording_id)
                     return SealedRecording(
                         self.recording_id,
                         str(manifest["root_hash"]),
@@ -490,6 +488,12 @@ class HearingRecorder(EventEmitter):
             track.set_live(False)
             p.leave_reason = str(reason)
             self._schedule(p.id)
+
+    async def wait_anchors(self, within_s: float) -> bool:
+        """Wait until the time anchors of the (sealed) recording are stored or declared
+        missing: an orderly shutdown does so, lest the manifest's token be lost with the
+        process. False on timeout."""
+        return await self.writer.wait_anchors(within_s)
 
     def on_source_changed(self, track: _Track) -> None:
         """Called by a track whose source changed (a restarted encoder): the participant's

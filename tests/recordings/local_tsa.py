@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,6 +142,7 @@ class LocalTsa:
         assert OPENSSL is not None, "openssl is required"
         self.files = files
         self.requests = 0
+        self.delay_s = 0.0  # a slow TSA: each reply waits this long
         self._lock = threading.Lock()
         tsa = self
 
@@ -170,6 +172,7 @@ class LocalTsa:
         self._thread.start()
 
     def reply(self, query: bytes) -> bytes | None:
+        time.sleep(self.delay_s)  # on the server's own thread
         with self._lock:
             self.requests += 1
             n = self.requests

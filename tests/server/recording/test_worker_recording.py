@@ -229,3 +229,29 @@ async def test_worker_recording_is_anchored_by_the_configured_tsa(
     assert report.exit_code == 0, report.text()
     assert report.anchors is not None
     assert {a.part for a in report.anchors.anchors} == {"checkpoint", "manifest"}
+
+
+async def test_a_worker_shutting_down_waits_for_the_manifest_token(
+    pool: WorkerPool, key_files: KeyFiles, tmp_path: Path, tsa: LocalTsa
+) -> None:
+    """The server stops while recording: the worker seals the package and, before it exits,
+    gives a slow TSA the moment it needs, so the manifest's token is not lost with it."""
+    hearing, clients = await hearing_with_two(pool)
+    rid = RecordingId(new_id())
+    root = tmp_path / "recordings"
+    try:
+        await pool.router(hearing).start_recording(
+            root,
+            signing_key=key_files.signing_key,
+            archive_keys=[key_files.archive_public],
+            recording_id=rid,
+            tsa={"url": tsa.url, "every": 1000, "timeout": 5.0},
+        )
+        await wait_for_bytes(root / rid, 20_000)
+        tsa.delay_s = 1.0
+        await pool.close()  # the worker process has exited when this returns
+    finally:
+        for client in clients:
+            await client.close()
+    token = root / rid / "timestamps" / "manifest.tsr"
+    assert await asyncio.to_thread(token.exists), "the manifest token was lost at shutdown"
