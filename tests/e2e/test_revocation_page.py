@@ -16,7 +16,8 @@ async def test_the_party_page_says_its_link_was_withdrawn(
     court: Court, browser: Browser, clerk: SignalingClient
 ) -> None:
     w = court.world.own
-    context = await browser.new_context()
+    # A party on a phone (UI.md): what they see when the court withdraws their link.
+    context = await browser.new_context(viewport={"width": 360, "height": 740})
     try:
         page = await party_page(context, court, w.plaintiff_token, "PLAINTIFF")
         status, _ = await court.call(
@@ -27,5 +28,10 @@ async def test_the_party_page_says_its_link_was_withdrawn(
         await expect(page.locator("#notice")).to_have_text(
             "邀请链接已被撤销或重新签发，请使用新的链接进入"
         )
+        await expect(page.locator("#notice")).to_be_in_viewport()
+        # no stale "候庭中" and no button for what can no longer be done
+        await expect(page.locator("#hearing-state")).to_have_text("已离开")
+        await expect(page.locator("#leave")).to_be_hidden()
+        await page.screenshot(path=str(court.data_dir / "link-withdrawn.png"))
     finally:
         await context.close()

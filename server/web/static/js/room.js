@@ -172,7 +172,13 @@ async function onServerOffer(message) {
 function render() {
   const state = room.state;
   $("room").dataset.state = state;
-  $("hearing-state").textContent = room.hearingState
+  // Once this connection has ended, the badge says so (UI.md: never "庭审中" after leaving),
+  // and there is nothing left to leave.
+  const gone = state === "closed" && room.hearingState !== "closed";
+  show("leave", state !== "closed");
+  $("hearing-state").textContent = gone
+    ? t("pstate_left")
+    : room.hearingState
     ? t(`state_${room.hearingState}`) +
       (room.recording ? ` · ● ${t("recording_on")}` : "") +
       (room.recordingPause ? ` · ${t(`pb_reason_${room.recordingPause}`)}` : "")
