@@ -39,6 +39,7 @@ from .fsio import atomic_write, fsync_dir
 from .keys import SigningKey
 from .manifest import VERSION, dumps, sign_checkpoint, sign_manifest
 from .timeline import IncidentCause
+from .timestamps import TsaConfig, anchor_recovered
 from .verify import PackageScan, expected_incident, read_info, scan_package, segment_files
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,11 @@ def find_unfinished(root: Path) -> list[Path]:
 
 
 def recover(
-    root: Path, signing_key: SigningKey, *, clock: Clock | None = None
+    root: Path,
+    signing_key: SigningKey,
+    *,
+    clock: Clock | None = None,
+    tsa: TsaConfig | None = None,
 ) -> list[RecoveryResult]:
     """Seal every unfinished recording under `root` (a recordings root or one package).
 
@@ -82,17 +87,23 @@ def recover(
     results: list[RecoveryResult] = []
     for path in find_unfinished(root):
         try:
-            results.append(recover_recording(path, signing_key, clock=clock))
+            results.append(recover_recording(path, signing_key, clock=clock, tsa=tsa))
         except (OSError, FormatError, IntegrityError, KeyFileError):
             log.exception("cannot recover recording at %s", path)
     return results
 
 
 def recover_recording(
-    path: Path, signing_key: SigningKey, *, clock: Clock | None = None
+    path: Path,
+    signing_key: SigningKey,
+    *,
+    clock: Clock | None = None,
+    tsa: TsaConfig | None = None,
 ) -> RecoveryResult:
-    """Seal one unfinished recording. Raises KeyFileError (signing key is not the recording's),
-    IntegrityError (damage before the tail: not a crash), FormatError, OSError."""
+    """Seal one unfinished recording. With `tsa`, a recording that was being anchored gets
+    the anchors of what recovery signs (its checkpoint, its manifest; timestamps.py).
+    Raises KeyFileError (signing key is not the recording's), IntegrityError (damage before
+    the tail: not a crash), FormatError, OSError."""
     clk = clock or SystemClock()
     info = read_info(path)
     if info.signing_key.key_id != signing_key.key_id:
@@ -122,7 +133,10 @@ def recover_recording(
         payload = scan.summary.manifest_payload(
             info, status=sealed_status, sealed_at=now_iso, root_hash=scan.chain
         )
-        atomic_write(path / "manifest.json", sign_manifest(payload, signing_key))
+        manifest_raw = sign_manifest(payload, signing_key)
+        atomic_write(path / "manifest.json", manifest_raw)
+        if tsa is not None:
+            anchor_recovered(path, info.recording_id, tsa, None, manifest_raw)
         log.warning(
             "recording %s had lost only its manifest: re-sealed as %s",
             info.recording_id,
@@ -215,17 +229,19 @@ def recover_recording(
         "torn_file": torn_file,
     }
     add(cv.RecordType.EVENT, dumps(incident))
+    checkpoint_seq = summary.checkpoints
     cp = {
         "v": VERSION,
         "recording_id": info.recording_id,
-        "seq": summary.checkpoints,
+        "seq": checkpoint_seq,
         "segment": index,
         "record": counter,
         "chain": chain.hex(),
         "time": iso(now),
         "records": summary.records,
     }
-    add(cv.RecordType.CHECKPOINT, sign_checkpoint(cp, signing_key))
+    checkpoint_body = sign_checkpoint(cp, signing_key)
+    add(cv.RecordType.CHECKPOINT, checkpoint_body)
     add(cv.RecordType.END, b"", cv.FLAG_LAST)
     summary.end_segment(index, int(cv.SegmentKind.RECOVERY), counter, len(out), chain, True)
     seg_path = seg_dir / cv.segment_name(index)
@@ -239,7 +255,12 @@ def recover_recording(
     payload = summary.manifest_payload(
         info, status="recovered", sealed_at=iso(now), root_hash=chain
     )
-    atomic_write(path / "manifest.json", sign_manifest(payload, signing_key))
+    manifest_raw = sign_manifest(payload, signing_key)
+    atomic_write(path / "manifest.json", manifest_raw)
+    if tsa is not None:
+        anchor_recovered(
+            path, info.recording_id, tsa, (checkpoint_seq, checkpoint_body), manifest_raw
+        )
     log.warning(
         "recording %s recovered: gap %s .. %s, %d torn bytes",
         info.recording_id,

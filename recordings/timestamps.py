@@ -23,7 +23,9 @@ Design (docs/recording-format.md §12):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import logging
 import queue
 import threading
@@ -124,6 +126,34 @@ class TsaConfig:
             raise ValueError("TSA every and attempts must be >= 1, timeout > 0")
 
 
+def anchor_recovered(
+    path: Path,
+    recording_id: str,
+    config: TsaConfig,
+    checkpoint: tuple[int, bytes] | None,
+    manifest_raw: bytes,
+) -> bool:
+    """Recovery sealed a package that was being anchored (it has `timestamps/policy.json`):
+    anchor what recovery signed - its checkpoint, if the package's policy wants that seq, and
+    the manifest - as the writer would have, and wait for the TSA (its own timeout and
+    attempts). A package never anchored stays so. Returns False if anchors were left pending;
+    those the TSA refused are declared in missing.json as usual."""
+    policy_file = path / DIRECTORY / POLICY_FILE
+    if not policy_file.exists():
+        return True
+    try:
+        every = int(json.loads(policy_file.read_bytes()).get("every", config.every))
+        config = dataclasses.replace(config, every=max(1, every))
+    except (ValueError, TypeError, AttributeError):
+        pass  # a damaged policy: verify reports it; anchor with the court's own cadence
+    anchorer = Anchorer(path, recording_id, config, keep_policy=True)
+    if checkpoint is not None:
+        anchorer.checkpoint(*checkpoint)
+    anchorer.manifest(manifest_raw)
+    budget = config.attempts * (config.timeout + config.max_retry_delay)
+    return anchorer.wait(budget)
+
+
 def request_token(url: str, message: bytes, timeout: float) -> bytes:
     """Ask the TSA at `url` for a token over SHA-256(message); return the DER TimeStampResp.
 
@@ -185,7 +215,10 @@ class Anchorer:
         config: TsaConfig,
         *,
         requester: Requester = request_token,
+        keep_policy: bool = False,
     ) -> None:
+        """`keep_policy`: the package already has its policy (recovery adds the anchors of
+        what it seals to a recording that was anchored): leave policy.json as it is."""
         self.config = config
         self._dir = directory / DIRECTORY
         self._requester = requester
@@ -205,7 +238,8 @@ class Anchorer:
             "every": config.every,
             "hash": "sha256",
         }
-        atomic_write(self._dir / POLICY_FILE, dumps(policy))
+        if not (keep_policy and (self._dir / POLICY_FILE).exists()):
+            atomic_write(self._dir / POLICY_FILE, dumps(policy))
         self._thread = threading.Thread(
             target=self._run, name=f"tsa-{recording_id[:8]}", daemon=True
         )

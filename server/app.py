@@ -195,7 +195,7 @@ async def _live_hearings(app: web.Application) -> AsyncIterator[None]:
     settings = await asyncio.to_thread(recording_settings, config, app[PLAYBACK].playback_key)
     if settings is not None:
         # Recordings a crash left unfinished are sealed with a signed incident (AVR 4).
-        for result in await recover_unfinished(settings.root, settings.signing_key):
+        for result in await recover_unfinished(settings.root, settings.signing_key, settings.tsa):
             log.warning("recovered an unfinished recording: %s", result)
             await _log_recovery(app, result)
     else:

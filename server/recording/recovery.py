@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from recordings import RecordingError, RecoveryResult, load_signing_key, recover
+from recordings.timestamps import TsaConfig
 from recordings.verify import read_info
 
 log = logging.getLogger(__name__)
 
 
-def _recover(root: Path, signing_key_path: Path) -> list[RecoveryResult]:
+def _recover(root: Path, signing_key_path: Path, tsa: TsaConfig | None) -> list[RecoveryResult]:
     if not root.exists():
         return []
     key = load_signing_key(signing_key_path)
-    results = recover(root, key)
+    results = recover(root, key, tsa=tsa)
     for result in results:
         if result.status != "recovered":  # it had only lost its manifest: nothing lost
             log.warning(
@@ -52,12 +55,18 @@ def hearing_of(result: RecoveryResult) -> str | None:
         return None
 
 
-async def recover_unfinished(root: Path, signing_key_path: Path) -> list[RecoveryResult]:
+async def recover_unfinished(
+    root: Path, signing_key_path: Path, tsa: Mapping[str, Any] | None = None
+) -> list[RecoveryResult]:
     """Seal every unfinished recording under `root` (a recordings root or one package).
+
+    `tsa` (the fields of a `recordings.timestamps.TsaConfig`): a package that was being
+    anchored gets the RFC 3161 anchors of what recovery signs, as its writer would have.
 
     Returns one result per package sealed (an empty list if `root` does not exist). A package
     that cannot be recovered (tampered, signed by another key) is logged and skipped. Raises
     recordings.KeyFileError if the signing key cannot be read, OSError if `root` cannot be
     listed.
     """
-    return await asyncio.to_thread(_recover, root, signing_key_path)
+    config = TsaConfig(**tsa) if tsa else None
+    return await asyncio.to_thread(_recover, root, signing_key_path, config)

@@ -19,6 +19,7 @@ from asn1crypto import tsp as asn1_tsp
 
 from recordings.cli import main
 from recordings.ids import ParticipantId, RecordingId
+from recordings.recovery import recover_recording
 from recordings.selftest import MediaClock
 from recordings.synthetic import EncodedFrame
 from recordings.timestamps import TsaConfig, TsaTrust, decode_token, load_certificates
@@ -360,3 +361,40 @@ def test_every_nth_checkpoint_is_stamped(
     assert seqs == list(range(0, report.checkpoints, 2))
     assert report.anchors.undeclared_missing == []
     assert not [w for w in report.warnings if "time" in w], report.warnings
+
+
+def test_recovery_anchors_the_manifest_it_signs(
+    package: Path, session_keys: Keys, tsa: LocalTsa
+) -> None:
+    """A stamped recording that lost its manifest (and the manifest's token): recovery signs a
+    new manifest and, given the court's TSA, anchors it as the writer would have."""
+    (package / "manifest.json").unlink()
+    (package / "timestamps" / "manifest.tsr").unlink()
+    recover_recording(package, session_keys.signer, tsa=TsaConfig(url=tsa.url, every=1))
+    report = verify_package(package, [session_keys.signer.verify_key], tsa=trust(tsa))
+    assert report.exit_code == EXIT_OK, report.text()
+    assert report.anchors is not None
+    assert "manifest" in {a.part for a in report.anchors.anchors}
+    assert report.anchors.undeclared_missing == []
+
+
+def test_a_crashed_anchored_recording_is_anchored_when_recovered(
+    tmp_path: Path, session_keys: Keys, media: list[EncodedFrame], tsa: LocalTsa
+) -> None:
+    """The writer dies before sealing: recovery's checkpoint and manifest get their tokens,
+    so the recovered package has no anchor missing."""
+    config = TsaConfig(url=tsa.url, every=1)
+    clock = MediaClock()
+    writer = RecordingWriter(tmp_path / "rec", session_keys.provider, clock=clock, tsa=config)
+    writer.add_participant(ParticipantId("p1"), video=True, audio=True, audio_channels=1)
+    feed(writer, clock, media)
+    assert writer.anchorer is not None
+    writer.anchorer.close()  # the process is gone: nothing more comes from this writer
+    assert writer.anchorer.wait(WAIT)
+    recover_recording(tmp_path / "rec", session_keys.signer, tsa=config)
+    report = verify_package(tmp_path / "rec", [session_keys.signer.verify_key], tsa=trust(tsa))
+    assert report.exit_code == 2, report.text()  # intact, with the crash declared
+    assert report.anchors is not None
+    parts = {a.part for a in report.anchors.anchors}
+    assert parts == {"checkpoint", "manifest"}, report.text()
+    assert report.anchors.undeclared_missing == [], report.text()
