@@ -46,6 +46,23 @@ class RevokedInvitation:
     ended_sessions: tuple[str, ...] = ()  # revoked with it; the caller closes their connections
 
 
+async def _log(
+    db: AsyncSession, kind: EventKind, actor: str, invitation: Invitation, ended: list[str]
+) -> None:
+    """The hearing's log entry for a link issued or revoked, and the sessions that ended."""
+    await EventLogRepository(db).append(
+        invitation.hearing_id,
+        at=invitation.revoked_at or invitation.created_at,
+        actor=actor,
+        kind=kind,
+        data={
+            "invitation_id": invitation.id,
+            "participant_id": invitation.participant_id,
+            "sessions_ended": len(ended),
+        },
+    )
+
+
 class InvitationService:
     """Invitation links of a court's hearings; see the module docstring."""
 
@@ -96,17 +113,7 @@ class InvitationService:
                     created_at=now,
                 )
             )
-            await EventLogRepository(db).append(
-                hearing.id,
-                at=now,
-                actor=staff.actor,
-                kind=EventKind.INVITATION_ISSUED,
-                data={
-                    "invitation_id": invitation.id,
-                    "participant_id": participant.id,
-                    "sessions_ended": len(ended),
-                },
-            )
+            await _log(db, EventKind.INVITATION_ISSUED, staff.actor, invitation, ended)
             return IssuedInvitation(invitation=invitation, token=token, ended_sessions=tuple(ended))
 
     async def list_invitations(
@@ -126,7 +133,7 @@ class InvitationService:
             invitation = await InvitationRepository(db).get(invitation_id)
             if invitation is None:
                 raise not_found("invitation")
-            staff, hearing = await managed_hearing(
+            staff, _ = await managed_hearing(
                 db, principal, HearingId(invitation.hearing_id), "revoke invitations"
             )
             ended: list[str] = []
@@ -138,15 +145,5 @@ class InvitationService:
                 ended = await SessionRepository(db).revoke_participant_sessions(
                     invitation.participant_id, now
                 )
-                await EventLogRepository(db).append(
-                    hearing.id,
-                    at=now,
-                    actor=staff.actor,
-                    kind=EventKind.INVITATION_REVOKED,
-                    data={
-                        "invitation_id": invitation.id,
-                        "participant_id": invitation.participant_id,
-                        "sessions_ended": len(ended),
-                    },
-                )
+                await _log(db, EventKind.INVITATION_REVOKED, staff.actor, invitation, ended)
             return RevokedInvitation(invitation=invitation, ended_sessions=tuple(ended))

@@ -9,7 +9,9 @@ import json
 import re
 import shutil
 import subprocess
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -159,25 +161,7 @@ async def test_js_client_speaks_the_protocol(aiohttp_server: AiohttpServer, tmp_
                 await ws.close(message=b"DUPLICATE_SESSION")
         return ws
 
-    app = web.Application()
-    app.router.add_get("/ws", endpoint)
-    server = await aiohttp_server(app, host="127.0.0.1")
-    url = str(server.make_url("/ws")).replace("http://", "ws://")
-    script = tmp_path / "check.mjs"
-    script.write_text(NODE_SCRIPT % {"module": json.dumps(JS.as_uri())})
-    proc = await asyncio.create_subprocess_exec(
-        "node",
-        "--experimental-websocket",
-        "--no-warnings",
-        str(script),
-        url,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with asyncio.timeout(30):
-        stdout, stderr = await proc.communicate()
-    assert proc.returncode == 0, stderr.decode()
-    out = json.loads(stdout.decode().strip().splitlines()[-1])
+    out = await run_node(aiohttp_server, tmp_path, endpoint, NODE_SCRIPT)
     assert rejected == []
     assert received[:2] == ["join", "heartbeat"]
     assert [t for t in received if t != "heartbeat"] == [
@@ -198,6 +182,35 @@ async def test_js_client_speaks_the_protocol(aiohttp_server: AiohttpServer, tmp_
         "closeReason": "DUPLICATE_SESSION",
         "seen": ["muted", "roster", "offer", "closed"],
     }
+
+
+async def run_node(
+    aiohttp_server: AiohttpServer,
+    tmp_path: Path,
+    endpoint: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    script: str,
+) -> Any:
+    """Serve `endpoint` at /ws on loopback, run `script` (signaling.js as %(module)s) under
+    Node against it, and return the JSON of its last line of output."""
+    app = web.Application()
+    app.router.add_get("/ws", endpoint)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    url = str(server.make_url("/ws")).replace("http://", "ws://")
+    path = tmp_path / "check.mjs"
+    path.write_text(script % {"module": json.dumps(JS.as_uri())})
+    proc = await asyncio.create_subprocess_exec(
+        "node",
+        "--experimental-websocket",
+        "--no-warnings",
+        str(path),
+        url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(30):
+        stdout, stderr = await proc.communicate()
+    assert proc.returncode == 0, stderr.decode()
+    return json.loads(stdout.decode().strip().splitlines()[-1])
 
 
 NODE_1009 = """
@@ -222,24 +235,5 @@ async def test_js_client_reads_a_1009_close_as_protocol_violation(
             await ws.close(code=1009)
         return ws
 
-    app = web.Application()
-    app.router.add_get("/ws", endpoint)
-    server = await aiohttp_server(app, host="127.0.0.1")
-    url = str(server.make_url("/ws")).replace("http://", "ws://")
-    script = tmp_path / "check1009.mjs"
-    script.write_text(NODE_1009 % {"module": json.dumps(JS.as_uri())})
-    proc = await asyncio.create_subprocess_exec(
-        "node",
-        "--experimental-websocket",
-        "--no-warnings",
-        str(script),
-        url,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with asyncio.timeout(30):
-        stdout, stderr = await proc.communicate()
-    assert proc.returncode == 0, stderr.decode()
-    assert json.loads(stdout.decode().strip().splitlines()[-1]) == {
-        "closeReason": CloseReason.PROTOCOL_VIOLATION.value
-    }
+    out = await run_node(aiohttp_server, tmp_path, endpoint, NODE_1009)
+    assert out == {"closeReason": CloseReason.PROTOCOL_VIOLATION.value}
