@@ -17,9 +17,11 @@ from tests.recordings.conftest import Keys
 
 
 def _garbage(pkg: Path, other: Path) -> None:
-    raw = bytearray((pkg / "keys.json").read_bytes())
-    raw[len(raw) // 2] ^= 0x55
-    (pkg / "keys.json").write_bytes(bytes(raw))
+    # Cut short and followed by junk: a corrupted file, whatever its (random) content. Flipping
+    # one byte was not: inside a base64 field it can give another well-formed stanza, which
+    # only export's data-key commitment can tell.
+    raw = (pkg / "keys.json").read_bytes()
+    (pkg / "keys.json").write_bytes(raw[: len(raw) // 2] + b"\x00\xff garbage")
 
 
 def _swapped(pkg: Path, other: Path) -> None:
