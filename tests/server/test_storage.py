@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from datetime import UTC, datetime, timedelta
 
@@ -186,6 +187,48 @@ async def test_concurrent_appends_never_fork_the_chain(database_url: str, clock:
         async with sessions() as db:
             events = await EventLogRepository(db).list(hearing_id)
         assert [e.seq for e in events] == list(range(1, 11))
+        assert verify_chain(events) is None
+    finally:
+        await engine.dispose()
+
+
+async def test_a_transaction_cancelled_half_way_never_holds_the_database(
+    database_url: str, clock: FakeClock
+) -> None:
+    """aiohttp cancels a handler whose client went away (a browser leaving a page aborts its
+    fetches), wherever it is in its transaction. On SQLite that used to leave the write lock
+    with a closed-but-not-finished connection: the next request waited 30 s and failed with
+    "database is locked". Cancel transactions at many points; each time the next one must
+    go through at once."""
+    engine = create_engine(database_url)
+    sessions = create_sessionmaker(engine)
+    try:
+        hearing_id = await _hearing(sessions, clock)
+
+        async def append(i: int) -> None:
+            async with sessions.begin() as db:
+                await EventLogRepository(db).list(hearing_id)
+                await EventLogRepository(db).append(
+                    hearing_id,
+                    at=datetime.now(UTC),
+                    actor="a",
+                    kind=EventKind.HEARING_STATE,
+                    data={"i": i},
+                )
+
+        for i in range(150):
+            task = asyncio.create_task(append(i))
+            # Cancel after 0..~15 loop iterations: before BEGIN, inside it, between the
+            # statements, during COMMIT, or after it finished.
+            for _ in range(i % 16):
+                await asyncio.sleep(0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            async with asyncio.timeout(10):  # the busy timeout is 30 s
+                await append(-1)
+        async with sessions() as db:
+            events = await EventLogRepository(db).list(hearing_id)
         assert verify_chain(events) is None
     finally:
         await engine.dispose()
