@@ -41,7 +41,6 @@ from server.recording.station_backups import StationBackupStore
 from server.storage.db import create_engine, create_sessionmaker
 from server.storage.eventlog import EventLogRepository
 from server.storage.repositories import HearingRepository
-from server.web.api import add_routes
 from server.web.appkeys import (
     AUTH,
     CLOCK,
@@ -60,6 +59,7 @@ from server.web.appkeys import (
 from server.web.connections import HearingConnections
 from server.web.middleware import MIDDLEWARES
 from server.web.pages import add_pages
+from server.web.routes import add_routes
 from server.web.ws import signaling_socket
 from server.worker import WorkerPool
 from signaling.reasons import CloseReason

@@ -1,4 +1,7 @@
-"""The REST API: one table of endpoints, from which routes and the OpenAPI document are built.
+"""The REST API's core endpoints: auth, hearings, participants, invitations, recordings.
+
+`server.web.routes` joins this table with the other features' tables; routes and the OpenAPI
+document are built from the joined table.
 
 Handlers only translate HTTP to service calls: parse and validate, call the service with the
 principal, shape the answer. Authorization is the services' job.
@@ -71,12 +74,6 @@ def _session_reply(request: web.Request, issued: IssuedSession) -> web.StreamRes
 
 async def health(request: web.Request) -> web.StreamResponse:
     return reply(s.Health(status="ok", version=__version__))
-
-
-async def openapi(request: web.Request) -> web.StreamResponse:
-    from server.web.openapi import build_openapi
-
-    return web.json_response(build_openapi(ENDPOINTS))
 
 
 async def login(request: web.Request) -> web.StreamResponse:
@@ -465,7 +462,6 @@ H = "/api/hearings/{hearing_id}"
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/api/health", health, "Readiness", response=s.Health, public=True),
-    Endpoint("GET", "/api/openapi.json", openapi, "This document", public=True),
     Endpoint(
         "POST", "/api/auth/login", login, "Staff login", s.LoginRequest, s.SessionOut, public=True
     ),
@@ -633,10 +629,4 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 )
 
 
-def add_routes(app: web.Application) -> None:
-    for endpoint in ENDPOINTS:
-        app.router.add_route(endpoint.method, endpoint.path, endpoint.handler)
-
-
-# Parties never see PartyPrincipal-only endpoints; kept here so the table reads in one place.
-__all__ = ["ENDPOINTS", "Endpoint", "PartyPrincipal", "add_routes"]
+__all__ = ["ENDPOINTS", "Endpoint", "PartyPrincipal"]

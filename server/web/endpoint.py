@@ -1,5 +1,6 @@
 """One endpoint of the REST API: its route, its handler, and what the OpenAPI document says of
-it. `api.ENDPOINTS` is the table; the router and `openapi.build_openapi` both read it."""
+it. `routes.ENDPOINTS` joins the features' tables; the router and `openapi.build_openapi` both
+read it."""
 
 from __future__ import annotations
 

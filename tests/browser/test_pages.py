@@ -44,7 +44,7 @@ async def test_staff_login_shows_the_court_hearings(
     await page.fill("#username", world.own.users["judge"])
     await page.fill("#password", "wrong password")
     await page.click("button[type=submit]")
-    await expect(page.locator("#error")).to_have_text("wrong username or password")
+    await expect(page.locator("#error")).to_have_text("Wrong user name or password.")
     await page.fill("#password", PASSWORD)
     await page.click("button[type=submit]")
     await page.wait_for_url(base + "/dashboard")

@@ -22,7 +22,7 @@ from pytest_aiohttp import AiohttpClient
 
 from server.app import create_app
 from server.storage.db import upgrade_async
-from server.web.api import ENDPOINTS
+from server.web.routes import ENDPOINTS
 from tests.conftest import FakeClock
 from tests.server.conftest import Api, CourtWorld, World, make_config, recording_keys
 

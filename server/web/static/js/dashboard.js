@@ -1,5 +1,5 @@
 import { api } from "./api.js";
-import { applyStrings, t } from "./i18n.js";
+import { applyStrings, t, errorText } from "./i18n.js";
 
 const PRESIDING = new Set(["judge", "clerk", "mediator"]);
 
@@ -44,4 +44,4 @@ async function load() {
     }
   }
 }
-load().catch((err) => { document.getElementById("error").textContent = err.message; });
+load().catch((err) => { document.getElementById("error").textContent = errorText(err); });

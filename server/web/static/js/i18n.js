@@ -37,6 +37,7 @@ const STRINGS = {
     cause_PROTOCOL_VIOLATION: "发送消息过多或格式错误，连接已被服务器断开",
     cause_SESSION_REVOKED: "邀请链接已被撤销或重新签发，请使用新的链接进入",
     cause_JOIN_REFUSED: "无法进入该庭审",
+    cause_PRODUCER_CLOSED: "对方的音视频已停止", cause_ROOM_CHANGED: "已转入其他房间",
     back: "返回", recordings: "录像", play_recording: "回放录像", recording_on: "录像中", pause_recording: "暂停录像", resume_recording: "恢复录像", pb_title: "庭审录像回放", pb_recordings: "本庭审的录像",
     pb_root_hash: "完整性校验值", pb_signing_key: "签名密钥", pb_status: "封存方式",
     pb_preparing: "正在校验并解密录像…", pb_play: "播放", pb_pause: "暂停", pb_timeline: "签名时间线",
@@ -53,6 +54,26 @@ const STRINGS = {
     pb_ev_paused: "暂停录制", pb_ev_joined: "加入", pb_ev_left: "离开", pb_ev_media: "音视频开始",
     pb_ev_gap: "网络中断", pb_ev_incident: "故障", pb_ev_note: "备注",
     pb_reason_RECESS: "休庭", pb_reason_NON_PUBLIC_EVIDENCE: "不公开质证", pb_reason_MEDIATION_OFF_RECORD: "调解不录",
+    // Every error code the server or the page's own signaling can report, as a sentence.
+    err_BAD_JSON: "页面发送的数据有误，请刷新页面后重试。", err_BAD_REQUEST: "请求有误，请刷新页面后重试。",
+    err_UNSUPPORTED_VERSION: "页面版本过旧，请刷新页面。", err_UNKNOWN_TYPE: "页面版本过旧，请刷新页面。",
+    err_UNKNOWN_FIELD: "页面版本过旧，请刷新页面。", err_MISSING_FIELD: "有必填项未填写。",
+    err_BAD_FIELD: "填写的内容不符合要求，请检查后再试。", err_TOO_LARGE: "内容过长，请删减后再试。",
+    err_UNAUTHORIZED: "登录已失效，请重新登录。", err_FORBIDDEN: "您没有进行此项操作的权限。",
+    err_NOT_FOUND: "找不到该内容，可能已被删除或不属于您的法院。",
+    err_WRONG_STATE: "当前状态下不能进行此项操作，请刷新后查看最新状态。",
+    err_CONFLICT: "该内容已被他人修改或正在处理，请刷新后再试。",
+    err_RATE_LIMITED: "操作过于频繁，请稍后再试。", err_INTERNAL: "服务器出现故障，请稍后再试；如持续出现请联系技术人员。",
+    err_UNSUPPORTED_MEDIA_TYPE: "请求格式有误，请刷新页面后重试。",
+    err_BAD_CREDENTIALS: "用户名或密码错误。", err_LOCKED_OUT: "登录失败次数过多，账户已暂时锁定，请稍后再试。",
+    err_CSRF_FAILED: "页面已过期，请刷新页面后重试。",
+    err_INVALID_INVITATION: "该邀请链接无效、已过期或已被撤销，请联系书记员获取新的链接。",
+    err_METHOD_NOT_ALLOWED: "请求有误，请刷新页面后重试。",
+    err_TIMEOUT: "服务器没有及时回应，请检查网络后再试。", err_CLOSED: "与服务器的连接已断开。",
+    err_NETWORK: "网络连接失败，请检查网络后再试。",
+    // -- staff console (issue 12) --
+    // -- party pages (issue 13) --
+    // -- station director (issue 14) --
   },
   en: {
     app: "Shared Court", login: "Staff login", username: "Username", password: "Password", signin: "Sign in",
@@ -96,6 +117,7 @@ const STRINGS = {
     cause_PROTOCOL_VIOLATION: "disconnected by the server: too many or malformed messages",
     cause_SESSION_REVOKED: "your invitation link was withdrawn or replaced; use the new link",
     cause_JOIN_REFUSED: "you cannot join this hearing",
+    cause_PRODUCER_CLOSED: "their audio and video stopped", cause_ROOM_CHANGED: "moved to another room",
     back: "Back", recordings: "Recordings", play_recording: "Play the recording back", recording_on: "recording", pause_recording: "Interrupt the recording", resume_recording: "Resume the recording", pb_title: "Recording playback",
     pb_recordings: "Recordings of this hearing", pb_root_hash: "Root hash", pb_signing_key: "Signing key",
     pb_status: "Sealed", pb_preparing: "Verifying and decrypting the recording…", pb_play: "Play",
@@ -117,6 +139,33 @@ const STRINGS = {
     pb_ev_left: "left", pb_ev_media: "media started", pb_ev_gap: "network gap", pb_ev_incident: "incident",
     pb_ev_note: "note", pb_reason_RECESS: "recess", pb_reason_NON_PUBLIC_EVIDENCE: "non-public evidence",
     pb_reason_MEDIATION_OFF_RECORD: "mediation off the record",
+    err_BAD_JSON: "The page sent malformed data; reload the page and try again.",
+    err_BAD_REQUEST: "The request was malformed; reload the page and try again.",
+    err_UNSUPPORTED_VERSION: "This page is out of date; please reload it.",
+    err_UNKNOWN_TYPE: "This page is out of date; please reload it.",
+    err_UNKNOWN_FIELD: "This page is out of date; please reload it.",
+    err_MISSING_FIELD: "A required field is empty.",
+    err_BAD_FIELD: "Something you entered is not valid; check it and try again.",
+    err_TOO_LARGE: "That is too long; shorten it and try again.",
+    err_UNAUTHORIZED: "Your session has ended; please sign in again.",
+    err_FORBIDDEN: "You are not allowed to do this.",
+    err_NOT_FOUND: "Not found: it may have been deleted, or it is not your court's.",
+    err_WRONG_STATE: "This cannot be done right now; reload to see the current state.",
+    err_CONFLICT: "Someone else changed this or it is being processed; reload and try again.",
+    err_RATE_LIMITED: "Too many attempts; please wait a moment and try again.",
+    err_INTERNAL: "The server had a fault; try again later, and tell the technical staff if it persists.",
+    err_UNSUPPORTED_MEDIA_TYPE: "The request had the wrong format; reload the page and try again.",
+    err_BAD_CREDENTIALS: "Wrong user name or password.",
+    err_LOCKED_OUT: "Too many failed sign-ins; the account is locked for a while. Try again later.",
+    err_CSRF_FAILED: "This page has expired; reload it and try again.",
+    err_INVALID_INVITATION: "This invitation link is not valid, has expired or was withdrawn; ask the clerk for a new link.",
+    err_METHOD_NOT_ALLOWED: "The request was malformed; reload the page and try again.",
+    err_TIMEOUT: "The server did not answer in time; check the network and try again.",
+    err_CLOSED: "The connection to the server was lost.",
+    err_NETWORK: "Could not reach the server; check the network and try again.",
+    // -- staff console (issue 12) --
+    // -- party pages (issue 13) --
+    // -- station director (issue 14) --
   },
 };
 
@@ -137,4 +186,21 @@ export function applyStrings(root = document) {
     picker.value = lang();
     picker.onchange = () => { localStorage.setItem("lang", picker.value); applyStrings(); };
   }
+}
+
+// A sentence for an error from `api()` (ApiError), the signaling client (a code and a
+// message) or fetch itself, in the page's language. Never the server's English text.
+export function errorText(err) {
+  const code = err?.code ?? (err instanceof TypeError ? "NETWORK" : "INTERNAL");
+  const key = `err_${code}`;
+  return STRINGS[lang()][key] ?? STRINGS["zh-CN"][key] ?? STRINGS[lang()].err_INTERNAL;
+}
+
+// A time in the court's zone (Asia/Shanghai unless the page says otherwise), 24-hour.
+export function formatTime(iso, options = {}) {
+  const zone = document.documentElement.dataset.timeZone || "Asia/Shanghai";
+  return new Intl.DateTimeFormat(lang(), {
+    timeZone: zone, hourCycle: "h23", year: "numeric", month: "long", day: "numeric",
+    hour: "2-digit", minute: "2-digit", ...options,
+  }).format(new Date(iso));
 }

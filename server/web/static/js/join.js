@@ -1,7 +1,7 @@
 // The invitation token arrives in the URL fragment, which browsers never send to a server.
 // Exchange it at once for a session cookie, then drop it from the address bar and history.
 import { api } from "./api.js";
-import { applyStrings, t } from "./i18n.js";
+import { applyStrings, t, errorText } from "./i18n.js";
 
 applyStrings();
 const status = document.getElementById("status");
@@ -25,7 +25,7 @@ async function redeem() {
     enter.href = `/hearings/${hearing.id}/room`;
     enter.hidden = false;
   } catch (err) {
-    status.textContent = err.message;
+    status.textContent = errorText(err);
     status.className = "error";
     status.dataset.code = err.code;
   }

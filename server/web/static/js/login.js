@@ -1,5 +1,5 @@
 import { api } from "./api.js";
-import { applyStrings } from "./i18n.js";
+import { applyStrings, errorText } from "./i18n.js";
 
 applyStrings();
 const form = document.getElementById("login-form");
@@ -13,6 +13,6 @@ form.addEventListener("submit", async (ev) => {
     });
     location.assign("/dashboard");
   } catch (err) {
-    error.textContent = err.message;
+    error.textContent = errorText(err);
   }
 });

@@ -7,7 +7,7 @@
 // The overlay on each picture shows the wall time of the frame being shown (origin + the
 // frame's media time, from requestVideoFrameCallback).
 import { api, ApiError } from "./api.js";
-import { applyStrings, t } from "./i18n.js";
+import { applyStrings, t, errorText } from "./i18n.js";
 
 const MAX_DRIFT_S = 0.25;
 const POLL_MS = 500;
@@ -277,5 +277,5 @@ async function load() {
 load().catch((err) => {
   if (err instanceof ApiError && err.status === 401) { location.assign("/"); return; }
   $("playback").dataset.status = "error";
-  $("notice").textContent = err.message;
+  $("notice").textContent = errorText(err);
 });

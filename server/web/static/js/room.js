@@ -5,7 +5,7 @@
 // says with a `track` event which m-line (mid) carries whom. What a participant receives is
 // decided by the server's rules only; this page just shows what arrives.
 import { api } from "./api.js";
-import { applyStrings, t } from "./i18n.js";
+import { applyStrings, t, errorText } from "./i18n.js";
 import { SignalingClient } from "./signaling.js";
 
 applyStrings();
@@ -259,7 +259,7 @@ async function request(type, fields = {}) {
     notice("");
     return await room.sig.request(type, fields);
   } catch (err) {
-    notice(err.message);
+    notice(errorText(err));
     return null;
   }
 }
@@ -284,7 +284,7 @@ function showRecordingHash(message) {
       $("confirm-hash").disabled = true;
       box.dataset.confirmed = String(result.matches);
     } catch (err) {
-      notice(err.message);
+      notice(errorText(err));
     }
   };
 }
@@ -378,7 +378,7 @@ $("identity-form").addEventListener("submit", async (ev) => {
       id_digits: $("id-digits").value.trim(),
     });
   } catch (err) {
-    $("entry-error").textContent = err.message;
+    $("entry-error").textContent = errorText(err);
   }
 });
 
@@ -389,7 +389,7 @@ $("consent-form").addEventListener("submit", async (ev) => {
   try {
     await room.sig.request("consent", { accepted_rules: accepted });
   } catch (err) {
-    $("entry-error").textContent = err.message;
+    $("entry-error").textContent = errorText(err);
   }
 });
 
@@ -428,4 +428,4 @@ for (const button of document.querySelectorAll("#state-buttons [data-state]")) {
   };
 }
 
-main().catch((err) => notice(err.message));
+main().catch((err) => notice(errorText(err)));
