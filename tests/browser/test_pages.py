@@ -12,6 +12,7 @@ from server.app import create_app
 from server.auth import tokens
 from server.storage.db import upgrade_async
 from server.web.appkeys import SESSIONS
+from tests.browser.axe import serious_violations
 from tests.conftest import FakeClock
 from tests.server.conftest import PASSWORD, World, make_config, seed_court
 
@@ -45,6 +46,7 @@ async def test_staff_login_shows_the_court_hearings(
     await page.fill("#password", "wrong password")
     await page.click("button[type=submit]")
     await expect(page.locator("#error")).to_have_text("Wrong user name or password.")
+    assert await serious_violations(page) == []
     await page.fill("#password", PASSWORD)
     await page.click("button[type=submit]")
     await page.wait_for_url(base + "/dashboard")
@@ -52,6 +54,10 @@ async def test_staff_login_shows_the_court_hearings(
     await expect(rows).to_have_count(2)
     ids = {await rows.nth(i).get_attribute("data-hearing-id") for i in range(2)}
     assert ids == {world.own.hearing_id, world.own.other_hearing_id}
+    assert await serious_violations(page) == []
+    # The check does see a problem: a field without a label is a critical violation.
+    await page.evaluate("document.body.append(document.createElement('input'))")
+    assert "label" in {v["id"] for v in await serious_violations(page)}
     # The session cookie is invisible to scripts.
     assert "sc_session" not in await page.evaluate("document.cookie")
     await page.click("#logout")
