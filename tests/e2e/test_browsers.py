@@ -30,7 +30,7 @@ async () => {
   const out = [];
   (await room.pc.getStats()).forEach((r) => {
     if (r.type === "inbound-rtp") {
-      out.push({ kind: r.kind, mid: r.mid, owner: room.midOwner.get(r.mid) ?? null,
+      out.push({ kind: r.kind, mid: r.mid, owner: room.peer.midOwner.get(r.mid) ?? null,
                  framesDecoded: r.framesDecoded ?? 0, packetsReceived: r.packetsReceived ?? 0 });
     }
   });

@@ -1,11 +1,8 @@
-// The hearing room: entry steps, waiting room, media with the SFU, and the court's controls.
-//
-// One RTCPeerConnection to the server. The page offers its camera and microphone as sendonly
-// m-lines; the server then offers one m-line per person this participant may see and hear, and
-// says with a `track` event which m-line (mid) carries whom. What a participant receives is
-// decided by the server's rules only; this page just shows what arrives.
+// The hearing room: entry steps, waiting room, media with the SFU (peer.js), and the court's
+// controls.
 import { api } from "./api.js";
 import { applyStrings, t, errorText } from "./i18n.js";
+import { CourtPeer, localMedia } from "./peer.js";
 import { SignalingClient } from "./signaling.js";
 
 applyStrings();
@@ -19,13 +16,10 @@ const room = {
   recording: false,
   recordingPause: null, // the RecordingPause of an interruption by presiding staff
   roster: new Map(),
-  midOwner: new Map(), // mid -> participant id
   tiles: new Map(), // participant id -> {figure, video, stream}
-  pc: null,
+  peer: null, // CourtPeer
+  pc: null, // its RTCPeerConnection (tests read its stats)
   sig: null,
-  // Offers and answers are applied one at a time: a server offer that arrives while this
-  // page's own offer is still being answered waits its turn (no glare, no rollback).
-  negotiation: Promise.resolve(),
   departures: [],
   spotlight: null,
   // When things happened (performance.now() ms), for support staff and tests.
@@ -45,31 +39,15 @@ function show(section, visible) {
 
 // -- media ------------------------------------------------------------------------------
 
-async function localMedia() {
+async function ownMedia() {
   try {
-    const stream = await navigator.mediaDevices.getUserMedia({
-      audio: true,
-      video: { width: 640, height: 480, frameRate: 30 },
-    });
+    const stream = await localMedia();
     $("self-view").srcObject = stream;
     return stream;
   } catch (err) {
     notice(`${t("no_devices")} (${err.name})`);
     return null;
   }
-}
-
-function waitForGathering(pc) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const check = () => {
-      if (pc.iceGatheringState === "complete") {
-        pc.removeEventListener("icegatheringstatechange", check);
-        resolve();
-      }
-    };
-    pc.addEventListener("icegatheringstatechange", check);
-  });
 }
 
 function tileFor(participantId) {
@@ -101,15 +79,12 @@ function tileFor(participantId) {
   return tile;
 }
 
-function onTrack(event) {
-  const mid = event.transceiver.mid;
-  const owner = room.midOwner.get(mid);
-  if (!owner) return;
+function onTrack(owner, track) {
   const tile = tileFor(owner);
-  for (const old of tile.stream.getTracks().filter((x) => x.kind === event.track.kind)) {
+  for (const old of tile.stream.getTracks().filter((x) => x.kind === track.kind)) {
     tile.stream.removeTrack(old);
   }
-  tile.stream.addTrack(event.track);
+  tile.stream.addTrack(track);
   tile.video.play().catch(() => {});
 }
 
@@ -126,45 +101,19 @@ function pruneTiles() {
 }
 
 async function startMedia(iceServers) {
-  // `?relay=1` forces media through the TURN relay: support staff use it to check the relay
-  // path for a locked-down network.
-  const relayOnly = new URLSearchParams(location.search).get("relay") === "1";
-  const pc = new RTCPeerConnection({
-    iceServers,
-    bundlePolicy: "max-bundle",
-    iceTransportPolicy: relayOnly ? "relay" : "all",
+  const stream = await ownMedia();
+  // The server offers (and names tracks) only once this page's own offer has been answered.
+  room.peer = new CourtPeer(room.sig, {
+    onTrack,
+    onConnectionState: (state) => {
+      if (state === "connected" && room.timings.connected === null) {
+        room.timings.connected = room.peer.connectedAt;
+      }
+    },
   });
-  room.pc = pc;
-  pc.addEventListener("track", onTrack);
-  pc.addEventListener("connectionstatechange", () => {
-    if (pc.connectionState === "connected" && room.timings.connected === null) {
-      room.timings.connected = performance.now();
-    }
-  });
-  const stream = await localMedia();
-  if (stream) {
-    for (const track of stream.getTracks()) {
-      pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
-    }
-  } else {
-    pc.addTransceiver("audio", { direction: "recvonly" });
-  }
-  await pc.setLocalDescription(await pc.createOffer());
-  await waitForGathering(pc);
-  const answer = await room.sig.request("offer", { sdp: pc.localDescription.sdp });
-  await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
-}
-
-async function onServerOffer(message) {
-  const pc = room.pc;
-  try {
-    await pc.setRemoteDescription({ type: "offer", sdp: message.sdp });
-    await pc.setLocalDescription(await pc.createAnswer());
-    await waitForGathering(pc);
-    room.sig.reply(message, { type: "answer", sdp: pc.localDescription.sdp });
-  } catch (err) {
-    room.sig.reply(message, { type: "error", code: "BAD_FIELD", message: String(err) });
-  }
+  const started = room.peer.start(iceServers, stream);
+  room.pc = room.peer.pc;
+  await started;
 }
 
 // -- state and roster -----------------------------------------------------------------------
@@ -307,7 +256,7 @@ function onEvent(message) {
       room.recordingPause = message.recording_pause ?? null;
       break;
     case "track":
-      room.midOwner.set(message.mid, message.participant_id);
+      room.peer?.setTrackOwner(message.mid, message.participant_id);
       break;
     case "muted":
       notice(message.muted ? t("muted_by_court") : t("unmuted"));
@@ -332,12 +281,12 @@ function onEvent(message) {
       room.departures.push(message);
       break;
     case "offer":
-      room.negotiation = room.negotiation.then(() => onServerOffer(message));
+      room.peer?.handleOffer(message);
       return;
     case "closed":
       room.state = "closed";
       notice(t(`cause_${message.reason}`));
-      room.pc?.close();
+      room.peer?.close();
       break;
     default:
       return;
@@ -363,8 +312,7 @@ async function main() {
   room.recordingPause = welcome.recording_pause ?? null;
   room.roster = new Map(welcome.roster.map((p) => [p.participant_id, p]));
   render();
-  room.negotiation = startMedia(welcome.ice_servers);
-  await room.negotiation;
+  await startMedia(welcome.ice_servers);
 }
 
 // -- the page's own controls -------------------------------------------------------------------
@@ -396,7 +344,7 @@ $("consent-form").addEventListener("submit", async (ev) => {
 $("ask-to-speak").onclick = () => request("request_unmute");
 $("leave").onclick = async () => {
   await room.sig.leave().catch(() => {});
-  room.pc?.close();
+  room.peer?.close();
   location.assign(STAFF.has(room.me?.role) ? "/dashboard" : "/");
 };
 for (const button of document.querySelectorAll("#staff-panel [data-action]")) {
