@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server import admin
 from server.enums import CaseKind, EventKind, StaffRole
@@ -167,23 +168,25 @@ async def test_event_log_chains_and_detects_tampering(database_url: str, clock: 
         await engine.dispose()
 
 
+async def _append(sessions: async_sessionmaker[AsyncSession], hearing_id: str, i: int) -> None:
+    """One event-log entry in its own transaction (which reads the chain's head first)."""
+    async with sessions.begin() as db:
+        await EventLogRepository(db).append(
+            hearing_id,
+            at=datetime.now(UTC),
+            actor="a",
+            kind=EventKind.HEARING_STATE,
+            data={"i": i},
+        )
+
+
 async def test_concurrent_appends_never_fork_the_chain(database_url: str, clock: FakeClock) -> None:
     engine = create_engine(database_url)
     sessions = create_sessionmaker(engine)
     try:
         hearing_id = await _hearing(sessions, clock)
 
-        async def append(i: int) -> None:
-            async with sessions.begin() as db:
-                await EventLogRepository(db).append(
-                    hearing_id,
-                    at=datetime.now(UTC),
-                    actor="a",
-                    kind=EventKind.HEARING_STATE,
-                    data={"i": i},
-                )
-
-        await asyncio.gather(*(append(i) for i in range(10)))
+        await asyncio.gather(*(_append(sessions, hearing_id, i) for i in range(10)))
         async with sessions() as db:
             events = await EventLogRepository(db).list(hearing_id)
         assert [e.seq for e in events] == list(range(1, 11))
@@ -205,19 +208,8 @@ async def test_a_transaction_cancelled_half_way_never_holds_the_database(
     try:
         hearing_id = await _hearing(sessions, clock)
 
-        async def append(i: int) -> None:
-            async with sessions.begin() as db:
-                await EventLogRepository(db).list(hearing_id)
-                await EventLogRepository(db).append(
-                    hearing_id,
-                    at=datetime.now(UTC),
-                    actor="a",
-                    kind=EventKind.HEARING_STATE,
-                    data={"i": i},
-                )
-
         for i in range(150):
-            task = asyncio.create_task(append(i))
+            task = asyncio.create_task(_append(sessions, hearing_id, i))
             # Cancel after 0..~15 loop iterations: before BEGIN, inside it, between the
             # statements, during COMMIT, or after it finished.
             for _ in range(i % 16):
@@ -226,7 +218,7 @@ async def test_a_transaction_cancelled_half_way_never_holds_the_database(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             async with asyncio.timeout(10):  # the busy timeout is 30 s
-                await append(-1)
+                await _append(sessions, hearing_id, -1)
         async with sessions() as db:
             events = await EventLogRepository(db).list(hearing_id)
         assert verify_chain(events) is None
