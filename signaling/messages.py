@@ -131,6 +131,20 @@ class ParticipantInfo(_Strict):
     client_kind: ClientKind | None = None
 
 
+class ParticipantStats(_Strict):
+    """One participant's connection as the SFU sees it, from the RTCP it already receives
+    (the ``stats`` request's result): the mean round trip and the worst fraction lost over the
+    streams the participant receives, and the bit rates it sends and is sent. Figures the SFU
+    has not measured yet are null."""
+
+    participant_id: Id
+    connection_state: Annotated[str, StringConstraints(max_length=16)] | None = None
+    rtt_ms: Annotated[float, Field(ge=0)] | None = None
+    loss: Annotated[float, Field(ge=0, le=1)] | None = None
+    bitrate_in_kbps: Annotated[float, Field(ge=0)] = 0.0
+    bitrate_out_kbps: Annotated[float, Field(ge=0)] = 0.0
+
+
 # ----------------------------------------------------------------------------------------------
 # Client -> server requests
 
@@ -326,6 +340,14 @@ class SetRecording(Request):
         if not self.recording and self.reason is None:
             raise ValueError("interrupting the recording needs a reason")
         return self
+
+
+class Stats(Request):
+    """Presiding staff: each connected participant's connection quality now (round trip, loss,
+    bit rates). Reply ``result`` with ``{"participants": [ParticipantStats, ...]}``; the console
+    asks every few seconds."""
+
+    type: Literal["stats"] = "stats"
 
 
 class StationReport(Request):
@@ -542,6 +564,7 @@ ALL_MESSAGES: Final[tuple[type[Message], ...]] = (
     OpenConsultation,
     SetHearingState,
     SetRecording,
+    Stats,
     StationReport,
     ConfirmRecordingHash,
     Result,

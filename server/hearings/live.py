@@ -362,6 +362,11 @@ class LiveHearing:
             raise CourtError(ErrorCode.FORBIDDEN, f"only presiding staff may {action}")
         return actor
 
+    def check_presiding(self, actor_id: ParticipantId, action: str) -> None:
+        """Raises FORBIDDEN unless the actor is connected presiding staff (judge, clerk,
+        mediator): for what only the court may see, such as everyone's connection quality."""
+        self._presiding(actor_id, action)
+
     def _movers(self, actor_id: ParticipantId, action: str) -> Attendee:
         actor = self._get(actor_id)
         if actor.role not in ROOM_MOVERS or not actor.connected:

@@ -123,7 +123,12 @@ async def test_judge_runs_the_hearing_from_the_console(court: Court, browser: Br
         await expect(defendant.locator(f'figure[data-participant-id="{p_id}"] .seat')).to_have_text(
             "原告"
         )
-        # QUALITY
+        # Connection quality, as the SFU sees it, for a connected party.
+        quality = row(judge, p_id).get_by_test_id("quality")
+        await expect(quality).to_have_text(re.compile(r"往返 \d+ ms"), timeout=20_000)
+        await expect(quality).to_contain_text("kbps")
+        figures = await judge.evaluate(f"window.courtRoom.quality.get('{p_id}')")
+        assert figures["rtt_ms"] > 0 or figures["bitrate_in_kbps"] > 0
         await steps.shot("in-session")
         assert await serious_violations(judge) == []
 
