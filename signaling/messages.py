@@ -396,6 +396,10 @@ class Welcome(Reply):
     ice_servers: Annotated[list[IceServer], Field(max_length=8)] = Field(default_factory=list)
     roster: Annotated[list[ParticipantInfo], Field(max_length=200)] = Field(default_factory=list)
     heartbeat_interval_s: Annotated[int, Field(ge=1, le=300)]
+    # The court frame (OLR 24): the court, the case number, the station it is held at.
+    court_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    case_number: Annotated[str, StringConstraints(max_length=64)] | None = None
+    station_name: Annotated[str, StringConstraints(max_length=200)] | None = None
 
 
 class Answer(Reply):

@@ -100,6 +100,16 @@ class IdentityMethod(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class HearingHeading:
+    """What the court frame shows everyone in the room (OLR 24): the court, the case number
+    and the station the hearing is held at (None when it is held at none)."""
+
+    court_name: str = ""
+    case_number: str = ""
+    station_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AttendeeView:
     participant_id: ParticipantId
     display_name: str
@@ -346,6 +356,7 @@ class LiveHearing:
     locked: bool = False
     spotlight: ParticipantId | None = None
     pre_admitted: set[HearingRole] = field(default_factory=set)
+    heading: HearingHeading = field(default_factory=HearingHeading)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     # -- helpers ------------------------------------------------------------------------------

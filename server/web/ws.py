@@ -389,6 +389,9 @@ class Connection:
             ice_servers=[m.IceServer(**server) for server in ice],
             roster=roster_for(live, pid),
             heartbeat_interval_s=self.app[CONFIG].signaling.heartbeat_interval_s,
+            court_name=live.heading.court_name[:200] or None,
+            case_number=live.heading.case_number[:64] or None,
+            station_name=live.heading.station_name[:200] if live.heading.station_name else None,
         )
 
     # -- PeerListener: what the participant's SFU peer does -------------------------------

@@ -11,8 +11,13 @@ import re
 from pathlib import Path
 
 import pytest
+from aiortc.mediastreams import AudioStreamTrack
 from playwright.async_api import Browser, Locator, Page, expect
 
+from server.sfu import aiortc_hooks
+from station_client.devices import AvCamera
+from station_client.media import CameraTrack
+from station_client.session import StationSession
 from tests.browser.axe import serious_violations
 from tests.e2e.conftest import Court
 from tests.e2e.test_browsers import HASH, login_page, participant_id, party_page
@@ -142,6 +147,9 @@ async def test_judge_runs_the_hearing_from_the_console(court: Court, browser: Br
         await expect(row(judge, p_id)).to_have_attribute("data-location", "caucus:甲方")
         await expect(defendant.locator(f'figure[data-participant-id="{p_id}"]')).to_have_count(0)
         await expect(plaintiff.get_by_test_id("banner-room")).to_have_text("单独会谈室 甲方")
+        # The parties' court frame too: court and case from the welcome.
+        await expect(defendant.get_by_test_id("banner-court")).to_have_text("Court A")
+        await expect(defendant.get_by_test_id("banner-case")).to_have_text("案号 a-1")
         await steps.shot("caucus")
         await steps.shot("caucus-defendant-view", defendant)
         await caucus.get_by_test_id("visit").click()
@@ -196,3 +204,35 @@ async def test_judge_runs_the_hearing_from_the_console(court: Court, browser: Br
     finally:
         for context in contexts:
             await context.close()
+
+
+@pytest.mark.browser
+async def test_the_station_sits_in_the_middle_named_after_its_village(
+    court: Court, browser: Browser
+) -> None:
+    aiortc_hooks.install_host_addresses(["127.0.0.1"])  # this process is the station's machine
+    camera = CameraTrack(AvCamera.test_pattern(size="320x240", fps=15))
+    await camera.start()
+    station = StationSession(
+        court.client(await court.station()), video=camera, audio=AudioStreamTrack()
+    )
+    context = await browser.new_context(locale="zh-CN")
+    try:
+        judge = await login_page(context, court, "judge")
+        steps = Steps(court, judge)
+        await judge.get_by_test_id("state-opened").click()
+        await expect(judge.get_by_test_id("banner-state")).to_have_text("候庭中")
+        await station.signaling.connect()
+        welcome = await station.join(court.world.own.hearing_id)
+        assert welcome.station_name == "a station"
+        await expect(judge.get_by_test_id("waiting-count")).to_have_text("候庭室 1")
+        await judge.get_by_role("button", name="准入 station").click()
+        tile = judge.locator(f'#seat-centre figure[data-participant-id="{welcome.participant_id}"]')
+        await expect(tile.locator(".seat")).to_have_text("共享法庭站点 · a station", timeout=20_000)
+        await expect(tile.locator(".name")).to_have_text("station")
+        await steps.shot("station-seat")
+        assert await serious_violations(judge) == []
+    finally:
+        await context.close()
+        await station.close()
+        camera.stop()

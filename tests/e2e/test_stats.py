@@ -15,7 +15,11 @@ from tests.e2e.test_signaling import enter_party
 async def test_presiding_staff_see_connection_figures_and_parties_may_not(court: Court) -> None:
     w = court.world.own
     async with court.client(await court.staff("judge")) as judge:
-        me = (await judge.join(w.hearing_id)).participant_id
+        welcome = await judge.join(w.hearing_id)
+        me = welcome.participant_id
+        # the court frame's heading comes with the welcome
+        assert (welcome.court_name, welcome.case_number) == ("Court A", "a-1")
+        assert welcome.station_name == "a station"
         await judge.request(m.SetHearingState(state=HearingState.OPENED, reason="候庭"))
         party = await enter_party(court, w.plaintiff_token, "PLAINTIFF")
         try:

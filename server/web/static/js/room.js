@@ -295,6 +295,8 @@ function render() {
   show("staff-panel", staff);
   show("staff-controls", staff && !ended);
   show("closed-panel", staff && ended);
+  // After the close nobody is in the room any more: no roster that still says "在庭".
+  show("roster", staff && !ended);
   show("entry", state === "invited" || state === "identity_confirmed");
   show("identity-form", state === "invited");
   show("waiting", state === "waiting");
@@ -705,7 +707,7 @@ async function loadHeading(welcome) {
     room.heading = {
       court: court.name,
       caseNumber: kase.number,
-      station: station ? station.location || station.name : room.heading.station,
+      station: station ? station.name : room.heading.station,
     };
   } catch (err) {
     notice(errorText(err));
