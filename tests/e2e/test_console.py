@@ -134,6 +134,13 @@ async def test_judge_runs_the_hearing_from_the_console(court: Court, browser: Br
         await expect(quality).to_contain_text("kbps")
         figures = await judge.evaluate(f"window.courtRoom.quality.get('{p_id}')")
         assert figures["rtt_ms"] > 0 or figures["bitrate_in_kbps"] > 0
+        # Speaking: the party's received audio (Chromium's fake microphone beeps) lights the
+        # row's dot and the tile's outline while it is loud.
+        await judge.wait_for_function(
+            "(pid) => window.courtRoom.spoke.has(pid)", arg=p_id, timeout=20_000
+        )
+        await expect(row(judge, p_id)).to_have_attribute("data-speaking", "true")
+        await expect(p_tile).to_have_class(re.compile(r"\bspeaking\b"))
         await steps.shot("in-session")
         assert await serious_violations(judge) == []
 
@@ -236,3 +243,75 @@ async def test_the_station_sits_in_the_middle_named_after_its_village(
         await context.close()
         await station.close()
         camera.stop()
+
+
+@pytest.mark.browser
+async def test_witness_is_called_and_dismissed_and_the_clerk_gets_a_clerks_console(
+    court: Court, browser: Browser
+) -> None:
+    w = court.world.own
+    judge_cookies = await court.staff("judge")
+    # Setting up who is in the hearing is not this test's subject (booking has its own).
+    status, witness = await court.call(
+        judge_cookies,
+        "POST",
+        f"/api/hearings/{w.hearing_id}/participants",
+        {
+            "display_name": "证人王五",
+            "role": "witness",
+            "legal_name": "WITNESS",
+            "id_number_tail": "1234",
+        },
+    )
+    assert status == 201, witness
+    status, issued = await court.call(
+        judge_cookies,
+        "POST",
+        f"/api/hearings/{w.hearing_id}/participants/{witness['id']}/invitations",
+        {},
+    )
+    assert status == 201, issued
+    token = issued["url"].split("#", 1)[1]
+    contexts = [await browser.new_context(locale="zh-CN") for _ in range(3)]
+    try:
+        judge = await login_page(contexts[0], court, "judge")
+        steps = Steps(court, judge)
+        await judge.get_by_test_id("state-opened").click()
+        await expect(judge.get_by_test_id("banner-state")).to_have_text("候庭中")
+        await judge.get_by_test_id("state-in_session").click()
+        await expect(judge.get_by_test_id("banner-state")).to_have_text("庭审中")
+
+        witness_page = await party_page(contexts[1], court, token, "WITNESS")
+        x_id = await participant_id(witness_page)
+        await expect(row(judge, x_id)).to_have_attribute("data-arrived", "true")
+        # A witness is called, never admitted (OLR 26).
+        await expect(row(judge, x_id).get_by_test_id("admit")).to_have_count(0)
+        await judge.get_by_role("button", name="传唤 证人王五").click()
+        await expect(row(judge, x_id)).to_have_attribute("data-location", "main")
+        await expect(
+            judge.locator(f'#seat-centre figure[data-participant-id="{x_id}"] .seat')
+        ).to_have_text("证人", timeout=20_000)
+        await steps.shot("witness-called")
+
+        # The clerk's console: only what a clerk may do in session (suspend), no private rooms.
+        clerk = await login_page(contexts[2], court, "clerk")
+        await expect(clerk.get_by_test_id("banner-state")).to_have_text("庭审中")
+        await expect_state_buttons(clerk, {"suspended"})
+        await expect(clerk.get_by_test_id("caucus-form")).to_be_hidden()
+        await expect(clerk.get_by_role("button", name="静音 证人王五")).to_have_count(1)
+        await expect(clerk.locator("#seat-bench figure .seat")).to_have_text(["审判员", "书记员"])
+        await steps.shot("clerk-console", clerk)
+        assert await serious_violations(clerk) == []
+
+        await judge.get_by_role("button", name="退庭 证人王五").click()
+        await witness_page.wait_for_function(
+            "() => window.courtRoom && window.courtRoom.state === 'closed'"
+        )
+        await expect(judge.locator('#departures li[data-reason="DISMISSED"]')).to_contain_text(
+            "证人王五: 退庭"
+        )
+        await expect(judge.get_by_test_id("notice")).to_have_text("")
+        await steps.shot("witness-dismissed")
+    finally:
+        for context in contexts:
+            await context.close()

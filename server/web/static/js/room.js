@@ -33,6 +33,7 @@ const room = {
   represents: new Map(), // agent's participant id -> the party they represent (REST, staff)
   quality: new Map(), // participant id -> ParticipantStats (the `stats` request)
   speaking: new Set(), // participant ids whose audio is above the speaking level now
+  spoke: new Map(), // participant id -> when (performance.now()) their audio was last loud
   heading: { court: null, caseNumber: null, station: null },
   // When things happened (performance.now() ms), for support staff and tests.
   timings: { connected: null, firstFrame: new Map() },
@@ -44,6 +45,7 @@ const isStaff = () => STAFF.has(room.me?.role);
 const canMove = () => ROOM_MOVERS.includes(room.me?.role);
 const STATS_INTERVAL_MS = 3000;
 const SPEAKING_LEVEL = 0.02; // RMS of the analyser's samples above which someone speaks
+const SPEAKING_HOLD_MS = 700; // still "speaking" this long after the last loud sample
 
 function notice(text) {
   $("notice").textContent = text ?? "";
@@ -90,18 +92,20 @@ function meterAudio(owner, track) {
   meters.get(owner)?.source.disconnect();
   const source = ctx.createMediaStreamSource(new MediaStream([track]));
   const analyser = ctx.createAnalyser();
-  analyser.fftSize = 512;
+  analyser.fftSize = 2048;
   source.connect(analyser); // not to the speakers: the video element plays the sound
   meters.set(owner, { analyser, source, data: new Float32Array(analyser.fftSize) });
 }
 
 function sampleSpeaking() {
   let changed = false;
+  const now = performance.now();
   for (const [pid, meter] of meters) {
     meter.analyser.getFloatTimeDomainData(meter.data);
     let sum = 0;
     for (const x of meter.data) sum += x * x;
-    const speaking = Math.sqrt(sum / meter.data.length) > SPEAKING_LEVEL
+    if (Math.sqrt(sum / meter.data.length) > SPEAKING_LEVEL) room.spoke.set(pid, now);
+    const speaking = now - (room.spoke.get(pid) ?? -Infinity) < SPEAKING_HOLD_MS
       && !room.roster.get(pid)?.muted;
     if (speaking !== room.speaking.has(pid)) {
       changed = true;
@@ -115,7 +119,7 @@ function sampleSpeaking() {
     row.dataset.speaking = String(room.speaking.has(row.dataset.participantId));
   }
 }
-setInterval(sampleSpeaking, 200);
+setInterval(sampleSpeaking, 100);
 
 // -- media ------------------------------------------------------------------------------
 
@@ -125,7 +129,7 @@ async function ownMedia() {
     $("self-view").srcObject = stream;
     return stream;
   } catch (err) {
-    notice(`${t("no_devices")} (${err.name})`);
+    notice(t("no_devices"));
     return null;
   }
 }
@@ -297,6 +301,7 @@ function render() {
   show("closed-panel", staff && ended);
   // After the close nobody is in the room any more: no roster that still says "在庭".
   show("roster", staff && !ended);
+  show("caucus-form", canMove());
   show("entry", state === "invited" || state === "identity_confirmed");
   show("identity-form", state === "invited");
   show("waiting", state === "waiting");
@@ -766,6 +771,8 @@ $("consent-form").addEventListener("submit", async (ev) => {
   }
 });
 
+// The language picker (i18n.js) relabels the static strings; the page draws the rest again.
+$("lang").addEventListener("change", () => { if (room.me) render(); });
 $("ask-to-speak").onclick = () => request("request_unmute");
 $("leave").onclick = async () => {
   await room.sig.leave().catch(() => {});
