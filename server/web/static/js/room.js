@@ -453,7 +453,8 @@ function rosterRow(p) {
       : button("mute", name, () => request("mute", pid), "mute"));
     actions.append(button("spotlight", name, () => request("spotlight", pid)));
   }
-  if (!STAFF.has(p.role) && p.state !== "removed") {
+  // Removal is for someone who could still come back (a dismissed witness cannot).
+  if (!STAFF.has(p.role) && p.state !== "removed" && !(called && p.state === "left")) {
     actions.append(button("remove", name, () => confirmRemove(p), "remove"));
   }
   row.append(actions);
