@@ -239,6 +239,32 @@ async def test_the_station_sits_in_the_middle_named_after_its_village(
         await expect(tile.locator(".name")).to_have_text("station")
         await steps.shot("station-seat")
         assert await serious_violations(judge) == []
+
+        # An agent added now (booking is not this test's subject) sits beside their party.
+        w = court.world.own
+        judge_cookies = await court.staff("judge")
+        path = f"/api/hearings/{w.hearing_id}/participants"
+        body = {"display_name": "律师赵六", "role": "agent", "legal_name": "AGENT"}
+        status, agent = await court.call(
+            judge_cookies,
+            "POST",
+            path,
+            {**body, "id_number_tail": "1234", "represents_id": w.defendant_id},
+        )
+        assert status == 201, agent
+        status, issued = await court.call(
+            judge_cookies, "POST", f"{path}/{agent['id']}/invitations", {}
+        )
+        assert status == 201, issued
+        agent_context = await browser.new_context(locale="zh-CN")
+        try:
+            await party_page(agent_context, court, issued["url"].split("#", 1)[1], "AGENT")
+            await judge.get_by_role("button", name="准入 律师赵六").click()
+            seat = judge.locator(f'#seat-defendant figure[data-participant-id="{agent["id"]}"]')
+            await expect(seat.locator(".seat")).to_have_text("代理人", timeout=20_000)
+            await steps.shot("agent-beside-defendant")
+        finally:
+            await agent_context.close()
     finally:
         await context.close()
         await station.close()

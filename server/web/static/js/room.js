@@ -644,6 +644,7 @@ function onEvent(message) {
       room.roster = new Map(message.participants.map((p) => [p.participant_id, p]));
       room.spotlight = message.participants.find((p) => p.spotlighted)?.participant_id ?? null;
       learnRooms();
+      learnAgents();
       trackArrivals(false);
       break;
     case "moved":
@@ -692,6 +693,22 @@ function onEvent(message) {
 
 // What a court frame needs that the welcome may not carry: the court, the case number and the
 // station's name (staff read them over REST; the welcome's, when it has them, come first).
+async function loadRepresented() {
+  const participants = await api("GET", `/api/hearings/${hearingId}/participants`);
+  for (const p of participants) if (p.represents_id) room.represents.set(p.id, p.represents_id);
+}
+
+// An agent added to the hearing after the page loaded: whom they represent is asked once.
+const askedAbout = new Set();
+function learnAgents() {
+  if (!isStaff()) return;
+  const unknown = [...room.roster.values()].filter((p) => p.role === "agent"
+    && !room.represents.has(p.participant_id) && !askedAbout.has(p.participant_id));
+  if (unknown.length === 0) return;
+  for (const p of unknown) askedAbout.add(p.participant_id);
+  loadRepresented().then(render).catch(() => {});
+}
+
 async function loadHeading(welcome) {
   room.heading = {
     court: welcome.court_name ?? null,
@@ -700,8 +717,7 @@ async function loadHeading(welcome) {
   };
   if (!isStaff()) return;
   try {
-    const participants = await api("GET", `/api/hearings/${hearingId}/participants`);
-    for (const p of participants) if (p.represents_id) room.represents.set(p.id, p.represents_id);
+    await loadRepresented();
     if (room.heading.court && room.heading.caseNumber) return;
     const hearing = await api("GET", `/api/hearings/${hearingId}`);
     const [court, kase, stations] = await Promise.all([
