@@ -180,6 +180,15 @@ async def test_judge_runs_the_hearing_from_the_console(court: Court, browser: Br
         await expect(judge.get_by_test_id("state-in_session")).to_have_text("继续开庭")
         await steps.shot("recess")
         assert await serious_violations(judge) == []
+        # The same console in English (the choice is remembered), then back to Chinese.
+        await judge.select_option("#lang", "en")
+        await expect(judge.get_by_test_id("state-in_session")).to_have_text("Resume")
+        await expect(judge.get_by_test_id("banner-state")).to_have_text("Recess")
+        await expect(judge.get_by_test_id("waiting-count")).to_have_text("Waiting room 0")
+        await expect(judge.get_by_role("button", name="Mute plaintiff")).to_have_count(1)
+        await steps.shot("recess-english")
+        await judge.select_option("#lang", "zh-CN")
+        await expect(judge.get_by_test_id("state-in_session")).to_have_text("继续开庭")
         await judge.get_by_test_id("state-in_session").click()
         await expect(judge.get_by_test_id("banner-state")).to_have_text("庭审中")
         await expect_state_buttons(judge, {"recess", "suspended", "closed"})
