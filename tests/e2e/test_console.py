@@ -216,6 +216,7 @@ async def test_judge_runs_the_hearing_from_the_console(court: Court, browser: Br
         await expect(plaintiff.locator("#root-hash")).to_have_text(HASH, timeout=30_000)
         await judge.wait_for_timeout(500)  # a late error notice would land now; none must
         await expect(judge.get_by_test_id("notice")).to_have_text("庭审已结束。")
+        await expect(judge.get_by_test_id("notice")).to_have_attribute("data-kind", "info")
         await steps.shot("closed")
     finally:
         for context in contexts:

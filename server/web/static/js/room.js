@@ -47,8 +47,10 @@ const STATS_INTERVAL_MS = 3000;
 const SPEAKING_LEVEL = 0.02; // RMS of the analyser's samples above which someone speaks
 const SPEAKING_HOLD_MS = 700; // still "speaking" this long after the last loud sample
 
-function notice(text) {
+// The status line: what happened (kind "info") or what went wrong ("error", in the accent colour).
+function notice(text, kind = "info") {
   $("notice").textContent = text ?? "";
+  $("notice").dataset.kind = kind;
 }
 
 function show(section, visible) {
@@ -129,7 +131,7 @@ async function ownMedia() {
     $("self-view").srcObject = stream;
     return stream;
   } catch (err) {
-    notice(t("no_devices"));
+    notice(t("no_devices"), "error");
     return null;
   }
 }
@@ -546,7 +548,7 @@ async function request(type, fields = {}) {
     if (err instanceof ConnectionClosed && (room.state === "closed" || err.reason === "JUDGE_ENDED")) {
       return null;
     }
-    notice(errorText(err));
+    notice(errorText(err), "error");
     return null;
   }
 }
@@ -625,7 +627,7 @@ function showRecordingHash(message) {
       $("confirm-hash").disabled = true;
       box.dataset.confirmed = String(result.matches);
     } catch (err) {
-      notice(errorText(err));
+      notice(errorText(err), "error");
     }
   };
 }
@@ -669,10 +671,10 @@ function onEvent(message) {
       showRecordingHash(message);
       return;
     case "recording_alert":
-      notice(`${t("recording_alert")}: ${t(`rec_alert_${message.code}`)}`);
+      notice(`${t("recording_alert")}: ${t(`rec_alert_${message.code}`)}`, "error");
       return;
     case "station_reported":
-      notice(`${t("station_reported")} ${nameOf(message.participant_id)}: ${t(`station_cause_${message.cause}`)}`);
+      notice(`${t("station_reported")} ${nameOf(message.participant_id)}: ${t(`station_cause_${message.cause}`)}`, "error");
       return;
     case "disconnect_evidence":
       room.departures.push(message);
@@ -682,7 +684,8 @@ function onEvent(message) {
       return;
     case "closed":
       room.state = "closed";
-      notice(message.reason === "JUDGE_ENDED" ? t("hearing_closed_notice") : t(`cause_${message.reason}`));
+      if (message.reason === "JUDGE_ENDED") notice(t("hearing_closed_notice"));
+      else notice(t(`cause_${message.reason}`), "error");
       room.peer?.close();
       break;
     default:
@@ -732,7 +735,7 @@ async function loadHeading(welcome) {
       station: station ? station.name : room.heading.station,
     };
   } catch (err) {
-    notice(errorText(err));
+    notice(errorText(err), "error");
   }
 }
 
@@ -838,4 +841,4 @@ for (const b of document.querySelectorAll("#state-buttons [data-state]")) {
   };
 }
 
-main().catch((err) => notice(errorText(err)));
+main().catch((err) => notice(errorText(err), "error"));
