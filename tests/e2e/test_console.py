@@ -115,6 +115,11 @@ async def test_judge_runs_the_hearing_from_the_console(court: Court, browser: Br
         await expect(judge.get_by_role("button", name="静音 plaintiff")).to_have_count(1)
         await expect(judge.get_by_role("button", name="静音 defendant")).to_have_count(1)
         await expect(judge.get_by_role("button", name="移出 defendant")).to_have_count(1)
+        # Locking the room is shown as such, and undone from the same button.
+        await judge.get_by_test_id("lock").click()
+        await expect(judge.get_by_test_id("lock")).to_have_text("解锁")
+        await judge.get_by_test_id("lock").click()
+        await expect(judge.get_by_test_id("lock")).to_have_text("锁定")
 
         await judge.get_by_test_id("state-in_session").click()
         await expect(judge.get_by_test_id("banner-state")).to_have_text("庭审中")

@@ -322,6 +322,8 @@ function render() {
 
 // Only the transitions this person may take from the hearing's state now are offered.
 function renderStateButtons() {
+  const lock = document.querySelector('#staff-panel [data-action="lock"]');
+  lock.textContent = t(lock.dataset.locked === "true" ? "unlock" : "lock");
   const allowed = new Map(
     allowedTransitions(room.hearingState, room.me.role).map((x) => [x.target, x.action]),
   );
@@ -664,6 +666,9 @@ function onEvent(message) {
     case "muted":
       notice(message.muted ? t("muted_by_court") : t("unmuted"));
       break;
+    case "room_locked":
+      document.querySelector('#staff-panel [data-action="lock"]').dataset.locked = String(message.locked);
+      break;
     case "unmute_requested":
       notice(`${nameOf(message.participant_id)}: ${t("asks_to_speak")}`);
       break;
@@ -804,12 +809,7 @@ for (const b of document.querySelectorAll("#staff-panel [data-action]")) {
     const action = b.dataset.action;
     if (action === "admit_all") request("admit", { all: true });
     if (action === "mute_all") request("mute_all");
-    if (action === "lock") {
-      const locked = b.dataset.locked !== "true";
-      b.dataset.locked = String(locked);
-      b.textContent = t(locked ? "unlock" : "lock");
-      request("lock_room", { locked });
-    }
+    if (action === "lock") request("lock_room", { locked: b.dataset.locked !== "true" }); // room_locked relabels
   };
 }
 $("caucus-form").addEventListener("submit", (ev) => {
