@@ -53,6 +53,10 @@ async def expect_state_buttons(page: Page, expected: set[str]) -> None:
     assert await visible_state_buttons(page) == expected
 
 
+# Media follows rooms by renegotiation: on a loaded machine that takes longer than a click.
+MEDIA_S = 20_000
+
+
 def row(page: Page, pid: str) -> Locator:
     return page.locator(f'#roster [data-testid="roster-row"][data-participant-id="{pid}"]')
 
@@ -128,10 +132,10 @@ async def test_judge_runs_the_hearing_from_the_console(court: Court, browser: Br
         # The seats: the parties on their sides, labelled by role.
         p_tile = judge.locator(f'#seat-plaintiff figure[data-participant-id="{p_id}"]')
         d_tile = judge.locator(f'#seat-defendant figure[data-participant-id="{d_id}"]')
-        await expect(p_tile.locator(".seat")).to_have_text("原告")
-        await expect(d_tile.locator(".seat")).to_have_text("被告")
+        await expect(p_tile.locator(".seat")).to_have_text("原告", timeout=MEDIA_S)
+        await expect(d_tile.locator(".seat")).to_have_text("被告", timeout=MEDIA_S)
         await expect(defendant.locator(f'figure[data-participant-id="{p_id}"] .seat')).to_have_text(
-            "原告"
+            "原告", timeout=MEDIA_S
         )
         # Connection quality, as the SFU sees it, for a connected party.
         quality = row(judge, p_id).get_by_test_id("quality")
@@ -144,8 +148,8 @@ async def test_judge_runs_the_hearing_from_the_console(court: Court, browser: Br
         await judge.wait_for_function(
             "(pid) => window.courtRoom.spoke.has(pid)", arg=p_id, timeout=20_000
         )
-        await expect(row(judge, p_id)).to_have_attribute("data-speaking", "true")
-        await expect(p_tile).to_have_class(re.compile(r"\bspeaking\b"))
+        await expect(row(judge, p_id)).to_have_attribute("data-speaking", "true", timeout=MEDIA_S)
+        await expect(p_tile).to_have_class(re.compile(r"\bspeaking\b"), timeout=MEDIA_S)
         await steps.shot("in-session")
         assert await serious_violations(judge) == []
 
@@ -157,7 +161,9 @@ async def test_judge_runs_the_hearing_from_the_console(court: Court, browser: Br
         await judge.get_by_role("button", name="plaintiff 移至 单独会谈室 甲方").click()
         await expect(caucus.locator(f'[data-participant-id="{p_id}"]')).to_have_count(1)
         await expect(row(judge, p_id)).to_have_attribute("data-location", "caucus:甲方")
-        await expect(defendant.locator(f'figure[data-participant-id="{p_id}"]')).to_have_count(0)
+        await expect(defendant.locator(f'figure[data-participant-id="{p_id}"]')).to_have_count(
+            0, timeout=MEDIA_S
+        )
         await expect(plaintiff.get_by_test_id("banner-room")).to_have_text("单独会谈室 甲方")
         # The parties' court frame too: court and case from the welcome.
         await expect(defendant.get_by_test_id("banner-court")).to_have_text("Court A")
@@ -168,15 +174,21 @@ async def test_judge_runs_the_hearing_from_the_console(court: Court, browser: Br
         await expect(judge.get_by_test_id("banner-room")).to_have_text("单独会谈室 甲方")
         j_id = await participant_id(judge)
         await expect(caucus.locator(f'[data-participant-id="{j_id}"]')).to_have_count(1)
-        await expect(judge.locator(f'figure[data-participant-id="{p_id}"]')).to_have_count(1)
-        await expect(judge.locator(f'figure[data-participant-id="{d_id}"]')).to_have_count(0)
+        await expect(judge.locator(f'figure[data-participant-id="{p_id}"]')).to_have_count(
+            1, timeout=MEDIA_S
+        )
+        await expect(judge.locator(f'figure[data-participant-id="{d_id}"]')).to_have_count(
+            0, timeout=MEDIA_S
+        )
         await steps.shot("judge-visits-caucus")
         assert await serious_violations(judge) == []
         await caucus.get_by_test_id("return-self").click()
         await expect(judge.get_by_test_id("banner-room")).to_be_hidden()
         await caucus.get_by_test_id("return-all").click()
         await expect(row(judge, p_id)).to_have_attribute("data-location", "main")
-        await expect(defendant.locator(f'figure[data-participant-id="{p_id}"]')).to_have_count(1)
+        await expect(defendant.locator(f'figure[data-participant-id="{p_id}"]')).to_have_count(
+            1, timeout=MEDIA_S
+        )
 
         # Recess and resume: only what can be done then is offered.
         await judge.get_by_test_id("state-recess").click()
