@@ -221,6 +221,16 @@ class HearingMedia:
         if participant_id in self._peers:
             await self._quietly(self._router().set_paused(participant_id, "audio", muted))
 
+    async def peer_stats(self) -> dict[ParticipantId, dict[str, Any]]:
+        """Each connected participant's connection figures as the SFU sees them (round trip,
+        loss, bit rates: `server.sfu.quality.PeerStats`); empty when the media server is gone
+        (the figures are a help to the court, never a reason to fail a request)."""
+        try:
+            figures = await self._router().peer_stats()
+        except (KeyError, WorkerError):
+            return {}
+        return {ParticipantId(f["peer"]): f for f in figures}
+
     async def _quietly(self, call: Any) -> None:
         # A peer that has just gone (its worker died, it closed) takes its routing with it; the
         # rule is applied again when it comes back.

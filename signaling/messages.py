@@ -131,6 +131,20 @@ class ParticipantInfo(_Strict):
     client_kind: ClientKind | None = None
 
 
+class ParticipantStats(_Strict):
+    """One participant's connection as the SFU sees it, from the RTCP it already receives
+    (the ``stats`` request's result): the mean round trip and the worst fraction lost over the
+    streams the participant receives, and the bit rates it sends and is sent. Figures the SFU
+    has not measured yet are null."""
+
+    participant_id: Id
+    connection_state: Annotated[str, StringConstraints(max_length=16)] | None = None
+    rtt_ms: Annotated[float, Field(ge=0)] | None = None
+    loss: Annotated[float, Field(ge=0, le=1)] | None = None
+    bitrate_in_kbps: Annotated[float, Field(ge=0)] = 0.0
+    bitrate_out_kbps: Annotated[float, Field(ge=0)] = 0.0
+
+
 # ----------------------------------------------------------------------------------------------
 # Client -> server requests
 
@@ -328,6 +342,14 @@ class SetRecording(Request):
         return self
 
 
+class Stats(Request):
+    """Presiding staff: each connected participant's connection quality now (round trip, loss,
+    bit rates). Reply ``result`` with ``{"participants": [ParticipantStats, ...]}``; the console
+    asks every few seconds."""
+
+    type: Literal["stats"] = "stats"
+
+
 class StationReport(Request):
     """A station reports trouble (power, network, device) with its cause, at the time."""
 
@@ -374,6 +396,10 @@ class Welcome(Reply):
     ice_servers: Annotated[list[IceServer], Field(max_length=8)] = Field(default_factory=list)
     roster: Annotated[list[ParticipantInfo], Field(max_length=200)] = Field(default_factory=list)
     heartbeat_interval_s: Annotated[int, Field(ge=1, le=300)]
+    # The court frame (OLR 24): the court, the case number, the station it is held at.
+    court_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    case_number: Annotated[str, StringConstraints(max_length=64)] | None = None
+    station_name: Annotated[str, StringConstraints(max_length=200)] | None = None
 
 
 class Answer(Reply):
@@ -542,6 +568,7 @@ ALL_MESSAGES: Final[tuple[type[Message], ...]] = (
     OpenConsultation,
     SetHearingState,
     SetRecording,
+    Stats,
     StationReport,
     ConfirmRecordingHash,
     Result,

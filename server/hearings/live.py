@@ -100,6 +100,16 @@ class IdentityMethod(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class HearingHeading:
+    """What the court frame shows everyone in the room (OLR 24): the court, the case number
+    and the station the hearing is held at (None when it is held at none)."""
+
+    court_name: str = ""
+    case_number: str = ""
+    station_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AttendeeView:
     participant_id: ParticipantId
     display_name: str
@@ -346,6 +356,7 @@ class LiveHearing:
     locked: bool = False
     spotlight: ParticipantId | None = None
     pre_admitted: set[HearingRole] = field(default_factory=set)
+    heading: HearingHeading = field(default_factory=HearingHeading)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     # -- helpers ------------------------------------------------------------------------------
@@ -361,6 +372,11 @@ class LiveHearing:
         if actor.role not in PRESIDING_ROLES or not actor.connected:
             raise CourtError(ErrorCode.FORBIDDEN, f"only presiding staff may {action}")
         return actor
+
+    def check_presiding(self, actor_id: ParticipantId, action: str) -> None:
+        """Raises FORBIDDEN unless the actor is connected presiding staff (judge, clerk,
+        mediator): for what only the court may see, such as everyone's connection quality."""
+        self._presiding(actor_id, action)
 
     def _movers(self, actor_id: ParticipantId, action: str) -> Attendee:
         actor = self._get(actor_id)

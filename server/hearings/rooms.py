@@ -12,13 +12,19 @@ from server.auth.principals import Principal
 from server.clock import Clock
 from server.enums import HearingRole, HearingState, ParticipantState
 from server.errors import CourtError, not_found
-from server.hearings.live import Attendee, Clients, LiveHearing, MediaRouting
+from server.hearings.live import Attendee, Clients, HearingHeading, LiveHearing, MediaRouting
 from server.hearings.record import DatabaseRecord
 from server.hearings.service import CourtService
 from server.ids import HearingId, ParticipantId
 from server.media import HearingMedia
 from server.storage.models import Hearing, Participant
-from server.storage.repositories import HearingRepository, ParticipantRepository
+from server.storage.repositories import (
+    CaseRepository,
+    CourtRepository,
+    HearingRepository,
+    ParticipantRepository,
+    StationRepository,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +45,22 @@ def _attendee(row: Participant) -> Attendee:
         legal_name=row.legal_name,
         id_number_tail=row.id_number_tail,
         state=_RESTART_STATES.get(row.state, row.state),
+    )
+
+
+async def _heading(db: AsyncSession, hearing: Hearing) -> HearingHeading:
+    """The court, case number and station shown in the court frame of this hearing."""
+    court = await CourtRepository(db).get(hearing.court_id)
+    case = await CaseRepository(db).get(hearing.case_id, hearing.court_id)
+    station = (
+        await StationRepository(db).get(hearing.station_id, hearing.court_id)
+        if hearing.station_id
+        else None
+    )
+    return HearingHeading(
+        court_name=court.name if court else "",
+        case_number=case.number if case else "",
+        station_name=station.name if station else None,
     )
 
 
@@ -83,6 +105,7 @@ class HearingRooms:
             if hearing is None:
                 raise not_found("hearing")
             rows = await ParticipantRepository(db).list_for_hearing(hearing_id)
+            heading = await _heading(db, hearing)
         attendees = {ParticipantId(row.id): _attendee(row) for row in rows}
         station_attesters = frozenset(
             ParticipantId(row.id)
@@ -99,6 +122,7 @@ class HearingRooms:
             record=DatabaseRecord(self._sessions, self._clock, hearing_id),
             clock=self._clock,
             station_director_ids=station_attesters,
+            heading=heading,
         )
         if isinstance(routing, HearingMedia):
 

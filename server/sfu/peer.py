@@ -69,7 +69,9 @@ from aiortc.rtp import (
     RTCP_RTPFB_NACK,
     AnyRtcpPacket,
     RtcpPsfbPacket,
+    RtcpRrPacket,
     RtcpRtpfbPacket,
+    RtcpSrPacket,
 )
 
 from server.ids import ParticipantId
@@ -80,6 +82,7 @@ from .consumer import Consumer, ConsumerId
 from .events import EventEmitter
 from .forwarding import OutputStream, SendPath, unwrap_rtx
 from .producer import Producer, ProducerId
+from .quality import LinkQuality, PeerStats, RateMeter
 from .rtp import read_ssrc
 from .sdp_align import align_offer
 
@@ -110,7 +113,7 @@ class NegotiationError(PeerError):
 class _SendSlot:
     """A sendonly transceiver and the output stream it carries (see module docstring)."""
 
-    __slots__ = ("consumer", "kind", "started", "stream", "transceiver")
+    __slots__ = ("consumer", "kind", "quality", "started", "stream", "transceiver")
 
     def __init__(self, transceiver: RTCRtpTransceiver, stream: OutputStream) -> None:
         self.transceiver = transceiver
@@ -118,6 +121,7 @@ class _SendSlot:
         self.stream = stream
         self.consumer: Consumer | None = None
         self.started = False
+        self.quality = LinkQuality()  # from the subscriber's receiver reports
 
 
 class Peer(EventEmitter):
@@ -161,6 +165,7 @@ class Peer(EventEmitter):
         # peer is closed (ICE_FAILED, "media connection failed") and the client rejoins.
         self.answer_timeout_s = ANSWER_TIMEOUT_S
         self._answer_timer: asyncio.TimerHandle | None = None
+        self._rates = RateMeter()
 
     # --- public API ----------------------------------------------------------------------
 
@@ -269,6 +274,28 @@ class Peer(EventEmitter):
         if self._close_task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._close_task)
+
+    def stats(self, now: float | None = None) -> PeerStats:
+        """This participant's connection quality, from what the SFU already sees: the RTCP
+        receiver reports of the streams it receives (round trip, loss) and the bytes it sends
+        and is sent (bit rates since the previous call)."""
+        now = time.monotonic() if now is None else now
+        self._rates.sample(
+            sum(p.bytes_received for p in self.producers.values()),
+            sum(slot.stream.octets for slot in self._slots.values()),
+            now,
+        )
+        live = [s.quality for s in self._slots.values() if s.consumer is not None]
+        rtts = [q.rtt_s for q in live if q.rtt_s is not None]
+        losses = [q.fraction_lost for q in live if q.fraction_lost is not None]
+        return PeerStats(
+            peer=self.id,
+            connection_state=self.connection_state,
+            rtt_ms=round(1000 * sum(rtts) / len(rtts), 1) if rtts else None,
+            loss=round(max(losses), 4) if losses else None,
+            bitrate_in_kbps=round(self._rates.in_kbps, 1),
+            bitrate_out_kbps=round(self._rates.out_kbps, 1),
+        )
 
     def dump(self) -> dict[str, Any]:
         return {
@@ -500,6 +527,12 @@ class Peer(EventEmitter):
     @staticmethod
     def _slot_rtcp(slot: _SendSlot, packet: AnyRtcpPacket) -> bool:
         consumer = slot.consumer
+        if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+            now = time.monotonic()
+            for block in packet.reports:
+                if block.ssrc == slot.stream.ssrc:
+                    slot.quality.receiver_report(block.lsr, block.dlsr, block.fraction_lost, now)
+            return False  # aiortc keeps its own statistics too
         if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
             if consumer is not None:
                 consumer._on_nack(packet.lost)
@@ -530,6 +563,7 @@ class Peer(EventEmitter):
             ntp_out = aiortc_clock.current_ntp_time()
             elapsed = now - stream.last_time
             rtp_out = (stream.last_ts + int(elapsed * stream.clock_rate)) & 0xFFFFFFFF
+        slot.quality.sender_report_sent(ntp_out, now)  # the SR goes out now
         return ntp_out, rtp_out, stream.packets, stream.octets
 
     # --- server-initiated negotiation ----------------------------------------------------

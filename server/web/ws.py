@@ -67,6 +67,7 @@ RESULT_DATA: dict[type[m.Request], dict[str, type]] = {
     m.Admit: {"admitted": int},
     m.MuteAll: {"muted": int},
     m.ConfirmRecordingHash: {"matches": bool},
+    m.Stats: {"participants": list},
 }
 
 # Close frame codes other than 1000 (the reason's name is the close frame's text in every case).
@@ -388,6 +389,9 @@ class Connection:
             ice_servers=[m.IceServer(**server) for server in ice],
             roster=roster_for(live, pid),
             heartbeat_interval_s=self.app[CONFIG].signaling.heartbeat_interval_s,
+            court_name=live.heading.court_name[:200] or None,
+            case_number=live.heading.case_number[:64] or None,
+            station_name=live.heading.station_name[:200] if live.heading.station_name else None,
         )
 
     # -- PeerListener: what the participant's SFU peer does -------------------------------
@@ -618,6 +622,29 @@ async def _open_consultation(c: Connection, message: m.OpenConsultation) -> None
     await live.open_consultation(me, client[0])
 
 
+async def _stats(c: Connection, message: m.Stats) -> dict[str, Any]:
+    """Presiding staff see each connected participant's connection quality (the SFU's figures,
+    from RTCP it already receives); FORBIDDEN for anyone else."""
+    live, me = c.joined()
+    live.check_presiding(me, "see connection quality")
+    assert c.media is not None
+    figures = await c.media.peer_stats()
+    return {
+        "participants": [
+            m.ParticipantStats(
+                participant_id=pid,
+                connection_state=str(f.get("connection_state") or "")[:16] or None,
+                rtt_ms=f.get("rtt_ms"),
+                loss=f.get("loss"),
+                bitrate_in_kbps=float(f.get("bitrate_in_kbps") or 0),
+                bitrate_out_kbps=float(f.get("bitrate_out_kbps") or 0),
+            ).model_dump()
+            for pid, f in figures.items()
+            if pid in live.attendees
+        ]
+    }
+
+
 async def _set_hearing_state(c: Connection, message: m.SetHearingState) -> None:
     await c.set_hearing_state(HearingState(message.state), message.reason)
 
@@ -656,6 +683,7 @@ HANDLERS: dict[type[m.Message], Handler] = {
     m.MoveToRoom: _rule(_move_to_room),
     m.OpenConsultation: _rule(_open_consultation),
     m.SetHearingState: _rule(_set_hearing_state),
+    m.Stats: _rule(_stats),
     m.StationReport: _rule(_station_report),
     m.ConfirmRecordingHash: _rule(_confirm_recording_hash),
 }

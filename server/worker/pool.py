@@ -118,6 +118,11 @@ class RouterHandle:
         result: dict[str, Any] = await self._request("router.dump")
         return result
 
+    async def peer_stats(self) -> list[dict[str, Any]]:
+        """Each peer's connection figures (`server.sfu.quality.PeerStats`, as JSON)."""
+        result: list[dict[str, Any]] = await self._request("router.peer_stats")
+        return result
+
     # --- the recording (server/recording; runs in the worker, where the packets are) -------
 
     async def start_recording(

@@ -117,6 +117,10 @@ class HostedHearing:
     async def set_paused(self, data: dict[str, Any]) -> None:
         self.router.set_paused(ParticipantId(data["peer"]), data["kind"], bool(data["paused"]))
 
+    async def peer_stats(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """Each connected peer's quality figures (round trip, loss, bit rates; see sfu.quality)."""
+        return [peer.stats().to_json() for peer in self.router.peers.values() if not peer.closed]
+
     async def dump(self, data: dict[str, Any]) -> dict[str, Any]:
         dump = self.router.dump()
         if self.recorder is not None:
@@ -220,6 +224,7 @@ HEARING_METHODS: dict[str, HearingMethod] = {
     "router.set_audience": HostedHearing.set_audience,
     "router.set_paused": HostedHearing.set_paused,
     "router.dump": HostedHearing.dump,
+    "router.peer_stats": HostedHearing.peer_stats,
     "recording.start": HostedHearing.start_recording,
     "recording.pause": HostedHearing.pause_recording,
     "recording.resume": HostedHearing.resume_recording,

@@ -149,6 +149,7 @@ async def test_three_browsers_see_and_hear_each_other_and_leave_cleanly(
         # hash, the plaintiff confirms it, and the judge plays the recording back.
         await judge.fill("#state-reason", "调解结束")
         await judge.click('#state-buttons [data-state="closed"]')
+        await judge.click('[data-testid="confirm-ok"]')  # closing asks once
         for page in (judge, plaintiff):
             await expect(page.locator("#root-hash")).to_have_text(HASH, timeout=30_000)
         root_hash = await judge.locator("#root-hash").text_content()

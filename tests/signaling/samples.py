@@ -68,6 +68,7 @@ SAMPLES: list[m.Message] = [
         reason=RecordingPause.NON_PUBLIC_EVIDENCE,
         note="商业秘密证据质证",
     ),
+    m.Stats(transaction="t-stats"),
     m.StationReport(
         transaction="t-report", cause=StationCause.POWER, detail="on UPS battery", since=AT
     ),

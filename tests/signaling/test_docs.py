@@ -31,7 +31,7 @@ from signaling.reasons import CloseReason
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "signaling.md").read_text(encoding="utf-8")
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-JSON_TYPES = {int: "integer", bool: "boolean", str: "string"}
+JSON_TYPES = {int: "integer", bool: "boolean", str: "string", list: "array"}
 
 
 def _sections() -> dict[str, str]:
@@ -94,7 +94,7 @@ def test_result_data_table_is_the_servers() -> None:
     documented = {}
     for request, data in _table("| request | `result.data` |"):
         fields = dict(re.findall(r'"([a-z_]+)": ([a-z]+)', data.split("`")[1]))
-        kinds = re.findall(r"\((integer|boolean|string)", data)
+        kinds = re.findall(r"\((integer|boolean|string|array)", data)
         assert len(kinds) == len(fields), request
         documented[request.strip("`")] = dict(zip(fields, kinds, strict=True))
     expected = {

@@ -28,7 +28,7 @@ export const CLIENT_TYPES = Object.freeze([
   "confirm_identity", "consent", "attest_identity",
   "admit", "pre_admit", "send_to_waiting", "mute", "unmute", "mute_all", "request_unmute", "remove",
   "lock_room", "spotlight", "call_witness", "dismiss_witness", "move_to_room",
-  "open_consultation", "set_hearing_state", "set_recording",
+  "open_consultation", "set_hearing_state", "set_recording", "stats",
   "station_report", "confirm_recording_hash",
 ]);
 
