@@ -63,6 +63,8 @@ class PersonOut(Response):
     id_number_tail: str | None
     phone: str | None
     represents_id: str | None
+    user_id: str | None
+    station_id: str | None
 
 
 class LinkStateOut(Response):
