@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 from pytest_aiohttp import AiohttpServer
 
 from server.app import create_app
@@ -80,11 +80,11 @@ async def _staff_context(browser: Browser, base: str) -> BrowserContext:
     return context
 
 
-def _person(page: Page, name: str):  # type: ignore[no-untyped-def]
+def _person(page: Page, name: str) -> Locator:
     return page.locator("[data-testid=person-row]", has_text=name)
 
 
-def _link_row(page: Page, participant_id: str):  # type: ignore[no-untyped-def]
+def _link_row(page: Page, participant_id: str) -> Locator:
     return page.locator(f"[data-testid=link-row][data-participant-id='{participant_id}']")
 
 
@@ -262,13 +262,13 @@ async def test_a_clerk_books_a_hearing_and_hands_out_links(
     # The party's phone: the new link works, the replaced and the revoked ones do not.
     party = await browser.new_context(viewport={"width": 360, "height": 740})
     try:
-        phone = await party.new_page()
-        await phone.goto(urls["张三"])
-        await expect(phone.locator("#status")).to_have_text(
+        mobile = await party.new_page()
+        await mobile.goto(urls["张三"])
+        await expect(mobile.locator("#status")).to_have_text(
             "邀请已确认。请等待法官或书记员允许您进入。"
         )
-        await expect(phone.locator("#hearing-title")).to_have_text("开庭审理")
-        await shot(phone, "party-joined")
+        await expect(mobile.locator("#hearing-title")).to_have_text("开庭审理")
+        await shot(mobile, "party-joined")
         for dead in (old_plaintiff_url, urls["李四"]):
             other = await party.new_page()
             await other.goto(dead)
