@@ -13,10 +13,11 @@ from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
 from server.app import create_app
-from server.enums import EventKind, HearingState
+from server.enums import EventKind, HearingState, ParticipantState
 from server.hearings.causes import CAUSES
+from server.ids import HearingId, ParticipantId
 from server.storage.eventlog import EventLogRepository
-from server.web.appkeys import SESSIONS
+from server.web.appkeys import ROOMS, SESSIONS
 from server.web.qr import qr_code, qr_svg
 from tests.conftest import FakeClock
 from tests.server.conftest import Api, World, app_of, make_config
@@ -302,3 +303,32 @@ async def test_summary_of_a_closed_hearing(
     await party.redeem(world.own.plaintiff_token)
     status, _ = await party.call("GET", f"/api/hearings/{hid}/summary")
     assert status == 403
+
+
+async def test_dashboard_readiness_comes_from_the_live_room(
+    api: Api, world: World, app_client: TestClient[Any, Any]
+) -> None:
+    """Who is connected and where comes from the hearing's live room, not the stored rows."""
+    hid = world.own.hearing_id
+    live = await app_of(app_client)[ROOMS].open(HearingId(hid))
+    plaintiff = live.attendees[ParticipantId(world.own.plaintiff_id)]
+    plaintiff.state, plaintiff.connected = ParticipantState.WAITING, True
+    station = next(a for a in live.attendees.values() if a.role == "station")
+    station.state, station.connected = ParticipantState.IN_HEARING, True
+    await api.login(world.own.users["clerk"])
+    status, board = await api.call("GET", "/api/dashboard")
+    assert status == 200
+    row = next(h for h in board["hearings"] if h["id"] == hid)
+    people = {p["participant_id"]: p for p in row["people"]}
+    assert (
+        people[world.own.plaintiff_id]["state"],
+        people[world.own.plaintiff_id]["connected"],
+    ) == (
+        "waiting",
+        True,
+    )
+    assert people[world.own.defendant_id]["connected"] is False
+    assert row["station_online"] is True
+    station.connected = False
+    status, board = await api.call("GET", "/api/dashboard")
+    assert next(h for h in board["hearings"] if h["id"] == hid)["station_online"] is False
