@@ -19,6 +19,7 @@ from server import admin
 from server.auth.principals import StaffPrincipal
 from server.clock import Clock
 from server.enums import CaseKind, HearingRole, StaffRole
+from server.hearings.causes import CauseCode
 from server.hearings.invitations import InvitationService
 from server.hearings.service import CourtService
 from server.ids import CourtId, HearingId, UserId
@@ -164,6 +165,7 @@ async def seed(sessions: async_sessionmaker[AsyncSession], clock: Clock, base_ur
             number=CASE_NUMBER,
             title="张某诉赵某民间借贷纠纷 Zhang v. Zhao, private loan dispute",
             kind=CaseKind.CIVIL,
+            cause=CauseCode.PRIVATE_LENDING,
         )
     )
     hearing = await court_service.create_hearing(

@@ -66,8 +66,8 @@ async function copyLink(person, note) {
 }
 
 // -- the people and their links ----------------------------------------------------------
-function linkText(state) {
-  if (!state) return t("sc_logs_in");
+function linkText(state, person) {
+  if (!state) return t(person.role === "station" ? "sc_station_logs_in" : "sc_logs_in");
   const until = state.invitation ? formatTime(state.invitation.not_after) : "";
   const from = state.invitation ? formatTime(state.invitation.not_before) : "";
   let text = tf(`sc_ls_${state.state}`, { t: state.state === "not_yet_valid" ? from : until });
@@ -83,7 +83,7 @@ function personRow(p) {
   const state = links.get(p.id);
   const sideOf = people.find((x) => x.id === p.represents_id);
   const role = t(`role_${p.role}`) + (sideOf ? ` · ${sideOf.display_name}` : "");
-  const stateCell = el("td", { testid: "link-state" }, linkText(state));
+  const stateCell = el("td", { testid: "link-state" }, linkText(state, p));
   const actions = el("td", { class: "actions" });
   const row = el("tr", { testid: "person-row", "data-participant-id": p.id },
     el("td", {}, p.display_name), el("td", {}, role), stateCell, actions);
