@@ -4,11 +4,14 @@ are kept in the test's tmp dir (console-*.png)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import shutil
 import socket
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 from pytest_aiohttp import AiohttpServer
@@ -25,6 +28,21 @@ from tests.server.conftest import PASSWORD, World, make_config, seed_court
 
 def _zh_date(day: date) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
+
+
+async def _scan_qr(image: Locator, directory: Path) -> str:
+    """Decode the QR code the page shows, as a scanner would: a screenshot read by zbarimg
+    (Debian's zbar-tools, installed by `make test`)."""
+    if shutil.which("zbarimg") is None:
+        pytest.fail("zbarimg is not installed; `make test` installs zbar-tools", pytrace=False)
+    path = directory / "qr-scan.png"
+    await image.screenshot(path=str(path))
+    process = await asyncio.create_subprocess_exec(
+        "zbarimg", "--raw", "-q", str(path), stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await process.communicate()
+    assert process.returncode == 0, "zbarimg found no QR code"
+    return out.decode().strip()
 
 
 def _free_port() -> int:
@@ -228,6 +246,8 @@ async def test_a_clerk_books_a_hearing_and_hands_out_links(
     assert src.startswith("data:image/svg+xml")
     loaded = await dialog.locator("[data-testid=qr-image]").evaluate("img => img.naturalWidth")
     assert loaded > 100
+    # What a phone's camera reads from the code on the screen is the link.
+    assert await _scan_qr(dialog.locator("[data-testid=qr-image]"), tmp_path) == urls["张三"]
     assert await serious_violations(page) == []
     qr_shot = await shot(page, "qr")
     await dialog.locator("[data-testid=qr-close]").click()
