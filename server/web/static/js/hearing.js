@@ -158,6 +158,7 @@ function renderPeople() {
   role.replaceChildren(option("", t("sc_choose")));
   for (const r of PARTY_ROLES) role.append(option(r, t(`role_${r}`), r === r0));
   personForm.hidden = booking.state === "closed";
+  document.getElementById("link-once").hidden = booking.state === "closed";
 }
 
 async function loadPeople() {
