@@ -90,6 +90,8 @@ class DemoInfo:
             f"shared-court demo serving on {self.base_url}",
             f"  judge login:            {self.base_url}/"
             f"  user {self.judge_username!r}  password {self.judge_password!r}",
+            f"  book a hearing:         {self.base_url}/cases/new"
+            "  (as the judge: open a case, schedule, add parties, issue their links)",
             f"  station director login: user {self.director_username!r}"
             f"  password {self.director_password!r}",
             f"  station credentials:    id {self.station_id}  key {self.station_key}",
