@@ -313,6 +313,11 @@ async def test_a_clerk_books_a_hearing_and_hands_out_links(
     await page.select_option("[data-testid=filter-station]", label="a station")
     await expect(page.locator("[data-testid=hearing-row]")).to_have_count(2)
     await shot(page, "dashboard-after")
+    # The case is listed on the dashboard, to schedule its next hearing from.
+    await page.locator("[data-testid=cases] a", has_text="(2026)示民初7号").click()
+    await page.wait_for_url(re.compile(r"/cases/[0-9a-f-]{36}$"))
+    await expect(page.locator("[data-testid=case-hearings] tr")).to_have_count(1)
+    assert await serious_violations(page) == []
     await context.close()
     assert qr_shot.stat().st_size > 10_000
 

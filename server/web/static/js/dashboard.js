@@ -102,8 +102,18 @@ async function refresh() {
   }
 }
 
+// The court's cases, newest first: where to schedule another hearing of a case.
+async function loadCases() {
+  const cases = await api("GET", "/api/cases");
+  const list = document.getElementById("cases");
+  list.replaceChildren(...cases.reverse().slice(0, 50).map((c) =>
+    el("li", {}, el("a", { href: `/cases/${c.id}`, testid: "case-link" }, `${c.number} · ${c.title}`))));
+  document.getElementById("cases-card").hidden = cases.length === 0;
+}
+
 for (const select of Object.values(filters)) select.addEventListener("change", render);
 me = await staffPage(render);
 document.getElementById("new-case").hidden = !PRESIDING.has(me.role);
+if (PRESIDING.has(me.role)) loadCases().catch(() => {});
 await refresh();
 setInterval(refresh, REFRESH_MS);
