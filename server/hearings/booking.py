@@ -193,7 +193,8 @@ class BookingService:
         presiding_user_id: str,
         clerk_user_id: str | None,
     ) -> Hearing:
-        """Schedule a hearing of a case with its staff and station as participants.
+        """Schedule a hearing of a case with its staff and station as participants; the
+        people of the case's latest hearing that had any are copied to it.
 
         Raises NOT_FOUND (case), FORBIDDEN (not presiding staff), BAD_FIELD with `field`
         (station, presiding or clerk not of the court or of the wrong role).
@@ -212,10 +213,12 @@ class BookingService:
                 presiding_user_id=presiding_user_id,
                 clerk_user_id=clerk_user_id,
             )
+            hearings = HearingRepository(db)
+            earlier = await hearings.list(court_id=staff.court_id, case_id=case.id)
             now = self._clock.now()
             start = utc(start)
             end = start + timedelta(minutes=minutes)
-            hearing = await HearingRepository(db).add(
+            hearing = await hearings.add(
                 Hearing(
                     court_id=staff.court_id,
                     case_id=case.id,
@@ -245,7 +248,50 @@ class BookingService:
                 },
             )
             await self._sync_booked_people(db, staff, hearing, presiding, clerk)
+            await self._copy_people(db, staff, [h.id for h in reversed(earlier)], hearing.id)
             return hearing
+
+    async def _copy_people(
+        self, db: AsyncSession, staff: StaffPrincipal, latest_first: list[str], target_id: str
+    ) -> None:
+        """A case's next hearing has the same people as its latest one that had any (parties,
+        agents, witnesses...; not the staff or station, who are booked): copied with what the
+        court holds of them, each side kept. Their links are not: each hearing has its own."""
+        participants = ParticipantRepository(db)
+        log = EventLogRepository(db)
+        people: list[Participant] = []
+        for source_id in latest_first:
+            people = [
+                p
+                for p in await participants.list_for_hearing(source_id)
+                if p.role not in PRESIDING_ROLES and p.role is not HearingRole.STATION
+            ]
+            if people:
+                break
+        copied: dict[str, str] = {}
+        for person in people:
+            now = self._clock.now()
+            added = await participants.add(
+                Participant(
+                    hearing_id=target_id,
+                    display_name=person.display_name,
+                    role=person.role,
+                    state=ParticipantState.INVITED,
+                    legal_name=person.legal_name,
+                    id_number_tail=person.id_number_tail,
+                    phone=person.phone,
+                    represents_id=copied.get(person.represents_id or ""),
+                    created_at=now,
+                )
+            )
+            copied[person.id] = added.id
+            await log.append(
+                target_id,
+                at=now,
+                actor=staff.actor,
+                kind=EventKind.PARTICIPANT_ADDED,
+                data={"participant_id": added.id, "role": person.role.value},
+            )
 
     async def _sync_booked_people(
         self,

@@ -333,3 +333,18 @@ async def test_dashboard_readiness_comes_from_the_live_room(
     station.connected = False
     status, board = await api.call("GET", "/api/dashboard")
     assert next(h for h in board["hearings"] if h["id"] == hid)["station_online"] is False
+
+
+async def test_a_case_s_next_hearing_has_its_people_but_not_their_links(
+    api: Api, world: World
+) -> None:
+    await api.login(world.own.users["clerk"])
+    status, hearing = await _schedule(api, world, world.own.case_id)
+    assert status == 201, hearing
+    status, links = await api.call("GET", f"/api/hearings/{hearing['id']}/links")
+    people = {x["participant"]["role"]: x for x in links}
+    assert set(people) == {"plaintiff", "defendant"}
+    assert people["plaintiff"]["participant"]["legal_name"] == "PLAINTIFF"
+    assert people["plaintiff"]["participant"]["id_number_tail"] == "1234"
+    assert {x["state"] for x in links} == {"never_issued"}
+    assert world.own.plaintiff_id not in {x["participant"]["id"] for x in links}
