@@ -19,6 +19,7 @@ from server import admin
 from server.auth.principals import StaffPrincipal
 from server.clock import Clock
 from server.enums import CaseKind, HearingRole, StaffRole
+from server.hearings.causes import CauseCode
 from server.hearings.invitations import InvitationService
 from server.hearings.service import CourtService
 from server.ids import CourtId, HearingId, UserId
@@ -89,6 +90,8 @@ class DemoInfo:
             f"shared-court demo serving on {self.base_url}",
             f"  judge login:            {self.base_url}/"
             f"  user {self.judge_username!r}  password {self.judge_password!r}",
+            f"  book a hearing:         {self.base_url}/cases/new"
+            "  (as the judge: open a case, schedule, add parties, issue their links)",
             f"  station director login: user {self.director_username!r}"
             f"  password {self.director_password!r}",
             f"  station credentials:    id {self.station_id}  key {self.station_key}",
@@ -164,6 +167,7 @@ async def seed(sessions: async_sessionmaker[AsyncSession], clock: Clock, base_ur
             number=CASE_NUMBER,
             title="张某诉赵某民间借贷纠纷 Zhang v. Zhao, private loan dispute",
             kind=CaseKind.CIVIL,
+            cause=CauseCode.PRIVATE_LENDING,
         )
     )
     hearing = await court_service.create_hearing(

@@ -22,6 +22,7 @@ __all__ = [
     "RUNNING_STAFF",
     "CaseKind",
     "EventKind",
+    "HearingMode",
     "HearingRole",
     "HearingState",
     "ParticipantState",
@@ -57,12 +58,20 @@ class CaseKind(StrEnum):
     ADMINISTRATIVE = "administrative"
 
 
+class HearingMode(StrEnum):
+    """How a case is heard: a judge hears it, or a mediator mediates it (staff console)."""
+
+    HEARING = "hearing"
+    MEDIATION = "mediation"
+
+
 class EventKind(StrEnum):
     """What an entry of a hearing's event log records (its `kind`). The log is evidence: a
     value, once written, keeps its meaning for good; add new kinds, never rename one."""
 
     HEARING_SCHEDULED = "hearing.scheduled"
     HEARING_STATE = "hearing.state"
+    HEARING_UPDATED = "hearing.updated"  # booking changed: time, length, station, staff
     PARTICIPANT_ADDED = "participant.added"
     PARTICIPANT_CONNECTED = "participant.connected"
     PARTICIPANT_RECONNECTED = "participant.reconnected"

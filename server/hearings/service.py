@@ -28,6 +28,7 @@ from server.enums import (
     PRESIDING_ROLES,
     CaseKind,
     EventKind,
+    HearingMode,
     HearingRole,
     HearingState,
     ParticipantState,
@@ -106,20 +107,32 @@ class CourtService:
         return case
 
     async def create_case(
-        self, principal: Principal, *, number: str, title: str, kind: CaseKind
+        self,
+        principal: Principal,
+        *,
+        number: str,
+        title: str,
+        kind: CaseKind,
+        cause: str | None = None,
+        mode: HearingMode = HearingMode.HEARING,
     ) -> Case:
-        """Raises FORBIDDEN (not presiding staff) or CONFLICT (case number taken)."""
+        """Raises FORBIDDEN (not presiding staff) or CONFLICT (case number taken; the error
+        names the `number` field)."""
         staff = require_presiding(principal, "create cases")
         async with self._sessions.begin() as db:
             repo = CaseRepository(db)
             if await repo.number_taken(staff.court_id, number):
-                raise CourtError(ErrorCode.CONFLICT, f"case number {number!r} already exists")
+                raise CourtError(
+                    ErrorCode.CONFLICT, f"case number {number!r} already exists", field="number"
+                )
             return await repo.add(
                 Case(
                     court_id=staff.court_id,
                     number=number,
                     title=title,
                     kind=kind,
+                    cause=cause,
+                    mode=mode,
                     created_by=staff.user_id,
                     created_at=self._clock.now(),
                 )
@@ -224,6 +237,7 @@ class CourtService:
         user_id: str | None = None,
         station_id: str | None = None,
         represents_id: str | None = None,
+        phone: str | None = None,
     ) -> Participant:
         """Add someone to a hearing.
 
@@ -267,6 +281,7 @@ class CourtService:
                     legal_name=legal_name,
                     id_number_tail=id_number_tail.upper() if id_number_tail else None,
                     represents_id=represents_id,
+                    phone=phone,
                     created_at=now,
                 )
             )

@@ -32,6 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from server.enums import (
     CaseKind,
+    HearingMode,
     HearingRole,
     HearingState,
     ParticipantState,
@@ -137,6 +138,12 @@ class Case(Base):
     number: Mapped[str] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(300))
     kind: Mapped[CaseKind] = mapped_column(_enum(CaseKind))
+    # The cause of action (案由) as a stable code of ``server.hearings.causes``, for the
+    # statistics; None on cases opened before causes were recorded.
+    cause: Mapped[str | None] = mapped_column(String(32))
+    mode: Mapped[HearingMode] = mapped_column(
+        _enum(HearingMode), default=HearingMode.HEARING, server_default="hearing"
+    )
     created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime]
 
@@ -154,6 +161,10 @@ class Hearing(Base):
     state: Mapped[HearingState] = mapped_column(_enum(HearingState))
     station_id: Mapped[str | None] = mapped_column(ForeignKey("stations.id"), index=True)
     presiding_user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    # The clerk (书记员) booked for it, if one was named.
+    clerk_user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    # Why it was cancelled (a cancelled hearing is closed before it opened).
+    cancel_reason: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime]
 
 
@@ -176,6 +187,8 @@ class Participant(Base):
     id_number_tail: Mapped[str | None] = mapped_column(String(8))
     # Which side this person is on (an agent or witness belongs to a party).
     represents_id: Mapped[str | None] = mapped_column(ForeignKey("participants.id"))
+    # A phone number to reach them (to send the link, or to call when the line drops).
+    phone: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime]
 
 

@@ -49,6 +49,7 @@ from server.web.http import (
     reply,
     set_session_cookies,
 )
+from server.web.qr import qr_svg
 
 
 def _principal_out(p: Principal) -> s.StaffOut | s.StationPrincipalOut | s.PartyOut:
@@ -159,7 +160,12 @@ async def create_case(request: web.Request) -> web.StreamResponse:
     who = principal(request)
     body = await parse_body(request, s.CreateCaseRequest)
     case = await request.app[COURT].create_case(
-        who, number=body.number, title=body.title, kind=body.kind
+        who,
+        number=body.number,
+        title=body.title,
+        kind=body.kind,
+        cause=body.cause,
+        mode=body.mode,
     )
     return reply(s.CaseOut.model_validate(case), status=201)
 
@@ -390,6 +396,7 @@ async def add_participant(request: web.Request) -> web.StreamResponse:
         user_id=body.user_id,
         station_id=body.station_id,
         represents_id=body.represents_id,
+        phone=body.phone,
     )
     return reply(s.ParticipantOut.model_validate(participant), status=201)
 
@@ -423,7 +430,8 @@ async def create_invitation(request: web.Request) -> web.StreamResponse:
     )
     out = s.IssuedInvitationOut(
         invitation=s.InvitationOut.model_validate(issued.invitation),
-        url=invitation_url(request, issued.token),
+        url=(url := invitation_url(request, issued.token)),
+        qr_svg=qr_svg(url),
     )
     return reply(out, status=201)
 

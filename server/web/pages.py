@@ -19,6 +19,12 @@ PAGES = {
     "/dashboard": "dashboard.html",
     "/join": "join.html",
     "/hearings/{hearing_id}/room": "room.html",
+    # Staff console (issue 12): open a case, a case and its hearings, a hearing's booking
+    # and links, a closed hearing's summary.
+    "/cases/new": "case_new.html",
+    "/cases/{case_id}": "case.html",
+    "/hearings/{hearing_id}/booking": "hearing.html",
+    "/hearings/{hearing_id}/summary": "summary.html",
     "/hearings/{hearing_id}/recordings": "playback.html",
     "/hearings/{hearing_id}/recordings/{recording_id}": "playback.html",
 }

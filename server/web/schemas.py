@@ -14,11 +14,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from server.enums import (
     CaseKind,
+    HearingMode,
     HearingRole,
     HearingState,
     ParticipantState,
     StaffRole,
 )
+from server.hearings.causes import CauseCode
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text300 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
@@ -54,9 +56,22 @@ class RedeemRequest(Request):
 
 
 class CreateCaseRequest(Request):
-    number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    number: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True,
+            min_length=1,
+            max_length=64,
+            # Letters, digits, Chinese characters, brackets and hyphens: (2026)示民初1号.
+            pattern=r"^[0-9A-Za-z()（）〔〕\[\]\u3400-\u9fff-]+$",
+        ),
+    ] = Field(description="The case number, e.g. (2026)示民初1号.")
     title: Text300
     kind: CaseKind = CaseKind.CIVIL
+    cause: CauseCode | None = Field(
+        default=None, description="Cause of action, a code of GET /api/causes."
+    )
+    mode: HearingMode = HearingMode.HEARING
 
 
 class CreateHearingRequest(Request):
@@ -74,6 +89,7 @@ class AddParticipantRequest(Request):
     user_id: Uuid | None = None
     station_id: Uuid | None = None
     represents_id: Uuid | None = None
+    phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 -]{4,19}$")] | None = None
 
 
 class CreateInvitationRequest(Request):
@@ -151,6 +167,8 @@ class CaseOut(Response):
     number: str
     title: str
     kind: CaseKind
+    cause: str | None = None
+    mode: HearingMode = HearingMode.HEARING
     created_at: datetime
 
 
@@ -189,6 +207,11 @@ class InvitationOut(Response):
 class IssuedInvitationOut(Response):
     invitation: InvitationOut
     url: str = Field(description="The link to send to the participant; shown only once.")
+    qr_svg: str = Field(
+        default="",
+        description="The link as a QR code (an SVG document), to show on a screen for a "
+        "phone to scan; like the link, only in this response.",
+    )
 
 
 class EventOut(Response):

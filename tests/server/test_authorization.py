@@ -99,6 +99,17 @@ def _participant_body(_: CourtWorld) -> dict[str, str]:
     return {"display_name": "witness", "role": "witness"}
 
 
+def _booking_body(w: CourtWorld) -> dict[str, Any]:
+    return {
+        "title": "h",
+        "scheduled_start": "2026-12-01T09:00:00+08:00",
+        "duration_minutes": 60,
+        "station_id": w.station_id,
+        "presiding_user_id": w.user_ids["judge"],
+        "clerk_user_id": w.user_ids["clerk"],
+    }
+
+
 H = "/api/hearings/{hearing_id}"
 ROWS = [
     Row("GET", "/api/health", None, *expect(200)),
@@ -210,6 +221,38 @@ ROWS = [
         roles(403, presiding=404),
         NOT_OURS,
     ),
+    # -- staff console: booking, links, dashboard, summary (issue 12) --
+    Row("GET", "/api/causes", None, *expect(roles(200))),
+    Row("GET", "/api/staff", None, *expect(roles(403, readers=200))),
+    Row(
+        "GET",
+        "/api/cases/{case_id}/hearings",
+        None,
+        roles(403, readers=200, party=404),
+        NOT_OURS,
+    ),
+    Row(
+        "POST",
+        "/api/cases/{case_id}/bookings",
+        _booking_body,
+        roles(403, presiding=201, party=404),
+        NOT_OURS,
+    ),
+    Row("GET", H + "/booking", None, roles(403, presiding=200), NOT_OURS),
+    Row("PUT", H + "/booking", _booking_body, roles(403, presiding=200), NOT_OURS),
+    # Cancels the court's other hearing (not at the station, so the director, the station and
+    # the party do not see it): the judge, first in ROLES, cancels it; the clerk may not; the
+    # mediator, after the judge, finds it closed already.
+    Row(
+        "POST",
+        "/api/hearings/{other_hearing_id}/cancel",
+        lambda w: {"reason": "withdrawn"},
+        roles(403, judge=200, mediator=409, station_director=404, station=404, party=404),
+        NOT_OURS,
+    ),
+    Row("GET", H + "/links", None, roles(403, presiding=200), NOT_OURS),
+    Row("GET", "/api/dashboard", None, *expect(roles(403, readers=200, station_director=200))),
+    Row("GET", H + "/summary", None, roles(403, presiding=200), NOT_OURS),
     Row("POST", "/api/auth/logout", None, *expect(roles(204))),
 ]
 
@@ -221,6 +264,7 @@ def test_every_endpoint_has_a_row() -> None:
             r.method,
             r.path.replace("{defendant_id}", "{participant_id}")
             .replace("{defendant_invitation_id}", "{invitation_id}")
+            .replace("{other_hearing_id}", "{hearing_id}")
             .replace("recordings/{case_id}", "recordings/{recording_id}")
             .replace("station-backups/{case_id}", "station-backups/{recording_id}")
             .replace("files/keys.json", "files/{file_name}")
