@@ -485,6 +485,13 @@ class LiveHearing:
                 raise _refuse("you were removed from this hearing")
             if attendee.role in CALLED_ROLES and attendee.state is P.LEFT:
                 raise _refuse("you were dismissed from this hearing")
+            # A connection that replaces one the server still holds (a page rejoining before
+            # its dead socket was noticed: DUPLICATE_SESSION) keeps the place it had.
+            replacing = attendee.connected and attendee.state in (
+                P.IN_HEARING,
+                P.IN_PRIVATE_ROOM,
+                P.WAITING,
+            )
             attendee.connected = True
             if attendee.role in PRESIDING_ROLES:
                 attendee.identity_method = IdentityMethod.STAFF_LOGIN
@@ -492,7 +499,10 @@ class LiveHearing:
             elif attendee.role is HearingRole.STATION:
                 attendee.identity_method = IdentityMethod.STATION_KEY
                 attendee.consented = True
-            if attendee.resume_state is not None:
+            target: ParticipantState
+            if replacing:
+                target, kind = attendee.state, EventKind.PARTICIPANT_RECONNECTED
+            elif attendee.resume_state is not None:
                 target, attendee.resume_state = attendee.resume_state, None
                 kind = EventKind.PARTICIPANT_RECONNECTED
             elif attendee.identity_method is not None and attendee.consented:

@@ -19,6 +19,7 @@ PAGES = {
     "/dashboard": "dashboard.html",
     "/join": "join.html",
     "/hearings/{hearing_id}/room": "room.html",
+    "/hearings/{hearing_id}/attend": "party.html",
     "/hearings/{hearing_id}/recordings": "playback.html",
     "/hearings/{hearing_id}/recordings/{recording_id}": "playback.html",
 }

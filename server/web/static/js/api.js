@@ -9,6 +9,7 @@ export class ApiError extends Error {
     super(body?.message ?? `HTTP ${status}`);
     this.status = status;
     this.code = body?.code ?? "INTERNAL";
+    this.details = body?.details ?? null; // e.g. why an invitation is not valid, and from when
   }
 }
 
