@@ -413,6 +413,9 @@ async function main() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   room.session = new StayingSession(`${scheme}//${location.host}/ws`, hearingId, {
     onWelcome, onEvent, onStatus, onEnd,
+    // Back within seconds of the network returning: tries at most 2 s apart (a try costs
+    // nothing while the link is down; only a join that gets through counts against the limit).
+    backoff: { baseMs: 500, capMs: 2000 },
   });
   // A refused first join ends the visit through onEnd (its own screen), not here.
   await room.session.start().catch(() => {});
