@@ -393,6 +393,7 @@ export class StayingSession {
     this.ended = false;
     this.joinedOnce = false;
     this.firstJoin = null;
+    this.status = null; // connecting | connected | reconnecting
     this.wake = null;
     this._online = () => this.wake?.();
     globalThis.addEventListener?.("online", this._online);
@@ -431,7 +432,7 @@ export class StayingSession {
 
   async _loop() {
     while (!this.ended) {
-      this.onStatus(this.joinedOnce ? "reconnecting" : "connecting");
+      this._status(this.joinedOnce ? "reconnecting" : "connecting");
       const client = new SignalingClient(this.url, { ...this.options, onEvent: (m) => {
         if (client === this.client && !(m.type === "closed" && this._resumable(m.reason))) {
           this.onEvent(m);
@@ -446,7 +447,7 @@ export class StayingSession {
         const first = this.firstJoin !== null;
         this.joinedOnce = true;
         this.attempt = 0;
-        this.onStatus("connected");
+        this._status("connected");
         if (first) { this.firstJoin.resolve(welcome); this.firstJoin = null; } else this.rejoins += 1;
         this.onWelcome(welcome, client);
         reason = await client.waitClosed();
@@ -469,10 +470,16 @@ export class StayingSession {
         this._end({ reason, error: null });
         return;
       }
-      this.onStatus("reconnecting");
+      this._status("reconnecting");
       await this._wait(backoffDelay(this.attempt, this.backoff));
       this.attempt += 1;
     }
+  }
+
+  _status(status) {
+    if (status === this.status) return;
+    this.status = status;
+    this.onStatus(status);
   }
 
   _resumable(reason) {
