@@ -117,6 +117,27 @@ class IceServer(_Strict):
     credential: Annotated[str, StringConstraints(max_length=256)] | None = None
 
 
+DeviceStatus = Literal["ok", "denied", "missing", "failed", "untested"]
+ProblemCode = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[a-z_]+$")]
+
+
+class Readiness(_Strict):
+    """A party's device check before the waiting room: the overall score, each device, the
+    network to the server (measured with ``probe``), and the named problems
+    (``camera_denied``, ``no_camera``, ``slow_network``, ...). Staff see it in the roster."""
+
+    score: Literal["good", "okay", "bad"]
+    skipped: bool = False
+    camera: DeviceStatus = "untested"
+    microphone: DeviceStatus = "untested"
+    speaker: Literal["ok", "not_heard", "untested"] = "untested"
+    rtt_ms: Annotated[int, Field(ge=0, le=600_000)] | None = None
+    loss_percent: Annotated[int, Field(ge=0, le=100)] | None = None
+    up_kbps: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    down_kbps: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    problems: Annotated[list[ProblemCode], Field(max_length=8)] = Field(default_factory=list)
+
+
 class ParticipantInfo(_Strict):
     """One participant as others see them (a roster entry)."""
 
@@ -129,6 +150,8 @@ class ParticipantInfo(_Strict):
     muted: bool = False
     spotlighted: bool = False
     client_kind: ClientKind | None = None
+    # The party's last device check; presiding staff only (null for everyone else).
+    readiness: Readiness | None = None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -346,6 +369,23 @@ class ConfirmRecordingHash(Request):
     confirmed: bool
 
 
+class Probe(Request):
+    """The device check's network test: round trip (a small probe), upload (``payload``) and
+    download (``reply_bytes`` of filler in the reply). Reply ``result`` with
+    ``{"received": n, "payload": "..."}``."""
+
+    type: Literal["probe"] = "probe"
+    payload: Annotated[str, StringConstraints(max_length=32_768)] = ""
+    reply_bytes: Annotated[int, Field(ge=0, le=32_768)] = 0
+
+
+class ReportReadiness(Request):
+    """A party reports its device check; presiding staff see it in the roster."""
+
+    type: Literal["report_readiness"] = "report_readiness"
+    readiness: Readiness
+
+
 # ----------------------------------------------------------------------------------------------
 # Replies
 
@@ -374,6 +414,8 @@ class Welcome(Reply):
     ice_servers: Annotated[list[IceServer], Field(max_length=8)] = Field(default_factory=list)
     roster: Annotated[list[ParticipantInfo], Field(max_length=200)] = Field(default_factory=list)
     heartbeat_interval_s: Annotated[int, Field(ge=1, le=300)]
+    # Whether a party may go on without the device check (a court setting; docs/signaling.md).
+    device_check_skippable: bool = True
 
 
 class Answer(Reply):
@@ -544,6 +586,8 @@ ALL_MESSAGES: Final[tuple[type[Message], ...]] = (
     SetRecording,
     StationReport,
     ConfirmRecordingHash,
+    Probe,
+    ReportReadiness,
     Result,
     Welcome,
     Error,

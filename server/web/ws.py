@@ -67,6 +67,7 @@ RESULT_DATA: dict[type[m.Request], dict[str, type]] = {
     m.Admit: {"admitted": int},
     m.MuteAll: {"muted": int},
     m.ConfirmRecordingHash: {"matches": bool},
+    m.Probe: {"received": int, "payload": str},
 }
 
 # Close frame codes other than 1000 (the reason's name is the close frame's text in every case).
@@ -388,6 +389,7 @@ class Connection:
             ice_servers=[m.IceServer(**server) for server in ice],
             roster=roster_for(live, pid),
             heartbeat_interval_s=self.app[CONFIG].signaling.heartbeat_interval_s,
+            device_check_skippable=self.app[CONFIG].signaling.device_check_skippable,
         )
 
     # -- PeerListener: what the participant's SFU peer does -------------------------------
@@ -630,6 +632,17 @@ async def _confirm_recording_hash(c: Connection, message: m.ConfirmRecordingHash
     return {"matches": await c.confirm_recording_hash(message)}
 
 
+async def _probe(c: Connection, message: m.Probe) -> dict[str, Any]:
+    """The device check's network test: what arrived, and filler to measure the way down."""
+    c.joined()
+    return {"received": len(message.payload), "payload": "x" * message.reply_bytes}
+
+
+async def _report_readiness(c: Connection, message: m.ReportReadiness) -> None:
+    live, me = c.joined()
+    await live.report_readiness(me, message.readiness.model_dump(mode="json"))
+
+
 HANDLERS: dict[type[m.Message], Handler] = {
     m.Heartbeat: _heartbeat,
     m.Join: Connection.join,
@@ -658,6 +671,8 @@ HANDLERS: dict[type[m.Message], Handler] = {
     m.SetHearingState: _rule(_set_hearing_state),
     m.StationReport: _rule(_station_report),
     m.ConfirmRecordingHash: _rule(_confirm_recording_hash),
+    m.Probe: _rule(_probe),
+    m.ReportReadiness: _rule(_report_readiness),
 }
 
 

@@ -29,7 +29,7 @@ export const CLIENT_TYPES = Object.freeze([
   "admit", "pre_admit", "send_to_waiting", "mute", "unmute", "mute_all", "request_unmute", "remove",
   "lock_room", "spotlight", "call_witness", "dismiss_witness", "move_to_room",
   "open_consultation", "set_hearing_state", "set_recording",
-  "station_report", "confirm_recording_hash",
+  "station_report", "confirm_recording_hash", "probe", "report_readiness",
 ]);
 
 export const SERVER_TYPES = Object.freeze([
