@@ -126,7 +126,7 @@ class Readiness(_Strict):
     network to the server (measured with ``probe``), and the named problems
     (``camera_denied``, ``no_camera``, ``slow_network``, ...). Staff see it in the roster."""
 
-    score: Literal["good", "okay", "bad"]
+    score: Literal["good", "okay", "bad", "unknown"]  # unknown: skipped
     skipped: bool = False
     camera: DeviceStatus = "untested"
     microphone: DeviceStatus = "untested"

@@ -78,6 +78,7 @@ async def party_page(context: BrowserContext, court: Court, token: str, name: st
     await expect(page.locator("#enter")).to_be_visible()
     async with page.expect_navigation(url=f"**/hearings/{court.world.own.hearing_id}/attend"):
         await page.click("#enter")
+    await page.click("#check-skip")  # the device check is tested in test_party_page.py
     await page.fill("#legal-name", name)
     await page.fill("#id-digits", "1234")
     await page.click("#identity-form button[type=submit]")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,7 +34,7 @@ DESKTOP: dict[str, Any] = {"viewport": {"width": 1280, "height": 800}}
 async def step(page: Page, court: Court, name: str) -> Path:
     """A screenshot of this step, and no serious accessibility violation on it."""
     path = court.data_dir / f"party-{name}.png"
-    await page.screenshot(path=str(path))
+    await page.screenshot(path=str(path), full_page=True)
     assert await serious_violations(page) == [], name
     return path
 
@@ -65,6 +66,36 @@ async def test_party_journey(
     try:
         judge = await login_page(staff, court, "judge")
         page = await open_link(context, court, w.plaintiff_token)
+
+        # The device check: the camera's picture, the microphone's level, the test sound, the
+        # network to the court; a score; the result reaches the court.
+        check = page.locator("[data-testid=device-check]")
+        await expect(check).to_be_visible()
+        await expect(page.locator("#check-camera")).to_have_attribute("data-status", "ok")
+        await expect(page.locator("#check-camera")).to_contain_text("正常")
+        await expect(page.locator("#check-microphone")).to_have_attribute("data-status", "ok")
+        await page.wait_for_function("() => document.getElementById('check-video').videoWidth > 0")
+        await page.wait_for_function(  # Chromium's fake microphone beeps
+            "() => document.getElementById('check-mic-level').value > 0", timeout=10_000
+        )
+        await page.click("#check-play")
+        await page.click("#check-heard")
+        await expect(page.locator("#check-speaker")).to_contain_text("能听到")
+        await expect(page.locator("#check-network")).to_contain_text("往返", timeout=20_000)
+        await expect(page.locator("#check-score")).to_have_attribute("data-score", "good")
+        await expect(page.locator("#check-score")).to_have_text("检查结果：良好，可以进入。")
+        await step(page, court, f"{device}-0-device-check")
+        await page.click("#check-continue")
+        roster = await next_event(
+            clerk,
+            m.Roster,
+            lambda r: any(p.readiness is not None for p in r.participants),
+        )
+        mine = next(p for p in roster.participants if p.readiness is not None)
+        assert mine.participant_id == w.plaintiff_id
+        assert mine.readiness is not None
+        assert (mine.readiness.score, mine.readiness.camera) == ("good", "ok")
+        assert mine.readiness.rtt_ms is not None
         await expect(page.locator("#identity-form")).to_be_visible()
         await step(page, court, f"{device}-1-identity")
 
@@ -131,7 +162,7 @@ async def test_party_journey(
         )
         await step(page, court, f"{device}-6-court-muted")
         await ask.click()
-        asked = await next_event(clerk, m.UnmuteRequested)
+        asked = await next_event(clerk, m.UnmuteRequested, lambda _e: True)
         assert asked.participant_id == me
         await clerk.request(m.Unmute(participant_id=me))
         await expect(ask).to_be_hidden()
@@ -193,12 +224,12 @@ async def test_party_journey(
 E = TypeVar("E", bound=m.Message)
 
 
-async def next_event(client: SignalingClient, kind: type[E]) -> E:
-    """The next event of `kind` the client is sent (others are skipped)."""
+async def next_event(client: SignalingClient, kind: type[E], where: Callable[[E], bool]) -> E:
+    """The next event of `kind` the client is sent that `where` accepts (others are skipped)."""
     async with asyncio.timeout(10):
         while True:
             event = await client.next_event()
-            if isinstance(event, kind):
+            if isinstance(event, kind) and where(event):
                 return event
 
 
@@ -287,5 +318,44 @@ async def test_link_not_valid_yet_and_no_session_screens(court: Court, browser: 
         await expect(status_line).to_contain_text("起才能使用")
         await expect(status_line).to_contain_text(f"{starts.astimezone().year}年")
         await step(page, court, "link-not-yet-valid")
+    finally:
+        await context.close()
+
+
+@pytest.mark.browser
+async def test_device_check_names_a_denied_camera_and_what_to_do(
+    court: Court, browser: Browser, clerk: SignalingClient
+) -> None:
+    context = await browser.new_context(**PHONE)
+    # The person said "block" to the camera: every request for it is refused.
+    await context.add_init_script(
+        """(() => {
+          const real = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+          navigator.mediaDevices.getUserMedia = (c) => c.video
+            ? Promise.reject(new DOMException("denied", "NotAllowedError")) : real(c);
+        })()"""
+    )
+    try:
+        page = await open_link(context, court, court.world.own.plaintiff_token)
+        await expect(page.locator("#check-camera")).to_have_attribute("data-status", "denied")
+        await expect(page.locator("#check-microphone")).to_have_attribute("data-status", "ok")
+        await expect(page.locator("#check-score")).to_have_attribute(
+            "data-score", "bad", timeout=20_000
+        )
+        problem = page.locator('#check-problems li[data-problem="camera_denied"]')
+        await expect(problem).to_contain_text("没有允许使用摄像头。")
+        await expect(problem).to_contain_text("网站设置")  # how, in this browser (Chromium)
+        await expect(page.locator("#check-skip")).to_be_visible()  # the court allows skipping
+        await step(page, court, "device-check-denied")
+        await page.click("#check-continue")  # the court is told; the party may still go on
+        roster = await next_event(
+            clerk, m.Roster, lambda r: any(p.readiness is not None for p in r.participants)
+        )
+        readiness = next(p.readiness for p in roster.participants if p.readiness is not None)
+        assert readiness is not None
+        assert readiness.score == "bad"
+        assert readiness.camera == "denied"
+        assert "camera_denied" in readiness.problems
+        await expect(page.locator("#identity-form")).to_be_visible()
     finally:
         await context.close()

@@ -9,6 +9,7 @@ import { api } from "./api.js";
 import { applyStrings, t, errorText, formatTime } from "./i18n.js";
 import { CourtPeer, localMedia } from "./peer.js";
 import { StayingSession } from "./signaling.js";
+import { acquire, browserFamily, browserSupported, measureNetwork, micMeter, playTone, score } from "./devicecheck.js";
 
 applyStrings();
 
@@ -37,6 +38,9 @@ const room = {
   session: null, // StayingSession
   rejoins: 0,
   recordingHash: null,
+  check: null, // the device check: null (not needed) | "pending" | "done"
+  checkResult: null, // what it found (camera, microphone, speaker, network, score, problems)
+  mediaTried: false,
   // When things happened (performance.now() ms), for support staff and tests.
   timings: { connected: null, firstFrame: new Map(), reconnecting: null, rejoined: null },
 };
@@ -53,7 +57,8 @@ function show(id, visible) {
 // -- media ----------------------------------------------------------------------------------
 
 async function ownMedia() {
-  if (room.stream) return room.stream;
+  if (room.stream || room.mediaTried) return room.stream;
+  room.mediaTried = true;
   try {
     room.stream = await localMedia();
   } catch {
@@ -218,7 +223,9 @@ function render() {
   renderStatus();
   const live = !room.ended;
   show("connecting", live && state === "connecting");
-  show("entry", live && (state === "invited" || state === "identity_confirmed"));
+  const entering = state === "invited" || state === "identity_confirmed";
+  show("check", live && entering && room.check === "pending");
+  show("entry", live && entering && room.check !== "pending");
   show("consent-form", state === "identity_confirmed");
   if (state === "identity_confirmed") show("identity-form", false);
   show("waiting", live && state === "waiting");
@@ -373,6 +380,10 @@ function onEvent(message) {
 
 function onWelcome(welcome) {
   const rejoin = room.me !== null;
+  if (!rejoin && (welcome.state === "invited" || welcome.state === "identity_confirmed")) {
+    room.check = "pending"; // before the waiting room: once per visit
+    show("check-skip", welcome.device_check_skippable);
+  }
   room.me = welcome;
   room.state = welcome.state;
   room.hearingState = welcome.hearing_state;
@@ -384,7 +395,8 @@ function onWelcome(welcome) {
     room.timings.rejoined = performance.now();
   }
   render();
-  startMedia(welcome.ice_servers).catch((err) => {
+  const media = room.check === "pending" && !rejoin ? checkDevices() : Promise.resolve();
+  media.then(() => startMedia(welcome.ice_servers)).catch((err) => {
     if (!room.ended && room.status === "connected") notice(errorText(err));
   });
 }
@@ -421,6 +433,116 @@ async function main() {
   await room.session.start().catch(() => {});
   setInterval(pollLevels, 400);
 }
+
+// -- the device check ---------------------------------------------------------------------------
+
+let meter = null;
+
+function checkLine(id, status, text) {
+  $(id).dataset.status = status;
+  $(id).querySelector(".value").textContent = text;
+}
+
+// Camera and microphone first (the media of the hearing reuses what the check opened).
+async function checkDevices() {
+  const result = { supported: browserSupported(), camera: "untested", microphone: "untested",
+    speaker: room.checkResult?.speaker ?? "untested", network: null };
+  room.checkResult = result;
+  $("check-continue").disabled = true;
+  for (const line of ["check-camera", "check-microphone", "check-network"]) checkLine(line, "checking", t("p_check_checking"));
+  if (result.supported) {
+    meter?.stop();
+    for (const track of room.stream?.getTracks() ?? []) track.stop();
+    const got = await acquire((c) => navigator.mediaDevices.getUserMedia(c));
+    Object.assign(result, { camera: got.camera, microphone: got.microphone });
+    room.stream = got.stream;
+    room.mediaTried = true;
+    $("check-video").srcObject = got.stream;
+    $("self-view").srcObject = got.stream;
+    applyOwnTracks();
+    // A second check after the media started: the same senders carry the new tracks.
+    for (const sender of room.pc?.getSenders() ?? []) {
+      const track = got.stream?.getTracks().find((x) => x.kind === sender.track?.kind);
+      if (track) sender.replaceTrack(track).catch(() => {});
+    }
+    meter = micMeter(got.stream, $("check-mic-level"));
+  }
+  checkLine("check-camera", result.camera, t(`p_dev_${result.camera}`));
+  checkLine("check-microphone", result.microphone, t(`p_dev_${result.microphone}`));
+  checkLine("check-speaker", result.speaker, t(`p_spk_${result.speaker}`));
+  checkNetwork(); // in the background: the page goes on joining media
+}
+
+async function checkNetwork() {
+  const result = room.checkResult;
+  try {
+    result.network = await measureNetwork(room.session.client);
+    const n = result.network;
+    checkLine("check-network", "ok", t("p_net_value").replace("{rtt}", n.rtt_ms ?? "-")
+      .replace("{up}", n.up_kbps).replace("{down}", n.down_kbps).replace("{loss}", n.loss_percent));
+  } catch {
+    result.network = null;
+    checkLine("check-network", "bad", t("p_net_failed"));
+  }
+  showScore();
+}
+
+function showScore() {
+  const result = room.checkResult;
+  Object.assign(result, score(result));
+  const line = $("check-score");
+  line.dataset.score = result.score;
+  line.textContent = t(`p_score_${result.score}`);
+  const list = $("check-problems");
+  list.replaceChildren();
+  const family = browserFamily();
+  for (const problem of result.problems) {
+    const item = document.createElement("li");
+    item.dataset.problem = problem;
+    const what = document.createElement("strong");
+    what.textContent = `${t(`p_problem_${problem}`)} `;
+    const fix = t(`p_fix_${problem}_${family}`);
+    item.append(what, fix === `p_fix_${problem}_${family}` ? t(`p_fix_${problem}`) : fix);
+    list.append(item);
+  }
+  $("check-continue").disabled = false;
+}
+
+async function finishCheck(skipped) {
+  const result = room.checkResult ?? {};
+  meter?.stop();
+  const network = result.network ?? {};
+  const readiness = skipped
+    ? { score: "unknown", skipped: true }
+    : {
+      score: result.score, skipped: false, camera: result.camera, microphone: result.microphone,
+      speaker: result.speaker, rtt_ms: network.rtt_ms ?? null, loss_percent: network.loss_percent ?? null,
+      up_kbps: network.up_kbps ?? null, down_kbps: network.down_kbps ?? null, problems: result.problems,
+    };
+  room.check = "done";
+  render();
+  try {
+    await room.session.client.request("report_readiness", { readiness });
+  } catch (err) {
+    notice(errorText(err));
+  }
+}
+
+$("check-play").onclick = async () => {
+  await playTone().catch(() => {});
+  show("check-heard", true);
+  show("check-not-heard", true);
+};
+for (const [id, heard] of [["check-heard", "ok"], ["check-not-heard", "not_heard"]]) {
+  $(id).onclick = () => {
+    room.checkResult.speaker = heard;
+    checkLine("check-speaker", heard, t(`p_spk_${heard}`));
+    if (room.checkResult.network !== null || $("check-network").dataset.status === "bad") showScore();
+  };
+}
+$("check-retry").onclick = () => checkDevices().catch((err) => notice(errorText(err)));
+$("check-continue").onclick = () => finishCheck(false);
+$("check-skip").onclick = () => finishCheck(true);
 
 // -- the page's own controls -------------------------------------------------------------------
 
