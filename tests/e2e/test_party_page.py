@@ -264,6 +264,13 @@ async def test_removed_and_replaced_and_closed_screens(
         await expect(plaintiff.locator("#ended-action")).to_be_hidden()
         await expect(plaintiff.locator("#hearing-state")).to_have_text("已移出")
         await step(plaintiff, court, "end-removed")
+        # in the party's language: the end screen follows the picker
+        await plaintiff.select_option("#lang", "en")
+        await expect(plaintiff.locator("#ended-title")).to_have_text(
+            "You were removed from the hearing"
+        )
+        await expect(plaintiff.locator("#hearing-state")).to_have_text("Removed")
+        await plaintiff.select_option("#lang", "zh-CN")
         # ... and coming back is refused with its own screen (not a blank page).
         await plaintiff.reload()
         await expect(plaintiff.locator("#ended-title")).to_have_text("无法进入本次庭审")
@@ -301,7 +308,30 @@ async def test_link_not_valid_yet_and_no_session_screens(court: Court, browser: 
         await expect(party.locator("#not-open-yet")).to_contain_text("庭审尚未开始，计划于")
         await expect(party.locator("#hearing-state")).to_have_text("已排期")
         await step(party, court, "not-open-yet")
+        # the staff room is not for parties: a party sent there lands on their own page
+        await party.goto(f"{court.base}/hearings/{w.hearing_id}/room")
+        await expect(party).to_have_url(re.compile(r"/attend$"))
+        await expect(party.locator("#room")).to_have_attribute("data-state", "waiting")
         await party.close()
+
+        # Identity lockout: after the last wrong try the page says who can help.
+        other = await open_link(context, court, w.defendant_token)
+        await other.click("#check-skip")
+        await other.fill("#legal-name", "DEFENDANT")
+        locked = other.locator("#identity-locked")
+        for _ in range(4):
+            await other.fill("#id-digits", "9999")
+            await other.click("[data-testid=identity-submit]")
+            answered = other.locator("#id-digits-error:visible, #identity-locked:visible")
+            await expect(answered).to_be_visible()
+            if await locked.is_visible():
+                break
+            await expect(other.locator("#id-digits-error")).to_contain_text("不一致")
+        await expect(locked).to_contain_text("书记员")
+        await expect(locked).to_contain_text("共享法庭站点")
+        await expect(other.locator("#identity-form")).to_be_hidden()
+        await step(other, court, "identity-locked")
+        await other.close()
 
         # A link that works only from tomorrow says from when.
         starts = datetime.now(UTC) + timedelta(days=1)

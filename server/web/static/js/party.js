@@ -285,8 +285,19 @@ function endVisit(kind, detail = null) {
   room.peer?.close();
   for (const track of room.stream?.getTracks() ?? []) track.stop();
   $("leave-dialog").open && $("leave-dialog").close();
+  room.endDetail = detail;
+  paintEnded();
+  if (kind === "closed" && room.recordingHash) showRecordingHash(room.recordingHash);
+  render();
+  $("ended-title").focus?.();
+}
+
+// The end screen's words (again when the language changes).
+function paintEnded() {
+  const kind = room.ended;
+  if (!kind) return;
   $("ended-title").textContent = t(`p_end_${kind}_title`);
-  $("ended-text").textContent = detail ?? t(`p_end_${kind}_text`);
+  $("ended-text").textContent = room.endDetail ?? t(`p_end_${kind}_text`);
   $("ended").dataset.kind = kind;
   const action = $("ended-action");
   // The next step: come back (left; or take the visit back to this device), or nothing to do.
@@ -297,10 +308,7 @@ function endVisit(kind, detail = null) {
   } else {
     action.hidden = true;
   }
-  if (kind === "closed" && room.recordingHash) showRecordingHash(room.recordingHash);
   document.title = `${t(`p_end_${kind}_title`)} · ${t("app")}`;
-  render();
-  $("ended-title").focus?.();
 }
 
 function showRecordingHash(message) {
@@ -577,8 +585,11 @@ $("identity-form").addEventListener("submit", async (ev) => {
   if (!/^[0-9]{3,17}[0-9Xx]$/.test(digits)) problems.push(["id-digits", t("p_err_digits_format")]);
   fieldError("legal-name", problems.find(([f]) => f === "legal-name")?.[1]);
   fieldError("id-digits", problems.find(([f]) => f === "id-digits")?.[1]);
-  errorSummary(problems);
-  if (problems.length) return;
+  if (problems.length) {
+    errorSummary(problems);
+    return;
+  }
+  show("error-summary", false); // the answer says again what is wrong, if anything
   try {
     await room.session.client.request("confirm_identity", { name, id_digits: digits });
   } catch (err) {
@@ -648,6 +659,13 @@ $("leave-confirm").onclick = async () => {
   await room.session?.leave();
   endVisit("left");
 };
+
+// applyStrings() redoes the fixed words; the page redoes what it wrote itself.
+$("lang").addEventListener("change", () => {
+  paintEnded();
+  render();
+  if (room.checkResult?.score) showScore();
+});
 
 main().catch((err) => {
   if (!room.ended) endVisit("error", errorText(err));
