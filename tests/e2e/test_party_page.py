@@ -138,6 +138,8 @@ async def test_party_journey(
         main = page.locator(".tile.main")
         await expect(main).to_have_attribute("data-participant-id", judge_id)
         await expect(main).to_contain_text("法官")
+        # the speaking indicator lights with the judge's voice (Chromium's fake microphone beeps)
+        await expect(page.locator(".tile.main.speaking")).to_have_count(1, timeout=15_000)
         await expect(page.locator("#hearing-state")).to_have_text("庭审中 · ● 录像中")
         big, small = await box(page, ".tile.main"), await box(page, "#self-tile")
         assert big["width"] * big["height"] > 4 * small["width"] * small["height"]
