@@ -302,3 +302,38 @@ async def test_js_staying_session_rejoins_after_a_drop_and_stops_when_removed(
     assert out["events"] == ["closed"]  # only the final one; the drop is not an end
     assert out["ceilings"] == [500, 1000, 2000, 4000, 4000, 4000]
     assert out["floors"] == [250, 500, 1000, 2000, 2000, 2000]
+
+
+NODE_REFUSED = """
+import { StayingSession } from %(module)s;
+const out = { asked: 0, statuses: [] };
+out.end = await new Promise((resolve) => {
+  const session = new StayingSession(process.argv[2], "H1", {
+    backoff: { baseMs: 10, capMs: 20 },
+    checkEvery: 3,
+    stillAuthorized: async () => { out.asked += 1; return false; },
+    onStatus: (status) => out.statuses.push(status),
+    onEnd: ({ reason }) => resolve(reason),
+  });
+  session.start().catch(() => {});
+});
+console.log(JSON.stringify(out));
+"""
+
+
+@pytest.mark.skipif(not node_has_websocket(), reason="needs Node.js >= 20.10 (WebSocket client)")
+async def test_js_staying_session_stops_when_the_session_is_gone(
+    aiohttp_server: AiohttpServer, tmp_path: Path
+) -> None:
+    """Upgrades refused (401: the session ended while the page was offline) look like a dead
+    network to a browser; after a few, StayingSession asks whether the session still exists
+    and, told no, ends with SESSION_REVOKED instead of trying for ever."""
+    attempts: list[int] = []
+
+    async def endpoint(request: web.Request) -> web.StreamResponse:
+        attempts.append(1)
+        raise web.HTTPUnauthorized()
+
+    out = await run_node(aiohttp_server, tmp_path, endpoint, NODE_REFUSED)
+    assert out == {"asked": 1, "statuses": ["connecting"], "end": "SESSION_REVOKED"}
+    assert len(attempts) == 3

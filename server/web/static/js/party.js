@@ -436,6 +436,15 @@ async function main() {
     // Back within seconds of the network returning: tries at most 2 s apart (a try costs
     // nothing while the link is down; only a join that gets through counts against the limit).
     backoff: { baseMs: 500, capMs: 2000 },
+    // A link withdrawn while the phone was offline: the socket is refused, the session is gone.
+    stillAuthorized: async () => {
+      try {
+        await api("GET", "/api/auth/me");
+        return true;
+      } catch (err) {
+        return err.status !== 401; // a network error: keep trying
+      }
+    },
   });
   // A refused first join ends the visit through onEnd (its own screen), not here.
   await room.session.start().catch(() => {});

@@ -378,13 +378,18 @@ export function backoffDelay(attempt, { baseMs = 500, capMs = 4000, random = Mat
  * "connected", "reconnecting"; onEnd({reason, error}) once, when it gives up for good: a
  * non-resumable close reason (CLIENT_LEFT, REMOVED, DISMISSED, JUDGE_ENDED,
  * DUPLICATE_SESSION, SESSION_REVOKED, ...) or a join refused for good (`error`).
+ * stillAuthorized(): asked after every `checkEvery` connections in a row that could not be
+ * opened; false (the session ended while the page was away: the upgrade is refused with 401,
+ * which a browser cannot tell from a dead network) ends with SESSION_REVOKED.
  */
 export class StayingSession {
   constructor(url, hearingId, {
     onWelcome = () => {}, onEvent = () => {}, onStatus = () => {}, onEnd = () => {},
     heartbeatIntervalMs = 2000, connectTimeoutMs = 4000, backoff = {}, clientOptions = {},
+    stillAuthorized = async () => true, checkEvery = 5,
   } = {}) {
-    Object.assign(this, { url, hearingId, onWelcome, onEvent, onStatus, onEnd });
+    Object.assign(this, { url, hearingId, onWelcome, onEvent, onStatus, onEnd, stillAuthorized, checkEvery });
+    this.failedConnects = 0;
     this.options = { heartbeatIntervalMs, connectTimeoutMs, ...clientOptions };
     this.backoff = backoff;
     this.client = null;
@@ -440,8 +445,11 @@ export class StayingSession {
       } });
       this.client = client;
       let reason;
+      let opened = false;
       try {
         await client.connect();
+        opened = true;
+        this.failedConnects = 0;
         const welcome = await client.join(this.hearingId);
         if (this.ended) { client.close(); return; }
         const first = this.firstJoin !== null;
@@ -460,6 +468,11 @@ export class StayingSession {
         }
         client.abandon("NETWORK_LOST");
         reason = "NETWORK_LOST";
+        if (!opened) this.failedConnects += 1;
+        if (this.failedConnects > 0 && this.failedConnects % this.checkEvery === 0 &&
+            !(await this.stillAuthorized().catch(() => true))) {
+          reason = "SESSION_REVOKED";
+        }
       }
       if (this.ended) return;
       if (!this._resumable(reason)) {
@@ -470,7 +483,7 @@ export class StayingSession {
         this._end({ reason, error: null });
         return;
       }
-      this._status("reconnecting");
+      this._status(this.joinedOnce ? "reconnecting" : "connecting");
       await this._wait(backoffDelay(this.attempt, this.backoff));
       this.attempt += 1;
     }
