@@ -115,6 +115,8 @@ class SignalingConfig(_Section):
     # Clients send a heartbeat this often; three missed intervals end the connection with
     # HEARTBEAT_LOST (evidence that the line, not the person, went away).
     heartbeat_interval_s: int = Field(default=10, ge=1, le=300)
+    # Whether a party may skip the device check before the waiting room (issue 13).
+    device_check_skippable: bool = True
 
 
 class SfuConfig(_Section):

@@ -81,6 +81,7 @@ class EventKind(StrEnum):
     PARTICIPANT_REMOVED = "participant.removed"
     PARTICIPANT_DEPARTED = "participant.departed"
     PARTICIPANT_DUPLICATE_SESSION = "participant.duplicate_session"
+    PARTICIPANT_READINESS = "participant.readiness"  # a party's device check (issue 13)
     INVITATION_ISSUED = "invitation.issued"
     INVITATION_REDEEMED = "invitation.redeemed"
     INVITATION_REBOUND = "invitation.rebound"

@@ -117,6 +117,27 @@ class IceServer(_Strict):
     credential: Annotated[str, StringConstraints(max_length=256)] | None = None
 
 
+DeviceStatus = Literal["ok", "denied", "missing", "failed", "untested"]
+ProblemCode = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[a-z_]+$")]
+
+
+class Readiness(_Strict):
+    """A party's device check before the waiting room: the overall score, each device, the
+    network to the server (measured with ``probe``), and the named problems
+    (``camera_denied``, ``no_camera``, ``slow_network``, ...). Staff see it in the roster."""
+
+    score: Literal["good", "okay", "bad", "unknown"]  # unknown: skipped
+    skipped: bool = False
+    camera: DeviceStatus = "untested"
+    microphone: DeviceStatus = "untested"
+    speaker: Literal["ok", "not_heard", "untested"] = "untested"
+    rtt_ms: Annotated[int, Field(ge=0, le=600_000)] | None = None
+    loss_percent: Annotated[int, Field(ge=0, le=100)] | None = None
+    up_kbps: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    down_kbps: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    problems: Annotated[list[ProblemCode], Field(max_length=8)] = Field(default_factory=list)
+
+
 class ParticipantInfo(_Strict):
     """One participant as others see them (a roster entry)."""
 
@@ -129,6 +150,8 @@ class ParticipantInfo(_Strict):
     muted: bool = False
     spotlighted: bool = False
     client_kind: ClientKind | None = None
+    # The party's last device check; presiding staff only (null for everyone else).
+    readiness: Readiness | None = None
 
 
 class ParticipantStats(_Strict):
@@ -368,6 +391,23 @@ class ConfirmRecordingHash(Request):
     confirmed: bool
 
 
+class Probe(Request):
+    """The device check's network test: round trip (a small probe), upload (``payload``) and
+    download (``reply_bytes`` of filler in the reply). Reply ``result`` with
+    ``{"received": n, "payload": "..."}``."""
+
+    type: Literal["probe"] = "probe"
+    payload: Annotated[str, StringConstraints(max_length=32_768)] = ""
+    reply_bytes: Annotated[int, Field(ge=0, le=32_768)] = 0
+
+
+class ReportReadiness(Request):
+    """A party reports its device check; presiding staff see it in the roster."""
+
+    type: Literal["report_readiness"] = "report_readiness"
+    readiness: Readiness
+
+
 # ----------------------------------------------------------------------------------------------
 # Replies
 
@@ -400,6 +440,8 @@ class Welcome(Reply):
     court_name: Annotated[str, StringConstraints(max_length=200)] | None = None
     case_number: Annotated[str, StringConstraints(max_length=64)] | None = None
     station_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    # Whether a party may go on without the device check (a court setting; docs/signaling.md).
+    device_check_skippable: bool = True
 
 
 class Answer(Reply):
@@ -571,6 +613,8 @@ ALL_MESSAGES: Final[tuple[type[Message], ...]] = (
     Stats,
     StationReport,
     ConfirmRecordingHash,
+    Probe,
+    ReportReadiness,
     Result,
     Welcome,
     Error,

@@ -32,7 +32,7 @@ import asyncio
 import logging
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -119,6 +119,8 @@ class AttendeeView:
     muted: bool
     connected: bool
     identity_method: str | None
+    # The party's last device check (what `report_readiness` carried), for presiding staff.
+    readiness: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +302,8 @@ class Attendee:
     consented: bool = False
     # Where the participant was when the connection dropped, to return them after a reconnect.
     resume_state: ParticipantState | None = None
+    # The last device check the participant reported (held while the hearing is live).
+    readiness: dict[str, Any] | None = None
 
     @property
     def actor(self) -> str:
@@ -325,6 +329,7 @@ class Attendee:
             muted=self.muted,
             connected=self.connected,
             identity_method=self.identity_method.value if self.identity_method else None,
+            readiness=self.readiness,
         )
 
 
@@ -445,12 +450,13 @@ class LiveHearing:
         return (a for a in self.attendees.values() if a.connected)
 
     def roster_for(self, viewer: Attendee) -> tuple[AttendeeView, ...]:
-        """Staff see everyone; others see staff and the people in their own media room."""
+        """Staff see everyone (with their device checks); others see staff and the people in
+        their own media room."""
         if viewer.role in PRESIDING_ROLES:
             return tuple(a.view() for a in self.attendees.values())
         room = viewer.media_room
         return tuple(
-            a.view()
+            replace(a.view(), readiness=None)
             for a in self.attendees.values()
             if a is viewer or a.role in PRESIDING_ROLES or (room and a.media_room == room)
         )
@@ -501,6 +507,13 @@ class LiveHearing:
                 raise _refuse("you were removed from this hearing")
             if attendee.role in CALLED_ROLES and attendee.state is P.LEFT:
                 raise _refuse("you were dismissed from this hearing")
+            # A connection that replaces one the server still holds (a page rejoining before
+            # its dead socket was noticed: DUPLICATE_SESSION) keeps the place it had.
+            replacing = attendee.connected and attendee.state in (
+                P.IN_HEARING,
+                P.IN_PRIVATE_ROOM,
+                P.WAITING,
+            )
             attendee.connected = True
             if attendee.role in PRESIDING_ROLES:
                 attendee.identity_method = IdentityMethod.STAFF_LOGIN
@@ -508,7 +521,10 @@ class LiveHearing:
             elif attendee.role is HearingRole.STATION:
                 attendee.identity_method = IdentityMethod.STATION_KEY
                 attendee.consented = True
-            if attendee.resume_state is not None:
+            target: ParticipantState
+            if replacing:
+                target, kind = attendee.state, EventKind.PARTICIPANT_RECONNECTED
+            elif attendee.resume_state is not None:
                 target, attendee.resume_state = attendee.resume_state, None
                 kind = EventKind.PARTICIPANT_RECONNECTED
             elif attendee.identity_method is not None and attendee.consented:
@@ -842,6 +858,21 @@ class LiveHearing:
             if targets:
                 await self._broadcast_roster()
             return len(targets)
+
+    async def report_readiness(
+        self, participant_id: ParticipantId, readiness: dict[str, Any]
+    ) -> None:
+        """A participant's device check (score, devices, network): logged, held for the
+        hearing, and shown to presiding staff in the roster so they know who is ready."""
+        async with self._lock:
+            attendee = self._get(participant_id)
+            await self.record.write(
+                actor=attendee.actor,
+                kind=EventKind.PARTICIPANT_READINESS,
+                data={"participant_id": participant_id, "readiness": readiness},
+            )
+            attendee.readiness = readiness
+            await self._broadcast_roster()
 
     async def request_unmute(self, actor_id: ParticipantId) -> None:
         """A muted participant asks to speak; presiding staff are told and decide."""

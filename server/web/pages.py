@@ -25,6 +25,7 @@ PAGES = {
     "/cases/{case_id}": "case.html",
     "/hearings/{hearing_id}/booking": "hearing.html",
     "/hearings/{hearing_id}/summary": "summary.html",
+    "/hearings/{hearing_id}/attend": "party.html",
     "/hearings/{hearing_id}/recordings": "playback.html",
     "/hearings/{hearing_id}/recordings/{recording_id}": "playback.html",
 }

@@ -27,6 +27,7 @@ def participant_info(
         connected=view.connected,
         muted=view.muted,
         spotlighted=view.participant_id == spotlight,
+        readiness=m.Readiness.model_validate(view.readiness) if view.readiness else None,
     )
 
 

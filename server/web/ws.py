@@ -68,6 +68,7 @@ RESULT_DATA: dict[type[m.Request], dict[str, type]] = {
     m.MuteAll: {"muted": int},
     m.ConfirmRecordingHash: {"matches": bool},
     m.Stats: {"participants": list},
+    m.Probe: {"received": int, "payload": str},
 }
 
 # Close frame codes other than 1000 (the reason's name is the close frame's text in every case).
@@ -392,6 +393,7 @@ class Connection:
             court_name=live.heading.court_name[:200] or None,
             case_number=live.heading.case_number[:64] or None,
             station_name=live.heading.station_name[:200] if live.heading.station_name else None,
+            device_check_skippable=self.app[CONFIG].signaling.device_check_skippable,
         )
 
     # -- PeerListener: what the participant's SFU peer does -------------------------------
@@ -657,6 +659,17 @@ async def _confirm_recording_hash(c: Connection, message: m.ConfirmRecordingHash
     return {"matches": await c.confirm_recording_hash(message)}
 
 
+async def _probe(c: Connection, message: m.Probe) -> dict[str, Any]:
+    """The device check's network test: what arrived, and filler to measure the way down."""
+    c.joined()
+    return {"received": len(message.payload), "payload": "x" * message.reply_bytes}
+
+
+async def _report_readiness(c: Connection, message: m.ReportReadiness) -> None:
+    live, me = c.joined()
+    await live.report_readiness(me, message.readiness.model_dump(mode="json"))
+
+
 HANDLERS: dict[type[m.Message], Handler] = {
     m.Heartbeat: _heartbeat,
     m.Join: Connection.join,
@@ -686,6 +699,8 @@ HANDLERS: dict[type[m.Message], Handler] = {
     m.Stats: _rule(_stats),
     m.StationReport: _rule(_station_report),
     m.ConfirmRecordingHash: _rule(_confirm_recording_hash),
+    m.Probe: _rule(_probe),
+    m.ReportReadiness: _rule(_report_readiness),
 }
 
 

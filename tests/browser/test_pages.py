@@ -75,6 +75,11 @@ async def test_invitation_link_joins_and_leaves_no_token_behind(
     await expect(status).to_have_attribute("data-participant-id", world.own.plaintiff_id)
     await expect(page.locator("#hearing-title")).to_have_text("hearing")
     assert world.own.plaintiff_token not in page.url
+    # a party goes on to their own page, not the staff room
+    await expect(page.locator("#enter")).to_have_attribute(
+        "href", f"/hearings/{world.own.hearing_id}/attend"
+    )
+    assert await serious_violations(page) == []
 
     other = await browser.new_page()
     await other.goto(f"{base}/join#{tokens.new_token()}")

@@ -76,8 +76,9 @@ async def party_page(context: BrowserContext, court: Court, token: str, name: st
     page = await context.new_page()
     await page.goto(f"{court.base}/join#{token}")
     await expect(page.locator("#enter")).to_be_visible()
-    async with page.expect_navigation(url=f"**/hearings/{court.world.own.hearing_id}/room"):
+    async with page.expect_navigation(url=f"**/hearings/{court.world.own.hearing_id}/attend"):
         await page.click("#enter")
+    await page.click("#check-skip")  # the device check is tested in test_party_page.py
     await page.fill("#legal-name", name)
     await page.fill("#id-digits", "1234")
     await page.click("#identity-form button[type=submit]")
@@ -135,6 +136,8 @@ async def test_three_browsers_see_and_hear_each_other_and_leave_cleanly(
 
         # (d) The defendant leaves: the others stop getting their media and keep the rest.
         await defendant.click("#leave")
+        await defendant.click("#leave-confirm")  # a party's page asks once
+        await expect(defendant.locator("#ended-title")).to_have_text("您已离开庭审")
         for page in (judge, plaintiff):
             tile = page.locator(f'figure.tile[data-participant-id="{ids[2]}"]')
             await expect(tile).to_have_count(0)

@@ -25,13 +25,14 @@ async def test_the_party_page_says_its_link_was_withdrawn(
         )
         assert status == 200
         await expect(page.locator("#room")).to_have_attribute("data-state", "closed", timeout=5000)
-        await expect(page.locator("#notice")).to_have_text(
-            "邀请链接已被撤销或重新签发，请使用新的链接进入"
-        )
-        await expect(page.locator("#notice")).to_be_in_viewport()
+        # its own screen: what happened and what to do next
+        await expect(page.locator("#ended-title")).to_have_text("本链接已失效")
+        await expect(page.locator("#ended-text")).to_contain_text("请使用法院最新发送的链接")
+        await expect(page.locator("#ended-title")).to_be_in_viewport()
         # no stale "候庭中" and no button for what can no longer be done
-        await expect(page.locator("#hearing-state")).to_have_text("已离开")
+        await expect(page.locator("#hearing-state")).to_have_text("链接已失效")
         await expect(page.locator("#leave")).to_be_hidden()
+        await expect(page.locator("#ended-action")).to_be_hidden()
         await page.screenshot(path=str(court.data_dir / "link-withdrawn.png"))
     finally:
         await context.close()

@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, expect
 
 from server.ids import HearingId
 from server.web.appkeys import MEDIA
@@ -152,9 +152,10 @@ async def test_witness_is_kept_apart_until_called_then_dismissed(
             await wait_receiving(plaintiff, {x_id})
 
             await judge.request(m.DismissWitness(participant_id=x_id))
-            await witness_page.wait_for_function(
-                "() => window.courtRoom && window.courtRoom.state === 'closed'"
-            )
+            # the witness's own screen: dismissed, nothing stale left on it
+            await expect(witness_page.locator("#ended-title")).to_have_text("您已退庭")
+            await expect(witness_page.locator("#hearing-state")).to_have_text("已退庭")
+            await expect(witness_page.locator("#stage")).to_be_hidden()
             assert (x_id, p_id) not in await _consumers(court)
         finally:
             for context in contexts:

@@ -417,6 +417,20 @@ async def test_departure_causes_are_evidence(
         assert room.routing.rooms[room["plaintiff"]] == MAIN_ROOM
 
 
+async def test_a_rejoin_before_the_drop_is_noticed_keeps_the_place(room: Room) -> None:
+    """A page that rejoins while the server still holds its dead socket (the new connection
+    replaces the old: DUPLICATE_SESSION) is back where it was, not in the waiting room."""
+    live = room.live
+    await room.enter("judge", "plaintiff", "defendant")
+    await live.admit(room["judge"], room["plaintiff"])
+    await live.connect(room["plaintiff"])  # the replacing connection
+    await live.disconnect(room["plaintiff"], CloseReason.DUPLICATE_SESSION)  # the old one ends
+    assert room.state("plaintiff") is P.IN_HEARING
+    assert room.routing.rooms[room["plaintiff"]] == MAIN_ROOM
+    await live.connect(room["defendant"])  # waiting stays waiting
+    assert room.state("defendant") is P.WAITING
+
+
 # Controls by role: (action, allowed roles). Everything else is refused with FORBIDDEN.
 CONTROLS = [
     ("admit", {"judge", "clerk", "mediator"}),

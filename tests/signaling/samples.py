@@ -39,6 +39,18 @@ PARTICIPANT = m.ParticipantInfo(
     client_kind=ClientKind.STATION,
 )
 
+READINESS = m.Readiness(
+    score="okay",
+    camera="ok",
+    microphone="ok",
+    speaker="ok",
+    rtt_ms=180,
+    loss_percent=0,
+    up_kbps=900,
+    down_kbps=2400,
+    problems=["slow_network"],
+)
+
 SAMPLES: list[m.Message] = [
     m.Join(transaction="t-join", hearing_id=HID, client_kind=ClientKind.STATION, user_agent="sc/1"),
     m.Offer(transaction="t-offer", sdp=SDP),
@@ -74,6 +86,8 @@ SAMPLES: list[m.Message] = [
     ),
     m.PreAdmit(transaction="t-pre", roles=[HearingRole.AGENT, HearingRole.INTERPRETER]),
     m.ConfirmRecordingHash(transaction="t-hash", recording_id=RID, root_hash=HASH, confirmed=True),
+    m.Probe(transaction="t-probe", payload="xxxx", reply_bytes=4),
+    m.ReportReadiness(transaction="t-ready", readiness=READINESS),
     m.Result(transaction="t-consult", data={"room_id": "caucus-1", "n": [1, 2.5, None, True]}),
     m.Welcome(
         transaction="t-join",

@@ -237,3 +237,103 @@ async def test_js_client_reads_a_1009_close_as_protocol_violation(
 
     out = await run_node(aiohttp_server, tmp_path, endpoint, NODE_1009)
     assert out == {"closeReason": CloseReason.PROTOCOL_VIOLATION.value}
+
+
+NODE_STAYING = """
+import { StayingSession, backoffDelay } from %(module)s;
+const out = { statuses: [], welcomes: [], events: [] };
+out.ceilings = [0, 1, 2, 3, 4, 8].map((a) => backoffDelay(a, { random: () => 1 }));
+out.floors = [0, 1, 2, 3, 4, 8].map((a) => backoffDelay(a, { random: () => 0 }));
+const ended = new Promise((resolve) => {
+  const session = new StayingSession(process.argv[2], "H1", {
+    heartbeatIntervalMs: 1000,
+    backoff: { baseMs: 50, capMs: 100 },
+    onWelcome: (welcome) => out.welcomes.push(welcome.participant_id),
+    onEvent: (message) => out.events.push(message.type),
+    onStatus: (status) => out.statuses.push(status),
+    onEnd: ({ reason }) => resolve(reason),
+  });
+  session.start();
+});
+out.end = await ended;
+console.log(JSON.stringify(out));
+"""
+
+
+@pytest.mark.skipif(not node_has_websocket(), reason="needs Node.js >= 20.10 (WebSocket client)")
+async def test_js_staying_session_rejoins_after_a_drop_and_stops_when_removed(
+    aiohttp_server: AiohttpServer, tmp_path: Path
+) -> None:
+    """signaling.js's StayingSession: the first connection drops without a goodbye (the
+    network), so it joins again by itself; the second is closed by the court (REMOVED), so it
+    stops and says why. Its back-off grows, is capped, and keeps a random half."""
+    joins: list[int] = []
+
+    async def endpoint(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for frame in ws:
+            msg = decode(frame.data, sender=Sender.CLIENT)
+            if isinstance(msg, m.Join):
+                joins.append(len(joins))
+                welcome = m.Welcome(
+                    transaction=msg.transaction,
+                    hearing_id=msg.hearing_id,
+                    participant_id=f"P{len(joins)}",
+                    display_name="Party",
+                    role=HearingRole.DEFENDANT,
+                    state=ParticipantState.IN_HEARING,
+                    hearing_state=HearingState.IN_SESSION,
+                    heartbeat_interval_s=10,
+                )
+                await ws.send_str(encode(welcome))
+                if len(joins) == 1:
+                    await ws.close(code=1011)  # no `closed`, no reason: the network
+                else:
+                    await ws.send_str(encode(m.Closed(reason=CloseReason.REMOVED)))
+                    await ws.close(message=b"REMOVED")
+        return ws
+
+    out = await run_node(aiohttp_server, tmp_path, endpoint, NODE_STAYING)
+    assert joins == [0, 1]
+    assert out["welcomes"] == ["P1", "P2"]
+    assert out["statuses"] == ["connecting", "connected", "reconnecting", "connected"]
+    assert out["end"] == "REMOVED"
+    assert out["events"] == ["closed"]  # only the final one; the drop is not an end
+    assert out["ceilings"] == [500, 1000, 2000, 4000, 4000, 4000]
+    assert out["floors"] == [250, 500, 1000, 2000, 2000, 2000]
+
+
+NODE_REFUSED = """
+import { StayingSession } from %(module)s;
+const out = { asked: 0, statuses: [] };
+out.end = await new Promise((resolve) => {
+  const session = new StayingSession(process.argv[2], "H1", {
+    backoff: { baseMs: 10, capMs: 20 },
+    checkEvery: 3,
+    stillAuthorized: async () => { out.asked += 1; return false; },
+    onStatus: (status) => out.statuses.push(status),
+    onEnd: ({ reason }) => resolve(reason),
+  });
+  session.start().catch(() => {});
+});
+console.log(JSON.stringify(out));
+"""
+
+
+@pytest.mark.skipif(not node_has_websocket(), reason="needs Node.js >= 20.10 (WebSocket client)")
+async def test_js_staying_session_stops_when_the_session_is_gone(
+    aiohttp_server: AiohttpServer, tmp_path: Path
+) -> None:
+    """Upgrades refused (401: the session ended while the page was offline) look like a dead
+    network to a browser; after a few, StayingSession asks whether the session still exists
+    and, told no, ends with SESSION_REVOKED instead of trying for ever."""
+    attempts: list[int] = []
+
+    async def endpoint(request: web.Request) -> web.StreamResponse:
+        attempts.append(1)
+        raise web.HTTPUnauthorized()
+
+    out = await run_node(aiohttp_server, tmp_path, endpoint, NODE_REFUSED)
+    assert out == {"asked": 1, "statuses": ["connecting"], "end": "SESSION_REVOKED"}
+    assert len(attempts) == 3

@@ -38,6 +38,9 @@ export class CourtPeer {
     this.midOwner = new Map(); // mid -> participant id
     this.negotiation = Promise.resolve();
     this.connectedAt = null; // performance.now() when first connected
+    // When the first offer was sent (ICE gathered) and answered, for support staff and tests.
+    this.offeredAt = null;
+    this.answeredAt = null;
   }
 
   // Open the connection and send `stream`'s tracks (receive only if there is no stream).
@@ -76,8 +79,10 @@ export class CourtPeer {
     const pc = this.pc;
     await pc.setLocalDescription(await pc.createOffer());
     await waitForGathering(pc);
+    this.offeredAt = this.offeredAt ?? performance.now();
     const answer = await this.sig.request("offer", { sdp: pc.localDescription.sdp });
     await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+    this.answeredAt = this.answeredAt ?? performance.now();
   }
 
   // The server's `track` event: which m-line carries whom.

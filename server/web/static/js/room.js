@@ -745,10 +745,15 @@ async function loadHeading(welcome) {
 }
 
 async function main() {
+  let me;
   try {
-    await api("GET", "/api/auth/me");
+    me = await api("GET", "/api/auth/me");
   } catch {
     location.assign("/");
+    return;
+  }
+  if (me.principal?.kind === "party") {
+    location.replace(`/hearings/${hearingId}/attend`); // a party's own page (party.js)
     return;
   }
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";

@@ -29,7 +29,7 @@ export const CLIENT_TYPES = Object.freeze([
   "admit", "pre_admit", "send_to_waiting", "mute", "unmute", "mute_all", "request_unmute", "remove",
   "lock_room", "spotlight", "call_witness", "dismiss_witness", "move_to_room",
   "open_consultation", "set_hearing_state", "set_recording", "stats",
-  "station_report", "confirm_recording_hash",
+  "station_report", "confirm_recording_hash", "probe", "report_readiness",
 ]);
 
 export const SERVER_TYPES = Object.freeze([
@@ -112,8 +112,16 @@ export class SignalingClient extends EventTarget {
    * @param {{requestTimeoutMs?: number, heartbeat?: boolean, onEvent?: (message: object) => void,
    *          WebSocketImpl?: typeof WebSocket}} options
    */
-  constructor(url, { requestTimeoutMs = 10000, heartbeat = true, onEvent = null, WebSocketImpl } = {}) {
+  constructor(url, {
+    requestTimeoutMs = 10000, heartbeat = true, onEvent = null, WebSocketImpl,
+    heartbeatIntervalMs = null, connectTimeoutMs = null,
+  } = {}) {
     super();
+    // A page that must notice a dead link quickly (a party's phone) beats more often than the
+    // server asks (any message is a sign of life; HEARTBEAT_MISSES unanswered beats end it).
+    this.heartbeatIntervalMs = heartbeatIntervalMs;
+    this.connectTimeoutMs = connectTimeoutMs;
+    this.finished = false;
     this.onEvent = onEvent;
     this.url = url;
     this.requestTimeoutMs = requestTimeoutMs;
@@ -137,13 +145,37 @@ export class SignalingClient extends EventTarget {
       const ws = new this.WebSocketImpl(this.url);
       this.ws = ws;
       let opened = false;
-      ws.addEventListener("open", () => { opened = true; resolve(); });
-      ws.addEventListener("message", (ev) => this._onMessage(ev.data));
+      let timer = null;
+      if (this.connectTimeoutMs !== null) {
+        // A dropped link can hold a TCP handshake for minutes; give up and let the caller retry.
+        timer = setTimeout(() => {
+          if (opened) return;
+          reject(new ConnectionClosed("NETWORK_LOST", "cannot connect in time"));
+          this.abandon("NETWORK_LOST");
+        }, this.connectTimeoutMs);
+      }
+      ws.addEventListener("open", () => { opened = true; clearTimeout(timer); resolve(); });
+      ws.addEventListener("message", (ev) => { if (this.ws === ws) this._onMessage(ev.data); });
       ws.addEventListener("close", (ev) => {
+        clearTimeout(timer);
         if (!opened) reject(new ConnectionClosed("NETWORK_LOST", "cannot connect"));
         this._finish(ev.reason, ev.code);
       });
     });
+  }
+
+  /**
+   * Give this connection up at once without waiting for a closing handshake (the link is
+   * dead, or about to be replaced): the socket is closed with code 4000 (not 1000, which the
+   * server would record as the participant leaving) and `closed` fires now with `reason`.
+   */
+  abandon(reason = "NETWORK_LOST") {
+    this._stopHeartbeat();
+    this.closeReason = this.closeReason ?? reason;
+    try {
+      if (this.ws && this.ws.readyState <= 1) this.ws.close(4000, reason);
+    } catch { /* already closing */ }
+    this._finish(reason, 4000);
   }
 
   get closed() { return this.closeReason !== null; }
@@ -218,17 +250,14 @@ export class SignalingClient extends EventTarget {
   }
 
   _startHeartbeat(intervalS) {
+    const intervalMs = this.heartbeatIntervalMs ?? intervalS * 1000;
     this.heartbeatTimer = setInterval(async () => {
       try {
-        await this.request("heartbeat", {}, { timeoutMs: intervalS * 1000 * HEARTBEAT_MISSES });
+        await this.request("heartbeat", {}, { timeoutMs: intervalMs * HEARTBEAT_MISSES });
       } catch (err) {
-        if (err instanceof RequestTimeout) {
-          this.closeReason = this.closeReason ?? "HEARTBEAT_LOST";
-          this._stopHeartbeat();
-          this.ws?.close(1000, "HEARTBEAT_LOST");
-        }
+        if (err instanceof RequestTimeout) this.abandon("HEARTBEAT_LOST");
       }
-    }, intervalS * 1000);
+    }, intervalMs);
   }
 
   _stopHeartbeat() {
@@ -292,6 +321,8 @@ export class SignalingClient extends EventTarget {
   }
 
   _finish(frameReason, frameCode) {
+    if (this.finished) return;
+    this.finished = true;
     if (this.closeReason === null) {
       if (this.closingLocally) this.closeReason = "CLIENT_LEFT";
       else if (CLOSE_REASON_SET.has(frameReason)) this.closeReason = frameReason;
@@ -310,5 +341,169 @@ export class SignalingClient extends EventTarget {
       this._emit({ v: PROTOCOL_VERSION, type: "closed", reason: this.closeReason, message: null });
     }
     this._resolveClosed(this.closeReason);
+  }
+}
+
+// -- staying connected (docs/signaling.md, section 10) ------------------------------------------
+
+// Close reasons after which a client joins again by itself; any other ends the page's visit.
+export const RESUMABLE_REASONS = Object.freeze([
+  "NETWORK_LOST", "HEARTBEAT_LOST", "ICE_FAILED", "WORKER_DIED", "SERVER_SHUTDOWN",
+]);
+const RESUMABLE_SET = new Set(RESUMABLE_REASONS);
+// A refused join worth trying again (the join limit, the media server starting up).
+const RETRY_JOIN_CODES = new Set(["RATE_LIMITED", "INTERNAL", "TIMEOUT", "CLOSED"]);
+
+/**
+ * The wait before reconnection attempt `attempt` (0, 1, ...): exponential from `baseMs`,
+ * capped at `capMs`, with jitter (a random half to whole of it) so that phones cut off
+ * together do not all come back in the same instant.
+ */
+export function backoffDelay(attempt, { baseMs = 500, capMs = 4000, random = Math.random } = {}) {
+  const ceiling = Math.min(capMs, baseMs * 2 ** Math.max(0, attempt));
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
+}
+
+/**
+ * One participant's presence in one hearing, kept across dropped connections.
+ *
+ * Opens a SignalingClient, joins, and when the connection ends for a resumable reason
+ * (RESUMABLE_REASONS) joins again with a fresh connection after backoffDelay(), at once when
+ * the browser says it is back online. The server returns a participant who dropped to the
+ * same place; a join that arrives before the server noticed the drop replaces the dead
+ * connection (DUPLICATE_SESSION goes to the old one, the new one keeps the place).
+ *
+ * Callbacks: onWelcome(welcome, client) after every successful join (first and rejoins);
+ * onEvent(message) for every pushed message; onStatus(status) with "connecting",
+ * "connected", "reconnecting"; onEnd({reason, error}) once, when it gives up for good: a
+ * non-resumable close reason (CLIENT_LEFT, REMOVED, DISMISSED, JUDGE_ENDED,
+ * DUPLICATE_SESSION, SESSION_REVOKED, ...) or a join refused for good (`error`).
+ * stillAuthorized(): asked after every `checkEvery` connections in a row that could not be
+ * opened; false (the session ended while the page was away: the upgrade is refused with 401,
+ * which a browser cannot tell from a dead network) ends with SESSION_REVOKED.
+ */
+export class StayingSession {
+  constructor(url, hearingId, {
+    onWelcome = () => {}, onEvent = () => {}, onStatus = () => {}, onEnd = () => {},
+    heartbeatIntervalMs = 2000, connectTimeoutMs = 4000, backoff = {}, clientOptions = {},
+    stillAuthorized = async () => true, checkEvery = 5,
+  } = {}) {
+    Object.assign(this, { url, hearingId, onWelcome, onEvent, onStatus, onEnd, stillAuthorized, checkEvery });
+    this.failedConnects = 0;
+    this.options = { heartbeatIntervalMs, connectTimeoutMs, ...clientOptions };
+    this.backoff = backoff;
+    this.client = null;
+    this.attempt = 0;
+    this.rejoins = 0; // successful joins after the first
+    this.ended = false;
+    this.joinedOnce = false;
+    this.firstJoin = null;
+    this.status = null; // connecting | connected | reconnecting
+    this.wake = null;
+    this._online = () => this.wake?.();
+    globalThis.addEventListener?.("online", this._online);
+  }
+
+  /** Join; resolves with the first welcome, rejects with the error of a refused first join. */
+  start() {
+    return new Promise((resolve, reject) => {
+      this.firstJoin = { resolve, reject };
+      this._loop();
+    });
+  }
+
+  /** Drop the current connection and join again (e.g. the media transport failed). */
+  reconnect(reason = "ICE_FAILED") {
+    this.client?.abandon(reason);
+  }
+
+  /** Leave on purpose: no reconnection after this. */
+  async leave() {
+    this._stop();
+    await this.client?.leave().catch(() => {});
+  }
+
+  _stop() {
+    this.ended = true;
+    globalThis.removeEventListener?.("online", this._online);
+    this.wake?.();
+  }
+
+  _end(detail) {
+    if (this.ended) return;
+    this._stop();
+    this.onEnd(detail);
+  }
+
+  async _loop() {
+    while (!this.ended) {
+      this._status(this.joinedOnce ? "reconnecting" : "connecting");
+      const client = new SignalingClient(this.url, { ...this.options, onEvent: (m) => {
+        if (client === this.client && !(m.type === "closed" && this._resumable(m.reason))) {
+          this.onEvent(m);
+        }
+      } });
+      this.client = client;
+      let reason;
+      let opened = false;
+      try {
+        await client.connect();
+        opened = true;
+        this.failedConnects = 0;
+        const welcome = await client.join(this.hearingId);
+        if (this.ended) { client.close(); return; }
+        const first = this.firstJoin !== null;
+        this.joinedOnce = true;
+        this.attempt = 0;
+        this._status("connected");
+        if (first) { this.firstJoin.resolve(welcome); this.firstJoin = null; } else this.rejoins += 1;
+        this.onWelcome(welcome, client);
+        reason = await client.waitClosed();
+      } catch (err) {
+        if (err instanceof RequestError && !RETRY_JOIN_CODES.has(err.code)) {
+          client.close();
+          if (this.firstJoin) { this.firstJoin.reject(err); this.firstJoin = null; }
+          this._end({ reason: "JOIN_REFUSED", error: err });
+          return;
+        }
+        client.abandon("NETWORK_LOST");
+        reason = "NETWORK_LOST";
+        if (!opened) this.failedConnects += 1;
+        if (this.failedConnects > 0 && this.failedConnects % this.checkEvery === 0 &&
+            !(await this.stillAuthorized().catch(() => true))) {
+          reason = "SESSION_REVOKED";
+        }
+      }
+      if (this.ended) return;
+      if (!this._resumable(reason)) {
+        if (this.firstJoin) {
+          this.firstJoin.reject(new ConnectionClosed(reason, "closed"));
+          this.firstJoin = null;
+        }
+        this._end({ reason, error: null });
+        return;
+      }
+      this._status(this.joinedOnce ? "reconnecting" : "connecting");
+      await this._wait(backoffDelay(this.attempt, this.backoff));
+      this.attempt += 1;
+    }
+  }
+
+  _status(status) {
+    if (status === this.status) return;
+    this.status = status;
+    this.onStatus(status);
+  }
+
+  _resumable(reason) {
+    return RESUMABLE_SET.has(reason) && !this.ended;
+  }
+
+  _wait(ms) {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() { clearTimeout(timer); resolve(); }
+      this.wake = done;
+    });
   }
 }
