@@ -134,9 +134,9 @@ async def test_judge_runs_the_hearing_from_the_console(court: Court, browser: Br
         d_tile = judge.locator(f'#seat-defendant figure[data-participant-id="{d_id}"]')
         await expect(p_tile.locator(".seat")).to_have_text("原告", timeout=MEDIA_S)
         await expect(d_tile.locator(".seat")).to_have_text("被告", timeout=MEDIA_S)
-        await expect(defendant.locator(f'figure[data-participant-id="{p_id}"] .seat')).to_have_text(
-            "原告", timeout=MEDIA_S
-        )
+        await expect(
+            defendant.locator(f'figure[data-participant-id="{p_id}"] figcaption')
+        ).to_have_text("plaintiff · 原告", timeout=MEDIA_S)
         # Connection quality, as the SFU sees it, for a connected party.
         quality = row(judge, p_id).get_by_test_id("quality")
         await expect(quality).to_have_text(re.compile(r"往返 \d+ ms"), timeout=20_000)
@@ -357,9 +357,7 @@ async def test_witness_is_called_and_dismissed_and_the_clerk_gets_a_clerks_conso
         assert await serious_violations(clerk) == []
 
         await judge.get_by_role("button", name="退庭 证人王五").click()
-        await witness_page.wait_for_function(
-            "() => window.courtRoom && window.courtRoom.state === 'closed'"
-        )
+        await expect(witness_page.locator("#ended-title")).to_have_text("您已退庭")
         await expect(judge.locator('#departures li[data-reason="DISMISSED"]')).to_contain_text(
             "证人王五: 退庭"
         )

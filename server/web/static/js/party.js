@@ -212,7 +212,24 @@ function renderStatus() {
   $("room").dataset.status = room.ended ? "ended" : room.status;
 }
 
+// The court frame on a phone (OLR 24): which court and case this is, and a private room
+// named as such, so a party always knows where they are.
+function renderCourtLine() {
+  const me = room.me;
+  show("court-line", Boolean(me) && !room.ended);
+  if (!me) return;
+  $("court-name").textContent = me.court_name ?? "";
+  $("case-number").textContent = me.case_number ? `${t("case_number")} ${me.case_number}` : "";
+  const roomId = me.room_id ?? "";
+  const privateRoom = roomId.startsWith("caucus:") || roomId.startsWith("consult:");
+  show("private-room", privateRoom);
+  $("private-room").textContent = roomId.startsWith("caucus:")
+    ? `${t("room_caucus")} ${roomId.slice(7)}`
+    : privateRoom ? t("room_consult") : "";
+}
+
 function render() {
+  renderCourtLine();
   const state = room.ended ? "closed" : room.state;
   $("room").dataset.state = state;
   $("room").dataset.ended = room.ended ?? "";
