@@ -106,6 +106,8 @@ async def test_judge_runs_the_hearing_from_the_console(court: Court, browser: Br
         waiting_group = judge.locator('#roster [data-room="waiting"]')
         await expect(waiting_group).to_contain_text("plaintiff")
         await expect(waiting_group).to_contain_text("defendant")
+        # The parties skipped the device check (party_page does): the console says so.
+        await expect(row(judge, p_id).get_by_test_id("readiness")).to_have_text("设备检测: 已跳过")
         await steps.shot("arrivals")
         assert await serious_violations(judge) == []
 

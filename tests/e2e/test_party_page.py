@@ -128,6 +128,11 @@ async def test_party_journey(
         await expect(page.locator("#waiting")).to_contain_text("请稍候")
         await expect(page.locator("#hearing-state")).to_have_text("候庭中")
         await step(page, court, f"{device}-4-waiting")
+        # The judge's console shows the party's readiness from that check.
+        readiness = judge.locator(
+            f'#roster [data-participant-id="{w.plaintiff_id}"]'
+        ).get_by_test_id("readiness")
+        await expect(readiness).to_have_text("设备检测: 良好")
 
         # In session: the judge large, oneself small, the controls at the bottom.
         await court.set_state("in_session", "开庭")

@@ -390,6 +390,19 @@ function qualityLevel(q) {
   return "good";
 }
 
+// A party's device check as staff need it (HMCTS's readiness column): the score, and the
+// named problems in words.
+function readinessLine(readiness) {
+  const line = document.createElement("div");
+  line.className = "readiness";
+  line.dataset.testid = "readiness";
+  line.dataset.score = readiness?.score ?? "none";
+  const score = t(`ready_${readiness?.score ?? "none"}`);
+  const problems = (readiness?.problems ?? []).map((code) => t(`p_problem_${code}`));
+  line.textContent = `${t("ready_label")}: ${score}${problems.length ? ` · ${problems.join(" ")}` : ""}`;
+  return line;
+}
+
 function rosterRow(p) {
   const pid = { participant_id: p.participant_id };
   const name = p.display_name;
@@ -423,6 +436,7 @@ function rosterRow(p) {
   quality.textContent = p.connected ? qualityText(q) : "";
   row.append(who, quality);
   if (self) return row;
+  if (!STAFF.has(p.role) && p.role !== "station") row.append(readinessLine(p.readiness));
   const actions = document.createElement("div");
   actions.className = "actions";
   const called = CALLED_ROLES.includes(p.role);
