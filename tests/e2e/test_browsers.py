@@ -72,11 +72,14 @@ async def login_page(context: BrowserContext, court: Court, role: str) -> Page:
     return page
 
 
-async def party_page(context: BrowserContext, court: Court, token: str, name: str) -> Page:
+async def party_page(
+    context: BrowserContext, court: Court, token: str, name: str, *, hearing_id: str | None = None
+) -> Page:
     page = await context.new_page()
     await page.goto(f"{court.base}/join#{token}")
     await expect(page.locator("#enter")).to_be_visible()
-    async with page.expect_navigation(url=f"**/hearings/{court.world.own.hearing_id}/attend"):
+    hearing_id = hearing_id or court.world.own.hearing_id
+    async with page.expect_navigation(url=f"**/hearings/{hearing_id}/attend"):
         await page.click("#enter")
     await page.click("#check-skip")  # the device check is tested in test_party_page.py
     await page.fill("#legal-name", name)
