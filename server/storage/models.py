@@ -232,3 +232,17 @@ class HearingEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class StationStatus(Base):
+    """What a station PC last told the court about itself (issue 14): when it was last seen,
+    its latest scored self-test and how many backup recordings wait to be sent. One row per
+    station, replaced by each report."""
+
+    __tablename__ = "station_status"
+
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id"), primary_key=True)
+    last_seen_at: Mapped[datetime]
+    self_test: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    self_test_at: Mapped[datetime | None]
+    pending_backups: Mapped[int] = mapped_column(Integer, default=0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.web import api
+from server.web import api, api_station
 from server.web.endpoint import Endpoint
 from server.web.openapi import build_openapi
 
@@ -22,6 +22,7 @@ async def openapi(request: web.Request) -> web.StreamResponse:
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/api/openapi.json", openapi, "This document", public=True),
     *api.ENDPOINTS,
+    *api_station.ENDPOINTS,
 )
 
 

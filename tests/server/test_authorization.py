@@ -210,6 +210,37 @@ ROWS = [
         roles(403, presiding=404),
         NOT_OURS,
     ),
+    # -- the station's day (issue 14) --
+    # The station sees its own hearings, a director those at the stations they direct.
+    Row(
+        "GET", "/api/station/hearings", None, *expect(roles(403, station=200, station_director=200))
+    ),
+    Row(
+        "POST",
+        "/api/station/status",
+        lambda w: {"pending_backups": 1},
+        *expect(roles(403, station=200)),
+    ),
+    # The station's status: itself, its director and the court's readers (the readiness column).
+    Row(
+        "GET",
+        "/api/stations/{station_id}/status",
+        None,
+        roles(403, readers=200, station=200, station_director=200, party=404),
+        NOT_OURS,
+    ),
+    # In person, at the station: its director (and the station itself); presiding staff check
+    # over signaling. The seeded name and digits match the defendant's record; the director
+    # (who comes first in ROLES) checks, so the station then finds it done (409, not 403).
+    Row(
+        "POST",
+        "/api/station/hearings/{hearing_id}/participants/{defendant_id}/identity-check",
+        lambda w: {"name": "DEFENDANT", "id_digits": "1234"},
+        roles(403, station=409, station_director=200),
+        NOT_OURS,
+    ),
+    Row("GET", "/api/station/ping", None, *expect(roles(403, station=200))),
+    Row("POST", "/api/station/upload-test", None, *expect(roles(403, station=200))),
     Row("POST", "/api/auth/logout", None, *expect(roles(204))),
 ]
 

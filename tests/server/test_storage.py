@@ -30,6 +30,7 @@ EXPECTED_TABLES = {
     "web_sessions",
     "hearing_events",
     "alembic_version",
+    "station_status",  # issue 14
 }
 
 
