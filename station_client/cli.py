@@ -158,8 +158,19 @@ async def _run(args: argparse.Namespace, window: Any) -> int:
             print(f"error: microphone: {exc}", file=sys.stderr)
             microphone = None
         speakers = Speakers(args.speaker)
+    speaker_device = None if args.no_audio else args.speaker
     app = StationApp(
-        config, video=video, audio=microphone, speaker=speakers, window=window, backup=backup
+        config,
+        video=video,
+        audio=microphone,
+        speaker=speakers,
+        window=window,
+        backup=backup,
+        # The window stays after the close for the hash; a self-test runs before the hearing.
+        stay_open_after_close=window is not None,
+        self_test_first=True,
+        speaker_output=None if args.no_audio else (lambda: PyAudioOutput(speaker_device)),
+        expected_fps=args.fps,
     )
     # Ctrl-C or a shutdown leaves the hearing properly (CLIENT_LEFT), not as a lost line.
     loop = asyncio.get_running_loop()

@@ -12,6 +12,11 @@ gets are sent with every later call, and a write carries the session's CSRF toke
 - `backup_files`: `GET .../station-backups/{rid}/files` (what has arrived of an upload)
 - `put_backup_file`: `PUT .../station-backups/{rid}/files/{name}` (one file, streamed)
 - `receive_backup`: `POST .../station-backups/{rid}/receipt` (the court checks and takes it)
+- `station_hearings`: `GET /api/station/hearings` (the day: court, case, people expected)
+- `report_status`: `POST /api/station/status` (heartbeat, backups waiting, self-test)
+- `ping`, `upload_test`: the self-test's network check
+- `confirm_recording`: `POST /api/hearings/{id}/recordings/{rid}/confirm` (the hash, at close)
+- `check_identity`: `POST /api/station/hearings/{id}/participants/{pid}/identity-check`
 
 Errors: `StationError` when the court refuses the station (login, registration),
 `UploadError` when it refuses a backup package; `aiohttp.ClientError` / `OSError` when the
@@ -141,3 +146,86 @@ class CourtApi:
                 problems = "; ".join(receipt.get("problems") or [str(receipt.get("message"))])
                 raise UploadError(f"the court did not take backup {recording_id}: {problems}")
         return receipt
+
+    # -- the station's day (issue 14) -----------------------------------------------------
+
+    async def station_hearings(self) -> list[dict[str, Any]]:
+        """The hearings of the day at this station, with court, case and people expected
+        (`GET /api/station/hearings`). Raises aiohttp.ClientError / OSError."""
+        url = f"{self.server}/api/station/hearings"
+        async with self.http.get(url, cookies=self.cookies) as resp:
+            resp.raise_for_status()
+            hearings: list[dict[str, Any]] = await resp.json()
+        return hearings
+
+    async def report_status(
+        self, pending_backups: int, self_test: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Tell the court the station is here, how many backups wait, and a self-test result
+        (`POST /api/station/status`). Raises aiohttp.ClientError / OSError."""
+        body: dict[str, Any] = {"pending_backups": pending_backups}
+        if self_test is not None:
+            body["self_test"] = self_test
+        async with self.http.post(
+            f"{self.server}/api/station/status",
+            json=body,
+            cookies=self.cookies,
+            headers=self._headers(),
+        ) as resp:
+            resp.raise_for_status()
+            status: dict[str, Any] = await resp.json()
+        return status
+
+    async def ping(self) -> None:
+        """One round trip to the court (the network check). Raises aiohttp.ClientError."""
+        url = f"{self.server}/api/station/ping"
+        async with self.http.get(url, cookies=self.cookies) as resp:
+            resp.raise_for_status()
+            await resp.read()
+
+    async def upload_test(self, data: bytes) -> int:
+        """Send `data` to the court; returns how many bytes it received."""
+        async with self.http.post(
+            f"{self.server}/api/station/upload-test",
+            data=data,
+            cookies=self.cookies,
+            headers={**self._headers(), "Content-Type": "application/octet-stream"},
+        ) as resp:
+            resp.raise_for_status()
+            body: dict[str, Any] = await resp.json()
+        return int(body["received"])
+
+    async def confirm_recording(
+        self, hearing_id: str, recording_id: str, root_hash: str, confirmed: bool
+    ) -> bool:
+        """The people at the station confirm (or dispute) the sealed recording's root hash;
+        returns whether it is the court's. Raises StationError (refused), aiohttp.ClientError
+        / OSError (unreachable)."""
+        url = f"{self.server}/api/hearings/{hearing_id}/recordings/{recording_id}/confirm"
+        body = {"root_hash": root_hash, "confirmed": confirmed}
+        async with self.http.post(
+            url, json=body, cookies=self.cookies, headers=self._headers()
+        ) as resp:
+            data = await resp.json(content_type=None)
+            if resp.status != 200:
+                raise StationError(f"the court refused the confirmation: {data.get('message')}")
+        return bool(data["matches"])
+
+    async def check_identity(
+        self, hearing_id: str, participant_id: str, name: str, id_digits: str, note: str = ""
+    ) -> str:
+        """The director checked in person the identity of someone present at the station;
+        returns their state. Raises StationError (refused: the message says why),
+        aiohttp.ClientError / OSError."""
+        url = (
+            f"{self.server}/api/station/hearings/{hearing_id}/participants/"
+            f"{participant_id}/identity-check"
+        )
+        body = {"name": name, "id_digits": id_digits, "note": note}
+        async with self.http.post(
+            url, json=body, cookies=self.cookies, headers=self._headers()
+        ) as resp:
+            data = await resp.json(content_type=None)
+            if resp.status != 200:
+                raise StationError(str(data.get("code") or data.get("message")))
+        return str(data["state"])
