@@ -117,6 +117,22 @@ STRINGS = {
         "check_speaker": "扬声器",
         "check_network": "网络",
         "disabled": "本站点已被法院停用，无法参加庭审。请联系法院。",
+        "fail_NO_CAMERA": "未接摄像头",
+        "fail_NO_FRAMES": "摄像头没有画面",
+        "fail_BLANK_PICTURE": "画面全黑或无内容",
+        "fail_LOW_FRAME_RATE": "画面卡顿",
+        "fail_NO_MICROPHONE": "未接麦克风",
+        "fail_NO_SOUND_INPUT": "麦克风没有声音输入",
+        "fail_QUIET": "声音偏小",
+        "fail_SILENT": "听不到声音",
+        "fail_NO_SPEAKER": "未接扬声器",
+        "fail_PLAYBACK_FAILED": "扬声器无法播放",
+        "fail_UNREACHABLE": "连不上法院",
+        "fail_HIGH_LOSS": "丢包严重",
+        "fail_SOME_LOSS": "有丢包",
+        "fail_HIGH_DELAY": "延迟很高",
+        "fail_DELAY": "延迟偏高",
+        "fail_LOW_UPLOAD": "上传速度慢",
     },
     "en": {
         "title": "Shared Court · Station",
@@ -187,6 +203,22 @@ STRINGS = {
         "check_speaker": "Speaker",
         "check_network": "Network",
         "disabled": "The court has disabled this station; it cannot take part. Call the court.",
+        "fail_NO_CAMERA": "no camera",
+        "fail_NO_FRAMES": "the camera sends no picture",
+        "fail_BLANK_PICTURE": "the picture is blank",
+        "fail_LOW_FRAME_RATE": "the picture stutters",
+        "fail_NO_MICROPHONE": "no microphone",
+        "fail_NO_SOUND_INPUT": "the microphone sends nothing",
+        "fail_QUIET": "quiet",
+        "fail_SILENT": "nothing heard",
+        "fail_NO_SPEAKER": "no speaker",
+        "fail_PLAYBACK_FAILED": "the speaker cannot play",
+        "fail_UNREACHABLE": "the court cannot be reached",
+        "fail_HIGH_LOSS": "heavy packet loss",
+        "fail_SOME_LOSS": "some packet loss",
+        "fail_HIGH_DELAY": "very high delay",
+        "fail_DELAY": "high delay",
+        "fail_LOW_UPLOAD": "slow upload",
     },
 }
 
@@ -300,10 +332,14 @@ class HearingWindow:
         self.ask = tk.Frame(self.root, bg=BG)
         self.body = tk.Frame(self.root, bg=BG)
         self.body.pack(fill="both", expand=True)
-        self.grid = tk.Frame(self.body, bg=BG)
-        self.grid.pack(side="left", fill="both", expand=True, padx=4, pady=4)
         self.side = tk.Frame(self.body, bg=SIDE, width=420)
         self.side.pack(side="right", fill="y", padx=4, pady=4)
+        left = tk.Frame(self.body, bg=BG)
+        left.pack(side="left", fill="both", expand=True)
+        self.grid = tk.Frame(left, bg=BG)
+        self.grid.pack(side="top", fill="both", expand=True, padx=4, pady=4)
+        self.lower = tk.Frame(left, bg=SIDE)
+        self.lower.pack(side="bottom", fill="x", padx=4, pady=4)
         tk.Label(self.side, text=self.strings["expected"], font=text, fg="#ffffff", bg=SIDE).pack(
             anchor="w", padx=8, pady=(6, 0)
         )
@@ -320,9 +356,9 @@ class HearingWindow:
         self.today_label.pack(fill="x", padx=8)
         self._build_attest(self.side)
         self.self_test_label = tk.Label(
-            self.side, text="", font=small, fg="#ffffff", bg=SIDE, justify="left", anchor="w"
+            self.lower, text="", font=small, fg="#ffffff", bg=SIDE, justify="left", anchor="nw"
         )
-        self.self_test_label.pack(fill="x", padx=8, pady=(12, 0))
+        self.self_test_label.pack(side="left", fill="both", expand=True, padx=8, pady=4)
         self.root.protocol("WM_DELETE_WINDOW", self._leave_clicked)
         self.tiles: dict[str, Tile] = {}
         self.names: dict[str, str] = {}
@@ -355,26 +391,28 @@ class HearingWindow:
         box = tk.LabelFrame(
             parent, text=s["attest_title"], font=FONT_TEXT, fg="#ffffff", bg=SIDE, padx=6, pady=4
         )
-        box.pack(fill="x", padx=8, pady=(12, 0))
+        box.pack(fill="x", padx=8, pady=(8, 0))
         self.attest_frame = box
         self.attest_person = tk.StringVar(value="")
         self.attest_menu = tk.OptionMenu(box, self.attest_person, "")
         self.attest_menu.configure(font=small)
-        self.attest_menu.pack(fill="x")
-        tk.Label(box, text=s["attest_name"], font=small, fg="#ffffff", bg=SIDE).pack(anchor="w")
-        self.attest_name = tk.Entry(box, font=small)
-        self.attest_name.pack(fill="x")
-        tk.Label(box, text=s["attest_digits"], font=small, fg="#ffffff", bg=SIDE).pack(anchor="w")
-        self.attest_digits = tk.Entry(box, font=small)
-        self.attest_digits.pack(fill="x")
+        self.attest_menu.grid(row=0, column=0, columnspan=2, sticky="ew")
+        for row, key in ((1, "attest_name"), (2, "attest_digits")):
+            tk.Label(box, text=s[key], font=small, fg="#ffffff", bg=SIDE).grid(
+                row=row, column=0, sticky="w", padx=(0, 6)
+            )
+        self.attest_name = tk.Entry(box, font=small, width=10)
+        self.attest_name.grid(row=1, column=1, sticky="ew", pady=2)
+        self.attest_digits = tk.Entry(box, font=small, width=10)
+        self.attest_digits.grid(row=2, column=1, sticky="ew", pady=2)
         self.attest_button = tk.Button(
             box, text=s["attest_button"], font=small, command=self._attest_clicked
         )
-        self.attest_button.pack(fill="x", pady=(6, 0), ipady=4)
+        self.attest_button.grid(row=3, column=0, columnspan=2, sticky="ew", pady=(4, 0), ipady=4)
         self.attest_result = tk.Label(
-            box, text="", font=small, fg="#ffd166", bg=SIDE, wraplength=380, justify="left"
+            box, text="", font=small, fg="#ffd166", bg=SIDE, wraplength=420, justify="left"
         )
-        self.attest_result.pack(fill="x")
+        self.attest_result.grid(row=4, column=0, columnspan=2, sticky="w")
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -471,7 +509,7 @@ class HearingWindow:
         image = tk.PhotoImage(width=TILE_SIZE[0], height=TILE_SIZE[1])
         label = tk.Label(frame, image=image, bg="#000000", borderwidth=0)
         label.pack()
-        caption = tk.Label(frame, text="", fg="#ffffff", bg="#111111", anchor="w")
+        caption = tk.Label(frame, text="", fg="#ffffff", bg="#111111", anchor="w", font=FONT_SMALL)
         caption.pack(fill="x")
         tile = Tile(participant_id, frame, image, label, caption)
         self.tiles[participant_id] = tile
@@ -590,6 +628,9 @@ class HearingWindow:
             current = hearings[0]
         self.current = current
         s = self.strings
+        if current is None and hearings:
+            self.court_label.configure(text=f"{hearings[0]['station_name']}")
+            self.case_label.configure(text=s["title"])
         if current is not None:
             self.court_label.configure(text=f"{current['court_name']} · {current['station_name']}")
             self.case_label.configure(
@@ -723,6 +764,7 @@ class HearingWindow:
         self.hash_result = tk.Label(self.ask, text="", font=FONT_TEXT, fg="#ffd166", bg=BG)
         self.hash_result.pack(pady=8)
         self.leave_button.configure(text=s["close_window"])
+        self.network_label.configure(text="", bg=BANNER)  # no line to measure any more
         self._show_ask()
 
     def _hash_clicked(self, recording_id: str, root_hash: str, confirmed: bool) -> None:
@@ -772,11 +814,11 @@ class HearingWindow:
         if self.closed:
             return
         s = self.strings
-        lines = [f"{s['self_test']}："]
+        lines = [f"{s['self_test']}"]
         for item in result.get("items", []):
             line = f"{s['check_' + item['check']]}  {s['score_' + item['score']]}"
             if item.get("failure"):
-                line += f"  ({item['failure']})"
+                line += f"：{s.get('fail_' + item['failure'], item['failure'])}"
             lines.append(line)
         self.self_test_label.configure(text="\n".join(lines))
 
