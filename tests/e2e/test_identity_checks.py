@@ -51,6 +51,7 @@ async def _enters(party: SignalingClient, staff: SignalingClient, participant_id
     await party.request(m.Consent(accepted_rules=CONSENTS))
     await next_of(party, m.Moved, lambda e: e.state is ParticipantState.WAITING)
     result = await staff.request(m.Admit(participant_id=participant_id))
+    assert isinstance(result, m.Result)
     assert result.data == {"admitted": 1}
     await next_of(party, m.Moved, lambda e: e.state is ParticipantState.IN_HEARING)
 
