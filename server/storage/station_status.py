@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.storage.models import StationStatus
+from server.storage.models import StationEnrolmentCode, StationKey, StationStatus, WebSession
 
 
 class StationStatusRepository:
@@ -44,3 +44,51 @@ class StationStatusRepository:
             row.self_test, row.self_test_at = self_test, at
         await self._session.flush()
         return row
+
+
+class StationKeyRepository:
+    """Station keys, enrolment codes and the station's sessions (for disabling it)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def key(self, station_id: str, *, lock: bool = False) -> StationKey | None:
+        return await self._session.get(StationKey, station_id, with_for_update=lock)
+
+    async def set_key(self, station_id: str, public_key: str, key_id: str, at: datetime) -> None:
+        row = await self.key(station_id, lock=True)
+        if row is None:
+            self._session.add(
+                StationKey(
+                    station_id=station_id, public_key=public_key, key_id=key_id, enrolled_at=at
+                )
+            )
+        else:
+            row.public_key, row.key_id, row.enrolled_at = public_key, key_id, at
+            row.last_login_at = None
+        await self._session.flush()
+
+    async def add_code(self, code: StationEnrolmentCode) -> None:
+        self._session.add(code)
+        await self._session.flush()
+
+    async def code(self, code_hash: bytes) -> StationEnrolmentCode | None:
+        return await self._session.scalar(
+            select(StationEnrolmentCode)
+            .where(StationEnrolmentCode.code_hash == code_hash)
+            .with_for_update()
+        )
+
+    async def open_session_ids(self, station_id: str) -> list[str]:
+        result = await self._session.scalars(
+            select(WebSession.id).where(
+                WebSession.station_id == station_id, WebSession.revoked_at.is_(None)
+            )
+        )
+        return list(result.all())
+
+    async def revoke_sessions(self, session_ids: Sequence[str], at: datetime) -> None:
+        if session_ids:
+            await self._session.execute(
+                update(WebSession).where(WebSession.id.in_(session_ids)).values(revoked_at=at)
+            )

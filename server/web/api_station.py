@@ -5,16 +5,30 @@ server/hearings/stations.py."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+
 from aiohttp import web
 
 from server.auth.principals import StationPrincipal
 from server.errors import CourtError, ErrorCode
+from server.hearings.station_enrolment import StationEnrolmentService
 from server.hearings.stations import StationDayService, StationState
 from server.ids import ParticipantId
 from server.web import schemas_station as s
-from server.web.appkeys import CLOCK, ROOMS, SESSIONS
+from server.web.api import _session_reply
+from server.web.appkeys import AUTH, CLOCK, CONNECTIONS, ROOMS, SESSIONS
 from server.web.endpoint import Endpoint
-from server.web.http import hearing_path_id, parse_body, path_id, principal, reply
+from server.web.http import (
+    client_address,
+    hearing_path_id,
+    parse_body,
+    path_id,
+    principal,
+    reply,
+)
+from server.web.schemas import SessionOut
+from server.web.schemas_station import DisableRequest
 
 # The upload half of the station's network check sends at most this much per request.
 UPLOAD_TEST_MAX_BYTES = 512 * 1024
@@ -82,6 +96,57 @@ async def upload_test(request: web.Request) -> web.StreamResponse:
     return reply(s.UploadTestOut(received=received))
 
 
+# -- enrolment and disabling ------------------------------------------------------------------
+
+
+def _enrolment(request: web.Request) -> StationEnrolmentService:
+    return StationEnrolmentService(request.app[SESSIONS], request.app[CLOCK])
+
+
+async def issue_enrolment_code(request: web.Request) -> web.StreamResponse:
+    who = principal(request)
+    station_id = path_id(request, "station_id", "station")
+    issued = await _enrolment(request).issue_code(who, station_id)
+    return reply(
+        s.EnrolmentCodeOut(
+            station_id=issued.station_id, code=issued.code, expires_at=issued.expires_at
+        ),
+        status=201,
+    )
+
+
+async def enrol(request: web.Request) -> web.StreamResponse:
+    body = await parse_body(request, s.EnrolRequest)
+    fingerprint = await _enrolment(request).enrol(body.station_id, body.code, body.public_key)
+    return reply(s.EnrolledOut(station_id=body.station_id, key_id=fingerprint))
+
+
+async def signed_login(request: web.Request) -> web.StreamResponse:
+    body = await parse_body(request, s.SignedLoginRequest)
+    try:
+        signature = base64.b64decode(body.signature, validate=True)
+    except binascii.Error:
+        raise CourtError(ErrorCode.BAD_CREDENTIALS, "wrong station id or signature") from None
+    issued = await request.app[AUTH].station_signed_login(
+        body.station_id, body.at, signature, client_address(request)
+    )
+    return _session_reply(request, issued)
+
+
+async def disable_station(request: web.Request) -> web.StreamResponse:
+    who = principal(request)
+    station_id = path_id(request, "station_id", "station")
+    body = await parse_body(request, DisableRequest)
+    ended = await _enrolment(request).set_disabled(who, station_id, body.disabled)
+    if ended:
+        await request.app[CONNECTIONS].end_sessions(ended, "the court disabled this station")
+    return reply(
+        s.StationDisabledOut(
+            station_id=station_id, disabled=body.disabled, sessions_ended=len(ended)
+        )
+    )
+
+
 S = "/api/station"
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
@@ -119,6 +184,43 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "GET", S + "/ping", ping, "The station's network check: round trip", response=s.PingOut
+    ),
+    Endpoint(
+        "POST",
+        "/api/stations/{station_id}/enrolment-codes",
+        issue_enrolment_code,
+        "An administrator issues a one-time code for the station to register its own key with "
+        "(shown once, valid 24 h)",
+        response=s.EnrolmentCodeOut,
+        status=201,
+    ),
+    Endpoint(
+        "POST",
+        S + "/enrol",
+        enrol,
+        "The station registers the public key it created, with a one-time enrolment code",
+        s.EnrolRequest,
+        s.EnrolledOut,
+        public=True,
+    ),
+    Endpoint(
+        "POST",
+        "/api/auth/station/signed",
+        signed_login,
+        "Station login with its own key: an Ed25519 signature of the time (403 "
+        "details.reason STATION_DISABLED for a disabled station)",
+        s.SignedLoginRequest,
+        SessionOut,
+        public=True,
+    ),
+    Endpoint(
+        "POST",
+        "/api/stations/{station_id}/disable",
+        disable_station,
+        "An administrator disables (or enables) a station: its sessions end at once and it "
+        "is told so at its next login",
+        DisableRequest,
+        s.StationDisabledOut,
     ),
     Endpoint(
         "POST",

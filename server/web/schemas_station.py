@@ -93,3 +93,54 @@ class PingOut(BaseModel):
 
 class UploadTestOut(BaseModel):
     received: int
+
+
+# -- enrolment and disabling (issue 14) ----------------------------------------------------
+
+Uuid = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
+]
+
+
+class EnrolRequest(Request):
+    station_id: Uuid
+    code: Annotated[str, StringConstraints(min_length=1, max_length=32)] = Field(
+        description="The one-time enrolment code an administrator issued (case, spaces and "
+        "dashes do not matter)."
+    )
+    public_key: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+        description="PEM (SubjectPublicKeyInfo) of the Ed25519 key the station created."
+    )
+
+
+class SignedLoginRequest(Request):
+    station_id: Uuid
+    at: Annotated[str, StringConstraints(min_length=1, max_length=40)] = Field(
+        description="The time signed, ISO 8601 with its zone; within 5 minutes of the court's."
+    )
+    signature: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+        description="Base64 Ed25519 signature of 'shared-court station login v1\\n"
+        "<station_id>\\n<at>' (UTF-8)."
+    )
+
+
+class DisableRequest(Request):
+    disabled: bool
+
+
+class EnrolmentCodeOut(BaseModel):
+    station_id: str
+    code: str
+    expires_at: datetime
+
+
+class EnrolledOut(BaseModel):
+    station_id: str
+    key_id: str
+
+
+class StationDisabledOut(BaseModel):
+    station_id: str
+    disabled: bool
+    sessions_ended: int

@@ -240,6 +240,43 @@ ROWS = [
         NOT_OURS,
     ),
     Row("GET", "/api/station/ping", None, *expect(roles(403, station=200))),
+    # Enrolment without pasting secrets: administrators issue codes and disable stations
+    # (enabling here, so the station's own rows keep working); enrolling and the signed login
+    # are public and refuse a wrong code or signature alike.
+    Row(
+        "POST",
+        "/api/stations/{station_id}/enrolment-codes",
+        None,
+        roles(403, admin=201),
+        NOT_OURS,
+    ),
+    Row(
+        "POST",
+        "/api/stations/{station_id}/disable",
+        lambda w: {"disabled": False},
+        roles(403, admin=200),
+        NOT_OURS,
+    ),
+    Row(
+        "POST",
+        "/api/station/enrol",
+        lambda w: {
+            "station_id": w.station_id,
+            "code": "AAAA-BBBB-CCCC",
+            "public_key": STATION_KEY_PEM,
+        },
+        *expect(401),
+    ),
+    Row(
+        "POST",
+        "/api/auth/station/signed",
+        lambda w: {
+            "station_id": w.station_id,
+            "at": "2026-12-01T09:00:00+08:00",
+            "signature": "AAAA",
+        },
+        *expect(401),
+    ),
     Row("POST", "/api/station/upload-test", None, *expect(roles(403, station=200))),
     Row("POST", "/api/auth/logout", None, *expect(roles(204))),
 ]

@@ -31,6 +31,8 @@ EXPECTED_TABLES = {
     "hearing_events",
     "alembic_version",
     "station_status",  # issue 14
+    "station_keys",
+    "station_enrolment_codes",
 }
 
 
