@@ -48,8 +48,9 @@ from signaling.errors import SignalingError
 from signaling.reasons import CloseReason
 
 from .backup import BackupController, BackupState, StationBackup
-from .court_api import CourtApi, StationError, UploadError
+from .court_api import CourtApi, StationDisabled, StationError, UploadError
 from .devices import AudioOutput
+from .enrolment import is_key_pair, load_private_key
 from .selftest import run_self_test
 from .session import StationSession
 from .tee import MediaTee
@@ -69,6 +70,9 @@ RECOVERABLE = frozenset(
         # The server closed it for what was sent (a flood, an oversized frame): until this
         # counted as NETWORK_LOST and the station joined again; it still does, backing off.
         CloseReason.PROTOCOL_VIOLATION,
+        # The station's session was ended (the court disabled the station, or replaced its
+        # key): logging in again says which, and the window says so (issue 14).
+        CloseReason.SESSION_REVOKED,
     }
 )
 # ... and of those, the ones that mean the station's own line failed: reported to the court.
@@ -162,10 +166,13 @@ class PreviewTrack(MediaStreamTrack):
 
 
 async def station_login(api: CourtApi, config: StationConfig) -> dict[str, str]:
-    """Log the station in with the key from its file; returns the session cookies. Raises
-    StationError (no key, refused) or aiohttp.ClientError / OSError (server unreachable:
-    retry)."""
-    return await api.login(config.station_id, await asyncio.to_thread(config.read_key))
+    """Log the station in with the key from its file (the shared key of `station add`, or its
+    own enrolled key pair); returns the session cookies. Raises StationDisabled, StationError
+    (no key, refused) or aiohttp.ClientError / OSError (server unreachable: retry)."""
+    key = await asyncio.to_thread(config.read_key)
+    if is_key_pair(key):  # the station's own key, enrolled with a code
+        return await api.signed_login(config.station_id, load_private_key(key))
+    return await api.login(config.station_id, key)
 
 
 class SeveralHearingsOpen(StationError):
@@ -323,7 +330,15 @@ class StationApp:
             self._spawn(self._status_loop(api))
             holding = False
             try:
-                reason = await self._run(api)
+                try:
+                    reason = await self._run(api)
+                except StationDisabled:
+                    # Said plainly in the window, which stays until the director closes it.
+                    if self.window is not None:
+                        self.window.disabled()
+                        if self._stay_open:
+                            await self._stop.wait()
+                    raise
                 holding = self._show_hash(api, reason)
             finally:
                 if self.backup is not None:

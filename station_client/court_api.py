@@ -5,7 +5,9 @@ The station logs in with its per-station key (`POST /api/auth/station`); the ses
 gets are sent with every later call, and a write carries the session's CSRF token in
 `X-CSRF-Token` (double submit), a station's too. The calls:
 
-- `login`: `POST /api/auth/station`
+- `login`: `POST /api/auth/station` (the shared station key of `station add`)
+- `signed_login`: `POST /api/auth/station/signed` (the station's own key, enrolled with a code)
+- `enrol`: `POST /api/station/enrol` (register that key with a one-time code)
 - `hearings`: `GET /api/hearings` (the station's hearings)
 - `register_backup`: `POST /api/hearings/{id}/station-backups` (a new backup recording and its
   verify key; the court answers with the archive keys to encrypt it for)
@@ -26,17 +28,31 @@ which files to send) is the caller's business: station_client/app.py and upload.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 from collections.abc import AsyncIterable, AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from recordings import ArchivePublicKey, RecordingId
 
 
 class StationError(Exception):
     """The station cannot take part (bad key, no hearing); the message says why."""
+
+
+class StationDisabled(StationError):
+    """The court has disabled this station (it proved to be the station, and was refused)."""
+
+
+def _refusal(status: int, data: dict[str, Any]) -> StationError:
+    details = data.get("details") or {}
+    if status == 403 and details.get("reason") == "STATION_DISABLED":
+        return StationDisabled("the court has disabled this station")
+    return StationError(f"the server refused the station login: {data.get('message')}")
 
 
 class UploadError(Exception):
@@ -75,11 +91,41 @@ class CourtApi:
         body = {"station_id": station_id, "key": key}
         async with self.http.post(f"{self.server}/api/auth/station", json=body) as resp:
             if resp.status in (400, 401, 403, 404):
-                data = await resp.json(content_type=None)
-                raise StationError(f"the server refused the station login: {data.get('message')}")
+                raise _refusal(resp.status, await resp.json(content_type=None))
             resp.raise_for_status()
         self.cookies = {c.key: c.value for c in self.http.cookie_jar}
         return self.cookies
+
+    async def signed_login(self, station_id: str, key: Ed25519PrivateKey) -> dict[str, str]:
+        """Log in with the station's own key (enrolled with a code): sign the time. Raises
+        StationDisabled, StationError (refused) or aiohttp.ClientError / OSError."""
+        self.http.cookie_jar.clear()
+        at = datetime.now(UTC).isoformat()
+        message = f"shared-court station login v1\n{station_id}\n{at}".encode()
+        body = {
+            "station_id": station_id,
+            "at": at,
+            "signature": base64.b64encode(key.sign(message)).decode("ascii"),
+        }
+        url = f"{self.server}/api/auth/station/signed"
+        async with self.http.post(url, json=body) as resp:
+            if resp.status in (400, 401, 403, 404):
+                raise _refusal(resp.status, await resp.json(content_type=None))
+            resp.raise_for_status()
+        self.cookies = {c.key: c.value for c in self.http.cookie_jar}
+        return self.cookies
+
+    async def enrol(self, station_id: str, code: str, public_key_pem: str) -> str:
+        """Register the station's public key with a one-time enrolment code; returns the
+        key's id. Raises StationDisabled, StationError (refused), aiohttp.ClientError."""
+        body = {"station_id": station_id, "code": code, "public_key": public_key_pem}
+        async with self.http.post(f"{self.server}/api/station/enrol", json=body) as resp:
+            data = await resp.json(content_type=None)
+            if resp.status == 403:
+                raise _refusal(resp.status, data)
+            if resp.status != 200:
+                raise StationError(f"the court refused the enrolment: {data.get('message')}")
+        return str(data["key_id"])
 
     async def hearings(self) -> list[dict[str, Any]]:
         """The station's hearings as the court lists them. Raises aiohttp.ClientError (also for

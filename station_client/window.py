@@ -117,6 +117,7 @@ STRINGS = {
         "check_speaker": "扬声器",
         "check_network": "网络",
         "disabled": "本站点已被法院停用，无法参加庭审。请联系法院。",
+        "stopped": "站点已停用",
         "fail_NO_CAMERA": "未接摄像头",
         "fail_NO_FRAMES": "摄像头没有画面",
         "fail_BLANK_PICTURE": "画面全黑或无内容",
@@ -203,6 +204,7 @@ STRINGS = {
         "check_speaker": "Speaker",
         "check_network": "Network",
         "disabled": "The court has disabled this station; it cannot take part. Call the court.",
+        "stopped": "Station disabled",
         "fail_NO_CAMERA": "no camera",
         "fail_NO_FRAMES": "the camera sends no picture",
         "fail_BLANK_PICTURE": "the picture is blank",
@@ -824,8 +826,33 @@ class HearingWindow:
 
     def disabled(self) -> None:
         """The court disabled this station: say so, plainly, in the window."""
-        if not self.closed:
-            self.status.configure(text=self.strings["disabled"], bg="#a4161a")
+        if self.closed:
+            return
+        s = self.strings
+        self.status.configure(text=s["stopped"], bg="#a4161a")
+        self.record_mark.configure(text="", bg=BANNER)
+        self.network_label.configure(text="", bg=BANNER)
+        self.notice.configure(text="")
+        self._clear_ask()
+        self.disabled_label = tk.Label(
+            self.ask,
+            text=s["disabled"],
+            font=FONT_TITLE,
+            fg="#ffffff",
+            bg="#a4161a",
+            wraplength=900,
+            justify="left",
+            padx=24,
+            pady=24,
+        )
+        self.disabled_label.pack(fill="x", padx=24, pady=48)
+        self.leave_button.configure(text=s["close_window"])
+        self._show_ask()
+
+    @property
+    def disabled_text(self) -> str:
+        label = getattr(self, "disabled_label", None)
+        return str(label.cget("text")) if label is not None else ""
 
     @property
     def status_text(self) -> str:

@@ -72,6 +72,23 @@ def key_id(public: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
+async def issue_code_in(db: AsyncSession, station: Station, clock: Clock, by: str) -> IssuedCode:
+    """Issue a one-time code for `station` in the transaction `db` (the service, and
+    `shared-court station enrol-code` on the server)."""
+    code = new_code()
+    now = clock.now()
+    await StationKeyRepository(db).add_code(
+        StationEnrolmentCode(
+            station_id=station.id,
+            code_hash=_digest(code),
+            created_by=by,
+            created_at=now,
+            expires_at=now + CODE_VALIDITY,
+        )
+    )
+    return IssuedCode(station.id, code, now + CODE_VALIDITY)
+
+
 class StationEnrolmentService:
     """See the module docstring. Raises CourtError."""
 
@@ -96,23 +113,8 @@ class StationEnrolmentService:
             station = await self._administered(db, principal, station_id)
             return await self._issue(db, station, principal.actor)
 
-    async def issue_code_offline(self, db: AsyncSession, station: Station) -> IssuedCode:
-        """The same, from the command line on the server (`shared-court station enrol-code`)."""
-        return await self._issue(db, station, "cli")
-
     async def _issue(self, db: AsyncSession, station: Station, by: str) -> IssuedCode:
-        code = new_code()
-        now = self._clock.now()
-        await StationKeyRepository(db).add_code(
-            StationEnrolmentCode(
-                station_id=station.id,
-                code_hash=_digest(code),
-                created_by=by,
-                created_at=now,
-                expires_at=now + CODE_VALIDITY,
-            )
-        )
-        return IssuedCode(station.id, code, now + CODE_VALIDITY)
+        return await issue_code_in(db, station, self._clock, by)
 
     async def enrol(self, station_id: str, code: str, public_key_pem: str) -> str:
         """Register the station's public key with a one-time code; returns the key's id.

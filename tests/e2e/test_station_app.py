@@ -35,8 +35,16 @@ from signaling import messages as m
 from signaling.client import SignalingClient
 from signaling.enums import HearingState, StationCause
 from signaling.reasons import CloseReason
-from station_client.app import Backoff, BackupSettings, PreviewTrack, StationApp, StationConfig
+from station_client.app import (
+    Backoff,
+    BackupSettings,
+    PreviewTrack,
+    StationApp,
+    StationConfig,
+    station_login,
+)
 from station_client.backup import BackupState, load_or_create_signing_key
+from station_client.court_api import CourtApi, StationDisabled
 from station_client.devices import AvCamera
 from station_client.media import CameraTrack
 from station_client.session import StationSession
@@ -844,3 +852,71 @@ async def test_the_window_asks_which_open_hearing_says_where_it_is_and_keeps_the
         await pump
         await judge.close()
         camera.stop()
+
+
+async def test_a_station_enrols_with_a_code_and_a_disabled_station_is_told_so(
+    court: Court, clerk: SignalingClient, window: HearingWindow, tmp_path: Path
+) -> None:
+    w = court.world.own
+    admin = await court.staff("admin")
+    status, issued = await court.call(
+        admin, "POST", f"/api/stations/{w.station_id}/enrolment-codes"
+    )
+    assert status == 201, issued
+    code = issued["code"].lower().replace("-", " ")  # as typed: case and spacing do not matter
+    own_key = tmp_path / "station-own.key"
+    common = ["--server", court.base, "--station-id", w.station_id]
+    rc, out = await _cli(*common, "--code", code, "--key-file", str(own_key), command="enrol")
+    assert rc == 0, out
+    assert "enrolled" in out
+    text = await asyncio.to_thread(own_key.read_text)
+    assert text.startswith("-----BEGIN PRIVATE KEY-----")
+    assert own_key.stat().st_mode & 0o777 == 0o600
+    # The code is used up: a second PC cannot enrol with it.
+    rc, out = await _cli(
+        *common, "--code", code, "--key-file", str(tmp_path / "other.key"), command="enrol"
+    )
+    assert rc == 1, out
+
+    # The station runs with its own key (no shared secret was pasted anywhere).
+    app = StationApp(
+        StationConfig(court.base, w.station_id, own_key),
+        video=None,
+        audio=None,
+        window=window,
+        stay_open_after_close=True,
+        backoff=Backoff(random.Random(5)),
+    )
+    window.on_leave = app.leave
+    pump = asyncio.ensure_future(window.run())
+    running = asyncio.ensure_future(app.run())
+    try:
+        await _until("joined with its own key", lambda: app.joins == 1 or running.done())
+        assert app.joins == 1
+        # The court disables the station: its session ends, and its window says why.
+        status, body = await court.call(
+            admin, "POST", f"/api/stations/{w.station_id}/disable", {"disabled": True}
+        )
+        assert status == 200, body
+        assert body["sessions_ended"] >= 1
+        await _until("told", lambda: "本站点已被法院停用" in window.disabled_text)
+        assert "候庭中" not in window.notice_text  # nothing stale left on the screen
+        assert not running.done()  # the window stays for the director to read
+        await _screenshot(window, tmp_path, "6-disabled.png")
+        window.leave_button.invoke()
+        with pytest.raises(StationDisabled):
+            await asyncio.wait_for(running, 20)
+    finally:
+        app.leave()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(running, 20)
+        window.close()
+        await pump
+    # Enabled again, it logs in with the same key.
+    status, body = await court.call(
+        admin, "POST", f"/api/stations/{w.station_id}/disable", {"disabled": False}
+    )
+    assert status == 200, body
+    async with CourtApi.open(court.base) as api:
+        cookies = await station_login(api, StationConfig(court.base, w.station_id, own_key))
+    assert cookies.get("sc_csrf")  # a session: the same key works again
