@@ -21,6 +21,7 @@ Design:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -94,7 +95,8 @@ class StationState:
     last_seen_at: datetime | None
     self_test: dict[str, Any] | None
     self_test_at: datetime | None
-    pending_backups: int
+    pending_backups: int  # as the station last reported (sealed, not yet confirmed sent)
+    backups_not_received: int = 0  # registered at the court, not received yet (the court's log)
 
 
 def overall_score(items: Sequence[dict[str, Any]]) -> str:
@@ -254,7 +256,27 @@ class StationDayService:
             if not allowed:
                 raise forbidden("read this station's status")
             row = await StationStatusRepository(db).get(station.id)
-            return self._state(station, row)
+            state = self._state(station, row)
+            missing = await self._backups_not_received(db, principal, station.id)
+            return dataclasses.replace(state, backups_not_received=missing)
+
+    @staticmethod
+    async def _backups_not_received(db: AsyncSession, principal: Principal, station_id: str) -> int:
+        """Backup recordings the station registered (``station.backup_started``) that the court
+        has not received yet, over the station's hearings: the court's own view of what is
+        still on the station PC (server/hearings/station_backups.py logs both)."""
+        started: set[str] = set()
+        received: set[str] = set()
+        hearings = await HearingRepository(db).list(
+            court_id=principal.court_id, station_ids=[station_id]
+        )
+        for hearing in hearings:
+            for event in await EventLogRepository(db).list(HearingId(hearing.id)):
+                if event.kind == EventKind.STATION_BACKUP_STARTED:
+                    started.add(str(event.data.get("recording_id")))
+                elif event.kind == EventKind.STATION_BACKUP_RECEIVED:
+                    received.add(str(event.data.get("recording_id")))
+        return len(started - received)
 
     def _state(self, station: Station, row: StationStatus | None) -> StationState:
         if row is None:

@@ -79,7 +79,10 @@ class StationStatusOut(Response):
         description="The latest self-test as reported, with `overall` (the worst score)."
     )
     self_test_at: datetime | None
-    pending_backups: int
+    pending_backups: int = Field(description="Sealed backups the station reports not yet sent.")
+    backups_not_received: int = Field(
+        default=0, description="Backups registered at the court and not received yet."
+    )
 
 
 class IdentityCheckOut(BaseModel):

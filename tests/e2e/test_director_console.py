@@ -71,7 +71,12 @@ async def test_the_director_sees_the_station_and_checks_identity_in_person(
         await expect(station.get_by_test_id("self-test-microphone")).to_have_attribute(
             "data-score", "bad"
         )
-        await expect(station.get_by_test_id("backups-waiting")).to_contain_text("2")
+        await expect(station.get_by_test_id("backups-waiting")).to_contain_text(
+            "待发送的备份录像：2"
+        )
+        await expect(station.get_by_test_id("backups-not-received")).to_contain_text(
+            "法院尚未收到的备份录像：0"
+        )
         hearing = page.get_by_test_id(f"hearing-{w.hearing_id}")
         await expect(hearing).to_contain_text("Court A")
         await expect(hearing).to_contain_text("a-1")

@@ -56,6 +56,8 @@ function renderStation(status) {
   box.append(result);
   box.append(el("p", { dataset: { testid: "backups-waiting" } },
     `${t("director_backups_waiting")}：${status.pending_backups}`));
+  box.append(el("p", { dataset: { testid: "backups-not-received" } },
+    `${t("director_backups_not_received")}：${status.backups_not_received}`));
   return box;
 }
 
