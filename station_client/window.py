@@ -385,6 +385,7 @@ class HearingWindow:
         self.day: list[dict[str, Any]] = []
         self.current: dict[str, Any] | None = None
         self._attest_ids: list[str] = []
+        self._attest_labels: dict[str, str] = {}
         self.closed = False
 
     def _build_attest(self, parent: tk.Misc) -> None:
@@ -441,8 +442,18 @@ class HearingWindow:
             task.cancel()
         for tile in list(self.tiles.values()):
             self._drop_image(tile)
+        self._drop_variable(self.attest_person)
         with contextlib.suppress(tk.TclError):
             self.root.destroy()
+
+    @staticmethod
+    def _drop_variable(variable: tk.Variable) -> None:
+        # As for images: unset the Tcl variable now, on this thread; left to the garbage
+        # collector, Variable.__del__ may run on another thread, which Tk refuses ("main
+        # thread is not in main loop").
+        with contextlib.suppress(tk.TclError, RuntimeError):
+            variable._tk.globalunsetvar(variable._name)  # type: ignore[attr-defined]
+        variable._tk = None  # type: ignore[attr-defined]  # nothing left for __del__ to do
 
     @staticmethod
     def _drop_image(tile: Tile) -> None:
@@ -667,7 +678,7 @@ class HearingWindow:
             self.attest_person.set(next(iter(self._attest_labels), ""))
 
     def _attest_names(self) -> dict[str, str]:
-        return dict(getattr(self, "_attest_labels", {}))
+        return dict(self._attest_labels)
 
     def _identity_text(self, person: dict[str, Any]) -> str:
         s = self.strings
