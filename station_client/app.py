@@ -425,13 +425,13 @@ class StationApp:
                 for output in (camera, microphone):
                     if output is not None:
                         output.stop()
-            self.self_tests.append(result)
             if self.window is not None:
                 self.window.self_test_result(result)
             try:
                 await api.report_status(await self._pending_backups(), result)
             except (aiohttp.ClientError, OSError) as exc:
                 log.warning("self-test result not sent now: %s", exc)
+            self.self_tests.append(result)  # done: shown, and sent if the court was reachable
             return result
 
     def _show_hash(self, api: CourtApi, reason: CloseReason) -> bool:
