@@ -3,9 +3,20 @@ microphone and speaker, show it in a window, and come back after a network failu
 
 Design:
 - The station authenticates with its per-station key (`POST /api/auth/station`, the key read
-  from a file: never on the command line), then joins the hearing given, or the one held at this
-  station that is open now (opened, in session, recess or suspended). Every REST call to the
-  court goes through `court_api.CourtApi` (one aiohttp session per run).
+  from a file: never on the command line) or, once enrolled with a one-time code, by signing
+  the time with its own key (station_client/enrolment.py), then joins the hearing given, or
+  the one held at this station that is open now (opened, in session, recess or suspended).
+  When several are open it asks the director in the window and never picks one silently
+  (without a window it refuses: `--hearing`). Every REST call to the court goes through
+  `court_api.CourtApi` (one aiohttp session per run).
+- The station's day (issue 14): the window shows the court, case, title and the people
+  expected (`GET /api/station/hearings`, refreshed when the roster changes and with the
+  status report every `STATUS_EVERY_S`, which also tells the court the station is here and how
+  many backups wait); the network quality from the SFU's receiver reports; the scored
+  self-test (station_client/selftest.py) on demand and, from the CLI, before the hearing; the
+  director's in-person identity checks. With `stay_open_after_close` the window keeps the
+  sealed recording's root hash after the close until the people present confirmed it and the
+  director closes the window; a disabled station is told so in the window.
 - One `StationSession` per connection. When a connection ends for a reason the station can
   recover from (network lost, heartbeat lost, SFU worker died, server restarting, media
   transport failed) the app logs in again and rejoins with a capped exponential back-off with
