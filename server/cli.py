@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from recordings.cli import main as recordings_main
+from server import station_cli
 from server.config import Config, ConfigError, load_config
 
 log = logging.getLogger("shared_court")
@@ -284,7 +285,7 @@ def _station_client(command: str) -> Callable[[argparse.Namespace], int]:
         except ImportError as exc:
             print(f"shared-court station: the station client needs {exc.name}", file=sys.stderr)
             return EXIT_USAGE
-        commands = {"run": cli.run, "send": cli.send, "devices": cli.devices}
+        commands = {"run": cli.run, "send": cli.send, "devices": cli.devices, "enrol": cli.enrol}
         return int(commands[command](args))
 
     return run
@@ -349,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_station_client("send"))
     p = ssub.add_parser("devices", help="list the audio devices (for --microphone/--speaker)")
     p.set_defaults(func=_station_client("devices"))
+    station_cli.add_parsers(ssub, _config, _station_client)  # enrol-code, disable, enrol
     station.set_defaults(func=lambda _args: _usage(station))
 
     # Listed here for `shared-court --help` only: main() hands their arguments to

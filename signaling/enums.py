@@ -61,6 +61,14 @@ class StationCause(StrEnum):
     OTHER = "other"
 
 
+class IdentityCheck(StrEnum):
+    """How someone other than the party checked the party's identity (``attest_identity``)."""
+
+    IN_PERSON = "in_person"  # the ID document seen in person at the station
+    DOCUMENT_ON_VIDEO = "document_on_video"  # the ID document held up to the camera
+    OTHER = "other"  # another way, described in the note
+
+
 class RecordingPause(StrEnum):
     """Why presiding staff interrupt the evidence recording while in session. With the recess
     (a hearing state of its own) these are the lawful interruptions (SPC 法释〔2017〕5号 Art. 3)."""

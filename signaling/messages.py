@@ -43,6 +43,7 @@ from signaling.enums import (
     ClientKind,
     HearingRole,
     HearingState,
+    IdentityCheck,
     ParticipantState,
     RecordingPause,
     Sender,
@@ -222,11 +223,14 @@ class Consent(Request):
 
 
 class AttestIdentity(Request):
-    """A station director attests, in person, the identity of a participant at the station."""
+    """The station (in person) or presiding staff (another way) check a participant's identity."""
 
     type: Literal["attest_identity"] = "attest_identity"
     participant_id: Id
     note: Note | None = None
+    check: IdentityCheck = IdentityCheck.IN_PERSON
+    name: Name | None = None
+    id_digits: IdDigits | None = None
 
 
 class Admit(Request):

@@ -3,9 +3,20 @@ microphone and speaker, show it in a window, and come back after a network failu
 
 Design:
 - The station authenticates with its per-station key (`POST /api/auth/station`, the key read
-  from a file: never on the command line), then joins the hearing given, or the one held at this
-  station that is open now (opened, in session, recess or suspended). Every REST call to the
-  court goes through `court_api.CourtApi` (one aiohttp session per run).
+  from a file: never on the command line) or, once enrolled with a one-time code, by signing
+  the time with its own key (station_client/enrolment.py), then joins the hearing given, or
+  the one held at this station that is open now (opened, in session, recess or suspended).
+  When several are open it asks the director in the window and never picks one silently
+  (without a window it refuses: `--hearing`). Every REST call to the court goes through
+  `court_api.CourtApi` (one aiohttp session per run).
+- The station's day (issue 14): the window shows the court, case, title and the people
+  expected (`GET /api/station/hearings`, refreshed when the roster changes and with the
+  status report every `STATUS_EVERY_S`, which also tells the court the station is here and how
+  many backups wait); the network quality from the SFU's receiver reports; the scored
+  self-test (station_client/selftest.py) on demand and, from the CLI, before the hearing; the
+  director's in-person identity checks. With `stay_open_after_close` the window keeps the
+  sealed recording's root hash after the close until the people present confirmed it and the
+  director closes the window; a disabled station is told so in the window.
 - One `StationSession` per connection. When a connection ends for a reason the station can
   recover from (network lost, heartbeat lost, SFU worker died, server restarting, media
   transport failed) the app logs in again and rejoins with a capped exponential back-off with
@@ -29,7 +40,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +49,7 @@ from typing import Any
 import aiohttp
 import av
 from aiortc import MediaStreamTrack
+from aiortc.stats import RTCRemoteInboundRtpStreamStats
 
 from recordings import ArchivePublicKey, RecordingId, SigningKey
 from signaling import messages as m
@@ -47,7 +59,10 @@ from signaling.errors import SignalingError
 from signaling.reasons import CloseReason
 
 from .backup import BackupController, BackupState, StationBackup
-from .court_api import CourtApi, StationError, UploadError
+from .court_api import CourtApi, StationDisabled, StationError, UploadError
+from .devices import AudioOutput
+from .enrolment import is_key_pair, load_private_key
+from .selftest import run_self_test
 from .session import StationSession
 from .tee import MediaTee
 from .upload import Pending, pending_uploads, upload_backup
@@ -66,6 +81,9 @@ RECOVERABLE = frozenset(
         # The server closed it for what was sent (a flood, an oversized frame): until this
         # counted as NETWORK_LOST and the station joined again; it still does, backing off.
         CloseReason.PROTOCOL_VIOLATION,
+        # The station's session was ended (the court disabled the station, or replaced its
+        # key): logging in again says which, and the window says so (issue 14).
+        CloseReason.SESSION_REVOKED,
     }
 )
 # ... and of those, the ones that mean the station's own line failed: reported to the court.
@@ -74,6 +92,8 @@ NETWORK_TROUBLE = frozenset(
 )
 OPEN_STATES = ("in_session", "recess", "opened", "suspended")
 NO_HEARING_POLL_S = 10.0  # how often to look again when no hearing is open yet
+STATUS_EVERY_S = 30.0  # how often the station tells the court it is here (and refreshes its day)
+NETWORK_EVERY_S = 5.0  # how often the window's network quality is measured
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 30.0
 
@@ -157,23 +177,46 @@ class PreviewTrack(MediaStreamTrack):
 
 
 async def station_login(api: CourtApi, config: StationConfig) -> dict[str, str]:
-    """Log the station in with the key from its file; returns the session cookies. Raises
-    StationError (no key, refused) or aiohttp.ClientError / OSError (server unreachable:
-    retry)."""
-    return await api.login(config.station_id, await asyncio.to_thread(config.read_key))
+    """Log the station in with the key from its file (the shared key of `station add`, or its
+    own enrolled key pair); returns the session cookies. Raises StationDisabled, StationError
+    (no key, refused) or aiohttp.ClientError / OSError (server unreachable: retry)."""
+    key = await asyncio.to_thread(config.read_key)
+    if is_key_pair(key):  # the station's own key, enrolled with a code
+        return await api.signed_login(config.station_id, load_private_key(key))
+    return await api.login(config.station_id, key)
 
 
-async def choose_hearing(api: CourtApi, config: StationConfig) -> str:
-    """The hearing to join: the configured one, else the station's hearing open now (the
-    soonest scheduled of those). Raises NoHearingOpen when there is none."""
+class SeveralHearingsOpen(StationError):
+    """More than one hearing is open at this station and nobody chose (no window): the
+    station never picks one silently (the judge may be waiting in the other)."""
+
+
+async def choose_hearing(
+    day: list[dict[str, Any]],
+    config: StationConfig,
+    chosen: str | None = None,
+    ask: Callable[[list[dict[str, Any]]], Awaitable[str | None]] | None = None,
+) -> str | None:
+    """The hearing to join: the configured one; else the one chosen before if still open;
+    else the only one open now; else the director's choice through `ask` (the window).
+    `day` is `GET /api/station/hearings`. Returns None if the director left instead of
+    choosing. Raises NoHearingOpen, SeveralHearingsOpen (several open and no `ask`)."""
     if config.hearing_id:
         return config.hearing_id
-    hearings = await api.hearings()
-    open_now = [h for h in hearings if h["state"] in OPEN_STATES]
+    open_now = [h for h in day if h["state"] in OPEN_STATES]
     if not open_now:
         raise NoHearingOpen("no hearing is open at this station now")
-    open_now.sort(key=lambda h: (OPEN_STATES.index(h["state"]), h["scheduled_start"]))
-    return str(open_now[0]["id"])
+    ids = [str(h["id"]) for h in open_now]
+    if chosen in ids:
+        return chosen
+    if len(ids) == 1:
+        return ids[0]
+    if ask is None:
+        listed = "; ".join(f"{h['id']} ({h['case_number']} {h['title']})" for h in open_now)
+        raise SeveralHearingsOpen(
+            f"several hearings are open at this station: {listed}; choose one with --hearing"
+        )
+    return await ask(open_now)
 
 
 @dataclass
@@ -237,6 +280,11 @@ class StationApp:
         backoff: Backoff | None = None,
         poll_s: float = NO_HEARING_POLL_S,
         backup: BackupSettings | None = None,
+        stay_open_after_close: bool = False,
+        self_test_first: bool = False,
+        speaker_output: Callable[[], AudioOutput] | None = None,
+        status_every_s: float = STATUS_EVERY_S,
+        expected_fps: float = 15.0,
     ) -> None:
         self.config = config
         self._poll_s = poll_s
@@ -254,20 +302,55 @@ class StationApp:
         self._untold: list[m.StationReport] = []  # reports for the court, sent in order
         self._telling: set[asyncio.Future[None]] = set()
         self._telling_lock = asyncio.Lock()
+        # The station's day (issue 14).
+        self._stay_open = stay_open_after_close
+        self._self_test_first = self_test_first
+        self._speaker_output = speaker_output
+        self._status_every_s = status_every_s
+        self._expected_fps = expected_fps
+        self.chosen: str | None = None  # the hearing the director chose (or the only one)
+        self.recording_hash: tuple[str, m.RecordingHash] | None = None  # hearing, sealed hash
+        self.hash_answers: list[tuple[bool, bool]] = []  # (confirmed, matches) sent to the court
+        self.self_tests: list[dict[str, Any]] = []
+        self.network_score: str | None = None
+        self._day_changed = asyncio.Event()
+        self._background: set[asyncio.Future[Any]] = set()
+        self._self_testing = asyncio.Lock()
 
     def leave(self) -> None:
         """Leave the hearing on purpose (the window's button); `run()` then returns."""
         self._stop.set()
 
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def run(self) -> CloseReason:
-        """Take part until the station's part ends; returns why. Raises StationError."""
+        """Take part until the station's part ends; returns why. Raises StationError.
+
+        With `stay_open_after_close`, after the court closes the hearing the window shows the
+        recording's root hash for the people present to confirm, and `run()` returns only when
+        the director closes the window (the backups are sent meanwhile)."""
         for kind, track in (("video", self._video), ("audio", self._audio)):
             if track is not None:
                 self._tees[kind] = MediaTee(track)
                 self._tees[kind].start()
         async with CourtApi.open(self.config.server) as api:
+            self._wire_window(api)
+            self._spawn(self._status_loop(api))
+            holding = False
             try:
-                return await self._run(api)
+                try:
+                    reason = await self._run(api)
+                except StationDisabled:
+                    # Said plainly in the window, which stays until the director closes it.
+                    if self.window is not None:
+                        self.window.disabled()
+                        if self._stay_open:
+                            await self._stop.wait()
+                    raise
+                holding = self._show_hash(api, reason)
             finally:
                 if self.backup is not None:
                     await self.backup.finish()
@@ -275,6 +358,177 @@ class StationApp:
                     await tee.aclose()
                 if self._backup_settings is not None and not self._stop.is_set():
                     await self._send_unless_left(api)
+                if holding:
+                    await self._stop.wait()  # the window stays until the director closes it
+                for task in list(self._background):
+                    task.cancel()
+                for task in list(self._background):
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+            return reason
+
+    # -- the station's day: the window's data and buttons (issue 14) -------------------------
+
+    def _wire_window(self, api: CourtApi) -> None:
+        window = self.window
+        if window is None:
+            return
+        window.on_attest = lambda pid, name, digits: self._spawn(
+            self._attest(api, pid, name, digits)
+        )
+        window.on_self_test = lambda: self._spawn(self.self_test(api))
+
+    async def _status_loop(self, api: CourtApi) -> None:
+        """Every `status_every_s` (or at once when the roster changed): tell the court the
+        station is here and how many backups wait; refresh the window's day."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._day_changed.wait(), self._status_every_s)
+            self._day_changed.clear()
+            if not api.cookies:
+                continue
+            try:
+                await api.report_status(await self._pending_backups())
+                await self._refresh_day(api)
+            except (aiohttp.ClientError, OSError, ValueError) as exc:
+                log.info("status not sent now: %s", exc)
+
+    async def _pending_backups(self) -> int:
+        if self._backup_settings is None:
+            return 0
+        return len(await asyncio.to_thread(pending_uploads, self._backup_settings.root))
+
+    async def _refresh_day(self, api: CourtApi) -> list[dict[str, Any]]:
+        day = await api.station_hearings()
+        if self.window is not None:
+            self.window.show_day(day, self.chosen or self.config.hearing_id)
+        return day
+
+    async def _attest(self, api: CourtApi, participant_id: str, name: str, digits: str) -> None:
+        """The director checked in person, at the station, the identity of someone present."""
+        hearing_id = self.chosen or self.config.hearing_id
+        window = self.window
+        if hearing_id is None or window is None:
+            return
+        try:
+            await api.check_identity(hearing_id, participant_id, name, digits, "in person")
+        except (StationError, aiohttp.ClientError, OSError) as exc:
+            window.attest_done(False, str(exc))
+            return
+        window.attest_done(True)
+        self._day_changed.set()
+
+    async def self_test(self, api: CourtApi) -> dict[str, Any]:
+        """Run the scored self-test (station_client.selftest), show it, send it to the court."""
+        async with self._self_testing:
+            camera = self._tees["video"].track() if "video" in self._tees else None
+            microphone = self._tees["audio"].track() if "audio" in self._tees else None
+            try:
+                result = await run_self_test(
+                    camera=camera,
+                    microphone=microphone,
+                    speaker=self._speaker_output() if self._speaker_output else None,
+                    ping=api.ping,
+                    upload=api.upload_test,
+                    expected_fps=self._expected_fps,
+                )
+            finally:
+                for output in (camera, microphone):
+                    if output is not None:
+                        output.stop()
+            if self.window is not None:
+                self.window.self_test_result(result)
+            try:
+                await api.report_status(await self._pending_backups(), result)
+            except (aiohttp.ClientError, OSError) as exc:
+                log.warning("self-test result not sent now: %s", exc)
+            self.self_tests.append(result)  # done: shown, and sent if the court was reachable
+            return result
+
+    def _show_hash(self, api: CourtApi, reason: CloseReason) -> bool:
+        """At close, show the sealed recording's hash for the people present to confirm;
+        returns whether the window now stays open for it."""
+        if (
+            not self._stay_open
+            or self.window is None
+            or reason is not CloseReason.JUDGE_ENDED
+            or self.recording_hash is None
+        ):
+            return False
+        hearing_id, sealed = self.recording_hash
+        self.window.on_confirm_hash = lambda rid, root, confirmed: self._spawn(
+            self._confirm_hash(api, hearing_id, rid, root, confirmed)
+        )
+        self.window.recording_hash(sealed.recording_id, sealed.root_hash)
+        return True
+
+    async def _confirm_hash(
+        self, api: CourtApi, hearing_id: str, recording_id: str, root_hash: str, confirmed: bool
+    ) -> None:
+        try:
+            matches: bool | None = await api.confirm_recording(
+                hearing_id, recording_id, root_hash, confirmed
+            )
+        except (StationError, aiohttp.ClientError, OSError) as exc:
+            log.warning("the confirmation was not sent: %s", exc)
+            matches = None
+        if matches is not None:
+            self.hash_answers.append((confirmed, matches))
+        if self.window is not None:
+            self.window.hash_done(confirmed, matches)
+
+    async def _watch_network(self, session: StationSession) -> None:
+        """Score the line every few seconds from the media transport's own reports (round
+        trip and loss the SFU reports back), shown in the window."""
+        while True:
+            await asyncio.sleep(NETWORK_EVERY_S)  # the measuring period
+            pc = session.pc
+            if pc is None:
+                continue
+            rtts, losses = [], []
+            for stat in (await pc.getStats()).values():
+                if isinstance(stat, RTCRemoteInboundRtpStreamStats):
+                    rtts.append(stat.roundTripTime * 1000)
+                    losses.append(stat.fractionLost)
+            if not rtts:
+                continue
+            rtt, loss = max(rtts), max(losses)
+            self.network_score = (
+                "good"
+                if rtt < 150 and loss < 0.02
+                else "okay"
+                if rtt < 400 and loss < 0.08
+                else "bad"
+            )
+            if self.window is not None:
+                self.window.network(self.network_score, rtt, loss)
+
+    async def _choose(self, api: CourtApi) -> str | None:
+        """The hearing to join (see `choose_hearing`); the window shows the day meanwhile."""
+        day = await self._refresh_day(api)
+        ask = self._ask if self.window is not None else None
+        choice = await choose_hearing(day, self.config, self.chosen, ask)
+        if choice is not None:
+            self.chosen = choice
+            if self.window is not None:
+                self.window.show_day(day, choice)
+        return choice
+
+    async def _ask(self, open_now: list[dict[str, Any]]) -> str | None:
+        assert self.window is not None
+        asking = asyncio.ensure_future(self.window.choose(open_now))
+        left = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({asking, left}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            left.cancel()
+        if not asking.done():
+            asking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asking
+            return None
+        choice: str | None = asking.result()
+        return choice
 
     async def _send_unless_left(self, api: CourtApi) -> None:
         """Send the backups now, unless the director leaves (the window's button, Ctrl-C, a
@@ -349,11 +603,20 @@ class StationApp:
 
     async def _one_connection(self, api: CourtApi, lost_since: datetime | None) -> CloseReason:
         cookies = await station_login(api, self.config)
-        hearing_id = await choose_hearing(api, self.config)
+        if self._self_test_first and not self.self_tests:
+            await self.self_test(api)  # before the hearing: the court sees the result
+        hearing_id = await self._choose(api)
+        if hearing_id is None:  # the director left instead of choosing
+            self._stop.set()
+            return CloseReason.CLIENT_LEFT
         backup = await self._backup_for(api, hearing_id)
         outputs = {kind: tee.track() for kind, tee in self._tees.items()}
 
         def on_event(message: m.Message) -> None:
+            if isinstance(message, m.RecordingHash):
+                self.recording_hash = (hearing_id, message)
+            elif isinstance(message, m.Roster):
+                self._day_changed.set()  # who is here, whose identity is checked
             if self.window is not None:
                 self.window.on_event(message)
             if backup is not None:
@@ -388,12 +651,16 @@ class StationApp:
                     ),
                 )
             await self._tell_court(session)
+            watching = asyncio.ensure_future(self._watch_network(session))
+            self._background.add(watching)
+            watching.add_done_callback(self._background.discard)
             closed = asyncio.ensure_future(session.signaling.wait_closed())
             stop = asyncio.ensure_future(self._stop.wait())
             try:
                 await asyncio.wait({closed, stop}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 stop.cancel()
+                watching.cancel()
             if self._stop.is_set():
                 closed.cancel()
                 await session.close(leave=True)

@@ -1,4 +1,5 @@
-"""`shared-court station run`, `station send` and `station devices`: the village PC's app.
+"""`shared-court station run`, `station send`, `station devices` and `station enrol`: the
+village PC's app.
 
 Exit codes: 0 the station's part ended (left, hearing closed, dismissed ...), 1 the station
 cannot take part (key refused, no hearing open), 2 usage (missing key file, no display, bad
@@ -29,7 +30,7 @@ from .app import (
     send_pending_backups,
 )
 from .backup import load_or_create_signing_key, recover_unfinished
-from .court_api import CourtApi, StationError
+from .court_api import CourtApi, StationDisabled, StationError
 from .devices import AvCamera, DeviceError, PyAudioInput, PyAudioOutput, list_audio_devices
 from .media import CameraTrack, MicrophoneTrack, SpeakerSink
 from .upload import Pending
@@ -158,8 +159,19 @@ async def _run(args: argparse.Namespace, window: Any) -> int:
             print(f"error: microphone: {exc}", file=sys.stderr)
             microphone = None
         speakers = Speakers(args.speaker)
+    speaker_device = None if args.no_audio else args.speaker
     app = StationApp(
-        config, video=video, audio=microphone, speaker=speakers, window=window, backup=backup
+        config,
+        video=video,
+        audio=microphone,
+        speaker=speakers,
+        window=window,
+        backup=backup,
+        # The window stays after the close for the hash; a self-test runs before the hearing.
+        stay_open_after_close=window is not None,
+        self_test_first=True,
+        speaker_output=None if args.no_audio else (lambda: PyAudioOutput(speaker_device)),
+        expected_fps=args.fps,
     )
     # Ctrl-C or a shutdown leaves the hearing properly (CLIENT_LEFT), not as a lost line.
     loop = asyncio.get_running_loop()
@@ -171,6 +183,9 @@ async def _run(args: argparse.Namespace, window: Any) -> int:
         pump = asyncio.ensure_future(window.run())
     try:
         reason = await app.run()
+    except StationDisabled:
+        print("error: the court has disabled this station (本站点已被法院停用)", file=sys.stderr)
+        return EXIT_FAIL
     except StationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAIL
@@ -250,4 +265,48 @@ def devices(_args: argparse.Namespace) -> int:
     for d in list_audio_devices():
         kinds = [k for k, n in (("in", d.max_input_channels), ("out", d.max_output_channels)) if n]
         print(f"{d.index:3d}  {d.name}  ({', '.join(kinds)}; {d.default_sample_rate:.0f} Hz)")
+    return EXIT_OK
+
+
+def add_enrol_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--server", required=True, help="the court server, e.g. https://court.example")
+    p.add_argument("--station-id", required=True)
+    p.add_argument("--code", required=True, help="the one-time enrolment code from the court")
+    p.add_argument(
+        "--key-file",
+        required=True,
+        type=Path,
+        help="where the station keeps its own private key (created 0600 if missing); give the "
+        "same file to `station run`",
+    )
+
+
+def enrol(args: argparse.Namespace) -> int:
+    """`shared-court station enrol`: create the station's key pair (first run) and register
+    its public key with the court using a one-time code. Exit 0 enrolled, 1 refused or
+    unreachable, 2 usage (the key file holds something else)."""
+    return asyncio.run(_enrol(args))
+
+
+async def _enrol(args: argparse.Namespace) -> int:
+    import aiohttp
+
+    from .court_api import StationDisabled
+    from .enrolment import load_or_create_key, public_pem
+
+    try:
+        key = await asyncio.to_thread(load_or_create_key, args.key_file)
+    except (StationError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        async with CourtApi.open(args.server) as api:
+            key_id = await api.enrol(args.station_id, args.code, public_pem(key))
+    except StationDisabled:
+        print("error: the court has disabled this station (本站点已被法院停用)", file=sys.stderr)
+        return EXIT_FAIL
+    except (StationError, aiohttp.ClientError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    print(f"enrolled: key {key_id}; run the station with --key-file {args.key_file}")
     return EXIT_OK

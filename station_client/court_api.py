@@ -5,13 +5,20 @@ The station logs in with its per-station key (`POST /api/auth/station`); the ses
 gets are sent with every later call, and a write carries the session's CSRF token in
 `X-CSRF-Token` (double submit), a station's too. The calls:
 
-- `login`: `POST /api/auth/station`
+- `login`: `POST /api/auth/station` (the shared station key of `station add`)
+- `signed_login`: `POST /api/auth/station/signed` (the station's own key, enrolled with a code)
+- `enrol`: `POST /api/station/enrol` (register that key with a one-time code)
 - `hearings`: `GET /api/hearings` (the station's hearings)
 - `register_backup`: `POST /api/hearings/{id}/station-backups` (a new backup recording and its
   verify key; the court answers with the archive keys to encrypt it for)
 - `backup_files`: `GET .../station-backups/{rid}/files` (what has arrived of an upload)
 - `put_backup_file`: `PUT .../station-backups/{rid}/files/{name}` (one file, streamed)
 - `receive_backup`: `POST .../station-backups/{rid}/receipt` (the court checks and takes it)
+- `station_hearings`: `GET /api/station/hearings` (the day: court, case, people expected)
+- `report_status`: `POST /api/station/status` (heartbeat, backups waiting, self-test)
+- `ping`, `upload_test`: the self-test's network check
+- `confirm_recording`: `POST /api/hearings/{id}/recordings/{rid}/confirm` (the hash, at close)
+- `check_identity`: `POST /api/station/hearings/{id}/participants/{pid}/identity-check`
 
 Errors: `StationError` when the court refuses the station (login, registration),
 `UploadError` when it refuses a backup package; `aiohttp.ClientError` / `OSError` when the
@@ -21,17 +28,31 @@ which files to send) is the caller's business: station_client/app.py and upload.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 from collections.abc import AsyncIterable, AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from recordings import ArchivePublicKey, RecordingId
 
 
 class StationError(Exception):
     """The station cannot take part (bad key, no hearing); the message says why."""
+
+
+class StationDisabled(StationError):
+    """The court has disabled this station (it proved to be the station, and was refused)."""
+
+
+def _refusal(status: int, data: dict[str, Any]) -> StationError:
+    details = data.get("details") or {}
+    if status == 403 and details.get("reason") == "STATION_DISABLED":
+        return StationDisabled("the court has disabled this station")
+    return StationError(f"the server refused the station login: {data.get('message')}")
 
 
 class UploadError(Exception):
@@ -70,11 +91,41 @@ class CourtApi:
         body = {"station_id": station_id, "key": key}
         async with self.http.post(f"{self.server}/api/auth/station", json=body) as resp:
             if resp.status in (400, 401, 403, 404):
-                data = await resp.json(content_type=None)
-                raise StationError(f"the server refused the station login: {data.get('message')}")
+                raise _refusal(resp.status, await resp.json(content_type=None))
             resp.raise_for_status()
         self.cookies = {c.key: c.value for c in self.http.cookie_jar}
         return self.cookies
+
+    async def signed_login(self, station_id: str, key: Ed25519PrivateKey) -> dict[str, str]:
+        """Log in with the station's own key (enrolled with a code): sign the time. Raises
+        StationDisabled, StationError (refused) or aiohttp.ClientError / OSError."""
+        self.http.cookie_jar.clear()
+        at = datetime.now(UTC).isoformat()
+        message = f"shared-court station login v1\n{station_id}\n{at}".encode()
+        body = {
+            "station_id": station_id,
+            "at": at,
+            "signature": base64.b64encode(key.sign(message)).decode("ascii"),
+        }
+        url = f"{self.server}/api/auth/station/signed"
+        async with self.http.post(url, json=body) as resp:
+            if resp.status in (400, 401, 403, 404):
+                raise _refusal(resp.status, await resp.json(content_type=None))
+            resp.raise_for_status()
+        self.cookies = {c.key: c.value for c in self.http.cookie_jar}
+        return self.cookies
+
+    async def enrol(self, station_id: str, code: str, public_key_pem: str) -> str:
+        """Register the station's public key with a one-time enrolment code; returns the
+        key's id. Raises StationDisabled, StationError (refused), aiohttp.ClientError."""
+        body = {"station_id": station_id, "code": code, "public_key": public_key_pem}
+        async with self.http.post(f"{self.server}/api/station/enrol", json=body) as resp:
+            data = await resp.json(content_type=None)
+            if resp.status == 403:
+                raise _refusal(resp.status, data)
+            if resp.status != 200:
+                raise StationError(f"the court refused the enrolment: {data.get('message')}")
+        return str(data["key_id"])
 
     async def hearings(self) -> list[dict[str, Any]]:
         """The station's hearings as the court lists them. Raises aiohttp.ClientError (also for
@@ -141,3 +192,86 @@ class CourtApi:
                 problems = "; ".join(receipt.get("problems") or [str(receipt.get("message"))])
                 raise UploadError(f"the court did not take backup {recording_id}: {problems}")
         return receipt
+
+    # -- the station's day (issue 14) -----------------------------------------------------
+
+    async def station_hearings(self) -> list[dict[str, Any]]:
+        """The hearings of the day at this station, with court, case and people expected
+        (`GET /api/station/hearings`). Raises aiohttp.ClientError / OSError."""
+        url = f"{self.server}/api/station/hearings"
+        async with self.http.get(url, cookies=self.cookies) as resp:
+            resp.raise_for_status()
+            hearings: list[dict[str, Any]] = await resp.json()
+        return hearings
+
+    async def report_status(
+        self, pending_backups: int, self_test: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Tell the court the station is here, how many backups wait, and a self-test result
+        (`POST /api/station/status`). Raises aiohttp.ClientError / OSError."""
+        body: dict[str, Any] = {"pending_backups": pending_backups}
+        if self_test is not None:
+            body["self_test"] = self_test
+        async with self.http.post(
+            f"{self.server}/api/station/status",
+            json=body,
+            cookies=self.cookies,
+            headers=self._headers(),
+        ) as resp:
+            resp.raise_for_status()
+            status: dict[str, Any] = await resp.json()
+        return status
+
+    async def ping(self) -> None:
+        """One round trip to the court (the network check). Raises aiohttp.ClientError."""
+        url = f"{self.server}/api/station/ping"
+        async with self.http.get(url, cookies=self.cookies) as resp:
+            resp.raise_for_status()
+            await resp.read()
+
+    async def upload_test(self, data: bytes) -> int:
+        """Send `data` to the court; returns how many bytes it received."""
+        async with self.http.post(
+            f"{self.server}/api/station/upload-test",
+            data=data,
+            cookies=self.cookies,
+            headers={**self._headers(), "Content-Type": "application/octet-stream"},
+        ) as resp:
+            resp.raise_for_status()
+            body: dict[str, Any] = await resp.json()
+        return int(body["received"])
+
+    async def confirm_recording(
+        self, hearing_id: str, recording_id: str, root_hash: str, confirmed: bool
+    ) -> bool:
+        """The people at the station confirm (or dispute) the sealed recording's root hash;
+        returns whether it is the court's. Raises StationError (refused), aiohttp.ClientError
+        / OSError (unreachable)."""
+        url = f"{self.server}/api/hearings/{hearing_id}/recordings/{recording_id}/confirm"
+        body = {"root_hash": root_hash, "confirmed": confirmed}
+        async with self.http.post(
+            url, json=body, cookies=self.cookies, headers=self._headers()
+        ) as resp:
+            data = await resp.json(content_type=None)
+            if resp.status != 200:
+                raise StationError(f"the court refused the confirmation: {data.get('message')}")
+        return bool(data["matches"])
+
+    async def check_identity(
+        self, hearing_id: str, participant_id: str, name: str, id_digits: str, note: str = ""
+    ) -> str:
+        """The director checked in person the identity of someone present at the station;
+        returns their state. Raises StationError (refused: the message says why),
+        aiohttp.ClientError / OSError."""
+        url = (
+            f"{self.server}/api/station/hearings/{hearing_id}/participants/"
+            f"{participant_id}/identity-check"
+        )
+        body = {"name": name, "id_digits": id_digits, "note": note}
+        async with self.http.post(
+            url, json=body, cookies=self.cookies, headers=self._headers()
+        ) as resp:
+            data = await resp.json(content_type=None)
+            if resp.status != 200:
+                raise StationError(str(data.get("code") or data.get("message")))
+        return str(data["state"])

@@ -14,8 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.auth import passwords, tokens
@@ -36,11 +39,26 @@ from server.storage.repositories import (
     StationRepository,
     UserRepository,
 )
+from server.storage.station_status import StationKeyRepository
 
 log = logging.getLogger(__name__)
 
 # Refresh last_seen_at at most this often, so that reads do not all turn into writes.
 _TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+SIGNED_LOGIN_SKEW = timedelta(minutes=5)
+
+
+def signed_login_message(station_id: str, at: str) -> bytes:
+    """What a station signs to log in with its own key (issue 14)."""
+    return f"shared-court station login v1\n{station_id}\n{at}".encode()
+
+
+def station_disabled() -> CourtError:
+    return CourtError(
+        ErrorCode.FORBIDDEN, "the court has disabled this station", reason="STATION_DISABLED"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,13 +135,47 @@ class AuthService:
             raise bad
         async with self._sessions.begin() as db:
             station = await StationRepository(db).get(station_id)
-            if (
-                station is None
-                or station.disabled
-                or not tokens.same(station.key_hash, tokens.digest(key))
-            ):
+            if station is None or not tokens.same(station.key_hash, tokens.digest(key)):
                 log.info("failed station login (client %s)", client)
                 raise bad
+            if station.disabled:  # told only to who holds the key: the station itself
+                raise station_disabled()
+            return await self._open(db, station_id=station.id)
+
+    async def station_signed_login(
+        self, station_id: str, at: str, signature: bytes, client: str
+    ) -> IssuedSession:
+        """Log a station PC in with its own key pair (issue 14): it signs
+        `signed_login_message(station_id, at)` with the Ed25519 key it registered with an
+        enrolment code. `at` (ISO 8601, with zone) must be within SIGNED_LOGIN_SKEW of the
+        server's clock and later than the last login's, so a captured login cannot be replayed.
+        Raises RATE_LIMITED, BAD_CREDENTIALS, or FORBIDDEN (details.reason STATION_DISABLED)."""
+        if not self._ip_limiter.allow(client):
+            raise CourtError(ErrorCode.RATE_LIMITED, "too many login attempts; try again later")
+        bad = CourtError(ErrorCode.BAD_CREDENTIALS, "wrong station id or signature")
+        try:
+            signed_at = datetime.fromisoformat(at)
+        except ValueError:
+            raise bad from None
+        if signed_at.tzinfo is None or abs(self._clock.now() - signed_at) > SIGNED_LOGIN_SKEW:
+            raise bad
+        async with self._sessions.begin() as db:
+            station = await StationRepository(db).get(station_id)
+            key = await StationKeyRepository(db).key(station_id, lock=True)
+            if station is None or key is None:
+                raise bad
+            try:
+                public = load_pem_public_key(key.public_key.encode("ascii"))
+                assert isinstance(public, Ed25519PublicKey)
+                public.verify(signature, signed_login_message(station_id, at))
+            except (InvalidSignature, ValueError, AssertionError):
+                log.info("failed signed station login (client %s)", client)
+                raise bad from None
+            if key.last_login_at is not None and signed_at <= key.last_login_at:
+                raise bad  # a replay, or a clock gone backwards
+            key.last_login_at = signed_at
+            if station.disabled:
+                raise station_disabled()
             return await self._open(db, station_id=station.id)
 
     async def redeem_invitation(self, token: str, client: str) -> IssuedSession:

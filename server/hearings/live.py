@@ -4,7 +4,10 @@ A ``LiveHearing`` holds one hearing in progress in the main process. Every rule 
 enforced here, whatever a client's interface shows:
 
 - **Entry** (OLR 4-7, 27): a party confirms identity (legal name plus the ID-number digits the
-  court holds) or a station director attests it in person, then consents to online
+  court holds), or the station checks it in person (the name and digits read from the ID
+  document must match the court's record), or presiding staff check it another way (also
+  after the party is locked out of its own check); each such check is logged with who and
+  how. Then the party consents to online
   proceedings, the court's rules and the ban on recording. Only then does the party wait.
   Staff enter on their login; the check is repeated for every hearing, not every reconnect.
 - **Waiting room**: presiding staff admit one or all, and can send people back. Witnesses and
@@ -94,6 +97,15 @@ class IdentityMethod(StrEnum):
     STATION_KEY = "station_key"
     SELF_DECLARED = "self_declared"  # name and ID digits matched what the court holds
     STATION_ATTESTED = "station_attested"  # checked in person by the station director
+    STAFF_ATTESTED = "staff_attested"  # checked by presiding staff another way (issue 14)
+
+
+class IdentityCheck(StrEnum):
+    """How someone other than the party checked the party's identity (the log keeps it)."""
+
+    IN_PERSON = "in_person"  # ID document seen in person at the station
+    DOCUMENT_ON_VIDEO = "document_on_video"  # ID document held up to the camera
+    OTHER = "other"  # another way, described in the note (required)
 
 
 # -- what the hearing tells its clients ------------------------------------------------------
@@ -625,24 +637,117 @@ class LiveHearing:
                 )
             await self._identity_confirmed(attendee, IdentityMethod.SELF_DECLARED, attendee.actor)
 
-    async def attest_identity(self, actor_id: ParticipantId, participant_id: ParticipantId) -> None:
-        """A station director confirms in person the identity of a party at the station."""
+    async def attest_identity(
+        self,
+        actor_id: ParticipantId,
+        participant_id: ParticipantId,
+        *,
+        check: IdentityCheck = IdentityCheck.IN_PERSON,
+        name: str | None = None,
+        id_digits: str | None = None,
+        note: str = "",
+    ) -> None:
+        """Someone other than the party checks the party's identity: the hearing's station
+        (in person, for people present there) or presiding staff (another way, e.g. the ID
+        document on video), also after the party is locked out of its own check.
+
+        Raises FORBIDDEN (another role), BAD_FIELD (the name or digits do not match the court's
+        record, a station checking other than in person, `other` without a note) or
+        WRONG_STATE (already confirmed, staff or station, the hearing closed).
+        """
         async with self._lock:
             self._live()
             actor = self._get(actor_id)
-            if actor_id not in self.station_director_ids or not actor.connected:
+            if actor.connected and actor_id in self.station_director_ids:
+                method = IdentityMethod.STATION_ATTESTED
+                if check is not IdentityCheck.IN_PERSON:
+                    raise CourtError(ErrorCode.BAD_FIELD, "a station checks identity in person")
+            elif actor.connected and actor.role in PRESIDING_ROLES:
+                method = IdentityMethod.STAFF_ATTESTED
+            else:
                 raise CourtError(
-                    ErrorCode.FORBIDDEN, "only this hearing's station director may attest identity"
+                    ErrorCode.FORBIDDEN,
+                    "only presiding staff or this hearing's station may check identity",
                 )
-            attendee = self._get(participant_id)
-            if attendee.role in PRESIDING_ROLES or attendee.role is HearingRole.STATION:
-                raise _refuse("staff and stations do not need attestation")
-            if attendee.identity_method is not None:
-                raise _refuse("identity is already confirmed")
-            await self._identity_confirmed(attendee, IdentityMethod.STATION_ATTESTED, actor.actor)
+            await self._attest(actor.actor, participant_id, method, check, name, id_digits, note)
+
+    async def attest_in_person(
+        self,
+        actor: str,
+        participant_id: ParticipantId,
+        *,
+        name: str | None,
+        id_digits: str | None,
+        note: str = "",
+    ) -> None:
+        """The station's director checked, in person at the station, the identity of someone
+        present there, from the director console (the caller checked that `actor` directs the
+        hearing's station). The same rule as the station's own `attest_identity`."""
+        async with self._lock:
+            self._live()
+            await self._attest(
+                actor,
+                participant_id,
+                IdentityMethod.STATION_ATTESTED,
+                IdentityCheck.IN_PERSON,
+                name,
+                id_digits,
+                note,
+            )
+
+    async def _attest(
+        self,
+        by: str,
+        participant_id: ParticipantId,
+        method: IdentityMethod,
+        check: IdentityCheck,
+        name: str | None,
+        id_digits: str | None,
+        note: str,
+    ) -> None:
+        attendee = self._get(participant_id)
+        if attendee.role in PRESIDING_ROLES or attendee.role is HearingRole.STATION:
+            raise _refuse("staff and stations do not need attestation")
+        if attendee.identity_method is not None:
+            raise _refuse("identity is already confirmed")
+        if check is IdentityCheck.OTHER and not note.strip():
+            raise CourtError(ErrorCode.BAD_FIELD, "say in the note how identity was checked")
+        if check is IdentityCheck.IN_PERSON and not (name and id_digits):
+            raise CourtError(
+                ErrorCode.BAD_FIELD, "give the name and ID digits read from the ID document"
+            )
+        matched: bool | None = None
+        if name and id_digits and attendee.legal_name and attendee.id_number_tail:
+            matched = _normalise(name) == _normalise(attendee.legal_name) and (
+                id_digits.strip().upper() == attendee.id_number_tail.upper()
+            )
+            if not matched:
+                # Logged (who tried, how), not counted against the party's own attempts.
+                await self.record.write(
+                    actor=by,
+                    kind=EventKind.IDENTITY_FAILED,
+                    data={
+                        "participant_id": participant_id,
+                        "method": method.value,
+                        "check": check.value,
+                    },
+                )
+                raise CourtError(
+                    ErrorCode.BAD_FIELD, "the name or ID digits do not match the court's records"
+                )
+        await self._identity_confirmed(
+            attendee,
+            method,
+            by,
+            {"check": check.value, "record_matched": matched, "note": note[:500]},
+        )
 
     async def _identity_confirmed(
-        self, attendee: Attendee, method: IdentityMethod, by: str
+        self,
+        attendee: Attendee,
+        method: IdentityMethod,
+        by: str,
+        details: dict[str, Any] | None = None,
     ) -> None:
         target = self._arrival_state(attendee) if attendee.consented else P.IDENTITY_CONFIRMED
         attendee.identity_method = method
@@ -654,6 +759,7 @@ class LiveHearing:
                     "participant_id": attendee.participant_id,
                     "method": method.value,
                     "state": target.value,
+                    **(details or {}),
                 },
                 [(attendee, target, None)],
             )

@@ -245,3 +245,44 @@ class HearingEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class StationStatus(Base):
+    """What a station PC last told the court about itself (issue 14): when it was last seen,
+    its latest scored self-test and how many backup recordings wait to be sent. One row per
+    station, replaced by each report."""
+
+    __tablename__ = "station_status"
+
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id"), primary_key=True)
+    last_seen_at: Mapped[datetime]
+    self_test: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    self_test_at: Mapped[datetime | None]
+    pending_backups: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StationKey(Base):
+    """A station's own Ed25519 public key, registered with a one-time enrolment code (issue
+    14): the station signs its logins with the private key, which never leaves the PC."""
+
+    __tablename__ = "station_keys"
+
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id"), primary_key=True)
+    public_key: Mapped[str] = mapped_column(String(200))  # PEM, SubjectPublicKeyInfo
+    key_id: Mapped[str] = mapped_column(String(64))
+    enrolled_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]  # the signed time of the last login (replays refused)
+
+
+class StationEnrolmentCode(Base):
+    """A one-time code an administrator issues for a station to register its key with."""
+
+    __tablename__ = "station_enrolment_codes"
+
+    id: Mapped[str] = _id_column()
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id"), index=True)
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

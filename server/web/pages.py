@@ -11,6 +11,11 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from server.auth.principals import StaffPrincipal
+from server.enums import StaffRole
+from server.ids import parse_id
+from server.web.appkeys import PRINCIPAL
+
 STATIC_DIR = Path(__file__).with_name("static")
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 
@@ -26,6 +31,7 @@ PAGES = {
     "/hearings/{hearing_id}/booking": "hearing.html",
     "/hearings/{hearing_id}/summary": "summary.html",
     "/hearings/{hearing_id}/attend": "party.html",
+    "/station": "director.html",
     "/hearings/{hearing_id}/recordings": "playback.html",
     "/hearings/{hearing_id}/recordings/{recording_id}": "playback.html",
 }
@@ -43,7 +49,23 @@ def _page(name: str) -> Handler:
     return handler
 
 
+def _room_page() -> Handler:
+    """The hearing room, except for a station director, who takes no part in the room and
+    gets the page made for them: the station's day, with that hearing shown (issue 14)."""
+    room = _page("room.html")
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        who = request.get(PRINCIPAL)
+        if isinstance(who, StaffPrincipal) and who.role is StaffRole.STATION_DIRECTOR:
+            hearing_id = parse_id(request.match_info["hearing_id"]) or ""
+            raise web.HTTPSeeOther(f"/station?hearing={hearing_id}")
+        return await room(request)
+
+    return handler
+
+
 def add_pages(app: web.Application) -> None:
     for route, name in PAGES.items():
         app.router.add_get(route, _page(name))
+    app.router.add_get("/hearings/{hearing_id}/room", _room_page())
     app.router.add_static("/static", STATIC_DIR, append_version=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.web import api, api_booking
+from server.web import api, api_booking, api_station
 from server.web.endpoint import Endpoint
 from server.web.openapi import build_openapi
 
@@ -23,6 +23,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/api/openapi.json", openapi, "This document", public=True),
     *api.ENDPOINTS,
     *api_booking.ENDPOINTS,
+    *api_station.ENDPOINTS,
 )
 
 

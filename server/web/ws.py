@@ -537,7 +537,14 @@ async def _consent(c: Connection, message: m.Consent) -> None:
 
 async def _attest_identity(c: Connection, message: m.AttestIdentity) -> None:
     live, me = c.joined()
-    await live.attest_identity(me, c.pid(message.participant_id))
+    await live.attest_identity(
+        me,
+        c.pid(message.participant_id),
+        check=rules.IdentityCheck(message.check.value),
+        name=message.name,
+        id_digits=message.id_digits,
+        note=message.note or "",
+    )
 
 
 async def _admit(c: Connection, message: m.Admit) -> dict[str, Any]:

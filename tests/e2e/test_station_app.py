@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tkinter
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +33,18 @@ from recordings import (
 from server.sfu import aiortc_hooks
 from signaling import messages as m
 from signaling.client import SignalingClient
-from signaling.enums import StationCause
+from signaling.enums import HearingState, StationCause
 from signaling.reasons import CloseReason
-from station_client.app import Backoff, BackupSettings, PreviewTrack, StationApp, StationConfig
+from station_client.app import (
+    Backoff,
+    BackupSettings,
+    PreviewTrack,
+    StationApp,
+    StationConfig,
+    station_login,
+)
 from station_client.backup import BackupState, load_or_create_signing_key
+from station_client.court_api import CourtApi, StationDisabled
 from station_client.devices import AvCamera
 from station_client.media import CameraTrack
 from station_client.session import StationSession
@@ -627,3 +636,292 @@ async def test_started_early_the_station_app_waits_for_the_hearing_to_open(
         assert await asyncio.wait_for(running, 20) is CloseReason.CLIENT_LEFT
         window.close()
         await pump
+
+
+# -- the station's day (issue 14) ------------------------------------------------------------
+
+SHOTS = Path(os.environ.get("STATION_SHOTS", "/tmp/station-shots"))
+
+
+def _grab_screen(path: Path) -> None:
+    """A PNG of the whole Xvfb screen (the station PC's), through FFmpeg's x11grab in PyAV
+    (no ImageMagick on the CI machine). Blocks: call it in a thread."""
+    import av
+
+    grab = av.open(os.environ["DISPLAY"], format="x11grab", options={"video_size": "1024x768"})
+    try:
+        frame = next(grab.decode(video=0))
+    finally:
+        grab.close()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = av.open(str(path), "w", format="image2")
+    stream = out.add_stream("png")
+    stream.width, stream.height, stream.pix_fmt = frame.width, frame.height, "rgb24"
+    for packet in stream.encode(frame.reformat(format="rgb24")):
+        out.mux(packet)
+    for packet in stream.encode(None):
+        out.mux(packet)
+    out.close()
+
+
+async def _screenshot(window: HearingWindow, tmp_path: Path, name: str) -> Path:
+    """Let Tk draw, then keep a screenshot in the test's data dir (and a copy to look at)."""
+    window.root.update()
+    await asyncio.sleep(0.3)  # the pump draws at 50 Hz; a few frames for the layout to settle
+    window.root.update()
+    path = tmp_path / "shots" / name
+    await asyncio.to_thread(_grab_screen, path)
+    copy = SHOTS / name
+    await asyncio.to_thread(copy.parent.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(copy.write_bytes, await asyncio.to_thread(path.read_bytes))
+    assert path.stat().st_size > 2000  # not an empty picture
+    return path
+
+
+async def _second_hearing_at_the_station(court: Court) -> tuple[str, str]:
+    """A second hearing at the station, an hour after the first, with the judge, the station
+    and a villager (王五) expected; returns (hearing id, the villager's participant id)."""
+    w = court.world.own
+    judge = await court.staff("judge")
+    status, first = await court.call(judge, "GET", f"/api/hearings/{w.hearing_id}")
+    assert status == 200, first
+    start = datetime.fromisoformat(first["scheduled_start"]) + timedelta(hours=1)
+    status, hearing = await court.call(
+        judge,
+        "POST",
+        f"/api/cases/{w.case_id}/hearings",
+        {
+            "title": "宅基地纠纷 第二次开庭",
+            "scheduled_start": start.isoformat(),
+            "scheduled_end": (start + timedelta(hours=2)).isoformat(),
+            "station_id": w.station_id,
+        },
+    )
+    assert status == 201, hearing
+    path = f"/api/hearings/{hearing['id']}/participants"
+    for body in (
+        {"display_name": "法官 judge", "role": "judge", "user_id": w.user_ids["judge"]},
+        {"display_name": "本站点", "role": "station", "station_id": w.station_id},
+        {
+            "display_name": "王五 (原告)",
+            "role": "plaintiff",
+            "legal_name": "王五",
+            "id_number_tail": "5678",
+        },
+    ):
+        status, person = await court.call(judge, "POST", path, body)
+        assert status == 201, person
+    return str(hearing["id"]), str(person["id"])
+
+
+async def test_the_window_asks_which_open_hearing_says_where_it_is_and_keeps_the_hash(
+    court: Court, window: HearingWindow, tmp_path: Path
+) -> None:
+    w = court.world.own
+    second, villager = await _second_hearing_at_the_station(court)
+    judge_cookies = await court.staff("judge")
+    await court.set_state("opened", "开放候庭")  # the first (older) hearing
+    status, body = await court.call(
+        judge_cookies,
+        "POST",
+        f"/api/hearings/{second}/state",
+        {"state": "opened", "reason": "候庭"},
+    )
+    assert status == 200, body
+    camera = CameraTrack(AvCamera.test_pattern(size="320x240", fps=15))
+    await camera.start()
+    key_file = tmp_path / "station.key"
+    await asyncio.to_thread(key_file.write_text, w.station_key)
+    app = StationApp(
+        StationConfig(court.base, w.station_id, key_file),
+        video=PreviewTrack(camera, lambda f: window.show_frame(SELF_ID, f)),
+        audio=None,
+        window=window,
+        stay_open_after_close=True,
+    )
+    window.on_leave = app.leave
+    pump = asyncio.ensure_future(window.run())
+    running = asyncio.ensure_future(app.run())
+    judge = court.client(judge_cookies)
+    try:
+        # Two hearings are open: the window asks, and joins none until the director chooses.
+        await _until("asked", lambda: len(window.choice_buttons) == 2 or running.done())
+        assert app.joins == 0
+        texts = {hid: str(b.cget("text")) for hid, b in window.choice_buttons.items()}
+        assert "宅基地纠纷 第二次开庭" in texts[second]
+        assert w.hearing_id in texts
+        assert "Court A" in texts[second]
+        await _screenshot(window, tmp_path, "1-choose.png")
+        window.choice_buttons[second].invoke()
+        await _until("joined the chosen one", lambda: app.joins == 1 or running.done())
+        assert app.chosen == second
+        assert app.session is not None
+        assert app.session.welcome is not None
+        station_pid = app.session.welcome.participant_id
+
+        # The banner says where it is; the side lists who is expected.
+        case_text = str(window.case_label.cget("text"))
+        assert "a-1" in case_text
+        assert "宅基地纠纷 第二次开庭" in case_text
+        assert "Court A" in str(window.court_label.cget("text"))
+        assert "王五 (原告)" in str(window.people_label.cget("text"))
+        assert "未核验身份" in str(window.people_label.cget("text"))
+        assert "候庭中" in window.status_text
+        assert "未录像" in window.status_text
+        await _screenshot(window, tmp_path, "2-joined.png")
+
+        # The director checks 王五's identity in person, from the window.
+        window.attest_person.set("王五 (原告)")
+        window.attest_name.insert(0, "王五")
+        window.attest_digits.insert(0, "0000")  # misread: the court's record says otherwise
+        window.attest_button.invoke()
+        await _until("refused", lambda: "不符" in str(window.attest_result.cget("text")))
+        window.attest_digits.delete(0, "end")
+        window.attest_digits.insert(0, "5678")
+        window.attest_button.invoke()
+        await _until("checked", lambda: "已记录" in str(window.attest_result.cget("text")))
+        status, log = await court.call(judge_cookies, "GET", f"/api/hearings/{second}/events")
+        assert status == 200
+        (checked,) = [e for e in log["events"] if e["kind"] == "identity.confirmed"]
+        assert checked["actor"] == f"station:{w.station_id}"
+        assert checked["data"]["participant_id"] == villager
+        assert (checked["data"]["method"], checked["data"]["check"]) == (
+            "station_attested",
+            "in_person",
+        )
+        assert checked["data"]["record_matched"] is True
+
+        # The self-test, from the window's button: scored, shown, and at the court.
+        window.self_test_button.invoke()
+        await _until("self-tested", lambda: bool(app.self_tests), timeout=60)
+        scores = {i["check"]: i for i in app.self_tests[0]["items"]}
+        assert scores["camera"]["score"] in ("good", "okay"), scores["camera"]
+        assert (scores["microphone"]["score"], scores["microphone"]["failure"]) == (
+            "bad",
+            "NO_MICROPHONE",
+        )
+        assert scores["network"]["measured"]["loss"] == 0
+        assert "摄像头" in str(window.self_test_label.cget("text"))
+        assert "未接麦克风" in str(window.self_test_label.cget("text"))
+        status, station = await court.call(
+            judge_cookies, "GET", f"/api/stations/{w.station_id}/status"
+        )
+        assert status == 200, station
+        assert station["online"] is True
+        assert station["self_test"]["overall"] == "bad"
+        assert len(station["self_test"]["items"]) == 4
+
+        # In session, on the record; then the judge closes: the hash stays to be confirmed.
+        await judge.connect()
+        await judge.join(second)
+        await judge.request(m.SetHearingState(state=HearingState.IN_SESSION, reason="开庭"))
+        await judge.request(m.Admit(participant_id=station_pid))
+        await _until("on the record", lambda: "在案录像中" in window.status_text)
+        # The line's quality, from the SFU's receiver reports on the station's stream.
+        await _until("network scored", lambda: app.network_score is not None, timeout=30)
+        assert app.network_score == "good"  # loopback
+        assert "网络：良好" in str(window.network_label.cget("text"))
+        await _screenshot(window, tmp_path, "3-in-session.png")
+        status, body = await court.call(
+            judge_cookies,
+            "POST",
+            f"/api/hearings/{second}/state",
+            {"state": "closed", "reason": "闭庭"},
+        )
+        assert status == 200, body
+        await _until("the hash shown", lambda: window.hash_label is not None, timeout=40)
+        assert app.recording_hash is not None
+        root_hash = app.recording_hash[1].root_hash
+        assert window.hash_label is not None
+        shown = str(window.hash_label.cget("text")).replace(" ", "").replace("\n", "")
+        assert shown == root_hash
+        assert not running.done()  # the window stays open for the people present
+        await _screenshot(window, tmp_path, "4-hash.png")
+        window.hash_buttons["confirm"].invoke()
+        await _until("confirmed", lambda: app.hash_answers == [(True, True)])
+        assert window.hash_result is not None
+        assert "已确认" in str(window.hash_result.cget("text"))
+        status, log = await court.call(judge_cookies, "GET", f"/api/hearings/{second}/events")
+        (confirmed,) = [e for e in log["events"] if e["kind"] == "recording.confirmed"]
+        assert confirmed["actor"] == f"participant:{station_pid}"
+        assert confirmed["data"]["root_hash"] == root_hash
+        await _screenshot(window, tmp_path, "5-confirmed.png")
+        window.leave_button.invoke()  # "关闭窗口"
+        assert await asyncio.wait_for(running, 20) is CloseReason.JUDGE_ENDED
+    finally:
+        app.leave()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(running, 20)
+        window.close()
+        await pump
+        with contextlib.suppress(Exception):  # it may never have connected
+            await asyncio.wait_for(judge.close(), 10)
+        camera.stop()
+
+
+async def test_a_station_enrols_with_a_code_and_a_disabled_station_is_told_so(
+    court: Court, clerk: SignalingClient, window: HearingWindow, tmp_path: Path
+) -> None:
+    w = court.world.own
+    admin = await court.staff("admin")
+    status, issued = await court.call(
+        admin, "POST", f"/api/stations/{w.station_id}/enrolment-codes"
+    )
+    assert status == 201, issued
+    code = issued["code"].lower().replace("-", " ")  # as typed: case and spacing do not matter
+    own_key = tmp_path / "station-own.key"
+    common = ["--server", court.base, "--station-id", w.station_id]
+    rc, out = await _cli(*common, "--code", code, "--key-file", str(own_key), command="enrol")
+    assert rc == 0, out
+    assert "enrolled" in out
+    text = await asyncio.to_thread(own_key.read_text)
+    assert text.startswith("-----BEGIN PRIVATE KEY-----")
+    assert own_key.stat().st_mode & 0o777 == 0o600
+    # The code is used up: a second PC cannot enrol with it.
+    rc, out = await _cli(
+        *common, "--code", code, "--key-file", str(tmp_path / "other.key"), command="enrol"
+    )
+    assert rc == 1, out
+
+    # The station runs with its own key (no shared secret was pasted anywhere).
+    app = StationApp(
+        StationConfig(court.base, w.station_id, own_key),
+        video=None,
+        audio=None,
+        window=window,
+        stay_open_after_close=True,
+        backoff=Backoff(random.Random(5)),
+    )
+    window.on_leave = app.leave
+    pump = asyncio.ensure_future(window.run())
+    running = asyncio.ensure_future(app.run())
+    try:
+        await _until("joined with its own key", lambda: app.joins == 1 or running.done())
+        assert app.joins == 1
+        # The court disables the station: its session ends, and its window says why.
+        status, body = await court.call(
+            admin, "POST", f"/api/stations/{w.station_id}/disable", {"disabled": True}
+        )
+        assert status == 200, body
+        assert body["sessions_ended"] >= 1
+        await _until("told", lambda: "本站点已被法院停用" in window.disabled_text)
+        assert "候庭中" not in window.notice_text  # nothing stale left on the screen
+        assert not running.done()  # the window stays for the director to read
+        await _screenshot(window, tmp_path, "6-disabled.png")
+        window.leave_button.invoke()
+        with pytest.raises(StationDisabled):
+            await asyncio.wait_for(running, 20)
+    finally:
+        app.leave()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(running, 20)
+        window.close()
+        await pump
+    # Enabled again, it logs in with the same key.
+    status, body = await court.call(
+        admin, "POST", f"/api/stations/{w.station_id}/disable", {"disabled": False}
+    )
+    assert status == 200, body
+    async with CourtApi.open(court.base) as api:
+        cookies = await station_login(api, StationConfig(court.base, w.station_id, own_key))
+    assert cookies.get("sc_csrf")  # a session: the same key works again

@@ -253,6 +253,74 @@ ROWS = [
     Row("GET", H + "/links", None, roles(403, presiding=200), NOT_OURS),
     Row("GET", "/api/dashboard", None, *expect(roles(403, readers=200, station_director=200))),
     Row("GET", H + "/summary", None, roles(403, presiding=200), NOT_OURS),
+    # -- the station's day (issue 14) --
+    # The station sees its own hearings, a director those at the stations they direct.
+    Row(
+        "GET", "/api/station/hearings", None, *expect(roles(403, station=200, station_director=200))
+    ),
+    Row(
+        "POST",
+        "/api/station/status",
+        lambda w: {"pending_backups": 1},
+        *expect(roles(403, station=200)),
+    ),
+    # The station's status: itself, its director and the court's readers (the readiness column).
+    Row(
+        "GET",
+        "/api/stations/{station_id}/status",
+        None,
+        roles(403, readers=200, station=200, station_director=200, party=404),
+        NOT_OURS,
+    ),
+    # In person, at the station: its director (and the station itself); presiding staff check
+    # over signaling. The seeded name and digits match the defendant's record; the director
+    # (who comes first in ROLES) checks, so the station then finds it done (409, not 403).
+    Row(
+        "POST",
+        "/api/station/hearings/{hearing_id}/participants/{defendant_id}/identity-check",
+        lambda w: {"name": "DEFENDANT", "id_digits": "1234"},
+        roles(403, station=409, station_director=200),
+        NOT_OURS,
+    ),
+    Row("GET", "/api/station/ping", None, *expect(roles(403, station=200))),
+    # Enrolment without pasting secrets: administrators issue codes and disable stations
+    # (enabling here, so the station's own rows keep working); enrolling and the signed login
+    # are public and refuse a wrong code or signature alike.
+    Row(
+        "POST",
+        "/api/stations/{station_id}/enrolment-codes",
+        None,
+        roles(403, admin=201),
+        NOT_OURS,
+    ),
+    Row(
+        "POST",
+        "/api/stations/{station_id}/disable",
+        lambda w: {"disabled": False},
+        roles(403, admin=200),
+        NOT_OURS,
+    ),
+    Row(
+        "POST",
+        "/api/station/enrol",
+        lambda w: {
+            "station_id": w.station_id,
+            "code": "AAAA-BBBB-CCCC",
+            "public_key": STATION_KEY_PEM,
+        },
+        *expect(401),
+    ),
+    Row(
+        "POST",
+        "/api/auth/station/signed",
+        lambda w: {
+            "station_id": w.station_id,
+            "at": "2026-12-01T09:00:00+08:00",
+            "signature": "AAAA",
+        },
+        *expect(401),
+    ),
+    Row("POST", "/api/station/upload-test", None, *expect(roles(403, station=200))),
     Row("POST", "/api/auth/logout", None, *expect(roles(204))),
 ]
 

@@ -204,7 +204,7 @@ def test_user_add_and_station_add(tmp_path: Path) -> None:
 def test_incomplete_subcommand_and_bad_config_fail_clearly(tmp_path: Path) -> None:
     result = run("station")
     assert result.returncode == 2
-    assert "{add,run,send,devices}" in result.stderr
+    assert "{add,run,send,devices,enrol-code,disable,enrol}" in result.stderr
     bad = tmp_path / "bad.toml"
     bad.write_text("[server]\nprot = 1\n")
     result = run("--config", str(bad), "db", "upgrade")

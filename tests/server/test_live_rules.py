@@ -29,6 +29,7 @@ from server.hearings.live import (
     MAIN_ROOM,
     DepartureRecorded,
     HearingStateChanged,
+    IdentityCheck,
     LiveEvent,
     LiveHearing,
     MutedChanged,
@@ -120,6 +121,10 @@ class Room:
             count = await db.scalar(select(func.count()).select_from(HearingEvent))
         assert count is not None
         return count
+
+    async def events(self) -> list[HearingEvent]:
+        async with self.sessions() as db:
+            return list(await EventLogRepository(db).list(self.live.hearing_id))
 
     async def db_state(self, name: str) -> ParticipantState:
         async with self.sessions() as db:
@@ -245,14 +250,56 @@ async def test_identity_attempts_are_limited_and_the_station_can_attest(room: Ro
             await live.confirm_identity(room["defendant"], "x", "0000")
     with pytest.raises(CourtError, match="too many attempts"):
         await live.confirm_identity(room["defendant"], "DEFENDANT", "1234")
-    await live.connect(room["judge"])
-    with pytest.raises(CourtError) as err:
-        await live.attest_identity(room["judge"], room["defendant"])
+    await live.connect(room["plaintiff"])
+    with pytest.raises(CourtError) as err:  # a party checks nobody
+        await live.attest_identity(room["plaintiff"], room["defendant"])
     assert err.value.code == "FORBIDDEN"
     await live.connect(room["station"])
-    await live.attest_identity(room["station"], room["defendant"])
+    with pytest.raises(CourtError) as err:  # in person: the name and digits read are needed
+        await live.attest_identity(room["station"], room["defendant"])
+    assert err.value.code == "BAD_FIELD"
+    with pytest.raises(CourtError, match="do not match") as err:
+        await live.attest_identity(
+            room["station"], room["defendant"], name="DEFENDANT", id_digits="9999"
+        )
+    with pytest.raises(CourtError) as err:  # a station sees people, not video
+        await live.attest_identity(
+            room["station"], room["defendant"], check=IdentityCheck.DOCUMENT_ON_VIDEO
+        )
+    assert err.value.code == "BAD_FIELD"
+    await live.attest_identity(
+        room["station"], room["defendant"], name="defendant", id_digits="1234", note="身份证"
+    )
     assert live.attendees[room["defendant"]].identity_method == "station_attested"
     assert room.state("defendant") is P.IDENTITY_CONFIRMED
+    events = await room.events()
+    confirmed = [e for e in events if e.kind == "identity.confirmed"]
+    assert confirmed[-1].actor == f"participant:{room['station']}"
+    assert confirmed[-1].data["check"] == "in_person"
+    assert confirmed[-1].data["record_matched"] is True
+
+
+async def test_presiding_staff_check_a_locked_out_party_another_way(room: Room) -> None:
+    live = room.live
+    await live.connect(room["plaintiff"])
+    for _ in range(3):
+        with pytest.raises(CourtError):
+            await live.confirm_identity(room["plaintiff"], "x", "0000")
+    await live.connect(room["judge"])
+    with pytest.raises(CourtError) as err:  # "another way" is said in the note
+        await live.attest_identity(room["judge"], room["plaintiff"], check=IdentityCheck.OTHER)
+    assert err.value.code == "BAD_FIELD"
+    await live.attest_identity(
+        room["judge"], room["plaintiff"], check=IdentityCheck.DOCUMENT_ON_VIDEO
+    )
+    await live.consent(room["plaintiff"], ["online_proceedings", "court_rules", "no_recording"])
+    assert room.state("plaintiff") is P.WAITING
+    assert await live.admit(room["judge"], room["plaintiff"]) == 1
+    confirmed = [e for e in await room.events() if e.kind == "identity.confirmed"]
+    assert confirmed[-1].actor == f"participant:{room['judge']}"
+    assert confirmed[-1].data["method"] == "staff_attested"
+    assert confirmed[-1].data["check"] == "document_on_video"
+    assert confirmed[-1].data["record_matched"] is None
 
 
 async def test_admission_follows_state_lock_and_role(room: Room) -> None:

@@ -31,6 +31,9 @@ EXPECTED_TABLES = {
     "web_sessions",
     "hearing_events",
     "alembic_version",
+    "station_status",  # issue 14
+    "station_keys",
+    "station_enrolment_codes",
 }
 
 
