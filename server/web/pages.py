@@ -23,7 +23,7 @@ PAGES = {
     "/": "login.html",
     "/dashboard": "dashboard.html",
     "/join": "join.html",
-    "/hearings/{hearing_id}/room": "room.html",
+    # "/hearings/{hearing_id}/room": room.html, through _room_page below
     # Staff console (issue 12): open a case, a case and its hearings, a hearing's booking
     # and links, a closed hearing's summary.
     "/cases/new": "case_new.html",

@@ -211,3 +211,15 @@ async def test_duplicate_case_number_conflicts(api: Api, world: World) -> None:
     await api.login(world.other.users["judge"])
     status, body = await api.call("POST", "/api/cases", {"number": "a-1", "title": "fine"})
     assert status == 201
+
+
+async def test_no_route_is_registered_twice(app_client: TestClient[Any, Any]) -> None:
+    """aiohttp answers with the first of two routes for one method and path, silently: a page
+    with its own handler (the room, which sends a station director elsewhere) would be
+    shadowed by a plain one registered before it."""
+    seen: set[tuple[str, str]] = set()
+    for route in app_client.app.router.routes():
+        info = route.resource.canonical if route.resource is not None else ""
+        key = (route.method, info)
+        assert key not in seen, key
+        seen.add(key)
