@@ -41,6 +41,7 @@ from server.enums import (
 from server.errors import CourtError, ErrorCode, not_found
 from server.hearings import states
 from server.hearings.access import forbidden, managed_hearing, require_presiding
+from server.hearings.stations import overall_score
 from server.ids import HearingId
 from server.storage.booking_repositories import DashboardRepository, StaffRepository
 from server.storage.eventlog import EventLogRepository
@@ -53,6 +54,7 @@ from server.storage.repositories import (
     StationRepository,
     UserRepository,
 )
+from server.storage.station_status import StationStatusRepository
 
 # The court's zone (China keeps UTC+8 all year): "today" on the dashboard is the court's day.
 COURT_ZONE = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -93,6 +95,7 @@ class DashboardRow:
     clerk_name: str | None
     people: list[Person] = field(default_factory=list)
     station_online: bool = False
+    station_self_test: str | None = None  # the station's latest self-test: good, okay, bad
 
 
 @dataclass(frozen=True, slots=True)
@@ -510,6 +513,14 @@ class BookingService:
             )
             people = await repo.participants([h.id for h in hearings])
             court = await CourtRepository(db).get(principal.court_id)
+            statuses = await StationStatusRepository(db).list(
+                sorted({h.station_id for h in hearings if h.station_id})
+            )
+        self_tests = {
+            status.station_id: overall_score(status.self_test.get("items", []))
+            for status in statuses
+            if status.self_test
+        }
         by_hearing: dict[str, list[Participant]] = defaultdict(list)
         for person in people:
             by_hearing[person.hearing_id].append(person)
@@ -540,6 +551,7 @@ class BookingService:
                     station_online=any(
                         p.role is HearingRole.STATION and p.connected for p in persons
                     ),
+                    station_self_test=self_tests.get(hearing.station_id or ""),
                 )
             )
         return today, court.name if court else "", rows

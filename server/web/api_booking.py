@@ -150,6 +150,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
                 presiding_name=r.presiding_name,
                 clerk_name=r.clerk_name,
                 station_online=r.station_online,
+                station_self_test=r.station_self_test,
                 people=[
                     b.ReadinessOut(
                         participant_id=p.participant_id,

@@ -103,6 +103,10 @@ class DashboardHearingOut(Response):
     presiding_name: str | None
     clerk_name: str | None
     station_online: bool = Field(description="The station is connected to this hearing now.")
+    station_self_test: Literal["good", "okay", "bad"] | None = Field(
+        default=None,
+        description="The overall score of the station's latest self-test (null: none reported).",
+    )
     people: list[ReadinessOut]
 
 

@@ -58,6 +58,9 @@ async def test_the_director_sees_the_station_and_checks_identity_in_person(
         await page.fill("#password", PASSWORD)
         await page.click("button[type=submit]")
         await page.wait_for_url("**/dashboard")
+        # The readiness column carries the station's self-test (its microphone failed).
+        row = page.locator(f"tr[data-hearing-id='{w.hearing_id}']")
+        await expect(row.get_by_test_id("station-self-test")).to_have_text("站点自检: 较差")
         # The hearing list, as before; opening the hearing leads to the director's page.
         await page.click(f"tr[data-hearing-id='{w.hearing_id}'] a")
         await page.wait_for_url(f"**/station?hearing={w.hearing_id}")

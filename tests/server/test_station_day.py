@@ -54,6 +54,12 @@ async def test_a_self_test_is_scored_by_its_worst_check(
     status, state = await api.call("GET", f"/api/stations/{w.station_id}/status")
     assert status == 200
     assert [i["check"] for i in state["self_test"]["items"]] == ["camera", "network"]
+    # ... and the dashboard's row of the hearing held at the station shows its score.
+    status, board = await api.call("GET", "/api/dashboard")
+    assert status == 200, board
+    scores = {h["id"]: h["station_self_test"] for h in board["hearings"]}
+    assert scores[w.hearing_id] == "okay"
+    assert scores[w.other_hearing_id] is None  # held at no station
 
 
 async def test_a_disabled_station_is_told_only_with_its_key(

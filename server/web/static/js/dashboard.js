@@ -35,6 +35,10 @@ function readiness(h) {
   if (h.station_id) {
     cell.append(el("div", { class: h.station_online ? "online" : "offline", testid: "station-status" },
       t(h.station_online ? "sc_station_online" : "sc_station_offline")));
+    if (h.station_self_test) {
+      cell.append(el("div", { class: `self-test ${h.station_self_test}`, testid: "station-self-test" },
+        `${t("sc_station_self_test")}: ${t(`ready_${h.station_self_test}`)}`));
+    }
   }
   const here = h.people.filter((p) => p.connected && !PRESIDING.has(p.role) && p.role !== "station");
   if (here.length) {

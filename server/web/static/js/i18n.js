@@ -72,7 +72,7 @@ const STRINGS = {
     err_TIMEOUT: "服务器没有及时回应，请检查网络后再试。", err_CLOSED: "与服务器的连接已断开。",
     err_NETWORK: "网络连接失败，请检查网络后再试。",
     // -- staff console (issue 12) --
-    ready_label: "设备检测", ready_good: "良好", ready_okay: "一般", ready_bad: "较差", ready_unknown: "已跳过", ready_none: "未检测",
+    sc_station_self_test: "站点自检", ready_label: "设备检测", ready_good: "良好", ready_okay: "一般", ready_bad: "较差", ready_unknown: "已跳过", ready_none: "未检测",
     console_title: "庭审控制", console_closed: "庭审已结束。", back_to_dashboard: "返回庭审安排",
     cancel: "取消", do_cancel: "取消庭审", caucus_name: "单独会谈室名称", caucus_create: "新建会谈室", do_resume: "继续开庭",
     seat_judge: "审判员", seat_mediator: "调解员", seat_clerk: "书记员", seat_plaintiff: "原告",
@@ -329,7 +329,7 @@ const STRINGS = {
     err_CLOSED: "The connection to the server was lost.",
     err_NETWORK: "Could not reach the server; check the network and try again.",
     // -- staff console (issue 12) --
-    ready_label: "Device check", ready_good: "good", ready_okay: "fair", ready_bad: "poor", ready_unknown: "skipped", ready_none: "not done",
+    sc_station_self_test: "Station self-test", ready_label: "Device check", ready_good: "good", ready_okay: "fair", ready_bad: "poor", ready_unknown: "skipped", ready_none: "not done",
     console_title: "Hearing console", console_closed: "The hearing has closed.",
     back_to_dashboard: "Back to hearings", cancel: "Cancel", do_cancel: "Cancel the hearing", caucus_name: "Private room name",
     caucus_create: "New private room", do_resume: "Resume",

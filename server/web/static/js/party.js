@@ -7,7 +7,7 @@
 // next (left, removed, dismissed, replaced by another device, link withdrawn, hearing closed).
 import { api } from "./api.js";
 import { applyStrings, t, errorText, formatTime } from "./i18n.js";
-import { CourtPeer, localMedia } from "./peer.js";
+import { CourtPeer, localMedia, newTile, showTrack } from "./peer.js";
 import { StayingSession } from "./signaling.js";
 import { acquire, browserFamily, browserSupported, measureNetwork, micMeter, playTone, score } from "./devicecheck.js";
 
@@ -88,24 +88,8 @@ async function applyVideoSending() {
 function tileFor(participantId) {
   let tile = room.tiles.get(participantId);
   if (!tile) {
-    const figure = document.createElement("figure");
-    figure.className = "tile";
-    figure.dataset.participantId = participantId;
-    figure.dataset.testid = "tile";
-    const video = document.createElement("video");
-    video.autoplay = true;
-    video.playsInline = true;
-    const caption = document.createElement("figcaption");
-    figure.append(video, caption);
-    $("tiles").append(figure);
-    const stream = new MediaStream();
-    video.srcObject = stream;
-    if (video.requestVideoFrameCallback) {
-      video.requestVideoFrameCallback((now) => {
-        if (!room.timings.firstFrame.has(participantId)) room.timings.firstFrame.set(participantId, now);
-      });
-    }
-    tile = { figure, video, stream, caption };
+    tile = newTile(participantId, room.timings.firstFrame);
+    $("tiles").append(tile.figure);
     room.tiles.set(participantId, tile);
   }
   const info = room.roster.get(participantId);
@@ -116,12 +100,7 @@ function tileFor(participantId) {
 }
 
 function onTrack(owner, track) {
-  const tile = tileFor(owner);
-  for (const old of tile.stream.getTracks().filter((x) => x.kind === track.kind)) {
-    tile.stream.removeTrack(old);
-  }
-  tile.stream.addTrack(track);
-  tile.video.play().catch(() => {});
+  showTrack(tileFor(owner), track);
   layout();
 }
 

@@ -112,3 +112,35 @@ export class CourtPeer {
     this.pc?.close();
   }
 }
+
+// A picture for one participant: a <figure> with its <video> fed by a MediaStream that the
+// tracks arriving for that participant are put into. `firstFrame` (a Map participant id ->
+// performance.now() ms) records when the first frame was shown, for support staff and tests.
+export function newTile(participantId, firstFrame) {
+  const figure = document.createElement("figure");
+  figure.className = "tile";
+  figure.dataset.participantId = participantId;
+  figure.dataset.testid = "tile";
+  const video = document.createElement("video");
+  video.autoplay = true;
+  video.playsInline = true;
+  const caption = document.createElement("figcaption");
+  figure.append(video, caption);
+  const stream = new MediaStream();
+  video.srcObject = stream;
+  if (video.requestVideoFrameCallback) {
+    video.requestVideoFrameCallback((now) => {
+      if (!firstFrame.has(participantId)) firstFrame.set(participantId, now);
+    });
+  }
+  return { figure, video, stream, caption };
+}
+
+// Put an arriving track into its tile, in place of the one of its kind it had.
+export function showTrack(tile, track) {
+  for (const old of tile.stream.getTracks().filter((x) => x.kind === track.kind)) {
+    tile.stream.removeTrack(old);
+  }
+  tile.stream.addTrack(track);
+  tile.video.play().catch(() => {});
+}

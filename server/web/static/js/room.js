@@ -5,7 +5,7 @@
 import { api } from "./api.js";
 import { allowedTransitions, CALLED_ROLES, ROOM_MOVERS } from "./hearing-rules.js";
 import { applyStrings, t, errorText, formatTime } from "./i18n.js";
-import { CourtPeer, localMedia } from "./peer.js";
+import { CourtPeer, localMedia, newTile, showTrack } from "./peer.js";
 import { ConnectionClosed, SignalingClient } from "./signaling.js";
 
 applyStrings();
@@ -170,29 +170,14 @@ function placeTile(figure, pid, role) {
 function tileFor(participantId) {
   let tile = room.tiles.get(participantId);
   if (!tile) {
-    const figure = document.createElement("figure");
-    figure.className = "tile";
-    figure.dataset.participantId = participantId;
-    figure.dataset.testid = "tile";
-    const video = document.createElement("video");
-    video.autoplay = true;
-    video.playsInline = true;
-    const caption = document.createElement("figcaption");
+    tile = newTile(participantId, room.timings.firstFrame);
     const seat = document.createElement("span");
     seat.className = "seat";
     seat.dataset.testid = "seat-label";
     const name = document.createElement("span");
     name.className = "name";
-    caption.append(seat, " ", name);
-    figure.append(video, caption);
-    const stream = new MediaStream();
-    video.srcObject = stream;
-    if (video.requestVideoFrameCallback) {
-      video.requestVideoFrameCallback((now) => {
-        if (!room.timings.firstFrame.has(participantId)) room.timings.firstFrame.set(participantId, now);
-      });
-    }
-    tile = { figure, video, stream, caption, name };
+    tile.caption.append(seat, " ", name);
+    tile.name = name;
     room.tiles.set(participantId, tile);
   }
   const info = room.roster.get(participantId);
@@ -205,12 +190,7 @@ function tileFor(participantId) {
 }
 
 function onTrack(owner, track) {
-  const tile = tileFor(owner);
-  for (const old of tile.stream.getTracks().filter((x) => x.kind === track.kind)) {
-    tile.stream.removeTrack(old);
-  }
-  tile.stream.addTrack(track);
-  tile.video.play().catch(() => {});
+  showTrack(tileFor(owner), track);
   if (track.kind === "audio") meterAudio(owner, track);
 }
 
