@@ -226,7 +226,7 @@ async def test_party_comes_back_by_itself_within_5_s(
             # the judge has the party back too, in the hearing
             me = await participant_id(page)
             await expect(
-                judge.locator(f'#roster tr[data-participant-id="{me}"]')
+                judge.locator(f'#roster li[data-participant-id="{me}"]')
             ).to_have_attribute("data-state", "in_hearing", timeout=10_000)
         finally:
             _cut(how, False)
