@@ -203,6 +203,7 @@ async def test_a_hearing_from_booking_to_archive_in_the_browser(
         # Play the recording back: verified intact, a picture for each person who was there.
         await judge.get_by_test_id("recordings-link").click()
         await judge.wait_for_url(f"**/hearings/{hearing_id}/recordings")
+        assert await serious_violations(judge) == []
         await judge.locator("#recording-list a").first.click()
         await judge.wait_for_url(re.compile(r"/recordings/[0-9a-f-]{36}$"))
         await expect(judge.locator("#badge")).to_have_attribute(
@@ -215,6 +216,7 @@ async def test_a_hearing_from_booking_to_archive_in_the_browser(
         await judge.click("#play")
         present = f'.tile[data-participant-id="{ids["张三"]}"][data-present="true"]'
         await expect(judge.locator(present).first).to_be_attached(timeout=30_000)
+        assert await serious_violations(judge) == []
         await shot(judge, "playback")
     finally:
         for context in contexts:
