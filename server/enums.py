@@ -112,3 +112,7 @@ class EventKind(StrEnum):
     STATION_REPORT = "station.report"
     STATION_BACKUP_STARTED = "station.backup_started"
     STATION_BACKUP_RECEIVED = "station.backup_received"
+    # The hearing record (issue 15): a mediation ends in effect (the last party signed the
+    # agreement) or failed (a party refused, with the reason); the court's statistics count them.
+    AGREEMENT_EFFECTIVE = "agreement.effective"
+    MEDIATION_FAILED = "mediation.failed"

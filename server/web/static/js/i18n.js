@@ -239,6 +239,12 @@ const STRINGS = {
     director_check_submit: "确认已当面核验", director_cancel: "取消",
     director_check_mismatch: "姓名或证件号码与法院记录不符，请再次核对证件。",
     director_no_station: "您没有负责的站点。", director_no_hearings: "本站点今日及近期没有庭审。",
+    // -- screen sharing (issue 13.4) --
+    // -- line adaptation (issue 16) --
+    // -- hearing record (issue 15) --
+    sc_ev_agreement_effective: "调解协议生效", sc_ev_mediation_failed: "调解不成",
+    // -- documents and statistics (issue 15) --
+    // -- reliability (issue 16) --
   },
   en: {
     app: "Shared Court", login: "Staff login", username: "Username", password: "Password", signin: "Sign in",
@@ -499,6 +505,12 @@ const STRINGS = {
     director_check_submit: "Confirm: checked in person", director_cancel: "Cancel",
     director_check_mismatch: "The name or number does not match the court's record; check the document again.",
     director_no_station: "You direct no station.", director_no_hearings: "No hearings today or soon at this station.",
+    // -- screen sharing (issue 13.4) --
+    // -- line adaptation (issue 16) --
+    // -- hearing record (issue 15) --
+    sc_ev_agreement_effective: "mediation agreement in effect", sc_ev_mediation_failed: "mediation failed",
+    // -- documents and statistics (issue 15) --
+    // -- reliability (issue 16) --
   },
 };
 
