@@ -41,6 +41,7 @@ from server.enums import (
 from server.errors import CourtError, ErrorCode, not_found
 from server.hearings import states
 from server.hearings.access import forbidden, managed_hearing, require_presiding
+from server.hearings.station_backups import backup_states
 from server.hearings.stations import overall_score
 from server.ids import HearingId
 from server.storage.booking_repositories import DashboardRepository, StaffRepository
@@ -622,20 +623,16 @@ def _recordings(events: Sequence[HearingEvent]) -> list[dict[str, Any]]:
 
 def _backups(events: Sequence[HearingEvent]) -> list[dict[str, Any]]:
     """Each backup a station registered, and whether the court received it intact."""
-    backups: dict[str, dict[str, Any]] = {}
-    for e in events:
-        rid = str(e.data.get("recording_id", ""))
-        if e.kind == EventKind.STATION_BACKUP_STARTED:
-            backups[rid] = {
-                "recording_id": rid,
-                "at": e.at,
-                "station_id": e.data.get("station_id"),
-                "received": False,
-                "root_hash": None,
-            }
-        elif e.kind == EventKind.STATION_BACKUP_RECEIVED and rid in backups:
-            backups[rid].update(received=True, root_hash=e.data.get("root_hash"))
-    return list(backups.values())
+    return [
+        {
+            "recording_id": b.recording_id,
+            "at": b.registered_at,
+            "station_id": b.station_id,
+            "received": b.received,
+            "root_hash": b.root_hash,
+        }
+        for b in backup_states(events)
+    ]
 
 
 def _seat(role: HearingRole) -> str:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -29,6 +30,7 @@ from server.hearings.access import forbidden, managed_hearing, readable_hearing
 from server.ids import HearingId, RecordingId, StationId
 from server.recording.station_backups import StationBackupStore
 from server.storage.eventlog import EventLogRepository
+from server.storage.models import HearingEvent
 
 # Station backup recordings a hearing accepts: a station reconnecting re-registers the same
 # one, so a handful is plenty; the bound keeps a hostile station from flooding the event log.
@@ -52,6 +54,40 @@ class BackupReceipt:
 
     report: Report  # the verification against the key the station registered
     received: bool  # intact (verify 0 or 2): taken, logged, never written again
+
+
+@dataclass(frozen=True, slots=True)
+class BackupState:
+    """Where one registered backup stands, as the event log tells it."""
+
+    recording_id: str
+    station_id: str | None
+    registered_at: datetime
+    received: bool  # the court took it intact (``station.backup_received``)
+    root_hash: str | None  # of the received package
+
+
+BACKUP_EVENT_KINDS = (EventKind.STATION_BACKUP_STARTED, EventKind.STATION_BACKUP_RECEIVED)
+
+
+def backup_states(events: Iterable[HearingEvent]) -> list[BackupState]:
+    """Each backup registered in `events` (one hearing's log or several), in order, and whether
+    the court received it: the one reading of the two event kinds, for the hearing's summary
+    and the station's status alike."""
+    states: dict[str, BackupState] = {}
+    for e in events:
+        rid = str(e.data.get("recording_id", ""))
+        if e.kind == EventKind.STATION_BACKUP_STARTED and rid not in states:
+            station = e.data.get("station_id")
+            states[rid] = BackupState(
+                rid, None if station is None else str(station), e.at, False, None
+            )
+        elif e.kind == EventKind.STATION_BACKUP_RECEIVED and rid in states:
+            root = e.data.get("root_hash")
+            states[rid] = dataclasses.replace(
+                states[rid], received=True, root_hash=None if root is None else str(root)
+            )
+    return list(states.values())
 
 
 async def _registered_backup_key(

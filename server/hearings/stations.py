@@ -43,6 +43,7 @@ from server.enums import (
 from server.errors import CourtError, ErrorCode, not_found
 from server.hearings.access import forbidden, readable_hearing
 from server.hearings.rooms import HearingRooms
+from server.hearings.station_backups import BACKUP_EVENT_KINDS, backup_states
 from server.ids import HearingId, ParticipantId
 from server.storage.eventlog import EventLogRepository
 from server.storage.models import Case, Court, Hearing, Participant, Station, StationStatus
@@ -262,21 +263,15 @@ class StationDayService:
 
     @staticmethod
     async def _backups_not_received(db: AsyncSession, principal: Principal, station_id: str) -> int:
-        """Backup recordings the station registered (``station.backup_started``) that the court
-        has not received yet, over the station's hearings: the court's own view of what is
-        still on the station PC (server/hearings/station_backups.py logs both)."""
-        started: set[str] = set()
-        received: set[str] = set()
+        """Backup recordings the station registered that the court has not received yet, over
+        the station's hearings: the court's own view of what is still on the station PC."""
         hearings = await HearingRepository(db).list(
             court_id=principal.court_id, station_ids=[station_id]
         )
-        for hearing in hearings:
-            for event in await EventLogRepository(db).list(HearingId(hearing.id)):
-                if event.kind == EventKind.STATION_BACKUP_STARTED:
-                    started.add(str(event.data.get("recording_id")))
-                elif event.kind == EventKind.STATION_BACKUP_RECEIVED:
-                    received.add(str(event.data.get("recording_id")))
-        return len(started - received)
+        events = await EventLogRepository(db).list_kinds(
+            [h.id for h in hearings], BACKUP_EVENT_KINDS
+        )
+        return sum(not b.received for b in backup_states(events))
 
     def _state(self, station: Station, row: StationStatus | None) -> StationState:
         if row is None:

@@ -19,8 +19,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from recordings import VerifyKey
 from server import __version__
-from server.auth.principals import PartyPrincipal, Principal, StaffPrincipal, StationPrincipal
-from server.auth.service import IssuedSession
+from server.auth.principals import PartyPrincipal
 from server.errors import CourtError, ErrorCode, not_found
 from server.hearings.service import event_json
 from server.ids import HearingId, ParticipantId, RecordingId
@@ -46,29 +45,11 @@ from server.web.http import (
     parse_body,
     path_id,
     principal,
+    principal_out,
     reply,
-    set_session_cookies,
+    session_reply,
 )
 from server.web.qr import qr_svg
-
-
-def _principal_out(p: Principal) -> s.StaffOut | s.StationPrincipalOut | s.PartyOut:
-    if isinstance(p, StaffPrincipal):
-        return s.StaffOut(
-            user_id=p.user_id, court_id=p.court_id, role=p.role, display_name=p.display_name
-        )
-    if isinstance(p, StationPrincipal):
-        return s.StationPrincipalOut(station_id=p.station_id, court_id=p.court_id)
-    return s.PartyOut(participant_id=p.participant_id, hearing_id=p.hearing_id, court_id=p.court_id)
-
-
-def _session_reply(request: web.Request, issued: IssuedSession) -> web.StreamResponse:
-    response = reply(
-        s.SessionOut(principal=_principal_out(issued.principal), csrf_token=issued.csrf_token)
-    )
-    set_session_cookies(request, response, issued)
-    return response
-
 
 # -- public -------------------------------------------------------------------------------
 
@@ -80,7 +61,7 @@ async def health(request: web.Request) -> web.StreamResponse:
 async def login(request: web.Request) -> web.StreamResponse:
     body = await parse_body(request, s.LoginRequest)
     issued = await request.app[AUTH].login(body.username, body.password, client_address(request))
-    return _session_reply(request, issued)
+    return session_reply(request, issued)
 
 
 async def station_login(request: web.Request) -> web.StreamResponse:
@@ -88,7 +69,7 @@ async def station_login(request: web.Request) -> web.StreamResponse:
     issued = await request.app[AUTH].station_login(
         body.station_id, body.key, client_address(request)
     )
-    return _session_reply(request, issued)
+    return session_reply(request, issued)
 
 
 async def _end_sessions(
@@ -118,14 +99,14 @@ async def redeem_invitation(request: web.Request) -> web.StreamResponse:
             issued.principal.hearing_id,
             issued.principal.participant_id,
         )
-    return _session_reply(request, issued)
+    return session_reply(request, issued)
 
 
 # -- session ------------------------------------------------------------------------------
 
 
 async def me(request: web.Request) -> web.StreamResponse:
-    return reply(s.SessionOut(principal=_principal_out(principal(request))))
+    return reply(s.SessionOut(principal=principal_out(principal(request))))
 
 
 async def logout(request: web.Request) -> web.StreamResponse:

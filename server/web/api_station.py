@@ -16,7 +16,6 @@ from server.hearings.station_enrolment import StationEnrolmentService
 from server.hearings.stations import StationDayService, StationState
 from server.ids import ParticipantId
 from server.web import schemas_station as s
-from server.web.api import _session_reply
 from server.web.appkeys import AUTH, CLOCK, CONNECTIONS, ROOMS, SESSIONS
 from server.web.endpoint import Endpoint
 from server.web.http import (
@@ -26,6 +25,7 @@ from server.web.http import (
     path_id,
     principal,
     reply,
+    session_reply,
 )
 from server.web.schemas import SessionOut
 from server.web.schemas_station import DisableRequest
@@ -130,7 +130,7 @@ async def signed_login(request: web.Request) -> web.StreamResponse:
     issued = await request.app[AUTH].station_signed_login(
         body.station_id, body.at, signature, client_address(request)
     )
-    return _session_reply(request, issued)
+    return session_reply(request, issued)
 
 
 async def disable_station(request: web.Request) -> web.StreamResponse:

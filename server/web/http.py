@@ -9,10 +9,11 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from server.auth.principals import Principal
+from server.auth.principals import Principal, StaffPrincipal, StationPrincipal
 from server.auth.service import IssuedSession
 from server.errors import CourtError, ErrorCode, not_found
 from server.ids import HearingId, parse_id
+from server.web import schemas as s
 from server.web.appkeys import CONFIG, PRINCIPAL
 
 SESSION_COOKIE = "sc_session"
@@ -121,3 +122,23 @@ def set_session_cookies(
 def clear_session_cookies(response: web.StreamResponse) -> None:
     response.del_cookie(SESSION_COOKIE, path="/")
     response.del_cookie(CSRF_COOKIE, path="/")
+
+
+def principal_out(p: Principal) -> s.StaffOut | s.StationPrincipalOut | s.PartyOut:
+    """Who a session belongs to, as the API shows it."""
+    if isinstance(p, StaffPrincipal):
+        return s.StaffOut(
+            user_id=p.user_id, court_id=p.court_id, role=p.role, display_name=p.display_name
+        )
+    if isinstance(p, StationPrincipal):
+        return s.StationPrincipalOut(station_id=p.station_id, court_id=p.court_id)
+    return s.PartyOut(participant_id=p.participant_id, hearing_id=p.hearing_id, court_id=p.court_id)
+
+
+def session_reply(request: web.Request, issued: IssuedSession) -> web.StreamResponse:
+    """The answer to a request that opened a session: who, the CSRF token, and the cookies."""
+    response = reply(
+        s.SessionOut(principal=principal_out(issued.principal), csrf_token=issued.csrf_token)
+    )
+    set_session_cookies(request, response, issued)
+    return response

@@ -3,8 +3,15 @@ status, and a disabled station told so only once it proved who it is."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from server.enums import EventKind
+from server.storage.eventlog import EventLogRepository
+from server.web.appkeys import SESSIONS
 from tests.conftest import FakeClock
-from tests.server.conftest import Api, World
+from tests.server.conftest import Api, World, app_of
 
 
 async def test_the_station_sees_its_day_with_court_case_and_people(
@@ -29,6 +36,31 @@ async def test_the_station_sees_its_day_with_court_case_and_people(
     clock.advance(200)
     status, state = await api.call("GET", f"/api/stations/{w.station_id}/status")
     assert state["online"] is False
+
+
+async def test_the_status_counts_backups_the_court_has_not_received(
+    api: Api, world: World, app_client: TestClient[Any, Any], clock: FakeClock
+) -> None:
+    """Registered (and re-registered) backups of the station's hearings, less those received;
+    a backup logged in a hearing held elsewhere is not this station's."""
+    w = world.own
+    started, received = EventKind.STATION_BACKUP_STARTED, EventKind.STATION_BACKUP_RECEIVED
+    async with app_of(app_client)[SESSIONS].begin() as db:
+        log = EventLogRepository(db)
+        for hearing_id, kind, rid in (
+            (w.hearing_id, started, "b1"),
+            (w.hearing_id, started, "b2"),
+            (w.hearing_id, started, "b2"),  # the station reconnected and registered it again
+            (w.hearing_id, started, "b3"),
+            (w.hearing_id, received, "b1"),
+            (w.other_hearing_id, started, "elsewhere"),
+        ):
+            data = {"recording_id": rid, "station_id": w.station_id, "root_hash": "ab" * 32}
+            await log.append(hearing_id, at=clock.now(), actor="server", kind=kind, data=data)
+    await api.login(w.users["station_director"])
+    status, state = await api.call("GET", f"/api/stations/{w.station_id}/status")
+    assert status == 200, state
+    assert state["backups_not_received"] == 2  # b2 and b3
 
 
 async def test_a_self_test_is_scored_by_its_worst_check(
