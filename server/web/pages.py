@@ -1,11 +1,15 @@
 """HTML pages: plain files, no build step, no inline script (the CSP forbids it).
 
 Each page is a static document whose module script talks to the REST API; what a visitor may
-see is decided by the API, not by the page.
+see is decided by the API, not by the page. The one thing a template may ask of the server is
+a shared part: a line ``<!-- include: NAME -->`` is replaced by templates/partials/NAME.html
+(the staff pages' header, written once), when the page is first served.
 """
 
 from __future__ import annotations
 
+import re
+from functools import cache
 from pathlib import Path
 
 from aiohttp import web
@@ -37,13 +41,26 @@ PAGES = {
 }
 
 
+_INCLUDE = re.compile(r"<!-- include: ([a-z_]+) -->\n")
+
+
+@cache
+def page_html(name: str) -> str:
+    """The template `name` with its shared parts included (read once; the files ship with the
+    code). Raises FileNotFoundError for an unknown template or partial."""
+    text = (TEMPLATES_DIR / name).read_text(encoding="utf-8")
+    return _INCLUDE.sub(
+        lambda m: (TEMPLATES_DIR / "partials" / f"{m.group(1)}.html").read_text(encoding="utf-8"),
+        text,
+    )
+
+
 def _page(name: str) -> Handler:
-    path = TEMPLATES_DIR / name
+    html = page_html(name)
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        response = web.FileResponse(path)
+        response = web.Response(text=html, content_type="text/html", charset="utf-8")
         response.headers["Cache-Control"] = "no-store"
-        response.content_type = "text/html"
         return response
 
     return handler
