@@ -243,6 +243,14 @@ const STRINGS = {
     // -- line adaptation (issue 16) --
     // -- hearing record (issue 15) --
     sc_ev_agreement_effective: "调解协议生效", sc_ev_mediation_failed: "调解不成",
+    sc_ev_record_saved: "保存笔录或协议", sc_ev_record_signing_requested: "请当事人签名",
+    sc_ev_record_signed: "当事人签名", sc_ev_record_signing_refused: "当事人拒绝签名",
+    sc_ev_record_signature_rejected: "签名被拒绝", sc_ev_record_finalised: "笔录定稿并盖章",
+    err_TEXT_CHANGED: "内容在您阅读后已被修改，请重新阅读后再签名。",
+    err_CODE_INVALID: "验证码不正确，请核对页面上显示给您的验证码。",
+    err_CODE_USED: "该验证码已使用过，请重新获取验证码。",
+    err_NOT_YOUR_SIGNATURE: "您只能以本人名义签名。",
+    err_RECORD_FINALISED: "该文书已定稿，不能再修改或签名。",
     // -- documents and statistics (issue 15) --
     // -- reliability (issue 16) --
   },
@@ -509,6 +517,14 @@ const STRINGS = {
     // -- line adaptation (issue 16) --
     // -- hearing record (issue 15) --
     sc_ev_agreement_effective: "mediation agreement in effect", sc_ev_mediation_failed: "mediation failed",
+    sc_ev_record_saved: "record saved", sc_ev_record_signing_requested: "signatures requested",
+    sc_ev_record_signed: "signed", sc_ev_record_signing_refused: "refused to sign",
+    sc_ev_record_signature_rejected: "signature refused by the court", sc_ev_record_finalised: "transcript finalised and sealed",
+    err_TEXT_CHANGED: "The text was changed after you read it. Please read it again before signing.",
+    err_CODE_INVALID: "The code is not right. Check the code shown to you on this page.",
+    err_CODE_USED: "This code has already been used. Please get a new code.",
+    err_NOT_YOUR_SIGNATURE: "You can only sign in your own name.",
+    err_RECORD_FINALISED: "This document is final. It cannot be changed or signed any more.",
     // -- documents and statistics (issue 15) --
     // -- reliability (issue 16) --
   },
