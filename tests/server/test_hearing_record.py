@@ -68,7 +68,7 @@ async def code_for(
 ) -> dict[str, Any]:
     status, body = await api.call("POST", doc(court, kind) + "/code", {"participant_id": pid})
     assert status == 200, body
-    return body
+    return dict(body)
 
 
 def sign_body(pid: str, code: str, sha: str, name: str = "原告本人") -> dict[str, Any]:
@@ -97,7 +97,7 @@ async def start_signing(api: Api, court: CourtWorld, clock: FakeClock) -> dict[s
     status, body = await api.call("POST", doc(court) + "/signing-request")
     assert status == 200, body
     assert body["state"] == "signing"
-    return body
+    return dict(body)
 
 
 async def test_transcript_versions_signing_stale_and_seal(
