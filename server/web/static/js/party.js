@@ -10,6 +10,7 @@ import { applyStrings, t, errorText, formatTime } from "./i18n.js";
 import { CourtPeer, localMedia, newTile, showTrack } from "./peer.js";
 import { StayingSession } from "./signaling.js";
 import { acquire, browserFamily, browserSupported, measureNetwork, micMeter, playTone, score } from "./devicecheck.js";
+import { recordChanged, startRecordSigning } from "./record-sign.js";
 
 applyStrings();
 
@@ -372,6 +373,9 @@ function onEvent(message) {
     case "offer":
       room.peer?.handleOffer(message);
       return;
+    case "record_changed":
+      recordChanged(message); // the hearing record (issue 15)
+      return;
     case "recording_hash":
       room.recordingHash = message;
       if (room.ended === "closed") showRecordingHash(message);
@@ -389,6 +393,7 @@ function onWelcome(welcome) {
     show("check-skip", welcome.device_check_skippable);
   }
   room.me = welcome;
+  startRecordSigning(hearingId, welcome.participant_id); // the hearing record (issue 15)
   room.state = welcome.state;
   room.hearingState = welcome.hearing_state;
   room.recording = welcome.recording;
