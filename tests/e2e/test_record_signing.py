@@ -196,3 +196,77 @@ async def test_clerk_writes_party_signs_on_a_phone_late_edit_stales_then_sealed(
     # Tampering breaks the seal.
     document["text"] += "。"
     assert not verify.verify(signature, canonical_json(body))
+
+
+@pytest.mark.browser
+async def test_agreement_drafted_in_the_console_refused_on_a_desk_ends_the_mediation(
+    court: Court, browser: Browser
+) -> None:
+    w = court.world.own
+    desk = await browser.new_context(**DESKTOP)
+    phone = await browser.new_context(**PHONE)
+    other_desk = await browser.new_context(**DESKTOP)
+    async with court.client(await court.staff("clerk")) as clerk:
+        await clerk.join(w.hearing_id)
+        await court.set_state("opened", "候庭")  # the judge, over REST (its console is a page)
+        await court.set_state("in_session", "开庭")
+        try:
+            judge = await login_page(desk, court, "judge")
+            panel = judge.locator("[data-testid=record-panel]")
+            await expect(panel).to_be_visible()
+            plaintiff = await party_page(phone, court, w.plaintiff_token, "PLAINTIFF")
+            defendant = await party_page(other_desk, court, w.defendant_token, "DEFENDANT")
+            await clerk.request(m.Admit(all=True))
+
+            # The judge drafts the agreement: a term, a payment, a deadline.
+            await judge.click("[data-testid=rec-tab-agreement]")
+            await judge.click("[data-testid=rec-add-term]")
+            await judge.fill("[data-testid=rec-term]", "双方自愿达成如下协议。")
+            await judge.click("[data-testid=rec-add-amount]")
+            await judge.fill("[data-testid=rec-payer]", "被告")
+            await judge.fill("[data-testid=rec-payee]", "原告")
+            await judge.fill("[data-testid=rec-amount]", "5000")
+            await judge.fill("[data-testid=rec-due]", "2026-12-31")
+            await judge.click("[data-testid=rec-add-deadline]")
+            await judge.fill("[data-testid=rec-what]", "被告归还借用的农机")
+            await judge.fill("[data-testid=rec-by]", "2026-12-20")
+            await judge.click("[data-testid=rec-save]")
+            await expect(judge.locator("[data-testid=rec-text]")).to_contain_text(
+                "被告 向 原告 支付人民币 5000.00 元，于 2026年12月31日 前付清。"
+            )
+            await judge.click("[data-testid=rec-request]")
+            await expect(panel).to_have_attribute("data-state", "signing")
+            await step(judge, court, "a1-judge-drafts-agreement")
+
+            # The plaintiff signs on the phone; the defendant refuses at a desk, with a reason.
+            await expect(plaintiff.locator("[data-testid=sign-title]")).to_have_text(
+                "请核对并签署调解协议"
+            )
+            await sign(plaintiff, "原告本人")
+            await expect(plaintiff.locator("[data-testid=sign-status]")).to_contain_text("您已签名")
+            await expect(defendant.locator("[data-testid=sign-form]")).to_be_visible()
+            await defendant.click("[data-testid=sign-get-code]")
+            code = defendant.locator("[data-testid=sign-code-value]")
+            await expect(code).to_have_text(re.compile(r"^[0-9]{6}$"))
+            await defendant.fill("[data-testid=sign-code]", await code.inner_text())
+            await defendant.click("[data-testid=sign-refuse]")
+            await defendant.fill("[data-testid=sign-refuse-reason]", "金额太高")
+            await step(defendant, court, "a2-desk-refuses")
+            await defendant.click("[data-testid=sign-refuse-submit]")
+            await expect(defendant.locator("[data-testid=sign-status]")).to_contain_text("调解不成")
+            await expect(panel).to_have_attribute("data-state", "failed")
+            refused = judge.locator(f"[data-testid=rec-signer-{w.defendant_id}]")
+            await expect(refused).to_contain_text("拒绝签名，理由：金额太高")
+            await expect(judge.locator("[data-testid=rec-download]")).to_be_visible()
+            await step(judge, court, "a3-mediation-failed")
+            await expect(plaintiff.locator("[data-testid=sign-status]")).to_contain_text("调解不成")
+            await step(plaintiff, court, "a4-phone-told")
+        finally:
+            for context in (desk, phone, other_desk):
+                await context.close()
+    status, events = await court.call(
+        await court.staff("judge"), "GET", f"/api/hearings/{w.hearing_id}/events"
+    )
+    assert status == 200
+    failed = [e for e in events["events"] if e["kind"] == "mediation.failed"]
+    assert [e["data"]["reason"] for e in failed] == ["金额太高"]

@@ -106,7 +106,7 @@ function renderStatus() {
     li.textContent = text;
     list.append(li);
   }
-  for (const el of document.querySelectorAll("#record-panel input, #record-panel textarea, #record-panel select")) el.disabled = final;
+  for (const el of document.querySelectorAll("#record-panel input, #record-panel textarea, #record-panel select, #record-panel .entry button, #record-panel .item button")) el.disabled = final;
 }
 
 function field(tag, label, value, onInput, attrs = {}) {
