@@ -125,3 +125,4 @@ class EventKind(StrEnum):
     RECORD_SIGNING_REFUSED = "record.signing_refused"
     RECORD_SIGNATURE_REJECTED = "record.signature_rejected"
     RECORD_FINALISED = "record.finalised"
+    RECORD_SENT_ON = "record.sent_on"  # a failed mediation sent on to a hearing, with its record

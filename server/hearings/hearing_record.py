@@ -55,9 +55,18 @@ from recordings.document import (
 from recordings.keys import load_signing_key
 from server.auth.principals import PartyPrincipal, Principal, StaffPrincipal, StationPrincipal
 from server.clock import Clock
-from server.enums import COURT_READERS, PRESIDING_STAFF, RUNNING_STAFF, EventKind, HearingRole
+from server.enums import (
+    COURT_READERS,
+    PRESIDING_STAFF,
+    RUNNING_STAFF,
+    EventKind,
+    HearingMode,
+    HearingRole,
+    StaffRole,
+)
 from server.errors import CourtError, ErrorCode, not_found
 from server.hearings.access import forbidden, readable_hearing
+from server.hearings.booking import BookingService
 from server.ids import HearingId
 from server.storage.eventlog import EventLogRepository
 from server.storage.models import (
@@ -69,7 +78,12 @@ from server.storage.models import (
     RecordVersion,
 )
 from server.storage.record_repositories import RecordRepository
-from server.storage.repositories import CaseRepository, CourtRepository, ParticipantRepository
+from server.storage.repositories import (
+    CaseRepository,
+    CourtRepository,
+    ParticipantRepository,
+    UserRepository,
+)
 
 
 class RecordKind(StrEnum):
@@ -875,3 +889,70 @@ class HearingRecordService:
         await EventLogRepository(db).append(
             hearing_id, at=self._clock.now(), actor=actor, kind=kind, data=data
         )
+
+    # -- a failed mediation sent on to a hearing --------------------------------------------
+
+    async def send_on(
+        self,
+        principal: Principal,
+        hearing_id: HearingId,
+        *,
+        title: str,
+        start: datetime,
+        minutes: int,
+        presiding_user_id: str,
+        clerk_user_id: str | None,
+        station_id: str | None,
+    ) -> tuple[Hearing, list[str]]:
+        """Send a failed mediation on to a hearing of the same case, heard by a judge: the case
+        is heard from now on (hearing mode), the new hearing has the same people, and its
+        transcript is linked to the mediation's sealed documents. Returns the new hearing and
+        those documents' ids. Raises NOT_FOUND, FORBIDDEN (not the judge or mediator),
+        WRONG_STATE (the mediation did not fail), CONFLICT (already sent on), BAD_FIELD."""
+        async with self._sessions() as db:
+            hearing = await readable_hearing(db, principal, hearing_id)
+            if not (isinstance(principal, StaffPrincipal) and principal.role in RUNNING_STAFF):
+                raise forbidden("send a mediation on to a hearing")
+            agreement = await RecordRepository(db).document(hearing.id, RecordKind.AGREEMENT)
+            if agreement is None or agreement.state != DocState.FAILED:
+                raise CourtError(ErrorCode.WRONG_STATE, "only a failed mediation is sent on")
+            events = await EventLogRepository(db).list(hearing.id)
+            if any(e.kind == EventKind.RECORD_SENT_ON for e in events):
+                raise CourtError(ErrorCode.CONFLICT, "this mediation was already sent on")
+            judge = await UserRepository(db).get(presiding_user_id)
+            if judge is None or judge.role is not StaffRole.JUDGE:
+                raise CourtError(
+                    ErrorCode.BAD_FIELD,
+                    "presiding_user_id: a judge hears the case",
+                    field="presiding_user_id",
+                )
+            sources = [d.id for d in await RecordRepository(db).documents(hearing.id)]
+            case_id = hearing.case_id
+        new = await BookingService(self._sessions, self._clock).schedule(
+            principal,
+            case_id=case_id,
+            title=title,
+            start=start,
+            minutes=minutes,
+            station_id=station_id,
+            presiding_user_id=presiding_user_id,
+            clerk_user_id=clerk_user_id,
+        )
+        async with self._sessions.begin() as db:
+            case = await CaseRepository(db).get(case_id, new.court_id)
+            if case is not None:
+                case.mode = HearingMode.HEARING
+            await RecordRepository(db).add_document(
+                RecordDocument(
+                    hearing_id=new.id,
+                    kind=RecordKind.TRANSCRIPT.value,
+                    state=DocState.DRAFT.value,
+                    version=0,
+                    source_document_ids=sources,
+                    created_at=self._clock.now(),
+                )
+            )
+            data = {"from_hearing_id": hearing.id, "to_hearing_id": new.id, "documents": sources}
+            for target in (hearing.id, new.id):
+                await self._log(db, target, principal.actor, EventKind.RECORD_SENT_ON, data)
+        return new, sources

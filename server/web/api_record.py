@@ -23,6 +23,7 @@ from server.web import schemas_record as r
 from server.web.appkeys import CLOCK, CONFIG, ROOMS, SESSIONS
 from server.web.endpoint import Endpoint
 from server.web.http import hearing_path_id, parse_body, principal, reply
+from server.web.schemas_booking import ScheduleRequest
 
 
 def _service(request: web.Request) -> HearingRecordService:
@@ -188,6 +189,22 @@ async def sealed(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def send_on(request: web.Request) -> web.StreamResponse:
+    who, hearing_id = principal(request), hearing_path_id(request)
+    body = await parse_body(request, ScheduleRequest)
+    hearing, sources = await _service(request).send_on(
+        who,
+        hearing_id,
+        title=body.title,
+        start=body.scheduled_start,
+        minutes=body.duration_minutes,
+        presiding_user_id=body.presiding_user_id,
+        clerk_user_id=body.clerk_user_id,
+        station_id=body.station_id,
+    )
+    return reply(r.SentOnOut(hearing_id=hearing.id, source_document_ids=sources), status=201)
+
+
 R = "/api/hearings/{hearing_id}/record"
 D = R + "/{kind}"
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -259,6 +276,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         finalise,
         "Finalise and seal the transcript",
         response=r.DocumentOut,
+    ),
+    Endpoint(
+        "POST",
+        R + "/send-on",
+        send_on,
+        "Send a failed mediation on to a hearing of the case (judge or mediator)",
+        request=ScheduleRequest,
+        response=r.SentOnOut,
+        status=201,
     ),
     Endpoint(
         "GET",

@@ -379,6 +379,14 @@ ROWS = [
         roles(403, presiding=409, station_director=404, station=404, party=404),
         NOT_OURS,
     ),
+    # Only a failed mediation is sent on: this one did not fail (409 for judge and mediator).
+    Row(
+        "POST",
+        H + "/record/send-on",
+        _booking_body,
+        roles(403, judge=409, mediator=409),
+        NOT_OURS,
+    ),
     Row(
         "GET",
         H + "/record/transcript/sealed",

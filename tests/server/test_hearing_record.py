@@ -384,3 +384,50 @@ async def test_a_refusal_ends_the_mediation(api: Api, world: World, clock: FakeC
     assert [(e["data"]["reason"], e["data"]["document_id"]) for e in failed] == [
         ("金额太高", body["id"])
     ]
+
+
+async def test_a_failed_mediation_is_sent_on_to_a_hearing_with_its_record(
+    api: Api, world: World, clock: FakeClock
+) -> None:
+    court = world.own
+    body = {
+        "title": "转为审判",
+        "scheduled_start": "2026-12-20T09:00:00+08:00",
+        "duration_minutes": 90,
+        "presiding_user_id": court.user_ids["judge"],
+        "clerk_user_id": court.user_ids["clerk"],
+    }
+    send_on = f"/api/hearings/{court.hearing_id}/record/send-on"
+    await as_staff(api, court, "judge", clock)
+    status, answer = await api.call("POST", send_on, body)
+    assert (status, answer["code"]) == (409, "WRONG_STATE")  # it has not failed
+    shown = await agreement_signing(api, court, clock)
+    await as_party(api, court.defendant_token, clock)
+    code = (await code_for(api, court, court.defendant_id, "agreement"))["code"]
+    refusal = {"participant_id": court.defendant_id, "code": code, "text_sha256": shown}
+    status, failed = await api.call(
+        "POST", doc(court, "agreement") + "/refusals", {**refusal, "reason": "不同意"}
+    )
+    assert failed["state"] == "failed"
+    await as_staff(api, court, "mediator", clock)
+    status, answer = await api.call(
+        "POST", send_on, {**body, "presiding_user_id": court.user_ids["mediator"]}
+    )
+    assert (status, answer["code"]) == (400, "BAD_FIELD")  # a judge hears it
+    status, sent = await api.call("POST", send_on, body)
+    assert status == 201, sent
+    assert sent["source_document_ids"] == [failed["id"]]
+    status, answer = await api.call("POST", send_on, body)
+    assert (status, answer["code"]) == (409, "CONFLICT")
+    # The new hearing: the same case, heard now, the same people, linked to the record.
+    status, hearing = await api.call("GET", f"/api/hearings/{sent['hearing_id']}")
+    assert hearing["case_id"] == court.case_id
+    status, case = await api.call("GET", f"/api/cases/{court.case_id}")
+    assert case["mode"] == "hearing"
+    status, people = await api.call("GET", f"/api/hearings/{sent['hearing_id']}/participants")
+    assert {"plaintiff", "defendant"} <= {p["role"] for p in people}
+    status, transcript = await api.call(
+        "GET", f"/api/hearings/{sent['hearing_id']}/record/transcript"
+    )
+    assert transcript["source_document_ids"] == [failed["id"]]
+    assert transcript["version"] == 0
