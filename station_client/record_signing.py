@@ -391,5 +391,6 @@ class RecordSigning:
             "code": code,
             "text_sha256": self.panel.shown_sha,
             "reason": reason,
+            "where": "station",
         }
         await self._answer("refusals", body, "refused")

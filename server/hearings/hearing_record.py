@@ -345,10 +345,20 @@ class HearingRecordService:
         rows = await ParticipantRepository(db).list_for_hearing(hearing_id)
         return [p for p in rows if p.role in SIGNER_ROLES]
 
+    @staticmethod
+    async def _may_read(db: AsyncSession, principal: Principal) -> None:
+        """A party reads the record only if it signs it: a witness waiting to be called must
+        not follow the hearing through it (OLR 26). Raises FORBIDDEN."""
+        if isinstance(principal, PartyPrincipal):
+            me = await ParticipantRepository(db).get(principal.participant_id)
+            if me is None or me.role not in SIGNER_ROLES:
+                raise forbidden("read the hearing record")
+
     async def documents(self, principal: Principal, hearing_id: HearingId) -> list[DocumentView]:
         """The hearing's documents (anyone who may read the hearing). Raises NOT_FOUND."""
         async with self._sessions() as db:
             hearing = await readable_hearing(db, principal, hearing_id)
+            await self._may_read(db, principal)
             return [
                 await self._view(db, d) for d in await RecordRepository(db).documents(hearing.id)
             ]
@@ -358,6 +368,7 @@ class HearingRecordService:
     ) -> DocumentView:
         async with self._sessions() as db:
             hearing = await readable_hearing(db, principal, hearing_id)
+            await self._may_read(db, principal)
             document = await RecordRepository(db).document(hearing.id, kind)
             if document is None:  # nothing written yet: an empty draft (not stored)
                 document = RecordDocument(
@@ -648,9 +659,12 @@ class HearingRecordService:
         code: str,
         shown_sha256: str,
         reason: str,
+        where: str = "phone",
     ) -> DocumentView:
         """Refuse to sign, with a reason. For an agreement this ends the mediation. Raises as
         `sign`."""
+        if where not in WHERE:
+            raise CourtError(ErrorCode.BAD_FIELD, "where: phone, desk or station")
         return await self._answer(
             principal,
             hearing_id,
@@ -659,7 +673,7 @@ class HearingRecordService:
             code,
             shown_sha256,
             name=None,
-            where="station" if isinstance(principal, StationPrincipal) else "phone",
+            where=where,
             image_png=None,
             reason=_clean(reason, "reason", 500),
         )

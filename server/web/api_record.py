@@ -169,6 +169,7 @@ async def refuse(request: web.Request) -> web.StreamResponse:
         code=body.code,
         shown_sha256=body.text_sha256,
         reason=body.reason,
+        where=body.where,
     )
     return await _changed(request, hearing_id, view)
 

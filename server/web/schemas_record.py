@@ -71,6 +71,7 @@ class RefuseRequest(Request):
     code: Code
     text_sha256: Sha256
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    where: Literal["phone", "desk", "station"] = "phone"
 
 
 class SignerOut(Response):

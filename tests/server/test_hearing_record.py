@@ -431,3 +431,27 @@ async def test_a_failed_mediation_is_sent_on_to_a_hearing_with_its_record(
     )
     assert transcript["source_document_ids"] == [failed["id"]]
     assert transcript["version"] == 0
+
+
+async def test_a_witness_cannot_follow_the_hearing_through_its_record(
+    api: Api, world: World, clock: FakeClock
+) -> None:
+    court = world.own
+    await start_signing(api, court, clock)
+    await as_staff(api, court, "judge", clock)
+    status, witness = await api.call(
+        "POST",
+        f"/api/hearings/{court.hearing_id}/participants",
+        {"display_name": "证人", "role": "witness", "legal_name": "证人", "id_number_tail": "1234"},
+    )
+    assert status == 201, witness
+    status, issued = await api.call(
+        "POST", f"/api/hearings/{court.hearing_id}/participants/{witness['id']}/invitations", {}
+    )
+    assert status == 201, issued
+    await as_party(api, issued["url"].split("#", 1)[1], clock)
+    for path in (f"/api/hearings/{court.hearing_id}/record", doc(court)):
+        status, body = await api.call("GET", path)
+        assert (status, body["code"]) == (403, "FORBIDDEN"), path
+    status, body = await api.call("POST", doc(court) + "/code", {"participant_id": witness["id"]})
+    assert (status, body["code"]) == (403, "FORBIDDEN")

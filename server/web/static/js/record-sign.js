@@ -20,7 +20,18 @@ window.courtRecordSign = state; // for tests and support staff (read-only use)
 
 
 
-export function startRecordSigning(hearingId, participantId) {
+// In the main room the card shows (and reloads); anywhere else (waiting, a caucus) it hides:
+// the record follows the main room only (OMR 18).
+export function showRecordSigning(hearingId, participantId, inMainRoom) {
+  if (inMainRoom) {
+    startRecordSigning(hearingId, participantId);
+  } else if ($("record-sign")) {
+    $("record-sign").hidden = true;
+    state.hearingId = null;
+  }
+}
+
+function startRecordSigning(hearingId, participantId) {
   state.hearingId = hearingId;
   state.me = participantId;
   state.where = window.matchMedia("(pointer: coarse)").matches || window.innerWidth < 600 ? "phone" : "desk";
@@ -205,7 +216,7 @@ async function refuse() {
   if (!reason) return showError(t("rec_err_reason"));
   if (!/^[0-9]{6}$/.test(code)) return showError(t("rec_err_code"));
   await answered(() => api("POST", path("refusals"), {
-    participant_id: state.me, code, text_sha256: state.shownSha, reason,
+    participant_id: state.me, code, text_sha256: state.shownSha, reason, where: state.where,
   }));
 }
 
