@@ -261,6 +261,17 @@ async def test_agreement_drafted_in_the_console_refused_on_a_desk_ends_the_media
             await step(judge, court, "a3-mediation-failed")
             await expect(plaintiff.locator("[data-testid=sign-status]")).to_contain_text("调解不成")
             await step(plaintiff, court, "a4-phone-told")
+
+            # The judge sends the failed mediation on to a hearing of the case.
+            send_on = judge.locator("[data-testid=rec-send-on]")
+            await expect(send_on).to_be_visible()
+            await judge.fill("[data-testid=rec-send-on-start]", "2026-12-21T09:30")
+            await expect(judge.locator("[data-testid=rec-send-on-judge] option")).to_have_count(1)
+            await judge.click("[data-testid=rec-send-on-submit]")
+            link = judge.locator("[data-testid=rec-sent-on-link]")
+            await expect(link).to_contain_text("2026年12月21日")
+            await step(judge, court, "a5-sent-on")
+            new_hearing = str(await link.get_attribute("href")).split("/")[2]
         finally:
             for context in (desk, phone, other_desk):
                 await context.close()
@@ -270,3 +281,12 @@ async def test_agreement_drafted_in_the_console_refused_on_a_desk_ends_the_media
     assert status == 200
     failed = [e for e in events["events"] if e["kind"] == "mediation.failed"]
     assert [e["data"]["reason"] for e in failed] == ["金额太高"]
+    judge_cookies = await court.staff("judge")
+    status, agreement = await court.call(
+        judge_cookies, "GET", f"/api/hearings/{w.hearing_id}/record/agreement"
+    )
+    status, transcript = await court.call(
+        judge_cookies, "GET", f"/api/hearings/{new_hearing}/record/transcript"
+    )
+    assert status == 200
+    assert transcript["source_document_ids"] == [agreement["id"]]  # linked to its record

@@ -281,6 +281,8 @@ const STRINGS = {
     rec_terms: "协议条款", rec_amounts: "给付金额", rec_deadlines: "履行期限", rec_add: "添加",
     rec_payer: "付款人", rec_payee: "收款人", rec_amount: "金额（元）", rec_due: "付清日期",
     rec_what: "事项", rec_by: "完成日期", rec_send_on: "转为审判（移送庭审）",
+    rec_send_on_start: "开庭时间", rec_send_on_judge: "审判员", rec_send_on_submit: "转为审判",
+    rec_sent_on: "已转为审判，新的庭审：", rec_send_on_title: "调解不成转审判", rec_err_start: "请选择开庭时间。",
     // -- documents and statistics (issue 15) --
     // -- reliability (issue 16) --
   },
@@ -585,6 +587,8 @@ const STRINGS = {
     rec_terms: "Terms", rec_amounts: "Payments", rec_deadlines: "Deadlines", rec_add: "Add",
     rec_payer: "Payer", rec_payee: "Payee", rec_amount: "Amount (yuan)", rec_due: "Paid by",
     rec_what: "What", rec_by: "Done by", rec_send_on: "Send on to a hearing",
+    rec_send_on_start: "Hearing starts", rec_send_on_judge: "Judge", rec_send_on_submit: "Send on to a hearing",
+    rec_sent_on: "Sent on. The new hearing is", rec_send_on_title: "Hearing after failed mediation", rec_err_start: "Choose when the hearing starts.",
     // -- documents and statistics (issue 15) --
     // -- reliability (issue 16) --
   },

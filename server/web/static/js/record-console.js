@@ -92,6 +92,9 @@ function renderStatus() {
   $("rec-download").hidden = !doc.sealed;
   $("rec-download").href = `/api/hearings/${rec.hearingId}/record/${rec.kind}/sealed`;
   $("rec-text").textContent = doc.text;
+  // A failed mediation may be sent on to a hearing (judge or mediator).
+  $("rec-send-on").hidden = !(rec.kind === "agreement" && doc.state === "failed" && RUNNING.has(rec.role));
+  if (!$("rec-send-on").hidden) loadJudges();
   const list = $("rec-signers");
   list.replaceChildren();
   for (const s of doc.signers) {
@@ -107,6 +110,7 @@ function renderStatus() {
     list.append(li);
   }
   for (const el of document.querySelectorAll("#record-panel input, #record-panel textarea, #record-panel select, #record-panel .entry button, #record-panel .item button")) el.disabled = final;
+  for (const el of $("rec-send-on").querySelectorAll("input, select, button")) el.disabled = false;
 }
 
 function field(tag, label, value, onInput, attrs = {}) {
@@ -261,6 +265,42 @@ async function act(tail) {
   }
 }
 
+let judges = null;
+
+async function loadJudges() {
+  judges ??= api("GET", "/api/staff").then((staff) => {
+    const select = $("rec-send-on-judge");
+    for (const u of staff.filter((x) => x.role === "judge")) {
+      const o = document.createElement("option");
+      o.value = u.id;
+      o.textContent = u.display_name;
+      select.append(o);
+    }
+  }).catch((err) => showError(errorText(err)));
+  return judges;
+}
+
+async function sendOn(ev) {
+  ev.preventDefault();
+  const start = $("rec-send-on-start").value;
+  if (!start) return showError(t("rec_err_start"));
+  try {
+    const sent = await api("POST", `/api/hearings/${rec.hearingId}/record/send-on`, {
+      title: t("rec_send_on_title"),
+      scheduled_start: `${start.length === 16 ? `${start}:00` : start}+08:00`, // the court's zone
+      duration_minutes: 60,
+      presiding_user_id: $("rec-send-on-judge").value,
+    });
+    showError("");
+    $("rec-sent-on-link").href = `/hearings/${sent.hearing_id}/summary`;
+    $("rec-sent-on-link").textContent = formatTime(`${start}:00+08:00`);
+    $("rec-sent-on").hidden = false;
+    $("rec-send-on").querySelector("button").hidden = true; // once: a second time is refused
+  } catch (err) {
+    showError(errorText(err));
+  }
+}
+
 function wire() {
   if ($("record-panel").dataset.wired) return;
   $("record-panel").dataset.wired = "true";
@@ -278,6 +318,7 @@ function wire() {
   $("rec-add-amount").addEventListener("click", () => { rec.drafts.agreement.amounts.push({ payer: "", payee: "", amount: "", due: "" }); renderEditor(); });
   $("rec-add-deadline").addEventListener("click", () => { rec.drafts.agreement.deadlines.push({ what: "", by: "" }); renderEditor(); });
   $("rec-save").addEventListener("click", () => save(rec.kind));
+  $("rec-send-on").addEventListener("submit", sendOn);
   $("rec-request").addEventListener("click", () => act("signing-request"));
   $("rec-finalise").addEventListener("click", () => { $("rec-finalise-row").hidden = false; $("rec-finalise-yes").focus(); });
   $("rec-finalise-yes").addEventListener("click", async () => { $("rec-finalise-row").hidden = true; await act("finalise"); });
