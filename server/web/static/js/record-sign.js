@@ -23,11 +23,15 @@ window.courtRecordSign = state; // for tests and support staff (read-only use)
 // In the main room the card shows (and reloads); anywhere else (waiting, a caucus) it hides:
 // the record follows the main room only (OMR 18).
 export function showRecordSigning(hearingId, participantId, inMainRoom) {
-  if (inMainRoom) {
-    startRecordSigning(hearingId, participantId);
-  } else if ($("record-sign")) {
-    $("record-sign").hidden = true;
-    state.hearingId = null;
+  try { // never in the way of the room page's own rendering
+    if (inMainRoom) {
+      startRecordSigning(hearingId, participantId);
+    } else if ($("record-sign")) {
+      $("record-sign").hidden = true;
+      state.hearingId = null;
+    }
+  } catch (err) {
+    console.error("hearing record", err);
   }
 }
 
