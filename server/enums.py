@@ -116,3 +116,13 @@ class EventKind(StrEnum):
     # agreement) or failed (a party refused, with the reason); the court's statistics count them.
     AGREEMENT_EFFECTIVE = "agreement.effective"
     MEDIATION_FAILED = "mediation.failed"
+    # The hearing record's workflow (issue 15): a version saved, signatures asked for, a
+    # signature or a refusal (with its reason), a signing attempt refused (with the error
+    # code), a transcript finalised and sealed.
+    RECORD_SAVED = "record.saved"
+    RECORD_SIGNING_REQUESTED = "record.signing_requested"
+    RECORD_SIGNED = "record.signed"
+    RECORD_SIGNING_REFUSED = "record.signing_refused"
+    RECORD_SIGNATURE_REJECTED = "record.signature_rejected"
+    RECORD_FINALISED = "record.finalised"
+    RECORD_SENT_ON = "record.sent_on"  # a failed mediation sent on to a hearing, with its record

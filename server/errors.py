@@ -38,6 +38,11 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNSUPPORTED_VERSION: 400,
     ErrorCode.UNKNOWN_TYPE: 400,
     ErrorCode.MISSING_FIELD: 400,
+    ErrorCode.TEXT_CHANGED: 409,
+    ErrorCode.CODE_INVALID: 403,
+    ErrorCode.CODE_USED: 403,
+    ErrorCode.NOT_YOUR_SIGNATURE: 403,
+    ErrorCode.RECORD_FINALISED: 409,
 }
 
 

@@ -47,6 +47,12 @@ class ErrorCode(StrEnum):
     CSRF_FAILED = "CSRF_FAILED"  # a write without the session's X-CSRF-Token
     INVALID_INVITATION = "INVALID_INVITATION"  # an invitation link unknown, expired or revoked
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"  # the path exists, the HTTP method does not
+    # The hearing record (issue 15): a signature the court must refuse.
+    TEXT_CHANGED = "TEXT_CHANGED"  # the text was changed since it was shown to the signer
+    CODE_INVALID = "CODE_INVALID"  # the signing code is wrong, or none was issued
+    CODE_USED = "CODE_USED"  # the signing code was already used (one code, one signature)
+    NOT_YOUR_SIGNATURE = "NOT_YOUR_SIGNATURE"  # signing in someone else's name
+    RECORD_FINALISED = "RECORD_FINALISED"  # the document is final; nothing more can change
     # -- local to a client, never on the wire ------------------------------------------------
     TIMEOUT = "TIMEOUT"  # no reply within the request timeout
     CLOSED = "CLOSED"  # the connection ended before the reply came
@@ -77,6 +83,11 @@ HTTP_ONLY_CODES = frozenset(
         ErrorCode.CSRF_FAILED,
         ErrorCode.INVALID_INVITATION,
         ErrorCode.METHOD_NOT_ALLOWED,
+        ErrorCode.TEXT_CHANGED,
+        ErrorCode.CODE_INVALID,
+        ErrorCode.CODE_USED,
+        ErrorCode.NOT_YOUR_SIGNATURE,
+        ErrorCode.RECORD_FINALISED,
     }
 )
 

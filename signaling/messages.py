@@ -589,6 +589,37 @@ class StationReported(Event):
     since: AwareDatetime
 
 
+# The longest text `record_changed` carries inline (characters); longer ones are fetched.
+RECORD_TEXT_INLINE: Final = 12_000
+
+
+class RecordSigner(_Strict):
+    """One signer of a hearing record document and where their signature stands."""
+
+    participant_id: Id
+    name: Name
+    role: HearingRole
+    # stale: they signed an earlier text; the current one needs their signature again.
+    status: Literal["pending", "signed", "stale", "refused"]
+
+
+class RecordChanged(Event):
+    """To presiding staff and the people in the main room (never a caucus room or the waiting
+    room: OMR 18): the transcript or the mediation agreement was saved, signatures were asked
+    for, someone signed or refused, or it became final (issue 15). ``text`` is the exact text
+    to be signed, or None when longer than RECORD_TEXT_INLINE characters (then GET
+    /api/hearings/{id}/record/{kind})."""
+
+    type: Literal["record_changed"] = "record_changed"
+    kind: Literal["transcript", "agreement"]
+    document_id: Id
+    version: Annotated[int, Field(ge=0)]
+    state: Literal["draft", "signing", "finalised", "effective", "failed"]
+    text: Annotated[str, StringConstraints(max_length=RECORD_TEXT_INLINE)] | None
+    text_sha256: Sha256Hex
+    signers: Annotated[list[RecordSigner], Field(max_length=50)]
+
+
 ALL_MESSAGES: Final[tuple[type[Message], ...]] = (
     Join,
     Offer,
@@ -634,6 +665,7 @@ ALL_MESSAGES: Final[tuple[type[Message], ...]] = (
     RecordingHash,
     RecordingAlert,
     StationReported,
+    RecordChanged,
 )
 
 

@@ -62,6 +62,7 @@ from .backup import BackupController, BackupState, StationBackup
 from .court_api import CourtApi, StationDisabled, StationError, UploadError
 from .devices import AudioOutput
 from .enrolment import is_key_pair, load_private_key
+from .record_signing import RecordSigning
 from .selftest import run_self_test
 from .session import StationSession
 from .tee import MediaTee
@@ -316,6 +317,7 @@ class StationApp:
         self._day_changed = asyncio.Event()
         self._background: set[asyncio.Future[Any]] = set()
         self._self_testing = asyncio.Lock()
+        self.record_signing: RecordSigning | None = None  # with a window (issue 15)
 
     def leave(self) -> None:
         """Leave the hearing on purpose (the window's button); `run()` then returns."""
@@ -377,6 +379,10 @@ class StationApp:
             self._attest(api, pid, name, digits)
         )
         window.on_self_test = lambda: self._spawn(self.self_test(api))
+        # The hearing record (issue 15): people checked here sign it in the window.
+        self.record_signing = RecordSigning(
+            api, window, lambda: self.chosen or self.config.hearing_id
+        )
 
     async def _status_loop(self, api: CourtApi) -> None:
         """Every `status_every_s` (or at once when the roster changed): tell the court the
@@ -617,6 +623,8 @@ class StationApp:
                 self.recording_hash = (hearing_id, message)
             elif isinstance(message, m.Roster):
                 self._day_changed.set()  # who is here, whose identity is checked
+            elif isinstance(message, m.RecordChanged) and self.record_signing is not None:
+                self.record_signing.changed(message)
             if self.window is not None:
                 self.window.on_event(message)
             if backup is not None:

@@ -55,6 +55,14 @@ def _refusal(status: int, data: dict[str, Any]) -> StationError:
     return StationError(f"the server refused the station login: {data.get('message')}")
 
 
+class RecordError(StationError):
+    """The court refused a hearing record request (issue 15); `code` is its error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class UploadError(Exception):
     """The court refused the package (the message says why); sending it again will not help
     until that is fixed."""
@@ -256,6 +264,28 @@ class CourtApi:
             if resp.status != 200:
                 raise StationError(f"the court refused the confirmation: {data.get('message')}")
         return bool(data["matches"])
+
+    async def record(
+        self,
+        hearing_id: str,
+        method: str,
+        kind: str,
+        tail: str = "",
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A hearing record request (issue 15: read a document, a signing code, a signature or
+        refusal for someone checked in person here). Raises RecordError (refused, with the
+        court's code), aiohttp.ClientError / OSError (unreachable)."""
+        url = f"{self.server}/api/hearings/{hearing_id}/record/{kind}" + (
+            f"/{tail}" if tail else ""
+        )
+        async with self.http.request(
+            method, url, json=body, cookies=self.cookies, headers=self._headers()
+        ) as resp:
+            data: dict[str, Any] = await resp.json(content_type=None)
+            if resp.status != 200:
+                raise RecordError(str(data.get("code")), str(data.get("message")))
+        return data
 
     async def check_identity(
         self, hearing_id: str, participant_id: str, name: str, id_digits: str, note: str = ""

@@ -223,6 +223,19 @@ class StationReported:
     since: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class RecordChanged:
+    """To presiding staff and the main room: the hearing record changed (issue 15)."""
+
+    kind: str
+    document_id: str
+    version: int
+    state: str
+    text: str
+    text_sha256: str
+    signers: tuple[tuple[str, str, HearingRole, str], ...]  # id, name, role, status
+
+
 LiveEvent = (
     RosterChanged
     | HearingStateChanged
@@ -235,6 +248,7 @@ LiveEvent = (
     | RecordingSealed
     | RecordingAlert
     | StationReported
+    | RecordChanged
 )
 
 
@@ -494,6 +508,14 @@ class LiveHearing:
         ):
             return P.IN_HEARING
         return P.WAITING
+
+    async def record_changed(self, event: RecordChanged) -> None:
+        """Tell presiding staff and the people in the main room that the hearing record
+        changed; never those in a caucus room or waiting: what is said there stays off the
+        record (OMR 18), and so does the record's progress while they are there."""
+        for attendee in list(self._connected()):
+            if attendee.role in PRESIDING_ROLES or attendee.media_room == MAIN_ROOM:
+                await self._notify(attendee.participant_id, event)
 
     # -- connection -------------------------------------------------------------------------------
 

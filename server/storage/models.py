@@ -24,6 +24,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Text,
     TypeDecorator,
     UniqueConstraint,
 )
@@ -285,4 +286,85 @@ class StationEnrolmentCode(Base):
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+# -- the hearing record (issue 15): transcripts and mediation agreements, signed and sealed --
+
+
+class RecordDocument(Base):
+    """A hearing's transcript (笔录) or mediation agreement: one of each per hearing.
+
+    Its text lives in `RecordVersion` rows (every saved version kept); `state` is draft,
+    signing (signatures asked for), finalised (a transcript), effective or failed (an
+    agreement); `sealed` is the court-sealed file (recordings.document) once it is final.
+    """
+
+    __tablename__ = "record_documents"
+    __table_args__ = (UniqueConstraint("hearing_id", "kind"),)
+
+    id: Mapped[str] = _id_column()
+    hearing_id: Mapped[str] = mapped_column(ForeignKey("hearings.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # transcript, agreement
+    state: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer, default=0)  # the latest saved version
+    # For a hearing a failed mediation was sent on to: the mediation's documents.
+    source_document_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime]
+    signing_requested_at: Mapped[datetime | None]
+    finalised_at: Mapped[datetime | None]
+    finalised_by: Mapped[str | None] = mapped_column(String(100))
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class RecordVersion(Base):
+    """One saved version of a document: its structured content and the exact text rendered
+    from it (what is signed), with who saved it and when. Rows are only ever inserted."""
+
+    __tablename__ = "record_versions"
+    __table_args__ = (UniqueConstraint("document_id", "version"),)
+
+    id: Mapped[str] = _id_column()
+    document_id: Mapped[str] = mapped_column(ForeignKey("record_documents.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    text: Mapped[str] = mapped_column(Text)
+    text_sha256: Mapped[str] = mapped_column(String(64))
+    saved_by: Mapped[str] = mapped_column(String(100))  # actor
+    saved_by_name: Mapped[str] = mapped_column(String(200))
+    saved_at: Mapped[datetime]
+
+
+class RecordSignature(Base):
+    """A signer's signature (or refusal, with its reason) on one exact text. A later version
+    makes it stale; the signer's latest row is their answer."""
+
+    __tablename__ = "record_signatures"
+
+    id: Mapped[str] = _id_column()
+    document_id: Mapped[str] = mapped_column(ForeignKey("record_documents.id"), index=True)
+    participant_id: Mapped[str] = mapped_column(ForeignKey("participants.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    text_sha256: Mapped[str] = mapped_column(String(64))
+    refused: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str | None] = mapped_column(String(500))
+    name: Mapped[str] = mapped_column(String(200))
+    where: Mapped[str] = mapped_column(String(16))  # phone, desk, station
+    image_png: Mapped[bytes | None] = mapped_column(LargeBinary)
+    signed_by: Mapped[str] = mapped_column(String(100))  # actor that submitted it
+    at: Mapped[datetime]
+
+
+class RecordSigningCode(Base):
+    """A one-time code shown to one signer over their own session; only its digest is kept,
+    and it is spent by the signature (or refusal) it was given for."""
+
+    __tablename__ = "record_signing_codes"
+
+    id: Mapped[str] = _id_column()
+    document_id: Mapped[str] = mapped_column(ForeignKey("record_documents.id"), index=True)
+    participant_id: Mapped[str] = mapped_column(ForeignKey("participants.id"), index=True)
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
     used_at: Mapped[datetime | None]

@@ -72,6 +72,25 @@ def to_wire(
         )
     if isinstance(event, rules.RecordingAlert):
         return m.RecordingAlert(code=event.code[:32], message=event.message[:500])
+    if isinstance(event, rules.RecordChanged):
+        inline = len(event.text) <= m.RECORD_TEXT_INLINE
+        return m.RecordChanged(
+            kind="agreement" if event.kind == "agreement" else "transcript",
+            document_id=event.document_id,
+            version=event.version,
+            state=event.state,  # type: ignore[arg-type]
+            text=event.text if inline else None,
+            text_sha256=event.text_sha256,
+            signers=[
+                m.RecordSigner(
+                    participant_id=pid,
+                    name=name[:64] or "-",
+                    role=role,
+                    status=status,  # type: ignore[arg-type]
+                )
+                for pid, name, role, status in event.signers[:50]
+            ],
+        )
     if isinstance(event, rules.StationReported):
         return m.StationReported(
             participant_id=event.participant_id,

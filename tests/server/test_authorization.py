@@ -321,6 +321,79 @@ ROWS = [
         *expect(401),
     ),
     Row("POST", "/api/station/upload-test", None, *expect(roles(403, station=200))),
+    # -- the hearing record (issue 15) --
+    # Presiding staff write and ask for signatures (the judge first in ROLES, then the others
+    # again); whoever reads the hearing reads the record; the plaintiff (the party caller)
+    # signs only for itself, and is refused the stale text (409); finalising the other hearing,
+    # never asked to sign, is 409 for presiding staff.
+    Row(
+        "PUT",
+        H + "/record/transcript",
+        lambda w: {"entries": [{"role": "judge", "name": "j", "text": "开庭"}]},
+        roles(403, presiding=200, station_director=403),
+        NOT_OURS,
+    ),
+    Row("GET", H + "/record", None, roles(200, party=200), NOT_OURS),
+    Row("GET", H + "/record/transcript", None, roles(200), NOT_OURS),
+    Row("GET", H + "/record/transcript/versions", None, roles(403, readers=200), NOT_OURS),
+    Row(
+        "POST", H + "/record/transcript/signing-request", None, roles(403, presiding=200), NOT_OURS
+    ),
+    Row(
+        "POST",
+        H + "/record/transcript/code",
+        lambda w: {"participant_id": w.plaintiff_id},
+        roles(403, party=200),
+        NOT_OURS,
+    ),
+    Row(
+        "POST",
+        H + "/record/transcript/signatures",
+        lambda w: {
+            "participant_id": w.plaintiff_id,
+            "name": "p",
+            "code": "123456",
+            "text_sha256": "0" * 64,
+            "where": "phone",
+            "image_png_b64": "iVBORw0KGgo=",
+        },
+        roles(403, party=409),
+        NOT_OURS,
+    ),
+    Row(
+        "POST",
+        H + "/record/transcript/refusals",
+        lambda w: {
+            "participant_id": w.plaintiff_id,
+            "code": "123456",
+            "text_sha256": "0" * 64,
+            "reason": "r",
+        },
+        roles(403, party=409),
+        NOT_OURS,
+    ),
+    Row(
+        "POST",
+        "/api/hearings/{other_hearing_id}/record/transcript/finalise",
+        None,
+        roles(403, presiding=409, station_director=404, station=404, party=404),
+        NOT_OURS,
+    ),
+    # Only a failed mediation is sent on: this one did not fail (409 for judge and mediator).
+    Row(
+        "POST",
+        H + "/record/send-on",
+        _booking_body,
+        roles(403, judge=409, mediator=409),
+        NOT_OURS,
+    ),
+    Row(
+        "GET",
+        H + "/record/transcript/sealed",
+        None,
+        roles(403, presiding=409, party=409),
+        NOT_OURS,
+    ),
     Row("POST", "/api/auth/logout", None, *expect(roles(204))),
 ]
 
@@ -336,7 +409,8 @@ def test_every_endpoint_has_a_row() -> None:
             .replace("recordings/{case_id}", "recordings/{recording_id}")
             .replace("station-backups/{case_id}", "station-backups/{recording_id}")
             .replace("files/keys.json", "files/{file_name}")
-            .replace("streams/1", "streams/{stream_id}"),
+            .replace("streams/1", "streams/{stream_id}")
+            .replace("record/transcript", "record/{kind}"),
         )
         for r in ROWS
     }

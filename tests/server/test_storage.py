@@ -34,6 +34,10 @@ EXPECTED_TABLES = {
     "station_status",  # issue 14
     "station_keys",
     "station_enrolment_codes",
+    "record_documents",  # issue 15: the hearing record
+    "record_versions",
+    "record_signatures",
+    "record_signing_codes",
 }
 
 

@@ -135,4 +135,17 @@ SAMPLES: list[m.Message] = [
         detail="the station's backup recording failed: no space left on device",
         since=AT,
     ),
+    m.RecordChanged(
+        kind="transcript",
+        document_id=PID,
+        version=3,
+        state="signing",
+        text="笔录\n\n审判员 王法官：开庭。\n",
+        text_sha256="a" * 64,
+        signers=[
+            m.RecordSigner(
+                participant_id=PID, name="张三", role=HearingRole.PLAINTIFF, status="stale"
+            )
+        ],
+    ),
 ]

@@ -10,6 +10,7 @@ import { applyStrings, t, errorText, formatTime } from "./i18n.js";
 import { CourtPeer, localMedia, newTile, showTrack } from "./peer.js";
 import { StayingSession } from "./signaling.js";
 import { acquire, browserFamily, browserSupported, measureNetwork, micMeter, playTone, score } from "./devicecheck.js";
+import { recordChanged, showRecordSigning } from "./record-sign.js";
 
 applyStrings();
 
@@ -350,6 +351,7 @@ function onEvent(message) {
     case "moved":
       room.state = message.state;
       room.me.room_id = message.room_id;
+      showRecordSigning(hearingId, room.me.participant_id, message.state === "in_hearing"); // issue 15
       break;
     case "hearing_state":
       room.hearingState = message.state;
@@ -372,6 +374,9 @@ function onEvent(message) {
     case "offer":
       room.peer?.handleOffer(message);
       return;
+    case "record_changed":
+      recordChanged(message); // the hearing record (issue 15)
+      return;
     case "recording_hash":
       room.recordingHash = message;
       if (room.ended === "closed") showRecordingHash(message);
@@ -389,6 +394,8 @@ function onWelcome(welcome) {
     show("check-skip", welcome.device_check_skippable);
   }
   room.me = welcome;
+  // The hearing record (issue 15): followed and signed in the main room only.
+  showRecordSigning(hearingId, welcome.participant_id, welcome.state === "in_hearing");
   room.state = welcome.state;
   room.hearingState = welcome.hearing_state;
   room.recording = welcome.recording;

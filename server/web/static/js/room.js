@@ -7,6 +7,7 @@ import { allowedTransitions, CALLED_ROLES, ROOM_MOVERS } from "./hearing-rules.j
 import { applyStrings, t, errorText, formatTime } from "./i18n.js";
 import { CourtPeer, localMedia, newTile, showTrack } from "./peer.js";
 import { ConnectionClosed, SignalingClient } from "./signaling.js";
+import { recordConsoleChanged, startRecordConsole } from "./record-console.js";
 
 applyStrings();
 
@@ -675,6 +676,9 @@ function onEvent(message) {
     case "station_reported":
       notice(`${t("station_reported")} ${nameOf(message.participant_id)}: ${t(`station_cause_${message.cause}`)}`, "error");
       return;
+    case "record_changed":
+      recordConsoleChanged(message); // the hearing record (issue 15)
+      return;
     case "disconnect_evidence":
       room.departures.push(message);
       break;
@@ -766,6 +770,7 @@ async function main() {
   await loadHeading(welcome);
   render();
   if (isStaff()) setInterval(pollStats, STATS_INTERVAL_MS);
+  if (isStaff()) startRecordConsole(hearingId, welcome.role, () => room.roster); // issue 15
   await startMedia(welcome.ice_servers);
 }
 

@@ -37,6 +37,7 @@ export const SERVER_TYPES = Object.freeze([
   "roster", "hearing_state", "muted", "unmute_requested", "moved",
   "room_locked", "track", "disconnect_evidence", "closed", "recording_hash",
   "recording_alert", "station_reported",
+  "record_changed", // the hearing record (issue 15)
 ]);
 
 // Replies resolve requests; everything else the server sends is an event.
@@ -50,6 +51,7 @@ export const ERROR_CODES = Object.freeze([
   // the REST API only, never on the wire
   "UNSUPPORTED_MEDIA_TYPE", "BAD_CREDENTIALS", "LOCKED_OUT", "CSRF_FAILED", "INVALID_INVITATION",
   "METHOD_NOT_ALLOWED",
+  "TEXT_CHANGED", "CODE_INVALID", "CODE_USED", "NOT_YOUR_SIGNATURE", "RECORD_FINALISED",
   "TIMEOUT", "CLOSED", // local to a client, never on the wire
 ]);
 
