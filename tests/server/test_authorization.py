@@ -321,6 +321,9 @@ ROWS = [
         *expect(401),
     ),
     Row("POST", "/api/station/upload-test", None, *expect(roles(403, station=200))),
+    # -- the court's quality-and-efficiency view (issue 15.4): court readers of their own court --
+    Row("GET", "/api/courts/{court_id}/statistics", None, roles(403, readers=200), NOT_OURS),
+    Row("GET", "/api/courts/{court_id}/statistics.csv", None, roles(403, readers=200), NOT_OURS),
     Row("POST", "/api/auth/logout", None, *expect(roles(204))),
 ]
 
