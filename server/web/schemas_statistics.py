@@ -23,40 +23,40 @@ class StatisticsQuery(BaseModel):
     cause: CauseCode | None = None
 
 
-class GroupOut(Response):
+class StatGroupOut(Response):
     id: str | None = Field(description="Court, station, user id or cause code; null: none")
     name: str
     hearings: int = Field(description="Held hearings of cases in hearing mode")
     mediations: int = Field(description="Held hearings of cases in mediation mode")
 
 
-class MediationOut(Response):
+class StatMediationOut(Response):
     effective: int
     failed: int
     success_rate: float | None = Field(description="effective / (effective + failed)")
 
 
-class ResolutionOut(Response):
+class StatResolutionOut(Response):
     cases: int
     resolved: int
     mean_days: float | None
     median_days: float | None
 
 
-class RecordingOut(Response):
+class StatRecordingOut(Response):
     held: int
     complete_and_verified: int
     share: float | None
 
 
-class AttendanceOut(Response):
+class StatAttendanceOut(Response):
     no_shows: int
     excused_departures: int
     unexcused_departures: int
     by_cause: dict[str, int]
 
 
-class StationQualityOut(Response):
+class StatStationQualityOut(Response):
     station_id: str
     name: str
     held: int
@@ -81,12 +81,12 @@ class StatisticsOut(Response):
     held: int
     hearings: int
     mediations: int
-    by_court: list[GroupOut]
-    by_station: list[GroupOut]
-    by_judge: list[GroupOut]
-    by_cause: list[GroupOut]
-    mediation: MediationOut
-    resolution: ResolutionOut
-    recordings: RecordingOut
-    attendance: AttendanceOut
-    stations: list[StationQualityOut]
+    by_court: list[StatGroupOut]
+    by_station: list[StatGroupOut]
+    by_judge: list[StatGroupOut]
+    by_cause: list[StatGroupOut]
+    mediation: StatMediationOut
+    resolution: StatResolutionOut
+    recordings: StatRecordingOut
+    attendance: StatAttendanceOut
+    stations: list[StatStationQualityOut]

@@ -244,6 +244,22 @@ const STRINGS = {
     // -- hearing record (issue 15) --
     sc_ev_agreement_effective: "调解协议生效", sc_ev_mediation_failed: "调解不成",
     // -- documents and statistics (issue 15) --
+    st_link: "质效统计", st_back: "返回庭审安排", st_title: "法院质效统计", st_from: "起始日期", st_to: "截止日期（含）",
+    st_station: "站点", st_cause: "案由", st_apply: "更新统计", st_csv: "导出 CSV", st_key_figures: "主要指标",
+    st_definitions: "已开庭：庭审已进入庭审中状态。结案：调解协议生效，或诉讼案件的庭审已开庭并结束。录像完整且已核验：录像正常封存、无录像故障、当事人核对哈希一致且无人提出异议。未到庭：当事人、代理人、证人、鉴定人或翻译人员始终未连接。",
+    st_volume: "庭审与调解数量", st_by_station: "按站点", st_by_judge: "按审判员或调解员", st_by_court: "按法院", st_by_cause: "按案由",
+    st_group: "分组", st_name: "名称", st_hearings: "庭审", st_mediations: "调解", st_attendance: "到庭与离线",
+    st_departures_by_cause: "离开原因", st_quality: "站点连接质量（每场掉线次数）", st_held: "已开庭", st_self_test: "最近自检",
+    st_rtt: "往返时延", st_loss: "丢包率", st_drops: "掉线次数", st_reports: "站点报告", st_no_cause: "未填案由",
+    st_scope: "{court}，{from} 至 {to}", st_scheduled: "排期场次", st_cancelled: "已取消", st_success_rate: "调解成功率",
+    st_days_mean: "平均结案天数", st_days_median: "结案天数中位数", st_resolved: "已结案 / 案件", st_recordings_ok: "录像完整且已核验",
+    st_no_shows: "未到庭人次", st_excused: "因故离开（可归责于线路等）", st_unexcused: "自行离开或被移出", st_court_desk: "法院（不经站点）",
+    st_nothing: "所选范围内没有数据。", st_per_hearing: "（每场 {n} 次）", st_departures: "离开次数", st_drops_per_hearing: "每场掉线次数",
+    st_updated: "统计已更新。",
+    st_cause_CLIENT_LEFT: "自行离开", st_cause_REMOVED: "被移出", st_cause_DISMISSED: "作证后退庭", st_cause_ICE_FAILED: "媒体连接失败",
+    st_cause_NETWORK_LOST: "网络中断", st_cause_HEARTBEAT_LOST: "连接超时", st_cause_STATION_POWER: "站点断电",
+    st_cause_STATION_NETWORK: "站点网络故障", st_cause_WORKER_DIED: "服务器媒体进程故障", st_cause_SERVER_SHUTDOWN: "服务器停机",
+    st_cause_PROTOCOL_VIOLATION: "客户端异常", st_cause_SESSION_REVOKED: "链接被撤销或在其他设备使用",
     // -- reliability (issue 16) --
   },
   en: {
@@ -510,6 +526,22 @@ const STRINGS = {
     // -- hearing record (issue 15) --
     sc_ev_agreement_effective: "mediation agreement in effect", sc_ev_mediation_failed: "mediation failed",
     // -- documents and statistics (issue 15) --
+    st_link: "Statistics", st_back: "Back to hearings", st_title: "Court quality and efficiency", st_from: "From", st_to: "To (included)",
+    st_station: "Station", st_cause: "Cause of action", st_apply: "Update", st_csv: "Download CSV", st_key_figures: "Key figures",
+    st_definitions: "Held: the hearing went into session. Resolved: a mediation agreement took effect, or a hearing of a case in hearing mode was held and closed. Recording complete and verified: sealed normally, no recording fault, a party confirmed the root hash and nobody disputed it. No-show: a party, agent, witness, expert or interpreter who never connected.",
+    st_volume: "Hearings and mediations", st_by_station: "By station", st_by_judge: "By judge or mediator", st_by_court: "By court", st_by_cause: "By cause",
+    st_group: "Group", st_name: "Name", st_hearings: "Hearings", st_mediations: "Mediations", st_attendance: "Attendance and drops",
+    st_departures_by_cause: "Departures by cause", st_quality: "Station connection quality (drops per hearing)", st_held: "Held", st_self_test: "Latest self-test",
+    st_rtt: "Round trip", st_loss: "Loss", st_drops: "Line drops", st_reports: "Station reports", st_no_cause: "No cause recorded",
+    st_scope: "{court}, {from} to {to}", st_scheduled: "Scheduled", st_cancelled: "Cancelled", st_success_rate: "Mediation success rate",
+    st_days_mean: "Mean days to resolution", st_days_median: "Median days to resolution", st_resolved: "Resolved / cases", st_recordings_ok: "Recording complete and verified",
+    st_no_shows: "No-shows", st_excused: "Excused departures (line, power...)", st_unexcused: "Left or removed", st_court_desk: "Court (no station)",
+    st_nothing: "Nothing in the chosen range.", st_per_hearing: " ({n} per hearing)", st_departures: "Departures", st_drops_per_hearing: "Drops per hearing",
+    st_updated: "Statistics updated.",
+    st_cause_CLIENT_LEFT: "Left", st_cause_REMOVED: "Removed", st_cause_DISMISSED: "Dismissed after testifying", st_cause_ICE_FAILED: "Media connection failed",
+    st_cause_NETWORK_LOST: "Network lost", st_cause_HEARTBEAT_LOST: "Connection timed out", st_cause_STATION_POWER: "Station power failure",
+    st_cause_STATION_NETWORK: "Station network failure", st_cause_WORKER_DIED: "Server media process failed", st_cause_SERVER_SHUTDOWN: "Server stopped",
+    st_cause_PROTOCOL_VIOLATION: "Client error", st_cause_SESSION_REVOKED: "Link revoked or used on another device",
     // -- reliability (issue 16) --
   },
 };
