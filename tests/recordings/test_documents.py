@@ -214,6 +214,21 @@ def test_time_anchor_verifies_offline_and_a_foreign_token_is_tampering(
     report = verify_document(anchored, [key.verify_key], tsa=foreign_trust)
     assert report.exit_code == 1
     assert report.problems[0][0] == "time_anchor.token_b64"
+    # The same through the installed command, --tsa-ca before or after the path.
+    doc, pub = tmp_path / "anchored.json", tmp_path / "court.pub"
+    doc.write_bytes(anchored)
+    pub.write_text(key.verify_key.pem())
+    ca, foreign_ca = str(tsa.files.ca_cert), str(foreign.files.ca_cert)
+    for args in (
+        ["verify", "--tsa-ca", ca, "--json", str(doc), "--public-key", str(pub)],
+        ["verify", str(doc), "--public-key", str(pub), "--json", "--tsa-ca", ca],
+    ):
+        result = installed(*args)
+        assert result.returncode == 0, result.stdout
+        assert json.loads(result.stdout)["time_anchor"]["checked"] is True
+    result = installed("verify", str(doc), "--public-key", str(pub), "--tsa-ca", foreign_ca)
+    assert result.returncode == 1, result.stdout
+    assert "time_anchor.token_b64" in result.stdout
 
 
 # ---- the installed command -----------------------------------------------------------------
