@@ -353,7 +353,9 @@ def verify_document(
     for name in duplicates:
         report.problems.append((name, "member name occurs twice in one object"))
     if value["format"] != FORMAT:
-        report.problems.append(("format", f"unknown format {value['format']!r} (want {FORMAT})"))
+        # A later version is not tampering: this verifier cannot judge it (like a recording's
+        # unknown version).
+        report.io_error = f"unsupported format {value['format']!r} (this verifier reads {FORMAT})"
         return report
     for name in sorted(set(value) - TOP_LEVEL):
         report.problems.append((name, "member the format does not define (not sealed)"))
@@ -394,9 +396,11 @@ def _check_document(doc: dict[str, Any], report: DocumentReport) -> None:
                 f"states {doc.get('text_sha256')}, the text hashes to {actual}",
             )
         )
-    for i, sig in enumerate(doc.get("signatures") or []):
+    signatures = doc.get("signatures")
+    refusals = doc.get("refusals")
+    for i, sig in enumerate(signatures if isinstance(signatures, list) else []):
         _check_signature(i, sig, actual, report)
-    for i, ref in enumerate(doc.get("refusals") or []):
+    for i, ref in enumerate(refusals if isinstance(refusals, list) else []):
         place = f"document.refusals[{i}]"
         if not isinstance(ref, dict) or any(
             not isinstance(ref.get(f), str) for f in _REFUSAL_FIELDS

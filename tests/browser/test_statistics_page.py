@@ -147,6 +147,7 @@ async def test_statistics_page_filters_and_charts(
     await page.select_option("#lang", "en")
     await expect(page.locator("h2#st-title")).to_have_text("Court quality and efficiency")
     await expect(page.get_by_test_id("fig-success")).to_contain_text("Mediation success rate")
+    await expect(page.get_by_test_id("st-station").locator("option").first).to_have_text("All")
     await page.screenshot(path=str(shots / "3-english.png"), full_page=True)
     assert await serious_violations(page) == []
 

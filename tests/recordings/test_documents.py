@@ -182,9 +182,20 @@ def test_a_duplicated_member_is_tampering(key: SigningKey, sealed: bytes) -> Non
     assert ("outcome", "member name occurs twice in one object") in (report.problems)
 
 
-def test_not_a_document_is_a_usage_error(key: SigningKey) -> None:
+def test_not_a_document_or_an_unknown_version_is_not_a_verdict(
+    key: SigningKey, sealed: bytes
+) -> None:
     assert verify_document(b"\x00\x01", [key.verify_key]).exit_code == 3
     assert verify_document(b'{"a": 1}', [key.verify_key]).exit_code == 3
+    later = sealed.replace(b"shared-court-document/1", b"shared-court-document/2")
+    report = verify_document(later, [key.verify_key])
+    assert report.exit_code == 3
+    assert report.io_error is not None
+    assert "unsupported format" in report.io_error
+    garbled = _edit(sealed, lambda v: v["document"].__setitem__("signatures", "张三"))
+    report = verify_document(garbled, [key.verify_key])
+    assert report.exit_code == 1
+    assert ("document.signatures", "missing or of the wrong type") in report.problems
 
 
 def test_time_anchor_verifies_offline_and_a_foreign_token_is_tampering(

@@ -188,6 +188,7 @@ me = await staffPage(async () => {
   causeList = await causes().catch(() => causeList);
   const chosen = inputs.cause.value;
   inputs.cause.replaceChildren(option("", t("sc_all")), ...causeList.map((c) => option(c.code, c.label, c.code === chosen)));
+  if (inputs.station.options.length) inputs.station.options[0].textContent = t("sc_all");
   render();
 });
 const today = courtToday();
