@@ -71,6 +71,9 @@ async def test_statistics_page_filters_and_charts(
     await link.click()
     await page.wait_for_url(base + "/statistics")
     await expect(page.locator("h2#st-title")).to_have_text("法院质效统计")
+    # The last 30 days are shown first (as a person sees them before choosing a period).
+    await expect(page.get_by_test_id("st-court")).to_contain_text("Court A")
+    await expect(page.get_by_test_id("st-station").locator("option")).to_have_count(3)
 
     await page.get_by_test_id("st-from").fill("2026-12-01")
     await page.get_by_test_id("st-to").fill("2026-12-31")

@@ -159,16 +159,23 @@ function render() {
   renderCharts(figures);
 }
 
+// Only the answer to the latest request is shown: an earlier one that arrives late (the
+// first load, a double click) must not overwrite the figures of the filters now chosen.
+let latest = 0;
+
 async function load() {
   const q = query();
+  const mine = ++latest;
   document.getElementById("st-csv").href = `/api/courts/${me.court_id}/statistics.csv?${q}`;
   try {
-    figures = await api("GET", `/api/courts/${me.court_id}/statistics?${q}`);
+    const answer = await api("GET", `/api/courts/${me.court_id}/statistics?${q}`);
+    if (mine !== latest) return;
+    figures = answer;
     document.getElementById("error").textContent = "";
     render();
     document.getElementById("st-status").textContent = t("st_updated");
   } catch (err) {
-    document.getElementById("error").textContent = errorText(err);
+    if (mine === latest) document.getElementById("error").textContent = errorText(err);
   }
 }
 
@@ -192,8 +199,8 @@ me = await staffPage(async () => {
   render();
 });
 const today = courtToday();
-inputs.to.value = today;
-inputs.from.value = daysBefore(today, 29);
+if (!inputs.to.value) inputs.to.value = today;
+if (!inputs.from.value) inputs.from.value = daysBefore(inputs.to.value, 29);
 try {
   await fillChoices();
 } catch (err) {
