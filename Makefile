@@ -10,12 +10,16 @@ PORT   ?= 8080
 # Debian packages: what running needs (PyAudio builds against PortAudio), and what the suite needs
 # (Chromium for browser tests, with a CJK font so that screenshots show the Chinese pages, PostgreSQL for the storage suite, coturn for relayed media, ffmpeg
 # to check recordings, Xvfb/PulseAudio/ALSA plugins for the station client, iproute2 for netns,
-# zbar-tools to read the invitation QR codes the pages show; poppler-utils to read back the PDFs
-# of sealed documents). The server prints those PDFs in Chinese with the CJK font fonts-wqy-microhei.
-DEB_RUN  := portaudio19-dev libtk8.6 fonts-wqy-microhei
-DEB_TEST := $(DEB_RUN) chromium poppler-utils postgresql coturn ffmpeg xvfb pulseaudio pulseaudio-utils libasound2-plugins alsa-utils iproute2 zbar-tools
+# zbar-tools to read the invitation QR codes the pages show).
+DEB_RUN  := portaudio19-dev libtk8.6
+DEB_TEST := $(DEB_RUN) chromium fonts-wqy-microhei postgresql coturn ffmpeg xvfb pulseaudio pulseaudio-utils libasound2-plugins alsa-utils iproute2 zbar-tools
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Sealed hearing documents are printed as Chinese PDFs (recordings/document_pdf.py): the server
+# embeds a CJK font; the suite reads the PDFs back with poppler-utils (pdftotext, pdfimages).
+DEB_RUN  += fonts-wqy-microhei
+DEB_TEST += poppler-utils
 
 .PHONY: demo test lint typecheck pytest serve deb-run deb-test venv clean help
 
