@@ -171,11 +171,11 @@ async function load() {
     const answer = await api("GET", `/api/courts/${me.court_id}/statistics?${q}`);
     if (mine !== latest) return;
     figures = answer;
-    document.getElementById("error").textContent = "";
+    showError(null);
     render();
     document.getElementById("st-status").textContent = t("st_updated");
   } catch (err) {
-    if (mine === latest) document.getElementById("error").textContent = errorText(err);
+    if (mine === latest) showError(err);
   }
 }
 
@@ -187,8 +187,23 @@ async function fillChoices() {
   inputs.cause.replaceChildren(option("", t("sc_all")), ...causeList.map((c) => option(c.code, c.label)));
 }
 
+// The error shown, kept so that a language change says it again in the new language.
+let shownError = null;
+
+function showError(err) {
+  shownError = err;
+  const text = err === null ? "" : typeof err === "string" ? t(err) : errorText(err);
+  document.getElementById("error").textContent = text;
+  inputs.to.setAttribute("aria-invalid", err === "st_bad_period" ? "true" : "false");
+}
+
 form.addEventListener("submit", (event) => {
   event.preventDefault();
+  if (inputs.from.value && inputs.to.value && inputs.to.value < inputs.from.value) {
+    showError("st_bad_period");
+    inputs.to.focus();
+    return;
+  }
   load();
 });
 me = await staffPage(async () => {
@@ -196,6 +211,7 @@ me = await staffPage(async () => {
   const chosen = inputs.cause.value;
   inputs.cause.replaceChildren(option("", t("sc_all")), ...causeList.map((c) => option(c.code, c.label, c.code === chosen)));
   if (inputs.station.options.length) inputs.station.options[0].textContent = t("sc_all");
+  if (shownError !== null) showError(shownError);
   render();
 });
 const today = courtToday();
@@ -204,6 +220,6 @@ if (!inputs.from.value) inputs.from.value = daysBefore(inputs.to.value, 29);
 try {
   await fillChoices();
 } catch (err) {
-  document.getElementById("error").textContent = errorText(err);
+  showError(err);
 }
 await load();
