@@ -16,6 +16,11 @@ DEB_TEST := $(DEB_RUN) chromium fonts-wqy-microhei postgresql coturn ffmpeg xvfb
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+# Sealed hearing documents are printed as Chinese PDFs (recordings/document_pdf.py): the server
+# embeds a CJK font; the suite reads the PDFs back with poppler-utils (pdftotext, pdfimages).
+DEB_RUN  += fonts-wqy-microhei
+DEB_TEST += poppler-utils
+
 .PHONY: demo test lint typecheck pytest serve deb-run deb-test venv clean help
 
 help:

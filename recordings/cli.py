@@ -1,4 +1,9 @@
-"""Command line: `python -m recordings {verify,export,selftest,keygen,recover}`.
+"""Command line: `python -m recordings {verify,export,selftest,keygen,recover,document}`.
+
+`verify PATH` checks a recording package (a directory) or a sealed hearing document (a file:
+recordings/document.py, docs/document-format.md) with the same trust options and exit codes
+(a document has no declared gaps: 0 intact, 1 tampered or untrusted, 3 usage or I/O error).
+`document pdf DOC.json -o OUT.pdf` prints a sealed document as a Chinese PDF.
 
 `main(argv) -> int` is what `shared-court verify/export/recover/recording` delegate to.
 Exit codes (verify and export): 0 intact, 2 intact with declared gaps, 1 tampered, silently
@@ -21,6 +26,7 @@ import os
 import sys
 from pathlib import Path
 
+from .document import NotADocumentError, verify_document
 from .errors import IntegrityError, RecordingError
 from .export import ProgressBar, export_package
 from .keys import (
@@ -96,7 +102,47 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     r = sub.add_parser("recover", help="seal unfinished recordings under a directory")
     r.add_argument("path", type=Path)
     r.add_argument("--signing-key", type=Path, required=True)
+    d = sub.add_parser("document", help="sealed hearing documents (transcripts, agreements)")
+    dsub = d.add_subparsers(dest="document_command", required=True)
+    pdf = dsub.add_parser("pdf", help="print a sealed document as a PDF (Chinese)")
+    pdf.add_argument("path", type=Path)
+    pdf.add_argument("-o", "--output", type=Path, required=True)
     return p
+
+
+def _verify(args: argparse.Namespace) -> int:
+    """A directory is a recording package; a file is a sealed document."""
+    tsa = TsaTrust(load_certificates(args.tsa_ca)) if args.tsa_ca else None
+    if args.path.is_file():
+        doc = verify_document(
+            args.path.read_bytes(),
+            _trusted_keys(args),
+            trust_embedded_key=args.trust_embedded_key,
+            tsa=tsa,
+            path=str(args.path),
+        )
+        print(json.dumps(doc.as_json(), ensure_ascii=False, indent=2) if args.json else doc.text())
+        return doc.exit_code
+    report = verify_package(
+        args.path,
+        _trusted_keys(args),
+        trust_embedded_key=args.trust_embedded_key,
+        tsa=tsa,
+    )
+    if args.json:
+        print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+    else:
+        print(report.text())
+    return report.exit_code
+
+
+def _document(args: argparse.Namespace) -> int:
+    from .document_pdf import render_pdf  # fpdf2 and the font load only when asked
+
+    pdf = render_pdf(args.path.read_bytes())
+    args.output.write_bytes(pdf)
+    print(f"wrote {args.output}")
+    return 0
 
 
 def main(argv: list[str] | None = None, prog: str = "recordings") -> int:
@@ -108,18 +154,9 @@ def main(argv: list[str] | None = None, prog: str = "recordings") -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "verify":
-            tsa = TsaTrust(load_certificates(args.tsa_ca)) if args.tsa_ca else None
-            report = verify_package(
-                args.path,
-                _trusted_keys(args),
-                trust_embedded_key=args.trust_embedded_key,
-                tsa=tsa,
-            )
-            if args.json:
-                print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
-            else:
-                print(report.text())
-            return report.exit_code
+            return _verify(args)
+        if args.command == "document":
+            return _document(args)
         if args.command == "export":
             key = load_archive_private_key(args.key_file)
             bar = ProgressBar(
@@ -182,7 +219,7 @@ def main(argv: list[str] | None = None, prog: str = "recordings") -> int:
                     "records after the last checkpoint kept as unauthenticated"
                 )
             return 0
-    except (RecordingError, OSError, FileExistsError) as exc:
+    except (RecordingError, OSError, FileExistsError, NotADocumentError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_USAGE  # pragma: no cover - argparse enforces a command

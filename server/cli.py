@@ -1,7 +1,8 @@
 """The ``shared-court`` command.
 
-Subcommands: ``serve``, ``demo``, ``db upgrade``, ``user add``, ``station add``, ``verify``,
-``export``, ``recover``, ``recording selftest``, ``station``. Exit codes: 0 success, 1 failure,
+Subcommands: ``serve``, ``demo``, ``db upgrade``, ``user add``, ``station add``, ``verify``
+(a recording package or a sealed document), ``export``, ``recover``, ``recording selftest``,
+``document pdf``, ``station``. Exit codes: 0 success, 1 failure,
 2 usage, 3 configuration error; except ``verify``, ``export``
 and ``recover``, which keep the evidence contract of ``recordings.cli`` (0 intact, 2 intact with
 declared gaps, 1 tampered or incomplete, 3 usage or I/O error) for every argument they get.
@@ -360,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("export", "verify, then decrypt an evidence recording (see export --help)"),
         ("recover", "seal unfinished evidence recordings (see recover --help)"),
         ("recording", "recording tools: selftest, keygen"),
+        ("document", "sealed hearing documents: document pdf DOC.json -o OUT.pdf"),
     ):
         sub.add_parser(name, help=text, add_help=False)
     return parser
@@ -368,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Subcommands whose whole argument list belongs to recordings.cli (its own parser, its own
 # exit codes). An argparse REMAINDER cannot forward them: options before the path were taken
 # as this parser's and failed with exit 2, which a script reads as "intact with declared gaps".
-FORWARDED = ("verify", "export", "recover", "recording")
+FORWARDED = ("verify", "export", "recover", "recording", "document")
 
 
 def _forwarded(argv: list[str]) -> tuple[bool, str, list[str]] | None:

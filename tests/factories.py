@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth import tokens
 from server.clock import Clock
-from server.enums import CaseKind, HearingRole, HearingState, ParticipantState
+from server.enums import CaseKind, HearingMode, HearingRole, HearingState, ParticipantState
 from server.storage.models import Case, Hearing, Invitation, Participant
 
 
@@ -26,12 +26,16 @@ async def add_case(
     number: str = "1",
     title: str = "a v b",
     kind: CaseKind = CaseKind.CIVIL,
+    cause: str | None = None,
+    mode: HearingMode = HearingMode.HEARING,
 ) -> Case:
     case = Case(
         court_id=court_id,
         number=number,
         title=title,
         kind=kind,
+        cause=cause,
+        mode=mode,
         created_by=created_by,
         created_at=clock.now(),
     )

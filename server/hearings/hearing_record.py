@@ -35,7 +35,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -67,6 +67,7 @@ from server.enums import (
 from server.errors import CourtError, ErrorCode, not_found
 from server.hearings.access import forbidden, readable_hearing
 from server.hearings.booking import BookingService
+from server.hearings.document_anchor import anchor_sealed
 from server.ids import HearingId
 from server.storage.eventlog import EventLogRepository
 from server.storage.models import (
@@ -325,10 +326,12 @@ class HearingRecordService:
         sessions: async_sessionmaker[AsyncSession],
         clock: Clock,
         signing_key_file: Path | None,
+        tsa: Mapping[str, Any] | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._key_file = signing_key_file
+        self._tsa = tsa  # document_anchor.document_tsa(...): the court's TSA, if any
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -877,7 +880,8 @@ class HearingRecordService:
                 "source_document_ids": list(document.source_document_ids or []),
             },
         )
-        document.sealed = await asyncio.to_thread(_seal, self._key_file, content)
+        sealed = await asyncio.to_thread(_seal, self._key_file, content)
+        document.sealed, no_anchor = await anchor_sealed(sealed, self._tsa)
         document.state = state.value
         document.finalised_at = now
         document.finalised_by = actor
@@ -886,6 +890,8 @@ class HearingRecordService:
             "kind": document.kind,
             "version": document.version,
             "text_sha256": view.text_sha256,
+            # RFC 3161 time anchor of the sealed file: "anchored", or why there is none.
+            "time_anchor": "anchored" if no_anchor is None else no_anchor,
         }
         if state is DocState.FINALISED:
             await self._log(db, hearing.id, actor, EventKind.RECORD_FINALISED, data)

@@ -9,14 +9,17 @@ the main room see the record change at once (``record_changed``).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 
 from aiohttp import web
 
+from recordings.document_pdf import render_pdf
 from server.auth.principals import Principal
 from server.errors import CourtError, ErrorCode, not_found
 from server.hearings import live as rules
+from server.hearings.document_anchor import document_tsa
 from server.hearings.hearing_record import DocumentView, HearingRecordService, RecordKind
 from server.ids import HearingId
 from server.web import schemas_record as r
@@ -28,8 +31,12 @@ from server.web.schemas_booking import ScheduleRequest
 
 def _service(request: web.Request) -> HearingRecordService:
     # Stateless over the shared session factory, clock and the recorder's signing key file.
+    config = request.app[CONFIG]
     return HearingRecordService(
-        request.app[SESSIONS], request.app[CLOCK], request.app[CONFIG].recording.signing_key_file
+        request.app[SESSIONS],
+        request.app[CLOCK],
+        config.recording.signing_key_file,
+        document_tsa(config.recording.timestamping),
     )
 
 
@@ -180,6 +187,19 @@ async def finalise(request: web.Request) -> web.StreamResponse:
     return await _changed(request, hearing_id, view)
 
 
+async def sealed_pdf(request: web.Request) -> web.StreamResponse:
+    """The same sealed file, printed (text, signers and their handwriting, every hash, the
+    court's signature); the JSON file stays the evidence, the PDF is for reading."""
+    hearing_id, kind = hearing_path_id(request), _kind(request)
+    data = await _service(request).sealed(principal(request), hearing_id, kind)
+    pdf = await asyncio.to_thread(render_pdf, data)
+    return web.Response(
+        body=pdf,
+        content_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{kind.value}-{hearing_id}.pdf"'},
+    )
+
+
 async def sealed(request: web.Request) -> web.StreamResponse:
     hearing_id, kind = hearing_path_id(request), _kind(request)
     data = await _service(request).sealed(principal(request), hearing_id, kind)
@@ -293,5 +313,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         sealed,
         "The court-sealed document (presiding staff, signers)",
         media_type="application/json",
+    ),
+    Endpoint(
+        "GET",
+        D + "/sealed.pdf",
+        sealed_pdf,
+        "The court-sealed document printed as a PDF in Chinese (presiding staff, signers)",
+        media_type="application/pdf",
     ),
 )

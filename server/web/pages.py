@@ -38,6 +38,8 @@ PAGES = {
     "/station": "director.html",
     "/hearings/{hearing_id}/recordings": "playback.html",
     "/hearings/{hearing_id}/recordings/{recording_id}": "playback.html",
+    # The court's quality-and-efficiency view (issue 15.4).
+    "/statistics": "statistics.html",
 }
 
 

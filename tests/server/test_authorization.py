@@ -394,6 +394,16 @@ ROWS = [
         roles(403, presiding=409, party=409),
         NOT_OURS,
     ),
+    Row(
+        "GET",
+        H + "/record/transcript/sealed.pdf",
+        None,
+        roles(403, presiding=409, party=409),
+        NOT_OURS,
+    ),
+    # -- the court's quality-and-efficiency view (issue 15.4): court readers of their own court --
+    Row("GET", "/api/courts/{court_id}/statistics", None, roles(403, readers=200), NOT_OURS),
+    Row("GET", "/api/courts/{court_id}/statistics.csv", None, roles(403, readers=200), NOT_OURS),
     Row("POST", "/api/auth/logout", None, *expect(roles(204))),
 ]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -199,9 +200,20 @@ async def test_transcript_versions_signing_stale_and_seal(
     await as_party(api, court.plaintiff_token, clock)
     async with api.client.get(doc(court) + "/sealed") as resp:
         assert resp.status == 200
+    # ... and its printed form, which says the same text and hashes.
+    async with api.client.get(doc(court) + "/sealed.pdf") as resp:
+        assert (resp.status, resp.content_type) == (200, "application/pdf")
+        pdf = await resp.read()
+    printed = await asyncio.to_thread(
+        subprocess.run, ["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True
+    )
+    words = "".join(printed.stdout.decode().split())
+    assert "".join(final["text"].split())[:20] in words
+    assert text_sha256(final["text"]) in words
     assert len(await events(api, court, clock, "record.signed")) == 2
     assert len(await events(api, court, clock, "record.signing_refused")) == 1
-    assert len(await events(api, court, clock, "record.finalised")) == 1
+    (finalised,) = await events(api, court, clock, "record.finalised")
+    assert finalised["data"]["time_anchor"] == "no TSA configured"
 
 
 async def rejected(api: Api, court: CourtWorld, clock: FakeClock) -> list[str]:

@@ -118,6 +118,8 @@ async function loadCases() {
 for (const select of Object.values(filters)) select.addEventListener("change", render);
 me = await staffPage(render);
 document.getElementById("new-case").hidden = !PRESIDING.has(me.role);
+// The court's statistics (issue 15.4): for court readers (presiding staff and administrators).
+document.getElementById("statistics-link").hidden = !(PRESIDING.has(me.role) || me.role === "admin");
 if (PRESIDING.has(me.role)) loadCases().catch(() => {});
 await refresh();
 setInterval(refresh, REFRESH_MS);
