@@ -33,7 +33,7 @@ from station_client.devices import AvCamera
 from station_client.media import CameraTrack
 from station_client.session import StationSession
 from tests.e2e.conftest import Court, login_cookies
-from tests.server.conftest import PASSWORD, World, make_config, seed_court
+from tests.server.conftest import PASSWORD, CourtWorld, World, make_config, seed_court
 
 MEDIA_TIMEOUT_S = 45.0  # first packets at the subscriber (generous: the machine is shared)
 
@@ -73,19 +73,35 @@ async def other_judge_cookies(court: Court) -> dict[str, str]:
     )
 
 
+async def received_packets(session: StationSession | None) -> int:
+    """RTP packets a session's peer connection has received so far (audio and video)."""
+    if session is None or session.pc is None:
+        return 0
+    report = await session.pc.getStats()
+    return sum(
+        int(getattr(s, "packetsReceived", 0) or 0)
+        for s in report.values()
+        if getattr(s, "type", "") == "inbound-rtp"
+    )
+
+
 class WatchedHearing:
     """Court B's hearing in session: the station publishes, the judge receives."""
 
-    def __init__(self, court: Court) -> None:
+    def __init__(self, court: Court, which: str = "other") -> None:
         self.court = court
+        self.world: CourtWorld = getattr(court.world, which)
         self.camera = CameraTrack(AvCamera.test_pattern(size="160x120", fps=15))
         self.station: StationSession | None = None
         self.judge: StationSession | None = None
 
     async def start(self) -> None:
-        court, w = self.court, self.court.world.other
+        court, w = self.court, self.world
         await self.camera.start()
-        judge = self.judge = StationSession(court.client(await other_judge_cookies(court)))
+        judge_cookies = await login_cookies(
+            court.base + "/api/auth/login", {"username": w.users["judge"], "password": PASSWORD}
+        )
+        judge = self.judge = StationSession(court.client(judge_cookies))
         await judge.signaling.connect()
         await judge.join(w.hearing_id)
         await judge.signaling.request(m.SetHearingState(state=HearingState.OPENED, reason="候庭"))
@@ -107,14 +123,7 @@ class WatchedHearing:
 
     async def packets(self) -> int:
         """RTP packets the judge's peer connection has received so far (audio and video)."""
-        if self.judge is None or self.judge.pc is None:
-            return 0
-        report = await self.judge.pc.getStats()
-        return sum(
-            int(getattr(s, "packetsReceived", 0) or 0)
-            for s in report.values()
-            if getattr(s, "type", "") == "inbound-rtp"
-        )
+        return await received_packets(self.judge)
 
     async def packets_per_s(self, window_s: float = 1.5) -> float:
         """Packets per second at the subscriber over the next `window_s` seconds."""
@@ -124,9 +133,7 @@ class WatchedHearing:
 
     async def recorded_frames(self) -> int:
         dump: dict[str, Any] = await (
-            self.court.server.app[MEDIA]
-            .pool.router(HearingId(self.court.world.other.hearing_id))
-            .dump()
+            self.court.server.app[MEDIA].pool.router(HearingId(self.world.hearing_id)).dump()
         )
         recording = dump.get("recording") or {}
         return sum(
