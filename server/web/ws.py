@@ -387,6 +387,7 @@ class Connection:
             self.hearing_id = self.participant_id = self.live = self.media = None
             self._held = None
             if isinstance(exc, WorkerError):
+                log.warning("join of hearing %s: media server unavailable: %r", hid, exc)
                 raise SignalingError(ErrorCode.INTERNAL, "media server unavailable; retry") from exc
             raise
         ice = self.app[ICE].for_participant(pid, self.clock.now())
