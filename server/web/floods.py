@@ -69,6 +69,10 @@ class AddressLimits:
             return True
         return False
 
+    def total(self) -> int:
+        """Open signaling sockets from every address (the metrics' gauge)."""
+        return sum(state.sockets for state in self._addresses.values())
+
     def sockets(self, address: str) -> int:
         state = self._addresses.get(address)
         return 0 if state is None else state.sockets

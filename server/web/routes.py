@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.web import api, api_booking, api_station
+from server.web import api, api_booking, api_metrics, api_station
 from server.web.endpoint import Endpoint
 from server.web.openapi import build_openapi
 
@@ -24,6 +24,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *api.ENDPOINTS,
     *api_booking.ENDPOINTS,
     *api_station.ENDPOINTS,
+    *api_metrics.ENDPOINTS,
 )
 
 

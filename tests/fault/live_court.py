@@ -38,7 +38,9 @@ from tests.server.conftest import PASSWORD, CourtWorld, World, make_config, seed
 MEDIA_TIMEOUT_S = 45.0  # first packets at the subscriber (generous: the machine is shared)
 
 
-async def start_court(tmp_path: Path, aiohttp_server: Any, **overrides: Any) -> Court:
+async def start_court(
+    tmp_path: Path, aiohttp_server: Any, *, host: str = "127.0.0.1", **overrides: Any
+) -> Court:
     """Like tests/e2e's `court` fixture, with configuration overrides (limits, workers)."""
     clock = SystemClock()
     keys = await asyncio.to_thread(keygen, tmp_path / "keys")
@@ -57,7 +59,7 @@ async def start_court(tmp_path: Path, aiohttp_server: Any, **overrides: Any) -> 
     )
     await upgrade_async(config.database_url)
     aiortc_hooks.install_host_addresses(["127.0.0.1"])
-    server = await aiohttp_server(create_app(config, clock=clock), host="127.0.0.1")
+    server = await aiohttp_server(create_app(config, clock=clock), host=host)
     sessions = server.app[SESSIONS]
     world = World(
         own=await seed_court(sessions, clock, "Court A", "a"),

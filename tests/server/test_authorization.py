@@ -321,6 +321,11 @@ ROWS = [
         *expect(401),
     ),
     Row("POST", "/api/station/upload-test", None, *expect(roles(403, station=200))),
+    # -- metrics (issue 16.7) --
+    # Served to administrators or to any request from loopback, which this test client is: so
+    # every caller gets 200 here; off loopback (anon 401, others 403, admin 200) is
+    # tests/fault/test_metrics.py.
+    Row("GET", "/metrics", None, *expect(200)),
     Row("POST", "/api/auth/logout", None, *expect(roles(204))),
 ]
 
