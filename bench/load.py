@@ -130,6 +130,8 @@ host = "127.0.0.1"
 url = {q("sqlite+aiosqlite:///" + str(self.directory / "court.db"))}
 [ice]
 host_addresses = ["127.0.0.1"]
+[security]
+login_ip_attempts_per_minute = 1000000
 [signaling]
 max_sockets_per_address = 1000000
 messages_per_address_per_s = 1000000
@@ -332,11 +334,17 @@ async def _hearing(server: Server, world: CourtWorld, clip: Any, fps: int) -> li
 
 
 async def measure_hearings(
-    server: Server, n: int, clip: Any, fps: int, seconds: float, full_rate: float
+    server: Server,
+    worlds: list[CourtWorld],
+    clip: Any,
+    fps: int,
+    seconds: float,
+    full_rate: float,
 ) -> dict[str, Any]:
+    n = len(worlds)
     hearings: list[list[Participant]] = []
     try:
-        for world in server.worlds[:n]:
+        for world in worlds:
             hearings.append(await _hearing(server, world, clip, fps))
         everyone = [p for h in hearings for p in h]
         await asyncio.wait_for(asyncio.gather(*(p.connected.wait() for p in everyone)), 60)
@@ -390,35 +398,48 @@ async def measure_sessions(
         cookies=cookies, cookie_jar=aiohttp.CookieJar(unsafe=True), connector=connector
     ) as http:
         url = server.base.replace("http", "ws", 1) + "/ws"
-        sockets = []
-        for _ in range(sessions):
-            sockets.append(await http.ws_connect(url, heartbeat=None))
-        _, rss_open = server.usage()
-        stop = time.monotonic() + seconds
+        sockets: list[aiohttp.ClientWebSocketResponse] = []
+        # Each socket beats from the moment it is open (a socket silent for three heartbeat
+        # intervals is closed by the server); round trips count once all are open.
+        window = {"start": float("inf"), "stop": float("inf")}
+        failures = 0
 
-        async def beat(ws: aiohttp.ClientWebSocketResponse, offset: float) -> None:
-            await asyncio.sleep(offset)  # spread the heartbeats over the interval
+        async def beat(ws: aiohttp.ClientWebSocketResponse) -> None:
+            nonlocal failures
             n = 0
-            while time.monotonic() < stop:
-                n += 1
-                t = time.monotonic()
-                await ws.send_str(json.dumps({"v": 1, "type": "heartbeat", "transaction": f"h{n}"}))
-                while True:
-                    reply = json.loads((await ws.receive()).data)
-                    if reply.get("transaction") == f"h{n}":
-                        break
-                rtts.append((time.monotonic() - t) * 1000)
-                await asyncio.sleep(max(0.0, heartbeat_s - (time.monotonic() - t)))
+            await asyncio.sleep(heartbeat_s * (len(sockets) % 100) / 100)  # spread the beats
+            try:
+                while time.monotonic() < window["stop"]:
+                    n += 1
+                    t = time.monotonic()
+                    text = json.dumps({"v": 1, "type": "heartbeat", "transaction": f"h{n}"})
+                    await ws.send_str(text)
+                    while True:
+                        reply = json.loads((await ws.receive()).data)
+                        if reply.get("transaction") == f"h{n}":
+                            break
+                    if t >= window["start"]:
+                        rtts.append((time.monotonic() - t) * 1000)
+                    await asyncio.sleep(max(0.0, heartbeat_s - (time.monotonic() - t)))
+            except (aiohttp.ClientError, TypeError, ValueError):
+                failures += 1  # closed by the server or broken: not an open session any more
 
-        await asyncio.gather(
-            *(beat(ws, heartbeat_s * i / sessions) for i, ws in enumerate(sockets))
-        )
+        beats = []
+        for _ in range(sessions):
+            ws = await http.ws_connect(url, heartbeat=None)
+            sockets.append(ws)
+            beats.append(asyncio.ensure_future(beat(ws)))
+        window["start"] = time.monotonic()
+        window["stop"] = window["start"] + seconds
+        _, rss_open = server.usage()
+        await asyncio.gather(*beats)
         open_at_end = sum(not ws.closed for ws in sockets)
         for ws in sockets:
             await ws.close()
     rtts.sort()
     return {
         "ws_sessions": open_at_end,
+        "ws_sessions_lost": failures,
         "ws_heartbeats": len(rtts),
         "ws_latency_ms_p50": round(rtts[len(rtts) // 2], 2) if rtts else None,
         "ws_latency_ms_p99": round(rtts[min(len(rtts) - 1, int(len(rtts) * 0.99))], 2)
@@ -437,16 +458,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     width, height = (int(x) for x in args.size.split("x"))
     clip = await asyncio.to_thread(sfu.encode_clip, 4.0, width, height, args.kbps * 1000)
     with tempfile.TemporaryDirectory(prefix="sc-load-") as tmp:
-        server = Server(Path(tmp), max(ramp))
+        server = Server(Path(tmp), sum(ramp))  # fresh hearings for every step
         await server.prepare()
         await server.start()
         try:
             await asyncio.sleep(1.0)
             _, idle_rss = server.usage()
             steps = []
-            for n in ramp:
+            for i in range(len(ramp)):
+                worlds = server.worlds[sum(ramp[:i]) : sum(ramp[: i + 1])]
                 step = await measure_hearings(
-                    server, n, clip, sfu.FPS, args.seconds, args.full_rate
+                    server, worlds, clip, sfu.FPS, args.seconds, args.full_rate
                 )
                 print(json.dumps(step), file=sys.stderr)
                 steps.append(step)
