@@ -449,11 +449,22 @@ async def measure_sessions(
     }
 
 
+def _rss_per(best: dict[str, Any], first: dict[str, Any], idle_rss: float) -> float:
+    """Resident MB per participant: marginal between the first step and `best` when they
+    differ (the SFU workers start with the first hearing, so their own start-up memory is not
+    anyone's); else over the idle server (then it includes the workers' start-up)."""
+    if best["participants"] > first["participants"]:
+        grown = float(best["server_rss_mb"]) - float(first["server_rss_mb"])
+        return round(grown / (int(best["participants"]) - int(first["participants"])), 2)
+    return _per(best, "server_rss_mb", idle_rss, 2)
+
+
 def _per(step: dict[str, Any], key: str, base: float, digits: int) -> float:
     return round((float(step[key]) - base) / int(step["participants"]), digits)
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
+    load_before = list(os.getloadavg())
     ramp = [int(x) for x in args.hearings.split(",")]
     width, height = (int(x) for x in args.size.split("x"))
     clip = await asyncio.to_thread(sfu.encode_clip, 4.0, width, height, args.kbps * 1000)
@@ -478,7 +489,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             await server.stop()
     return {
-        "load_average_before": list(os.getloadavg()),
+        "load_average_before": load_before,
+        "load_average_after": list(os.getloadavg()),
         "cores": os.cpu_count(),
         "clip": f"{args.size} {sfu.FPS} fps {args.kbps} kbit/s VP8 + Opus",
         "seconds": args.seconds,
