@@ -57,6 +57,7 @@ from server.web.appkeys import (
     STATION_BACKUPS,
 )
 from server.web.connections import HearingConnections
+from server.web.floods import ADDRESS_LIMITS, AddressLimits
 from server.web.middleware import MIDDLEWARES
 from server.web.pages import add_pages
 from server.web.routes import add_routes
@@ -206,6 +207,11 @@ async def _live_hearings(app: web.Application) -> AsyncIterator[None]:
     app[ICE] = await asyncio.to_thread(IceServers, config.ice)  # reads the TURN secret file
     app[MEDIA] = media
     app[CONNECTIONS] = connections
+    app[ADDRESS_LIMITS] = AddressLimits(
+        app[CLOCK],
+        config.signaling.max_sockets_per_address,
+        config.signaling.messages_per_address_per_s,
+    )
     app[ROOMS] = HearingRooms(
         app[SESSIONS], app[CLOCK], media.hearing, connections.clients, app[COURT]
     )

@@ -117,6 +117,11 @@ class SignalingConfig(_Section):
     heartbeat_interval_s: int = Field(default=10, ge=1, le=300)
     # Whether a party may skip the device check before the waiting room (issue 13).
     device_check_skippable: bool = True
+    # Per client address (server/web/floods.py): open signaling sockets, and messages per
+    # second shared by all of them (burst twice that). A village station or a court's NAT puts
+    # a few people behind one address; a flood from one host is cut off here.
+    max_sockets_per_address: int = Field(default=100, ge=1, le=1_000_000)
+    messages_per_address_per_s: float = Field(default=200.0, gt=0, le=1_000_000)
 
 
 class SfuConfig(_Section):

@@ -149,6 +149,10 @@ class MediaService:
     def _on_worker_died(self, index: int, hearing_ids: list[HearingId]) -> None:
         log.error("SFU worker %d died; hearings %s will be placed again", index, hearing_ids)
         self._placed.difference_update(hearing_ids)
+        for hearing_id in hearing_ids:
+            media = self._hearings.get(hearing_id)
+            if media is not None:
+                media.worker_died()
 
     async def close(self) -> None:
         self._listeners.clear()
@@ -174,6 +178,9 @@ class HearingMedia:
         self.recording_failed = False
         # Set by the hearing: told at once when the recording fails (the disk is full, ...).
         self.on_recording_error: Any = None
+        # After its worker died while recording: record again (in a new package, paused as it
+        # was) when the hearing is placed on a worker again, i.e. when the next peer comes.
+        self._record_again: tuple[PauseReason | None] | None = None
 
     def _router(self) -> RouterHandle:
         """The hearing's router in its worker; KeyError if it is not placed (worker died)."""
@@ -188,12 +195,32 @@ class HearingMedia:
         Raises WorkerDiedError if the worker died meanwhile.
         """
         await self._service.ensure_router(self.hearing_id)
+        if self._record_again is not None:
+            await self._resume_after_worker_death(self._record_again[0])
         await self.remove_peer(participant_id, CloseReason.DUPLICATE_SESSION)
         self._service.listen(self.hearing_id, participant_id, listener)
         await self._router().add_peer(participant_id, self.room_for(participant_id))
         self._peers.add(participant_id)
         if self._muted.get(participant_id):
             await self._router().set_paused(participant_id, "audio", True)
+
+    def worker_died(self) -> None:
+        """The hearing's worker died: its peers are gone, and the recording it was writing is
+        unfinished (start-up recovery seals it with an incident). A hearing that was recording
+        records again in a new package once it is placed again (issue 16.3)."""
+        self._peers.clear()
+        if self.recording_id is not None:
+            self._record_again = (self._pause,)
+        self.recording_id, self._pause = None, None
+
+    async def _resume_after_worker_death(self, pause: PauseReason | None) -> None:
+        self._record_again = None
+        if self._service.recording is None:
+            return
+        await self.hearing_state(HearingState.IN_SESSION)
+        if pause is not None:
+            await self._router().pause_recording(pause)
+            self._pause = pause
 
     async def remove_peer(self, participant_id: ParticipantId, reason: CloseReason) -> None:
         """Close the participant's peer if there is one; never raises."""

@@ -255,6 +255,10 @@ class HearingRecorder(EventEmitter):
         super().__init__()
         self.router = router
         self.writer = writer
+        # Periodic writer flushes (records, checkpoints): how many, how long in all, the longest.
+        self.tick_count = 0
+        self.tick_seconds = 0.0
+        self.tick_max_s = 0.0
         self.recording_id = recording_id
         self.path = path
         self.tick_interval = tick_interval
@@ -618,7 +622,13 @@ class HearingRecorder(EventEmitter):
         while not self.stopped and self.failure is None:
             await asyncio.sleep(self.tick_interval)
             try:
+                started = time.monotonic()
                 await self.writer.tick()
+                # The write latency the metrics report (server/worker/counters.py).
+                took = time.monotonic() - started
+                self.tick_count += 1
+                self.tick_seconds += took
+                self.tick_max_s = max(self.tick_max_s, took)
             except RecordingError as exc:
                 if not self.stopped:
                     self._fail(exc)

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.web import api, api_booking, api_record, api_station, api_statistics
+from server.web import (
+    api,
+    api_booking,
+    api_metrics,
+    api_record,
+    api_station,
+    api_statistics,
+)
 from server.web.endpoint import Endpoint
 from server.web.openapi import build_openapi
 
@@ -26,6 +33,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *api_station.ENDPOINTS,
     *api_record.ENDPOINTS,
     *api_statistics.ENDPOINTS,
+    *api_metrics.ENDPOINTS,
 )
 
 

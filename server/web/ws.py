@@ -43,6 +43,8 @@ from server.hearings import live as rules
 from server.ids import HearingId, ParticipantId, parse_id
 from server.media import HearingMedia
 from server.web.appkeys import CLOCK, CONFIG, CONNECTIONS, COURT, ICE, MEDIA, PRINCIPAL, ROOMS
+from server.web.floods import ADDRESS_LIMITS
+from server.web.http import client_address
 from server.web.wire import roster_for, to_wire
 from server.worker import WorkerDiedError, WorkerError
 from signaling import messages as m
@@ -142,6 +144,7 @@ class Connection:
         self._closed = asyncio.Event()
         self._finished = asyncio.Event()
         self._held: list[m.Message] | None = None
+        self.address = client_address(request)
 
     # -- sending --------------------------------------------------------------------------------
 
@@ -268,19 +271,20 @@ class Connection:
     async def _on_text(self, text: str) -> None:
         now = self.clock.monotonic()
         self._last_message = now
+        # Every message counts against the limits, malformed ones too (a flood of garbage is a
+        # flood): the connection's bucket, then its address's shared budget.
+        allowed = self._bucket.take(now) and self.app[ADDRESS_LIMITS].take(self.address)
         try:
             message = decode(text, sender=Sender.CLIENT)
         except SignalingError as exc:
+            if not allowed:
+                await self._refuse_flood(exc.transaction)
+                return
             await self._error(exc.code, str(exc), exc.transaction)
             return
         transaction = getattr(message, "transaction", None)
-        if not self._bucket.take(now):
-            self._strikes += 1
-            await self._error(ErrorCode.RATE_LIMITED, "too many requests; slow down", transaction)
-            if self._strikes >= RATE_STRIKES:
-                detail = f"flooding: {RATE_STRIKES} requests in a row over the rate limit"
-                log.warning("signaling: closed for %s (%s)", detail, self._who())
-                await self.close(CloseReason.PROTOCOL_VIOLATION, detail=detail, message=detail)
+        if not allowed:
+            await self._refuse_flood(transaction)
             return
         self._strikes = 0
         try:
@@ -302,6 +306,16 @@ class Connection:
             await self.send(reply)
         if isinstance(reply, m.Welcome):
             await self._release_held()
+
+    async def _refuse_flood(self, transaction: str | None) -> None:
+        """A message over the connection's or its address's rate: RATE_LIMITED, not executed;
+        RATE_STRIKES of them in a row close the connection as a flood."""
+        self._strikes += 1
+        await self._error(ErrorCode.RATE_LIMITED, "too many requests; slow down", transaction)
+        if self._strikes >= RATE_STRIKES:
+            detail = f"flooding: {RATE_STRIKES} requests in a row over the rate limit"
+            log.warning("signaling: closed for %s (%s)", detail, self._who())
+            await self.close(CloseReason.PROTOCOL_VIOLATION, detail=detail, message=detail)
 
     async def _after_refusal(self, message: m.Message) -> None:
         """A refused `join` ends the connection (one connection = one hearing): the client
@@ -373,6 +387,7 @@ class Connection:
             self.hearing_id = self.participant_id = self.live = self.media = None
             self._held = None
             if isinstance(exc, WorkerError):
+                log.warning("join of hearing %s: media server unavailable: %r", hid, exc)
                 raise SignalingError(ErrorCode.INTERNAL, "media server unavailable; retry") from exc
             raise
         ice = self.app[ICE].for_participant(pid, self.clock.now())
@@ -725,9 +740,16 @@ async def signaling_socket(request: web.Request) -> web.StreamResponse:
         raise CourtError(ErrorCode.UNAUTHORIZED, "log in first")
     if not _same_origin(request):
         raise CourtError(ErrorCode.FORBIDDEN, "cross-origin WebSocket refused")
-    ws = web.WebSocketResponse(max_msg_size=WS_MAX_FRAME_BYTES, heartbeat=30.0)
-    await ws.prepare(request)
-    connection = Connection(request, ws, principal)
-    request.app[CONNECTIONS].register(connection)
-    await connection.run()
+    limits = request.app[ADDRESS_LIMITS]
+    address = client_address(request)
+    if not limits.open(address):
+        raise CourtError(ErrorCode.RATE_LIMITED, "too many signaling connections from your address")
+    try:
+        ws = web.WebSocketResponse(max_msg_size=WS_MAX_FRAME_BYTES, heartbeat=30.0)
+        await ws.prepare(request)
+        connection = Connection(request, ws, principal)
+        request.app[CONNECTIONS].register(connection)
+        await connection.run()
+    finally:
+        limits.close(address)
     return ws

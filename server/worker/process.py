@@ -38,6 +38,7 @@ from server.sfu.router import DEFAULT_ROOM, Router
 from signaling.reasons import CloseReason
 
 from .channel import ChannelServer, RequestHandler
+from .counters import WorkerCounters
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +241,7 @@ class WorkerProcess:
         self.hearings: dict[HearingId, HostedHearing] = {}
         self._ice_servers = list(ice_servers)
         self._sealed: list[HearingRecorder] = []  # whose time anchors may still be on the way
+        self.counters = WorkerCounters()
         self.server = ChannelServer(self.handlers())
 
     def handlers(self) -> dict[str, RequestHandler]:
@@ -264,6 +266,7 @@ class WorkerProcess:
             "pid": os.getpid(),
             "routers": len(self.hearings),
             "peers": sum(len(h.router.peers) for h in self.hearings.values()),
+            **self.counters.collect(self.hearings),  # the metrics' share (issue 16.7)
         }
 
     async def create_router(self, target: str | None, data: dict[str, Any]) -> None:

@@ -404,6 +404,11 @@ ROWS = [
     # -- the court's quality-and-efficiency view (issue 15.4): court readers of their own court --
     Row("GET", "/api/courts/{court_id}/statistics", None, roles(403, readers=200), NOT_OURS),
     Row("GET", "/api/courts/{court_id}/statistics.csv", None, roles(403, readers=200), NOT_OURS),
+    # -- metrics (issue 16.7) --
+    # Served to administrators or to any request from loopback, which this test client is: so
+    # every caller gets 200 here; off loopback (anon 401, others 403, admin 200) is
+    # tests/fault/test_metrics.py.
+    Row("GET", "/metrics", None, *expect(200)),
     Row("POST", "/api/auth/logout", None, *expect(roles(204))),
 ]
 
