@@ -163,6 +163,32 @@ class RecordingConfig(_Section):
     timestamping: TimestampingConfig = Field(default_factory=TimestampingConfig)
 
 
+class ClusterConfig(_Section):
+    """Several nodes on one PostgreSQL and one Redis (docs/deployment.md, "A cluster"). Off
+    while `redis_url` is unset: one node works alone, as before."""
+
+    # redis://host:port/db (or rediss:// for TLS). Unset: no cluster.
+    redis_url: str | None = None
+    # This node's name in the cluster; unset: the host name and the port.
+    node_id: str | None = None
+    # Where the other nodes reach this node's HTTP/WebSocket (never through the public proxy),
+    # e.g. http://10.0.0.5:8080. Unset: http://<server.host>:<server.port>.
+    internal_url: str | None = None
+    # The node reports its load this often; it counts as dead after `heartbeat_misses` reports
+    # are missed, and its hearings are placed again on a live node.
+    heartbeat_interval_s: float = Field(default=2.0, gt=0, le=60)
+    heartbeat_misses: int = Field(default=3, ge=2, le=20)
+    # Redis key prefix, so that several courts may share one Redis.
+    key_prefix: str = Field(default="sc", min_length=1, max_length=32)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("cluster.redis_url must start with redis://, rediss:// or unix://")
+        return value
+
+
 class Config(_Section):
     data_dir: Path = Path("var")
     server: ServerConfig = Field(default_factory=ServerConfig)
@@ -172,6 +198,7 @@ class Config(_Section):
     signaling: SignalingConfig = Field(default_factory=SignalingConfig)
     sfu: SfuConfig = Field(default_factory=SfuConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
 
     @property
     def database_url(self) -> str:
