@@ -30,12 +30,13 @@ import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from server.auth.principals import Principal
+from server.cluster.limits import SharedRateLimiter
 from server.cluster.node import ClusterNode, NoNodeError
 from server.config import Config
 from server.enums import HearingState
 from server.errors import CourtError
 from server.ids import HearingId, ParticipantId, parse_id
-from server.web.appkeys import CONFIG, CONNECTIONS, COURT, MEDIA, ROOMS, SIGNALING_ROUTE
+from server.web.appkeys import AUTH, CONFIG, CONNECTIONS, COURT, MEDIA, ROOMS, SIGNALING_ROUTE
 from signaling import messages as m
 from signaling.codec import decode, encode
 from signaling.enums import Sender
@@ -114,12 +115,18 @@ async def _cluster(app: web.Application) -> AsyncIterator[None]:
 
     connections.relay = relay_end
     rooms.elsewhere = relay_state
+    # Login and invitation attempts per address are counted over every node.
+    limits = SharedRateLimiter(
+        node.redis, node.prefix, config.security.login_ip_attempts_per_minute, 60.0
+    )
+    app[AUTH].shared_limit = limits.allow
     log.info("node %s (%s) joined the cluster", node_id, url)
     try:
         yield
     finally:
         connections.relay = None
         rooms.elsewhere = None
+        app[AUTH].shared_limit = None
         await app[RELAY_HTTP].close()
         await node.close()
 
