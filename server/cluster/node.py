@@ -65,6 +65,14 @@ return 0
 """
 
 
+async def prepare_client() -> None:
+    """redis-py reads its own version from the package metadata (file reads) when it makes its
+    first connection, then caches it: do that once off the event loop."""
+    from redis.utils import get_lib_version
+
+    await asyncio.to_thread(get_lib_version)
+
+
 @dataclass(frozen=True)
 class NodeInfo:
     """One node's last report."""

@@ -31,7 +31,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from server.auth.principals import Principal
 from server.cluster.limits import SharedRateLimiter
-from server.cluster.node import ClusterNode, NoNodeError
+from server.cluster.node import ClusterNode, NoNodeError, prepare_client
 from server.config import Config
 from server.enums import HearingState
 from server.errors import CourtError
@@ -86,6 +86,7 @@ async def _cluster(app: web.Application) -> AsyncIterator[None]:
     async def on_message(data: dict[str, Any]) -> None:
         await _on_bus(app, data)
 
+    await prepare_client()
     node = ClusterNode(
         Redis.from_url(config.cluster.redis_url, decode_responses=True),
         node_id=node_id,
