@@ -78,10 +78,16 @@ async def _cluster(app: web.Application) -> AsyncIterator[None]:
         return [os.getpid(), *(w.process.pid for w in media.pool.workers if w.alive)]
 
     async def on_lost(hearing_id: HearingId) -> None:
+        # Another node holds the hearing now: its people rejoin there; this node's recording
+        # of it is sealed (the other node records in a new package).
         for connection in connections.all():
             if connection.hearing_id == hearing_id:
                 await connection.close(CloseReason.SERVER_SHUTDOWN, message=GONE)
         rooms.forget(hearing_id)
+        try:
+            await media.hearing(hearing_id).hearing_state(HearingState.CLOSED)
+        except Exception:
+            log.exception("cluster: cannot seal the recording of lost hearing %s", hearing_id)
 
     async def on_message(data: dict[str, Any]) -> None:
         await _on_bus(app, data)
@@ -155,13 +161,18 @@ async def route_signaling(
     """Read the socket's first frame; serve it here (the frame back) or relay it (None)."""
     app = request.app
     wait = app[CONFIG].signaling.heartbeat_interval_s * HEARTBEAT_MISSES
-    try:
-        frame = await ws.receive(timeout=wait)
-    except TimeoutError:
-        await ws.close(code=WSCloseCode.OK, message=CloseReason.HEARTBEAT_LOST.encode())
-        return None
-    if frame.type is not WSMsgType.TEXT:
-        return None if ws.closed else ""
+    while True:
+        try:
+            frame = await ws.receive(timeout=wait)
+        except TimeoutError:
+            await ws.close(code=WSCloseCode.OK, message=CloseReason.HEARTBEAT_LOST.encode())
+            return None
+        if frame.type is WSMsgType.TEXT:
+            break
+        if frame.type is not WSMsgType.BINARY:
+            return None  # closed before saying anything
+        error = m.Error(code=ErrorCode.BAD_REQUEST, message="binary frames are not accepted")
+        await ws.send_str(encode(error))
     text = str(frame.data)
     hearing_id = await _hearing_to_join(app, principal, text)
     if hearing_id is None:
@@ -256,7 +267,10 @@ async def _relay(request: web.Request, ws: web.WebSocketResponse, url: str, firs
                 await ws.close(code=closing[0], message=closing[1].encode())
         else:  # the client closed
             up.cancel()
-            await upstream.close(code=ws.close_code or WSCloseCode.OK)
+            # A clean close is the client's decision (CLIENT_LEFT there); a socket that just
+            # vanished is a network loss on the hearing's node too.
+            clean = ws.close_code == WSCloseCode.OK
+            await upstream.close(code=WSCloseCode.OK if clean else WSCloseCode.GOING_AWAY)
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(down, up, return_exceptions=True)
 
