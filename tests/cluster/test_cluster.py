@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from tests.e2e.test_server_crash import ServerProcess
 from tests.server.conftest import PASSWORD, CourtWorld
 
 RESUME_DEADLINE_S = 10.0
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class CountingSpeaker:
@@ -249,6 +252,15 @@ async def _login(node: ServerProcess, username: str, password: str) -> tuple[int
         return resp.status, await resp.json()
 
 
+async def _departures(node: ServerProcess, cookies: dict[str, str], world: CourtWorld) -> list[str]:
+    """The causes of the departures on the world's hearing's event log."""
+    status, body = await node.call(cookies, "GET", f"/api/hearings/{world.hearing_id}/events")
+    assert status == 200, body
+    return [
+        str(e["data"].get("cause")) for e in body["events"] if e["kind"] == "participant.departed"
+    ]
+
+
 async def _place(cluster: Cluster, node: ServerProcess, world: CourtWorld, hearing: str) -> int:
     async with SignalingClient(node.ws_url, cookies=await node.staff(world, "clerk")) as clerk:
         await clerk.join(hearing, client_kind=ClientKind.BROWSER)
@@ -285,6 +297,31 @@ async def test_hearings_spread_by_load_and_lockouts_hold_across_nodes(cluster: C
     assert body["code"] == "LOCKED_OUT", (status, body)
     status, body = await _login(n2, b.users["judge"], PASSWORD)
     assert status == 200, body
+    # How a relayed connection ended is recorded on the hearing's node as if it were direct:
+    # a clean leave is CLIENT_LEFT (the placements above), a client killed is NETWORK_LOST.
+    relay_node = cluster.nodes[(owners[0] + 1) % 3]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.e2e.client_process",
+        relay_node.ws_url,
+        json.dumps(await relay_node.station(a)),
+        a.hearing_id,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    assert (await asyncio.wait_for(process.stdout.readline(), 30)).strip() == b"joined"
+    process.kill()
+    await process.wait()
+    reader = await n0.staff(a, "clerk")
+    async with asyncio.timeout(15):
+        while True:
+            causes = await _departures(n0, reader, a)
+            if "NETWORK_LOST" in causes:
+                break
+            await asyncio.sleep(0.2)  # polling the event log until the departure is logged
+    assert "CLIENT_LEFT" in causes, causes
     # A logout on one node ends the session's connection relayed through another (the bus).
     clerk_cookies = await n0.staff(a, "clerk")
     async with SignalingClient(n0.ws_url, cookies=clerk_cookies) as clerk:
