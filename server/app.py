@@ -230,6 +230,10 @@ def create_app(config: Config, *, clock: Clock | None = None) -> web.Application
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_playback)
     app.cleanup_ctx.append(_live_hearings)
+    if config.cluster.redis_url is not None:  # a node of a cluster (issue 17)
+        from server.web.cluster import add_cluster
+
+        add_cluster(app)
     app.router.add_get("/ws", signaling_socket)
     add_routes(app)
     add_pages(app)

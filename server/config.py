@@ -23,6 +23,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     ValidationError,
     field_validator,
     model_validator,
@@ -49,6 +50,10 @@ class ServerConfig(_Section):
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Reverse proxies (and, in a cluster, the other nodes) whose X-Forwarded-For is believed:
+    # addresses or networks (CIDR). A request from one of them counts against the limits of
+    # the client it forwards for; from anyone else, the header is ignored.
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
 
     @property
     def base_url(self) -> str:
@@ -168,6 +173,32 @@ class RecordingConfig(_Section):
     timestamping: TimestampingConfig = Field(default_factory=TimestampingConfig)
 
 
+class ClusterConfig(_Section):
+    """Several nodes on one PostgreSQL and one Redis (docs/deployment.md, "A cluster"). Off
+    while `redis_url` is unset: one node works alone, as before."""
+
+    # redis://host:port/db (or rediss:// for TLS). Unset: no cluster.
+    redis_url: str | None = None
+    # This node's name in the cluster; unset: the host name and the port.
+    node_id: str | None = None
+    # Where the other nodes reach this node's HTTP/WebSocket (never through the public proxy),
+    # e.g. http://10.0.0.5:8080. Unset: http://<server.host>:<server.port>.
+    internal_url: str | None = None
+    # The node reports its load this often; it counts as dead after `heartbeat_misses` reports
+    # are missed, and its hearings are placed again on a live node.
+    heartbeat_interval_s: float = Field(default=2.0, gt=0, le=60)
+    heartbeat_misses: int = Field(default=3, ge=2, le=20)
+    # Redis key prefix, so that several courts may share one Redis.
+    key_prefix: str = Field(default="sc", min_length=1, max_length=32)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("cluster.redis_url must start with redis://, rediss:// or unix://")
+        return value
+
+
 class Config(_Section):
     data_dir: Path = Path("var")
     server: ServerConfig = Field(default_factory=ServerConfig)
@@ -177,6 +208,7 @@ class Config(_Section):
     signaling: SignalingConfig = Field(default_factory=SignalingConfig)
     sfu: SfuConfig = Field(default_factory=SfuConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
 
     @property
     def database_url(self) -> str:

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -211,3 +212,72 @@ def no_blocking_in_the_loop(request: pytest.FixtureRequest) -> Iterator[None]:
             # been told to stop; a client (the station) closing its connection waits for it.
             function.can_block_in("aiortc/rtcrtpreceiver.py", {"__stop_decoder"})
         yield
+
+
+class RedisServer:
+    """A throwaway Redis on 127.0.0.1 (Debian's redis-server), no persistence (the cluster's
+    tests, issue 17)."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail(
+                "redis-server not found: the cluster suite runs against a real Redis. `make "
+                "test` installs Debian's redis-server package; install it and run again.",
+                pytrace=False,
+            )
+        self.binary = binary
+        self.dir = Path(tempfile.mkdtemp(prefix="sc-redis-"))
+        self.port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        log = (self.dir / "log").open("wb")
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = 30.0
+        while deadline > 0:
+            if self.process.poll() is not None:
+                pytest.fail(f"redis-server exited: {(self.dir / 'log').read_text()}", pytrace=False)
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)  # the server's start-up, polled with a deadline
+            deadline -= 0.05
+        pytest.fail("redis-server did not listen within 30 s", pytrace=False)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -85,6 +86,16 @@ class AuthService:
         self._security = security
         self._ip_limiter = RateLimiter(clock, security.login_ip_attempts_per_minute, 60.0)
         self._redeem_limiter = RateLimiter(clock, security.login_ip_attempts_per_minute, 60.0)
+        # On a node of a cluster: counts attempts over every node (server.cluster.limits);
+        # called with (limit name, client address, this node's own verdict).
+        self.shared_limit: Callable[[str, str, bool], Awaitable[bool]] | None = None
+
+    async def _allowed(self, limiter: RateLimiter, name: str, client: str) -> bool:
+        """Count an attempt from `client`: this node's count, or the cluster's if there is one."""
+        local = limiter.allow(client)
+        if self.shared_limit is None:
+            return local
+        return await self.shared_limit(name, client, local)
 
     async def login(self, username: str, password: str, client: str) -> IssuedSession:
         """Log a staff user in.
@@ -92,7 +103,7 @@ class AuthService:
         Raises CourtError RATE_LIMITED (too many attempts from this address), LOCKED_OUT
         (too many failures for this account, temporarily) or BAD_CREDENTIALS.
         """
-        if not self._ip_limiter.allow(client):
+        if not await self._allowed(self._ip_limiter, "login", client):
             raise CourtError(ErrorCode.RATE_LIMITED, "too many login attempts; try again later")
         now = self._clock.now()
         async with self._sessions.begin() as db:
@@ -128,7 +139,7 @@ class AuthService:
 
     async def station_login(self, station_id: str, key: str, client: str) -> IssuedSession:
         """Log a station PC in with its id and key. Raises RATE_LIMITED or BAD_CREDENTIALS."""
-        if not self._ip_limiter.allow(client):
+        if not await self._allowed(self._ip_limiter, "login", client):
             raise CourtError(ErrorCode.RATE_LIMITED, "too many login attempts; try again later")
         bad = CourtError(ErrorCode.BAD_CREDENTIALS, "wrong station id or key")
         if not tokens.plausible(key):
@@ -150,7 +161,7 @@ class AuthService:
         enrolment code. `at` (ISO 8601, with zone) must be within SIGNED_LOGIN_SKEW of the
         server's clock and later than the last login's, so a captured login cannot be replayed.
         Raises RATE_LIMITED, BAD_CREDENTIALS, or FORBIDDEN (details.reason STATION_DISABLED)."""
-        if not self._ip_limiter.allow(client):
+        if not await self._allowed(self._ip_limiter, "login", client):
             raise CourtError(ErrorCode.RATE_LIMITED, "too many login attempts; try again later")
         bad = CourtError(ErrorCode.BAD_CREDENTIALS, "wrong station id or signature")
         try:
@@ -186,7 +197,7 @@ class AuthService:
         event log so the court sees it. Raises RATE_LIMITED or INVALID_INVITATION, whose
         message never says anything about the hearing.
         """
-        if not self._redeem_limiter.allow(client):
+        if not await self._allowed(self._redeem_limiter, "redeem", client):
             raise CourtError(ErrorCode.RATE_LIMITED, "too many attempts; try again later")
         invalid = CourtError(
             ErrorCode.INVALID_INVITATION, "this invitation link is not valid", reason="invalid"

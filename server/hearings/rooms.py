@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -83,6 +83,11 @@ class HearingRooms:
         self._live: dict[HearingId, LiveHearing] = {}
         self._loading = asyncio.Lock()
         self._alerts: set[asyncio.Task[None]] = set()
+        # On a node of a cluster: tells the hearing's node of a state change made here
+        # (over REST) when the hearing is live elsewhere (server.web.cluster).
+        self.elsewhere: (
+            Callable[[HearingId, HearingState, str, ParticipantId | None], Awaitable[None]] | None
+        ) = None
 
     def get(self, hearing_id: HearingId) -> LiveHearing | None:
         return self._live.get(hearing_id)
@@ -160,14 +165,17 @@ class HearingRooms:
         """
         hearing = await self._court.set_hearing_state(principal, hearing_id, state, reason)
         live = self.get(hearing_id)
-        if live is not None:
+        if live is not None or self.elsewhere is not None:
             if by is None:
                 try:
                     row = await self._court.participant_for(principal, hearing_id)
                     by = ParticipantId(row.id)
                 except CourtError:
                     by = None
-            await live.hearing_state_changed(state, reason, by)
+            if live is not None:
+                await live.hearing_state_changed(state, reason, by)
+            elif self.elsewhere is not None:
+                await self.elsewhere(hearing_id, state, reason, by)
         return hearing
 
     def admit_row(self, live: LiveHearing, row: Participant) -> None:

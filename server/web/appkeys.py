@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -31,6 +33,10 @@ ROOMS = web.AppKey("rooms", HearingRooms)
 CONNECTIONS = web.AppKey("connections", HearingConnections)
 PLAYBACK = web.AppKey("playback", PlaybackService)
 STATION_BACKUPS = web.AppKey("station_backups", StationBackupService)
+# Set only on a node of a cluster (server.web.cluster): reads a new socket's first frame and
+# relays the socket to its hearing's node (None back), or returns the frame to serve it here.
+SignalingRoute = Callable[[web.Request, web.WebSocketResponse, Principal], Awaitable[str | None]]
+SIGNALING_ROUTE: web.AppKey[SignalingRoute] = web.AppKey("signaling_route")
 
 # Per-request values (request[...]): set by the session middleware.
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
@@ -51,5 +57,6 @@ __all__ = [
     "PRINCIPAL",
     "ROOMS",
     "SESSIONS",
+    "SIGNALING_ROUTE",
     "STATION_BACKUPS",
 ]

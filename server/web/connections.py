@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from typing import Protocol
 
 from server.auth.ratelimit import RateLimiter
@@ -64,6 +64,8 @@ class HearingConnections:
         self._by_hearing: dict[HearingId, dict[ParticipantId, Connection]] = {}
         self._by_session: dict[str, set[Connection]] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        # On a node of a cluster: tells the other nodes of ended sessions (server.web.cluster).
+        self.relay: Callable[[list[str], str], Awaitable[None]] | None = None
 
     def register(self, connection: Connection) -> None:
         """Every open socket, from its upgrade on (joined or not), by its session."""
@@ -76,9 +78,14 @@ class HearingConnections:
             if not sockets:
                 del self._by_session[connection.session_id]
 
-    async def end_sessions(self, session_ids: Collection[str], message: str) -> int:
+    async def end_sessions(
+        self, session_ids: Collection[str], message: str, *, relay: bool = True
+    ) -> int:
         """Close every connection opened with one of these (now revoked) sessions with
-        SESSION_REVOKED, and wait until their departures are recorded. Returns how many."""
+        SESSION_REVOKED, and wait until their departures are recorded. Returns how many (on
+        this node; in a cluster the other nodes are told too, unless `relay` is False)."""
+        if relay and self.relay is not None and session_ids:
+            await self.relay(list(session_ids), message)
         doomed = [c for sid in session_ids for c in self._by_session.get(sid, ())]
         if not doomed:
             return 0

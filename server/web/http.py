@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Sequence
 from typing import Any, TypeVar
@@ -76,7 +77,28 @@ def principal(request: web.Request) -> Principal:
 
 
 def client_address(request: web.Request) -> str:
-    return request.remote or "unknown"
+    """The address a request comes from, for per-address limits and the log: the peer's, or,
+    when the peer is a trusted proxy (`server.trusted_proxies`: the reverse proxy, the other
+    nodes of a cluster), the nearest address in X-Forwarded-For that is not one."""
+    remote = request.remote or "unknown"
+    trusted = request.app[CONFIG].server.trusted_proxies
+    if not trusted or not _is_trusted(remote, trusted):
+        return remote
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _is_trusted(hop, trusted):
+            return hop
+    return hops[0] if hops else remote
+
+
+def _is_trusted(
+    address: str, trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
 
 
 def reply(data: BaseModel | Sequence[BaseModel], status: int = 200) -> web.Response:

@@ -42,7 +42,17 @@ from server.errors import CourtError
 from server.hearings import live as rules
 from server.ids import HearingId, ParticipantId, parse_id
 from server.media import HearingMedia
-from server.web.appkeys import CLOCK, CONFIG, CONNECTIONS, COURT, ICE, MEDIA, PRINCIPAL, ROOMS
+from server.web.appkeys import (
+    CLOCK,
+    CONFIG,
+    CONNECTIONS,
+    COURT,
+    ICE,
+    MEDIA,
+    PRINCIPAL,
+    ROOMS,
+    SIGNALING_ROUTE,
+)
 from server.web.floods import ADDRESS_LIMITS
 from server.web.http import client_address
 from server.web.wire import roster_for, to_wire
@@ -174,9 +184,13 @@ class Connection:
 
     # -- the connection's life ----------------------------------------------------------------
 
-    async def run(self) -> None:
+    async def run(self, first: str | None = None) -> None:
+        """Serve the connection; `first` is a text frame already read (by the cluster's router,
+        which looks at the `join` to find the hearing's node)."""
         watchdog = asyncio.create_task(self._watch_heartbeat())
         try:
+            if first is not None:
+                await self._on_text(first)
             async for message in self.ws:
                 if message.type is WSMsgType.TEXT:
                     await self._on_text(message.data)
@@ -747,9 +761,15 @@ async def signaling_socket(request: web.Request) -> web.StreamResponse:
     try:
         ws = web.WebSocketResponse(max_msg_size=WS_MAX_FRAME_BYTES, heartbeat=30.0)
         await ws.prepare(request)
+        first: str | None = None
+        route = request.app.get(SIGNALING_ROUTE)  # set on a node of a cluster (server.web.cluster)
+        if route is not None:
+            first = await route(request, ws, principal)
+            if first is None:  # relayed to the hearing's node, or closed
+                return ws
         connection = Connection(request, ws, principal)
         request.app[CONNECTIONS].register(connection)
-        await connection.run()
+        await connection.run(first)
     finally:
         limits.close(address)
     return ws
