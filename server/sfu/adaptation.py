@@ -79,6 +79,7 @@ TICK_S = 0.5
 LOSS_HIGH = 0.10  # GCC: above this the estimate falls
 LOSS_LOW = 0.02  # GCC: below this it grows
 GROWTH_PER_S = 1.08
+UNDERUSED = 0.5  # sending less than this share of the estimate: loss is no rate signal
 JITTER_HIGH_MS = 60.0  # queues building up on the way: hold, do not grow
 MAX_BPS = 2_500_000  # above this the line is taken as unconstrained
 FLOOR_BPS = 150_000  # never ask a publisher for less (Galene's lower bound)
@@ -158,9 +159,11 @@ class DownlinkEstimator:
         if loss is not None:
             self.loss = loss
             estimate = self.estimate_bps
-            if loss > LOSS_HIGH:
+            if loss > LOSS_HIGH and (estimate is None or sent_bps >= estimate * UNDERUSED):
                 # GCC's sent x (1 - loss/2), but never above what arrived: under a hard cap
                 # (a full queue on the way) that is the line's rate, found in one report.
+                # Loss while sending far less than the estimate (a still picture's burst, a
+                # random drop) says nothing about the rate: it holds.
                 target = max(sent_bps * (1 - loss), 1.0)
                 self.estimate_bps = target if estimate is None else min(estimate, target)
             elif loss < LOSS_LOW and estimate is not None and not self._jittery():
@@ -440,7 +443,10 @@ class Adaptation(EventEmitter):
     def _apply(self, sub: _Subscriber, consumer: Consumer, mode: Mode, now: float) -> None:
         state = sub.videos[consumer.id]
         previous = state.mode
-        state.set_mode(mode, now)
+        if sub.audio_only:
+            state.mode, state.hold_until = mode, -math.inf  # asked for: no hold-off after it
+        else:
+            state.set_mode(mode, now)
         gate = self._gate(consumer.producer)
         if mode is Mode.FULL:
             gate.stills.pop(consumer.id, None)
