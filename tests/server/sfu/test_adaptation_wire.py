@@ -9,49 +9,17 @@ namespace.)
 
 from __future__ import annotations
 
-import os
 import struct
 import time
 from typing import Any
 
-import av
 import pytest
-from aiortc import VideoStreamTrack
 
 from server.sfu import Router, adaptation
 from server.sfu.adaptation import Mode
+from tests.synthetic_media import NoiseVideoTrack
 
 from .conftest import Client, wait_for
-
-
-class NoiseVideoTrack(VideoStreamTrack):
-    """320x240 at 30 fps with a 64x48 block of noise: ~450 kbit/s of VP8 (aiortc's default
-    target is 500), so that the video, not the audio, is what a narrow line cannot carry."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._frames = [self._frame() for _ in range(6)]
-        self._n = 0
-
-    @staticmethod
-    def _frame() -> av.VideoFrame:
-        frame = av.VideoFrame(320, 240, "yuv420p")
-        luma = bytearray([100]) * frame.planes[0].buffer_size
-        stride = frame.planes[0].line_size
-        for row in range(48):
-            luma[row * stride : row * stride + 64] = os.urandom(64)
-        frame.planes[0].update(bytes(luma))
-        frame.planes[1].update(bytes([128]) * frame.planes[1].buffer_size)
-        frame.planes[2].update(bytes([128]) * frame.planes[2].buffer_size)
-        return frame
-
-    async def recv(self) -> av.VideoFrame:
-        pts, time_base = await self.next_timestamp()
-        self._n += 1
-        frame = self._frames[self._n % len(self._frames)].reformat()
-        frame.pts = pts
-        frame.time_base = time_base
-        return frame
 
 
 class Bucket:
