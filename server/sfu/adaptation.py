@@ -48,6 +48,7 @@ import enum
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -79,6 +80,7 @@ TICK_S = 0.5
 LOSS_HIGH = 0.10  # GCC: above this the estimate falls
 LOSS_LOW = 0.02  # GCC: below this it grows
 GROWTH_PER_S = 1.08
+REPORT_TICKS = 3  # a receiver report covers about this many ticks of what was sent
 UNDERUSED = 0.5  # sending less than this share of the estimate: loss is no rate signal
 JITTER_HIGH_MS = 60.0  # queues building up on the way: hold, do not grow
 MAX_BPS = 2_500_000  # above this the line is taken as unconstrained
@@ -88,8 +90,11 @@ RESUME_MARGIN = 1.25  # a paused stream returns only if it fits this many times
 HOLD_BASE_S = 15.0  # a paused stream stays paused at least this long ...
 HOLD_MAX_S = 120.0  # ... doubling after each failed return, up to this
 FAILED_RETURN_S = 10.0  # paused again within this of a return: the return failed
-STILL_INTERVAL_S = 4.0  # STILLS: one keyframe this often
-STILLS_MIN_BPS = 40_000  # budget left for stills, else OFF
+STILL_INTERVAL_S = 6.0  # STILLS: one keyframe this often, at most
+STILLS_MIN_BPS = 48_000  # budget left for stills, else OFF
+STILL_RATE_BPS = 48_000  # a still is paced out at this rate, never sent as a burst
+STILL_QUEUE_PACKETS = 200  # bounded: a still bigger than this is cut (the decoder then waits)
+PACE_S = 0.02
 REMB_EVERY_S = 1.0
 REMB_FRESH_S = 5.0
 RATE_SMOOTHING = 0.7  # weight of the previous rate in the moving average
@@ -122,9 +127,17 @@ class DownlinkEstimator:
         self.reports = 0
         self._loss_since: float | None = None  # worst loss reported since the last update
         self._updated: float | None = None
+        self._recent: deque[float] = deque(maxlen=REPORT_TICKS)
 
-    def on_receiver_report(self, fraction_lost: float, jitter_ms: float, now: float) -> None:
+    def on_receiver_report(
+        self, fraction_lost: float, jitter_ms: float, now: float, upstream: float = 0.0
+    ) -> None:
+        """A report block; `upstream` is the share the publisher's own line lost before the
+        SFU (forwarded sequence numbers keep its gaps, so the subscriber counts them too):
+        only what is left is this downlink's loss."""
         self.reports += 1
+        if 0 < upstream < 1:
+            fraction_lost = max(0.0, (fraction_lost - upstream) / (1 - upstream))
         worst = self._loss_since
         self._loss_since = fraction_lost if worst is None else max(worst, fraction_lost)
         self.jitter_ms = jitter_ms
@@ -133,15 +146,21 @@ class DownlinkEstimator:
         self.remb_bps = bitrate
         self.remb_at = now
 
-    def on_rtcp(self, packet: AnyRtcpPacket, clock_rates: dict[int, int], now: float) -> None:
+    def on_rtcp(
+        self,
+        packet: AnyRtcpPacket,
+        clock_rates: dict[int, int],
+        now: float,
+        upstream: float = 0.0,
+    ) -> None:
         """Feed one RTCP packet the subscriber sent about streams with SSRCs in
-        `clock_rates` (SSRC -> RTP clock rate)."""
+        `clock_rates` (SSRC -> RTP clock rate); `upstream`: see `on_receiver_report`."""
         if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
             for block in packet.reports:
                 rate = clock_rates.get(block.ssrc)
                 if rate:
                     self.on_receiver_report(
-                        block.fraction_lost / 256, 1000 * block.jitter / rate, now
+                        block.fraction_lost / 256, 1000 * block.jitter / rate, now, upstream
                     )
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
             try:
@@ -152,19 +171,23 @@ class DownlinkEstimator:
 
     def update(self, sent_bps: float, now: float) -> float | None:
         """Advance to `now` with what was sent since the last update; the new estimate."""
-        dt = 0.0 if self._updated is None else min(2.0, max(0.0, now - self._updated))
-        self._updated = now
         self.sent_bps = sent_bps
+        self._recent.append(sent_bps)
+        # a report covers the last second or so: judge it against what was sent then
+        basis = max(self._recent)
         loss, self._loss_since = self._loss_since, None
         if loss is not None:
+            # growth runs on the time since the previous report, not since the last tick
+            dt = 0.0 if self._updated is None else min(2.0, max(0.0, now - self._updated))
+            self._updated = now
             self.loss = loss
             estimate = self.estimate_bps
-            if loss > LOSS_HIGH and (estimate is None or sent_bps >= estimate * UNDERUSED):
+            if loss > LOSS_HIGH and (estimate is None or basis >= estimate * UNDERUSED):
                 # GCC's sent x (1 - loss/2), but never above what arrived: under a hard cap
                 # (a full queue on the way) that is the line's rate, found in one report.
                 # Loss while sending far less than the estimate (a still picture's burst, a
                 # random drop) says nothing about the rate: it holds.
-                target = max(sent_bps * (1 - loss), 1.0)
+                target = max(basis * (1 - loss), 1.0)
                 self.estimate_bps = target if estimate is None else min(estimate, target)
             elif loss < LOSS_LOW and estimate is not None and not self._jittery():
                 grown = estimate * GROWTH_PER_S**dt
@@ -291,6 +314,9 @@ class _Gate:
     stills: dict[str, Consumer] = field(default_factory=dict)
     still_ts: dict[str, int] = field(default_factory=dict)  # consumer id -> keyframe timestamp
     still_at: dict[str, float] = field(default_factory=dict)
+    # a still's packets, waiting to be paced out (video only: audio never queues)
+    queues: dict[str, deque[bytes]] = field(default_factory=dict)
+    credit: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -314,7 +340,9 @@ class Adaptation(EventEmitter):
         self._rates: dict[str, tuple[int, float]] = {}  # stream key -> (bytes seen, bps)
         self._targets: dict[str, float] = {}  # producer id -> REMB asked
         self._remb_sent: dict[str, float] = {}
+        self._upstream_counts: dict[str, tuple[int, int]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._pacer: asyncio.Task[None] | None = None
         self._last_tick: float | None = None
         self.paused_video_streams = 0
 
@@ -329,6 +357,9 @@ class Adaptation(EventEmitter):
         if self._task is not None:
             self._task.cancel()
             self._task = None
+        if self._pacer is not None:
+            self._pacer.cancel()
+            self._pacer = None
         for gate_owner in self._router.producers():
             gate_owner.gate = None
         self._gates.clear()
@@ -380,6 +411,8 @@ class Adaptation(EventEmitter):
         if measure:
             self._last_tick = now
         producer_bps: dict[str, float] = {}
+        if measure:
+            self._measure_upstream(router)
         for producer in router.producers():
             producer_bps[producer.id] = (
                 self._rate(producer.id, producer.bytes_received, dt)
@@ -439,6 +472,24 @@ class Adaptation(EventEmitter):
         self.paused_video_streams = sum(
             1 for s in self._subscribers.values() for v in s.videos.values() if v.mode != Mode.FULL
         )
+
+    def _measure_upstream(self, router: Router) -> None:
+        """Each producer's loss on its way in since the last tick (see on_receiver_report)."""
+        alive = {"u" + p.id for p in router.producers()}
+        self._upstream_counts = {k: v for k, v in self._upstream_counts.items() if k in alive}
+        for producer in router.producers():
+            if producer.media_ssrc is None:
+                continue
+            counts = aiortc_hooks.receiver_expected_received(producer.receiver, producer.media_ssrc)
+            if counts is None:
+                continue
+            key = "u" + producer.id
+            expected0, received0 = self._upstream_counts.get(key, (0, 0))
+            self._upstream_counts[key] = counts
+            expected, received = counts[0] - expected0, counts[1] - received0
+            if expected > 0:
+                loss = max(0.0, min(1.0, (expected - received) / expected))
+                producer.upstream_loss = 0.5 * producer.upstream_loss + 0.5 * loss
 
     def _apply(self, sub: _Subscriber, consumer: Consumer, mode: Mode, now: float) -> None:
         state = sub.videos[consumer.id]
@@ -505,28 +556,73 @@ class Adaptation(EventEmitter):
                     if sub is not None:
                         self._tell(sub, consumer, None)
             for key, consumer in gate.stills.items():
-                if now - gate.still_at.get(key, -math.inf) >= STILL_INTERVAL_S and consumer.stream:
+                if (
+                    now - gate.still_at.get(key, -math.inf) >= STILL_INTERVAL_S
+                    and consumer.stream
+                    and not gate.queues.get(key)  # the previous still is out
+                ):
                     gate.still_ts[key] = ts
                     gate.still_at[key] = now
+                    gate.queues[key] = deque(maxlen=STILL_QUEUE_PACKETS)
+                    gate.credit[key] = 0.0
                     consumer.stream.restart()
             if not gate.stills:
                 self._arm(producer, gate)
         if gate.still_ts:
             ts = read_timestamp(data)
             for key, still in list(gate.still_ts.items()):
-                target = gate.stills.get(key)
-                if target is None or still != ts:
+                if key not in gate.stills or still != ts:
                     del gate.still_ts[key]  # the keyframe is complete (or the consumer gone)
                     continue
-                stream = target.stream
-                if (
-                    stream is not None
-                    and stream.path.ready
-                    and target.negotiated
-                    and target.transport_ready
-                    and not producer.paused
-                ):
+                gate.queues[key].append(data)
+            self._start_pacer()
+
+    # --- pacing stills out ---------------------------------------------------------------------
+
+    def _start_pacer(self) -> None:
+        if self._pacer is None or self._pacer.done():
+            self._pacer = asyncio.ensure_future(self._pace())
+
+    async def _pace(self) -> None:
+        """Send queued still pictures at STILL_RATE_BPS each, until every queue is empty: a
+        keyframe is many times a narrow line's queue, and audio must not queue behind it."""
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(PACE_S)
+            now = time.monotonic()
+            pending = False
+            for producer in self._router.producers():
+                gate = self._gates.get(producer.id)
+                if gate is not None and gate.queues:
+                    pending |= self._drain(producer, gate, (now - last) * STILL_RATE_BPS / 8, now)
+            last = now
+            if not pending:
+                return
+
+    @staticmethod
+    def _drain(producer: Producer, gate: _Gate, allowance: float, now: float) -> bool:
+        pending = False
+        for key, queue in list(gate.queues.items()):
+            target = gate.stills.get(key)
+            stream = target.stream if target is not None else None
+            if target is None or stream is None:
+                del gate.queues[key]
+                continue
+            credit = min(gate.credit.get(key, 0.0) + allowance, 4 * 1200.0)
+            ready = (
+                stream.path.ready
+                and target.negotiated
+                and target.transport_ready
+                and not producer.paused
+            )
+            while queue and credit > 0:
+                data = queue.popleft()
+                credit -= len(data) + PACKET_OVERHEAD
+                if ready:
                     forward(data, (stream,), now)
+            gate.credit[key] = credit
+            pending |= bool(queue)
+        return pending
 
     def _retry_keyframes(self, now: float) -> None:
         for producer in self._router.producers():

@@ -291,6 +291,16 @@ def receiver_packet_counts(receiver: RTCRtpReceiver) -> dict[int, int]:
     return {ssrc: s.packets_received for ssrc, s in streams.items()}
 
 
+def receiver_expected_received(receiver: RTCRtpReceiver, ssrc: int) -> tuple[int, int] | None:
+    """(packets expected, packets received) of one incoming SSRC, as aiortc counts them for
+    its receiver reports; None before the first packet."""
+    streams = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
+    stats = streams.get(ssrc)
+    if stats is None:
+        return None
+    return int(stats.packets_expected), int(stats.packets_received)
+
+
 async def receiver_feedback(
     receiver: RTCRtpReceiver, packet: RtpPacket, arrival_ms: int, remb_cap: int | None = None
 ) -> None:

@@ -532,7 +532,11 @@ class Peer(EventEmitter):
     def _slot_feedback(self, slot: _SendSlot, packet: AnyRtcpPacket) -> bool:
         """The subscriber's RTCP about a send slot: to the downlink estimate, then handled."""
         stream = slot.stream
-        self.downlink.on_rtcp(packet, {stream.ssrc: stream.clock_rate}, time.monotonic())
+        consumer = slot.consumer
+        upstream = consumer.producer.upstream_loss if consumer is not None else 0.0
+        self.downlink.on_rtcp(
+            packet, {stream.ssrc: stream.clock_rate}, time.monotonic(), upstream=upstream
+        )
         return self._slot_rtcp(slot, packet)
 
     @staticmethod

@@ -124,6 +124,7 @@ class Producer(EventEmitter):
         # keyframe or gets stills, and the most the publisher is asked to send (REMB, bit/s).
         self.gate: Callable[[bytes, float], None] | None = None
         self.remb_cap: int | None = None
+        self.upstream_loss = 0.0  # fraction lost on the way in, last adaptation tick
 
     # --- taps (recording) ----------------------------------------------------------------
 

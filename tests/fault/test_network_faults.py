@@ -35,7 +35,7 @@ from recordings import load_verify_key, verify_package
 from server.app import create_app
 from server.clock import SystemClock
 from server.storage.db import upgrade_async
-from server.web.appkeys import SESSIONS
+from server.web.appkeys import MEDIA, SESSIONS
 from signaling import messages as m
 from signaling.enums import HearingState
 from tests.e2e.conftest import Court
@@ -168,6 +168,10 @@ def arrival(start: dict[str, Any], end: dict[str, Any], publishers: list[str]) -
     return got / (got + lost)
 
 
+def video_from(report: dict[str, Any], publisher: str) -> int:
+    return int(report["in"].get(publisher, {}).get("video", [0, 0])[0])
+
+
 def frames(report: dict[str, Any], publisher: str) -> int:
     return int(report["frames"].get(publisher, 0))
 
@@ -224,6 +228,40 @@ async def test_loss_and_a_narrow_downlink(court: Court, lab: Lab) -> None:
         publishers = [ids["judge"], ids["defendant"]]
         figures: dict[str, Any] = {}
 
+        await asyncio.to_thread(line.cap_down, 300)
+        capped_at = time.monotonic()
+        onset = station.last
+        paused = await station.until(
+            lambda r: len(r["paused"]) == 2, 15, "both videos paused for bandwidth"
+        )
+        figures["seconds_to_pause_video"] = round(time.monotonic() - capped_at, 1)
+        assert set(paused["paused"].values()) == {"bandwidth"}
+        await seconds(3)  # settled
+        start, judge_start = station.last, judge.last
+        await seconds(12)
+        end, judge_end = station.last, judge.last
+        figures["audio_arrival_under_cap_settled"] = round(arrival(start, end, publishers), 4)
+        figures["audio_arrival_under_cap_from_onset"] = round(arrival(onset, end, publishers), 4)
+        figures["video_frames_under_cap"] = sum(
+            frames(end, p) - frames(start, p) for p in publishers
+        )
+        figures["video_packets_under_cap"] = sum(
+            video_from(end, p) - video_from(start, p) for p in publishers
+        )
+        figures["judge_fps_from_defendant_under_cap"] = (
+            frames(judge_end, ids["defendant"]) - frames(judge_start, ids["defendant"])
+        ) / 12
+        worker = await court.server.app[MEDIA].pool.stats(0)
+        figures["paused_video_streams"] = worker["paused_video_streams"]
+        downlink = worker["adaptation"][court.world.own.hearing_id]["downlinks"][ids["station"]]
+        print("station downlink:", json.dumps(downlink))
+        await asyncio.to_thread(line.cap_down, None)
+        print("narrow downlink:", json.dumps(figures))
+        assert figures["audio_arrival_under_cap_settled"] >= 0.95
+        # still pictures: an aiortc receiver shows each one when the next arrives
+        assert figures["video_packets_under_cap"] > 0
+        assert figures["judge_fps_from_defendant_under_cap"] >= 20  # unharmed (30 fps sent)
+
         for percent in (5, 15):
             await asyncio.to_thread(line.loss, percent)
             start = station.last
@@ -233,42 +271,8 @@ async def test_loss_and_a_narrow_downlink(court: Court, lab: Lab) -> None:
             figures[f"audio_arrival_at_{percent}pct_loss"] = round(
                 arrival(start, end, publishers), 4
             )
+            print("random loss:", json.dumps(figures))
             assert figures[f"audio_arrival_at_{percent}pct_loss"] >= 0.80
-
-        await seconds(3)  # the line recovers (loss-based estimate may hold video back a while)
-        base_start, judge_base_start = station.last, judge.last
-        await seconds(4)
-        judge_fps = (
-            frames(judge.last, ids["defendant"]) - frames(judge_base_start, ids["defendant"])
-        ) / 4
-        figures["judge_fps_from_defendant_before_cap"] = judge_fps
-        del base_start
-
-        await asyncio.to_thread(line.cap_down, 300)
-        capped_at = time.monotonic()
-        onset = station.last
-        paused = await station.until(
-            lambda r: len(r["paused"]) == 2, 15, "both videos paused for bandwidth"
-        )
-        figures["seconds_to_pause_video"] = round(time.monotonic() - capped_at, 1)
-        assert set(paused["paused"].values()) == {"bandwidth"}
-        await seconds(2)  # settled
-        start, judge_start = station.last, judge.last
-        await seconds(12)
-        end, judge_end = station.last, judge.last
-        figures["audio_arrival_under_cap_settled"] = round(arrival(start, end, publishers), 4)
-        figures["audio_arrival_under_cap_from_onset"] = round(arrival(onset, end, publishers), 4)
-        figures["video_frames_under_cap"] = sum(
-            frames(end, p) - frames(start, p) for p in publishers
-        )
-        figures["judge_fps_from_defendant_under_cap"] = (
-            frames(judge_end, ids["defendant"]) - frames(judge_start, ids["defendant"])
-        ) / 12
-        print("line faults:", json.dumps(figures))
-        await asyncio.to_thread(line.cap_down, None)
-        assert figures["audio_arrival_under_cap_settled"] >= 0.95
-        assert figures["video_frames_under_cap"] > 0  # still pictures
-        assert figures["judge_fps_from_defendant_under_cap"] >= 0.8 * judge_fps  # unharmed
 
 
 @pytest.mark.timeout(170)
@@ -315,7 +319,10 @@ async def test_blackout_recorded_and_back_within_5_s(court: Court, lab: Lab) -> 
     package = court.data_dir / "recordings" / recording_id
     public = await asyncio.to_thread(load_verify_key, court.data_dir / "keys" / "signing.pub")
     verified = await asyncio.to_thread(verify_package, package, [public])
-    print("recording gaps:", verified.gaps)
-    assert verified.exit_code == 2, verified.text()
-    gaps = [g for g in verified.gaps if g.get("participant") == ids["station"]]
-    assert gaps, verified.gaps
+    assert verified.exit_code == 0, verified.text()
+    # the signed timeline declares the gap: the station left (HEARTBEAT_LOST) and came back
+    mine = [e for e in verified.timeline if e.get("participant") == ids["station"]]
+    print("recording timeline:", [(e["type"], e.get("reason"), e["time"]) for e in mine])
+    left = [e for e in mine if e["type"] == "participant_left"]
+    assert left[0]["reason"] == "HEARTBEAT_LOST"
+    assert any(e["type"] == "participant_joined" and e["time"] > left[0]["time"] for e in mine)
