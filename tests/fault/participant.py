@@ -38,9 +38,9 @@ from tests.synthetic_media import NoiseVideoTrack, ToneAudioTrack
 log = logging.getLogger("participant")
 
 # Browsers send speech at 32-50 kbit/s of Opus; aiortc at 96. The participants here stand for
-# browsers and stations alike, so they speak at 40 (the station client's own setting is its
-# own business: tests/station_client).
-OPUS_BPS = 40_000
+# browsers and stations alike, so they speak at 32 (the station client's own setting is its
+# own business: tests/station_client). Chrome sends mono speech at about 32.
+OPUS_BPS = 32_000
 
 
 def speak_like_a_browser() -> None:
