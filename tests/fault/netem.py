@@ -129,6 +129,16 @@ class Line:
                 "rate", f"{kbit}kbit", "burst", "6kb", "latency", "300ms",
             )  # fmt: skip
 
+    def cap_up(self, kbit: int | None) -> None:
+        """Cap what this participant sends at `kbit` kbit/s (None: no cap)."""
+        inside = self.exec_prefix()
+        run(*inside, "tc", "qdisc", "del", "dev", self.ns_link, "root", check=False)
+        if kbit:
+            run(
+                *inside, "tc", "qdisc", "add", "dev", self.ns_link, "root", "tbf",
+                "rate", f"{kbit}kbit", "burst", "6kb", "latency", "300ms",
+            )  # fmt: skip
+
 
 class Lab:
     """The bridge and the lines (module docstring)."""

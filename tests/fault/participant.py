@@ -32,6 +32,7 @@ from aiortc.stats import RTCInboundRtpStreamStats, RTCOutboundRtpStreamStats
 from signaling import messages as m
 from signaling.client import SignalingClient
 from signaling.enums import ParticipantState
+from station_client.media import LineAdaptiveVideo, encoder_target
 from station_client.session import StationSession
 from tests.synthetic_media import NoiseVideoTrack, ToneAudioTrack
 
@@ -59,6 +60,7 @@ class State:
         self.session: StationSession | None = None
         self.me: str | None = None
         self.paused: dict[str, str] = {}
+        self.video: LineAdaptiveVideo | None = None
 
     def on_event(self, message: m.Message) -> None:
         if isinstance(message, m.VideoPaused):
@@ -92,9 +94,9 @@ async def figures(state: State) -> dict[str, Any]:
                     entry = report["in"].setdefault(owner, {})
                     entry[t.kind] = [stat.packetsReceived, stat.packetsLost]
         if t.sender.track is not None:
-            encoder = getattr(t.sender, "_RTCRtpSender__encoder", None)
-            if t.kind == "video" and encoder is not None:
-                report["out_video_bps"] = getattr(encoder, "target_bitrate", None)
+            if t.kind == "video" and state.video is not None:
+                report["out_video_bps"] = encoder_target(t.sender)
+                report["lowered"] = state.video.follow(report["out_video_bps"])
             for stat in (await t.sender.getStats()).values():
                 if isinstance(stat, RTCOutboundRtpStreamStats):
                     report["out_bytes"][t.kind] = stat.bytesSent
@@ -117,7 +119,9 @@ async def main(config: dict[str, Any]) -> None:
     try:
         while True:
             signaling = SignalingClient(config["ws"], cookies=config["cookies"])
-            video = NoiseVideoTrack() if config.get("video", True) else None
+            # the station client's own line adaptation (station_client.media, issue 14.6)
+            video = LineAdaptiveVideo(NoiseVideoTrack()) if config.get("video", True) else None
+            state.video = video
             session = StationSession(
                 signaling, video=video, audio=ToneAudioTrack(), on_event=state.on_event
             )

@@ -326,3 +326,32 @@ async def test_blackout_recorded_and_back_within_5_s(court: Court, lab: Lab) -> 
     left = [e for e in mine if e["type"] == "participant_left"]
     assert left[0]["reason"] == "HEARTBEAT_LOST"
     assert any(e["type"] == "participant_joined" and e["time"] > left[0]["time"] for e in mine)
+
+
+@pytest.mark.timeout(170)
+async def test_a_weak_station_uplink_lowers_its_picture_not_its_sound(
+    court: Court, lab: Lab
+) -> None:
+    """Issue 14.6: the station's uplink capped at 400 kbit/s; the SFU's REMB lowers the
+    station's video encoder (and the station halves its picture), its audio still arrives."""
+    async with hearing(court, lab, ["judge", "station"]) as (_clerk, people, ids):
+        station, judge = people["station"], people["judge"]
+        before = station.last["out_video_bps"]
+        await asyncio.to_thread(station.line.cap_up, 400)
+        lowered = await station.until(
+            lambda r: r.get("lowered") is True, 30, "the picture lowered for the line"
+        )
+        start = judge.last
+        await seconds(8)
+        end = judge.last
+        await asyncio.to_thread(station.line.cap_up, None)
+        figures = {
+            "video_target_before_bps": before,
+            "video_target_lowered_bps": lowered["out_video_bps"],
+            "station_audio_arrival": round(arrival(start, end, [ids["station"]]), 4),
+        }
+        print("weak uplink:", json.dumps(figures))
+        # aiortc's encoder goes no lower than 250 kbit/s; the SFU's REMB takes it there (when
+        # its delay-based estimate had not already), and the station halves its picture
+        assert lowered["out_video_bps"] < 350_000
+        assert figures["station_audio_arrival"] >= 0.95
