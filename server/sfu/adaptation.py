@@ -81,6 +81,7 @@ LOSS_HIGH = 0.10  # GCC: above this the estimate falls
 LOSS_LOW = 0.02  # GCC: below this it grows
 GROWTH_PER_S = 1.08
 REPORT_TICKS = 3  # a receiver report covers about this many ticks of what was sent
+CUT_HOLD_S = 1.5  # after a cut, the next cut waits this long
 UNDERUSED = 0.5  # sending less than this share of the estimate: loss is no rate signal
 JITTER_HIGH_MS = 60.0  # queues building up on the way: hold, do not grow
 MAX_BPS = 2_500_000  # above this the line is taken as unconstrained
@@ -128,6 +129,7 @@ class DownlinkEstimator:
         self._loss_since: float | None = None  # worst loss reported since the last update
         self._updated: float | None = None
         self._recent: deque[float] = deque(maxlen=REPORT_TICKS)
+        self._cut_at = -math.inf
 
     def on_receiver_report(
         self, fraction_lost: float, jitter_ms: float, now: float, upstream: float = 0.0
@@ -182,13 +184,20 @@ class DownlinkEstimator:
             self._updated = now
             self.loss = loss
             estimate = self.estimate_bps
-            if loss > LOSS_HIGH and (estimate is None or basis >= estimate * UNDERUSED):
+            if (
+                loss > LOSS_HIGH
+                and (estimate is None or basis >= estimate * UNDERUSED)
+                and now - self._cut_at >= CUT_HOLD_S
+            ):
                 # GCC's sent x (1 - loss/2), but never above what arrived: under a hard cap
                 # (a full queue on the way) that is the line's rate, found in one report.
                 # Loss while sending far less than the estimate (a still picture's burst, a
                 # random drop) says nothing about the rate: it holds.
                 target = max(basis * (1 - loss), 1.0)
                 self.estimate_bps = target if estimate is None else min(estimate, target)
+                # the next report may still cover the overload just answered: one cut per
+                # report interval (GCC: at most one decrease per round trip)
+                self._cut_at = now
             elif loss < LOSS_LOW and estimate is not None and not self._jittery():
                 grown = estimate * GROWTH_PER_S**dt
                 self.estimate_bps = None if grown > MAX_BPS else grown
