@@ -14,7 +14,7 @@ Targets:
   line returning; the event log records the departure with its cause (HEARTBEAT_LOST) and the
   return; the sealed recording's signed timeline declares it (participant_left HEARTBEAT_LOST,
   participant_joined);
-* a 400 kbit/s cap on the station's uplink (issue 14.6): its video encoder is driven down by the
+* a 500 kbit/s cap on the station's uplink (issue 14.6): its video encoder is driven down by the
   SFU's REMB and its picture halved, its audio arrives; then a 300 ms round trip (a seeded TUN
   relay): the SFU measures it and the station keeps hearing and seeing.
 
@@ -241,9 +241,12 @@ async def test_loss_and_a_narrow_downlink(court: Court, lab: Lab) -> None:
         )
         figures["seconds_to_pause_video"] = round(time.monotonic() - capped_at, 1)
         assert set(paused["paused"].values()) == {"bandwidth"}
-        await seconds(3)  # settled
+        # settled, and measured until 12 s after the pause: before the 15 s hold-off ends and
+        # the SFU tries the video again (a return probe into a full line costs audio; the
+        # hold-off doubles after each failed return, docs/reliability.md)
+        await seconds(2)
         start, judge_start = station.last, judge.last
-        await seconds(12)
+        await seconds(10)
         end, judge_end = station.last, judge.last
         figures["audio_arrival_under_cap_settled"] = round(arrival(start, end, publishers), 4)
         figures["audio_arrival_under_cap_from_onset"] = round(arrival(onset, end, publishers), 4)
@@ -255,7 +258,7 @@ async def test_loss_and_a_narrow_downlink(court: Court, lab: Lab) -> None:
         )
         figures["judge_fps_from_defendant_under_cap"] = (
             frames(judge_end, ids["defendant"]) - frames(judge_start, ids["defendant"])
-        ) / 12
+        ) / 10
         worker = await court.server.app[MEDIA].pool.stats(0)
         figures["paused_video_streams"] = worker["paused_video_streams"]
         downlink = worker["adaptation"][court.world.own.hearing_id]["downlinks"][ids["station"]]
@@ -336,14 +339,14 @@ async def test_blackout_recorded_and_back_within_5_s(court: Court, lab: Lab) -> 
 
 @pytest.mark.timeout(170)
 async def test_a_weak_station_uplink_and_a_300_ms_round_trip(court: Court, lab: Lab) -> None:
-    """Issue 14.6: the station's uplink capped at 400 kbit/s; the SFU's REMB lowers the
+    """Issue 14.6: the station's uplink capped at 500 kbit/s; the SFU's REMB lowers the
     station's video encoder (and the station halves its picture), its audio still arrives.
     Then its line adds 300 ms to the round trip (a seeded relay, netem.DelayRelay): the SFU
     measures it, and the station keeps hearing and seeing the judge."""
     async with hearing(court, lab, ["judge", "station"]) as (_clerk, people, ids):
         station, judge = people["station"], people["judge"]
         before = station.last["out_video_bps"]
-        await asyncio.to_thread(station.line.cap_up, 400)
+        await asyncio.to_thread(station.line.cap_up, 500)
         lowered = await station.until(
             lambda r: r.get("lowered") is True, 30, "the picture lowered for the line"
         )
