@@ -75,6 +75,9 @@ class PeerListener(Protocol):
 
     def on_peer_closed(self, reason: CloseReason) -> None: ...
 
+    def on_video(self, publisher_id: str, paused: bool, reason: str | None) -> None:
+        """Line adaptation paused (with its reason) or resumed a publisher's video to us."""
+
 
 class MediaService:
     """Hearings placed on SFU workers; see the module docstring."""
@@ -93,6 +96,7 @@ class MediaService:
         pool.on("peerclose", self._on_peer_close)
         pool.on("workerdied", self._on_worker_died)
         pool.on("recordingerror", self._on_recording_error)
+        pool.on("video", self._on_video)
 
     def hearing(self, hearing_id: HearingId) -> HearingMedia:
         media = self._hearings.get(hearing_id)
@@ -139,6 +143,17 @@ class MediaService:
         if listener is not None:
             listener.on_peer_closed(reason)
 
+    def _on_video(
+        self,
+        hearing: HearingId,
+        peer: ParticipantId,
+        publisher: ParticipantId,
+        paused: bool,
+        reason: str | None,
+    ) -> None:
+        if (listener := self._listener(hearing, peer)) is not None:
+            listener.on_video(str(publisher), paused, reason)
+
     def _on_recording_error(self, hearing: HearingId, code: str, message: str) -> None:
         media = self._hearings.get(hearing)
         if media is not None:
@@ -171,6 +186,7 @@ class HearingMedia:
         self._muted: dict[ParticipantId, bool] = {}
         self._peers: set[ParticipantId] = set()
         self._not_recorded: set[ParticipantId] = set()
+        self._audio_only: set[ParticipantId] = set()  # asked for no video (line adaptation)
         self.recording_id: RecordingId | None = None
         # Why the started recording is paused; None while it runs. A recess pauses it with
         # RECESS, which clients are not told again (the hearing state says it).
@@ -203,6 +219,8 @@ class HearingMedia:
         self._peers.add(participant_id)
         if self._muted.get(participant_id):
             await self._router().set_paused(participant_id, "audio", True)
+        if participant_id in self._audio_only:
+            await self._router().set_audio_only(participant_id, True)
 
     def worker_died(self) -> None:
         """The hearing's worker died: its peers are gone, and the recording it was writing is
@@ -247,6 +265,15 @@ class HearingMedia:
         self._muted[participant_id] = muted
         if participant_id in self._peers:
             await self._quietly(self._router().set_paused(participant_id, "audio", muted))
+
+    async def set_audio_only(self, participant_id: ParticipantId, enabled: bool) -> None:
+        """Send this participant no video (or video again); kept for its next peer too."""
+        if enabled:
+            self._audio_only.add(participant_id)
+        else:
+            self._audio_only.discard(participant_id)
+        if participant_id in self._peers:
+            await self._quietly(self._router().set_audio_only(participant_id, enabled))
 
     async def peer_stats(self) -> dict[ParticipantId, dict[str, Any]]:
         """Each connected participant's connection figures as the SFU sees them (round trip,

@@ -416,6 +416,15 @@ class ReportReadiness(Request):
 # Replies
 
 
+class SetAudioOnly(Request):
+    """Ask the SFU to stop (``enabled: true``) or resume sending this participant any video
+    (the audio-only mode of a weak line). Answered ``result``; each publisher's video is then
+    announced ``video_paused`` (reason ``audio_only``) / ``video_resumed``."""
+
+    type: Literal["set_audio_only"] = "set_audio_only"
+    enabled: bool
+
+
 class Result(Reply):
     """Success. ``data`` is request-specific (documented per request); ``{}`` is a plain ack."""
 
@@ -539,6 +548,23 @@ class Track(Event):
     kind: Literal["audio", "video"]
 
 
+class VideoPaused(Event):
+    """The SFU stopped sending this participant's video to you (line adaptation, issue 16):
+    ``bandwidth`` - your line cannot carry it now (its audio keeps coming; a still picture may
+    still arrive every few seconds); ``audio_only`` - you asked for no video."""
+
+    type: Literal["video_paused"] = "video_paused"
+    participant_id: Id
+    reason: Literal["bandwidth", "audio_only"]
+
+
+class VideoResumed(Event):
+    """The participant's video comes to you again, starting at a keyframe."""
+
+    type: Literal["video_resumed"] = "video_resumed"
+    participant_id: Id
+
+
 class DisconnectEvidence(Event):
     """For the judge: the facts behind a disconnect, to decide whether an absence is excused."""
 
@@ -650,6 +676,7 @@ ALL_MESSAGES: Final[tuple[type[Message], ...]] = (
     ConfirmRecordingHash,
     Probe,
     ReportReadiness,
+    SetAudioOnly,
     Result,
     Welcome,
     Error,
@@ -660,6 +687,8 @@ ALL_MESSAGES: Final[tuple[type[Message], ...]] = (
     Moved,
     RoomLocked,
     Track,
+    VideoPaused,
+    VideoResumed,
     DisconnectEvidence,
     Closed,
     RecordingHash,

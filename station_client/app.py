@@ -62,6 +62,7 @@ from .backup import BackupController, BackupState, StationBackup
 from .court_api import CourtApi, StationDisabled, StationError, UploadError
 from .devices import AudioOutput
 from .enrolment import is_key_pair, load_private_key
+from .media import LineAdaptiveVideo, encoder_target
 from .record_signing import RecordSigning
 from .selftest import run_self_test
 from .session import StationSession
@@ -314,6 +315,9 @@ class StationApp:
         self.hash_answers: list[tuple[bool, bool]] = []  # (confirmed, matches) sent to the court
         self.self_tests: list[dict[str, Any]] = []
         self.network_score: str | None = None
+        # the camera as sent: half size while the line is poor (media.LineAdaptiveVideo)
+        self.line_video: LineAdaptiveVideo | None = None
+        self.picture_lowered = False
         self._day_changed = asyncio.Event()
         self._background: set[asyncio.Future[Any]] = set()
         self._self_testing = asyncio.Lock()
@@ -506,8 +510,20 @@ class StationApp:
                 if rtt < 400 and loss < 0.08
                 else "bad"
             )
+            self.picture_lowered = self._follow_line(session)
             if self.window is not None:
-                self.window.network(self.network_score, rtt, loss)
+                self.window.network(self.network_score, rtt, loss, lowered=self.picture_lowered)
+
+    def _follow_line(self, session: StationSession) -> bool:
+        """Size the picture for the encoder's REMB-driven target (issue 14.6): the video gives
+        way on a poor line, the sound does not. True while the picture is lowered."""
+        video = self.line_video
+        if video is None or session.pc is None:
+            return False
+        sender = next(
+            (t.sender for t in session.pc.getTransceivers() if t.sender.track is video), None
+        )
+        return video.follow(encoder_target(sender)) if sender is not None else video.lowered
 
     async def _choose(self, api: CourtApi) -> str | None:
         """The hearing to join (see `choose_hearing`); the window shows the day meanwhile."""
@@ -630,9 +646,11 @@ class StationApp:
             if backup is not None:
                 backup.on_event(message)
 
+        video = outputs.get("video")
+        self.line_video = LineAdaptiveVideo(video) if video is not None else None
         session = StationSession(
             SignalingClient(self.config.ws_url, cookies=cookies),
-            video=outputs.get("video"),
+            video=self.line_video,
             audio=outputs.get("audio"),
             on_video=self.window.show_frame if self.window is not None else None,
             speaker=self._speaker,

@@ -313,3 +313,59 @@ class SpeakerSink:
         if writer is not None:
             await asyncio.to_thread(writer.join)
             await asyncio.to_thread(self._output.close)
+
+
+# --- a poor line (issue 14.6) -------------------------------------------------------------------
+
+# The encoder's target (REMB from the court's SFU, which measures this uplink and asks for less
+# when the station's receivers or its line cannot take more) decides the picture size: below
+# LOWER_BELOW_BPS the camera's frames are sent at half width and height, from RAISE_ABOVE_BPS up
+# at full size again (a gap between the two, so one noisy estimate does not flip the picture).
+LOWER_BELOW_BPS = 350_000
+RAISE_ABOVE_BPS = 450_000
+
+
+class LineAdaptiveVideo(MediaStreamTrack):
+    """The camera's frames, at half size while the line is poor (see the constants above).
+
+    aiortc's VP8 encoder follows REMB for its bitrate but never changes the picture size; at a
+    low bitrate a smaller picture keeps it sharp and costs the encoder less. The encoder
+    restarts (with a keyframe) when the size changes, so the size changes rarely.
+    """
+
+    kind = "video"
+
+    def __init__(self, source: MediaStreamTrack) -> None:
+        super().__init__()
+        self._source = source
+        self.lowered = False
+        self.target_bps: int | None = None
+
+    def follow(self, target_bps: int | None) -> bool:
+        """Take the encoder's current target (None: not known); returns `lowered`."""
+        self.target_bps = target_bps
+        if target_bps is not None:
+            if target_bps < LOWER_BELOW_BPS:
+                self.lowered = True
+            elif target_bps >= RAISE_ABOVE_BPS:
+                self.lowered = False
+        return self.lowered
+
+    async def recv(self) -> av.VideoFrame:
+        frame = await self._source.recv()
+        if not self.lowered or not isinstance(frame, av.VideoFrame):
+            return frame  # type: ignore[return-value]
+        small = frame.reformat(width=frame.width // 2 // 2 * 2, height=frame.height // 2 // 2 * 2)
+        small.pts, small.time_base = frame.pts, frame.time_base
+        return small
+
+    def stop(self) -> None:
+        super().stop()
+        self._source.stop()
+
+
+def encoder_target(sender: object) -> int | None:
+    """The bitrate aiortc's video encoder of `sender` aims at now (it follows REMB), if any."""
+    encoder = getattr(sender, "_RTCRtpSender__encoder", None)
+    target = getattr(encoder, "target_bitrate", None)
+    return int(target) if isinstance(target, int) else None

@@ -87,6 +87,7 @@ STRINGS = {
         "net_okay": "一般",
         "net_bad": "差",
         "net_unknown": "检测中",
+        "picture_lowered": "网络较差：已降低画面以保证声音",
         "choose": "本站点有多个庭审同时开放，请选择要加入的庭审：",
         "join": "加入",
         "hash_title": "庭审已结束。请到场人员核对本次庭审录像的哈希值：",
@@ -174,6 +175,7 @@ STRINGS = {
         "net_okay": "okay",
         "net_bad": "poor",
         "net_unknown": "checking",
+        "picture_lowered": "Weak line: picture lowered to keep the sound",
         "choose": "Several hearings are open at this station. Choose the one to join:",
         "join": "Join",
         "hash_title": "The hearing has ended. People present: check the recording's hash:",
@@ -802,13 +804,21 @@ class HearingWindow:
         self.hash_result.configure(text=text)
 
     def network(
-        self, score: str | None, rtt_ms: float | None = None, loss: float | None = None
+        self,
+        score: str | None,
+        rtt_ms: float | None = None,
+        loss: float | None = None,
+        *,
+        lowered: bool = False,
     ) -> None:
-        """The line's quality (good / okay / bad) with what was measured."""
+        """The line's quality (good / okay / bad) with what was measured; `lowered`: the
+        station sends a smaller picture so that its sound gets through (issue 14.6)."""
         if not self.closed:
+            text = self._network_text(score, rtt_ms, loss)
+            if lowered:
+                text += "  " + self.strings["picture_lowered"]
             self.network_label.configure(
-                text=self._network_text(score, rtt_ms, loss),
-                bg=NETWORK_COLOURS.get(score or "", BANNER),
+                text=text, bg=NETWORK_COLOURS.get("bad" if lowered else score or "", BANNER)
             )
 
     def _network_text(

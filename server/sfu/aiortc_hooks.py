@@ -291,10 +291,24 @@ def receiver_packet_counts(receiver: RTCRtpReceiver) -> dict[int, int]:
     return {ssrc: s.packets_received for ssrc, s in streams.items()}
 
 
-async def receiver_feedback(receiver: RTCRtpReceiver, packet: RtpPacket, arrival_ms: int) -> None:
+def receiver_expected_received(receiver: RTCRtpReceiver, ssrc: int) -> tuple[int, int] | None:
+    """(packets expected, packets received) of one incoming SSRC, as aiortc counts them for
+    its receiver reports; None before the first packet."""
+    streams = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
+    stats = streams.get(ssrc)
+    if stats is None:
+        return None
+    return int(stats.packets_expected), int(stats.packets_received)
+
+
+async def receiver_feedback(
+    receiver: RTCRtpReceiver, packet: RtpPacket, arrival_ms: int, remb_cap: int | None = None
+) -> None:
     """The RTCP half of aiortc's `_handle_rtp_packet`: REMB, RR statistics, NACK.
 
-    No depayloading, no jitter buffer, no decoder. Never raises for a malformed packet.
+    No depayloading, no jitter buffer, no decoder. Never raises for a malformed packet. The
+    REMB sent is capped at `remb_cap` bit/s if given (line adaptation: what the publisher's
+    subscribers can take).
     """
     r: Any = receiver
     estimator = r._RTCRtpReceiver__remote_bitrate_estimator
@@ -307,10 +321,12 @@ async def receiver_feedback(receiver: RTCRtpReceiver, packet: RtpPacket, arrival
             ssrc=packet.ssrc,
         )
         if rtcp_ssrc is not None and remb is not None:
+            bitrate, ssrcs = remb
+            if remb_cap is not None:
+                bitrate = min(bitrate, remb_cap)
+            fci = pack_remb_fci(bitrate, ssrcs)
             await receiver._send_rtcp(
-                RtcpPsfbPacket(
-                    fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb)
-                )
+                RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=fci)
             )
     codecs = r._RTCRtpReceiver__codecs
     codec = codecs.get(packet.payload_type)
@@ -349,6 +365,23 @@ def hook_receiver_rtcp(
         await original(packet)
 
     receiver._handle_rtcp_packet = handle  # type: ignore[method-assign]
+
+
+_remb_tasks: set[asyncio.Task[None]] = set()
+
+
+def schedule_remb(receiver: RTCRtpReceiver, bitrate: int, ssrcs: list[int]) -> None:
+    """Send the publisher a REMB of `bitrate` bit/s for `ssrcs` (in the background; a
+    receiver without an RTCP SSRC yet, or a closed transport, is skipped)."""
+    rtcp_ssrc = receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
+    if rtcp_ssrc is None:
+        return
+    packet = RtcpPsfbPacket(
+        fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(bitrate, ssrcs)
+    )
+    task = asyncio.ensure_future(receiver._send_rtcp(packet))
+    _remb_tasks.add(task)
+    task.add_done_callback(_remb_tasks.discard)
 
 
 async def send_pli(receiver: RTCRtpReceiver, media_ssrc: int) -> None:

@@ -78,6 +78,7 @@ from server.ids import ParticipantId
 from signaling.reasons import CloseReason
 
 from . import aiortc_hooks
+from .adaptation import DownlinkEstimator
 from .consumer import Consumer, ConsumerId
 from .events import EventEmitter
 from .forwarding import OutputStream, SendPath, unwrap_rtx
@@ -166,6 +167,8 @@ class Peer(EventEmitter):
         self.answer_timeout_s = ANSWER_TIMEOUT_S
         self._answer_timer: asyncio.TimerHandle | None = None
         self._rates = RateMeter()
+        # What this participant's downlink carries, from its RTCP (line adaptation).
+        self.downlink = DownlinkEstimator()
 
     # --- public API ----------------------------------------------------------------------
 
@@ -406,7 +409,9 @@ class Peer(EventEmitter):
                 packet = aiortc_hooks.parse_rtp(dtls, data)
             except ValueError:
                 return
-            await aiortc_hooks.receiver_feedback(producer.receiver, packet, arrival_time_ms)
+            await aiortc_hooks.receiver_feedback(
+                producer.receiver, packet, arrival_time_ms, producer.remb_cap
+            )
 
         return on_rtp
 
@@ -463,7 +468,7 @@ class Peer(EventEmitter):
             sender,
             on_configure=lambda parameters: self._configure_slot(slot, parameters),
             on_started=lambda: self._slot_started(slot),
-            on_rtcp=lambda packet: self._slot_rtcp(slot, packet),
+            on_rtcp=lambda packet: self._slot_feedback(slot, packet),
             sender_report=lambda: self._sender_report(slot),
         )
         self._slots[transceiver] = slot
@@ -524,6 +529,16 @@ class Peer(EventEmitter):
             if other.consumer is not None and other.started and other is not slot:
                 other.consumer._refresh()
 
+    def _slot_feedback(self, slot: _SendSlot, packet: AnyRtcpPacket) -> bool:
+        """The subscriber's RTCP about a send slot: to the downlink estimate, then handled."""
+        stream = slot.stream
+        consumer = slot.consumer
+        upstream = consumer.producer.upstream_loss if consumer is not None else 0.0
+        self.downlink.on_rtcp(
+            packet, {stream.ssrc: stream.clock_rate}, time.monotonic(), upstream=upstream
+        )
+        return self._slot_rtcp(slot, packet)
+
     @staticmethod
     def _slot_rtcp(slot: _SendSlot, packet: AnyRtcpPacket) -> bool:
         consumer = slot.consumer
@@ -543,7 +558,7 @@ class Peer(EventEmitter):
                     consumer._on_keyframe_request()
                 return True
             if packet.fmt == RTCP_PSFB_APP:
-                return True  # REMB: no encoder to adapt (no simulcast); ignored
+                return True  # REMB: read by the downlink estimate (adaptation.py)
         return False
 
     @staticmethod

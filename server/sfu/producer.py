@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, NewType, Protocol
 
 from aiortc.codecs import is_rtx
@@ -119,6 +120,11 @@ class Producer(EventEmitter):
         self.keyframe_requests = 0
         self.plis_sent = 0
         self.taps: tuple[ProducerTap, ...] = ()
+        # Line adaptation (adaptation.py): a per-packet gate while some consumer waits for a
+        # keyframe or gets stills, and the most the publisher is asked to send (REMB, bit/s).
+        self.gate: Callable[[bytes, float], None] | None = None
+        self.remb_cap: int | None = None
+        self.upstream_loss = 0.0  # fraction lost on the way in, last adaptation tick
 
     # --- taps (recording) ----------------------------------------------------------------
 
@@ -188,6 +194,8 @@ class Producer(EventEmitter):
                 self._pli_pending = False
                 self._send_pli()
         self.history.put(data, read_seq(data))
+        if self.gate is not None:
+            self.gate(data, now)
         if self.outputs:
             forward(data, self.outputs, now)
         if self.taps:

@@ -34,6 +34,7 @@ from aiortc import RTCConfiguration, RTCIceServer
 from server.ids import HearingId, ParticipantId
 from signaling.reasons import CloseReason
 
+from .adaptation import Adaptation
 from .consumer import Consumer
 from .events import EventEmitter
 from .peer import Peer, PeerClosedError
@@ -69,6 +70,7 @@ class Router(EventEmitter):
         self._muted: dict[ParticipantId, set[str]] = {}
         self._consumers: dict[tuple[ProducerId, ParticipantId], Consumer] = {}
         self._closing_peers: list[Peer] = []
+        self.adaptation = Adaptation(self)  # line adaptation: video gives way before audio
 
     # --- peers ---------------------------------------------------------------------------
 
@@ -89,6 +91,7 @@ class Router(EventEmitter):
             pli_interval=self._pli_interval,
         )
         self.peers[peer_id] = peer
+        self.adaptation.start()
         peer.on("producer", self._on_producer)
         peer.on("ready", self._reconcile)
         peer.on("close", lambda reason: self._on_peer_close(peer, reason))
@@ -168,6 +171,7 @@ class Router(EventEmitter):
         self._consumers[key] = consumer
         consumer.on("close", lambda reason: self._consumers.pop(key, None))
         subscriber._add_consumer(consumer)
+        self.adaptation.on_consumer(consumer)
         return consumer
 
     def _reconcile(self) -> None:
@@ -208,6 +212,7 @@ class Router(EventEmitter):
         """Close every peer with `reason`, then the router; idempotent."""
         if self.closed:
             return
+        self.adaptation.stop()
         self._closing_peers.extend(self.peers.values())
         for peer in self._closing_peers:
             peer.close(reason)

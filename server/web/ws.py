@@ -447,6 +447,17 @@ class Connection:
         if reason in (CloseReason.WORKER_DIED, CloseReason.ICE_FAILED):
             self._spawn(self.close(reason))
 
+    def on_video(self, publisher_id: str, paused: bool, reason: str | None) -> None:
+        event: m.Message
+        if paused:
+            if reason == "audio_only":
+                event = m.VideoPaused(participant_id=publisher_id, reason="audio_only")
+            else:
+                event = m.VideoPaused(participant_id=publisher_id, reason="bandwidth")
+        else:
+            event = m.VideoResumed(participant_id=publisher_id)
+        self._spawn(self.send(event))
+
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
@@ -701,6 +712,13 @@ async def _probe(c: Connection, message: m.Probe) -> dict[str, Any]:
     return {"received": len(message.payload), "payload": "x" * message.reply_bytes}
 
 
+async def _set_audio_only(c: Connection, message: m.SetAudioOnly) -> None:
+    """A participant asks for no video on a weak line (its own media only: no rule to check)."""
+    _live, me = c.joined()
+    assert c.media is not None
+    await c.media.set_audio_only(me, message.enabled)
+
+
 async def _report_readiness(c: Connection, message: m.ReportReadiness) -> None:
     live, me = c.joined()
     await live.report_readiness(me, message.readiness.model_dump(mode="json"))
@@ -737,6 +755,7 @@ HANDLERS: dict[type[m.Message], Handler] = {
     m.ConfirmRecordingHash: _rule(_confirm_recording_hash),
     m.Probe: _rule(_probe),
     m.ReportReadiness: _rule(_report_readiness),
+    m.SetAudioOnly: _rule(_set_audio_only),
 }
 
 

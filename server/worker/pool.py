@@ -22,6 +22,8 @@ Events:
     "connectionstatechange" (hearing_id, peer_id, state)
     "peerclose" (hearing_id, peer_id, reason: CloseReason)
     "workerdied" (worker_index, hearing_ids: list)
+    "video" (hearing_id, peer_id, publisher_id, paused: bool, reason: str | None) - line
+        adaptation paused or resumed a publisher's video to that peer (sfu/adaptation.py)
     "recordingerror" (hearing_id, code: str, message: str) - the hearing's recording failed and
         stopped: code DISK_FULL, IO_ERROR, RECORDING_FAILED (from the recorder) or WORKER_DIED
         (its worker died: the package is left unfinished for `recover_unfinished`). Alert the
@@ -113,6 +115,9 @@ class RouterHandle:
 
     async def set_paused(self, peer_id: ParticipantId, kind: str | None, paused: bool) -> None:
         await self._request("router.set_paused", peer=peer_id, kind=kind, paused=paused)
+
+    async def set_audio_only(self, peer_id: ParticipantId, enabled: bool) -> None:
+        await self._request("router.set_audio_only", peer=peer_id, enabled=enabled)
 
     async def dump(self) -> dict[str, Any]:
         result: dict[str, Any] = await self._request("router.dump")
@@ -221,6 +226,7 @@ class WorkerPool(EventEmitter):
             "connectionstatechange": self._relay_state,
             "peerclose": self._relay_peer_close,
             "recordingerror": self._relay_recording_error,
+            "video": self._relay_video,
         }
 
     async def start(self) -> None:
@@ -320,6 +326,16 @@ class WorkerPool(EventEmitter):
         if router is not None:
             router.peers.discard(peer)
         self._emit("peerclose", hearing, peer, CloseReason(data["reason"]))
+
+    def _relay_video(self, worker: Worker, hearing: HearingId, data: dict[str, Any]) -> None:
+        self._emit(
+            "video",
+            hearing,
+            ParticipantId(data["peer"]),
+            ParticipantId(data["publisher"]),
+            bool(data["paused"]),
+            data.get("reason"),
+        )
 
     def _relay_recording_error(
         self, worker: Worker, hearing: HearingId, data: dict[str, Any]

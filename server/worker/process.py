@@ -61,6 +61,12 @@ class HostedHearing:
             "peerclose",
             lambda pid, reason: server.notify("peerclose", router.id, peer=pid, reason=str(reason)),
         )
+        router.adaptation.on(
+            "video",
+            lambda pid, publisher, paused, reason: server.notify(
+                "video", router.id, peer=pid, publisher=publisher, paused=paused, reason=reason
+            ),
+        )
 
     @property
     def id(self) -> HearingId:
@@ -117,6 +123,9 @@ class HostedHearing:
 
     async def set_paused(self, data: dict[str, Any]) -> None:
         self.router.set_paused(ParticipantId(data["peer"]), data["kind"], bool(data["paused"]))
+
+    async def set_audio_only(self, data: dict[str, Any]) -> None:
+        self.router.adaptation.set_audio_only(ParticipantId(data["peer"]), bool(data["enabled"]))
 
     async def peer_stats(self, data: dict[str, Any]) -> list[dict[str, Any]]:
         """Each connected peer's quality figures (round trip, loss, bit rates; see sfu.quality)."""
@@ -226,6 +235,7 @@ HEARING_METHODS: dict[str, HearingMethod] = {
     "router.set_paused": HostedHearing.set_paused,
     "router.dump": HostedHearing.dump,
     "router.peer_stats": HostedHearing.peer_stats,
+    "router.set_audio_only": HostedHearing.set_audio_only,
     "recording.start": HostedHearing.start_recording,
     "recording.pause": HostedHearing.pause_recording,
     "recording.resume": HostedHearing.resume_recording,
@@ -261,12 +271,17 @@ class WorkerProcess:
         return handle
 
     async def stats(self, target: str | None, data: dict[str, Any]) -> dict[str, Any]:
+        adaptation = {str(h.id): h.router.adaptation.dump() for h in self.hearings.values()}
         return {
             "cpu": time.process_time(),
             "pid": os.getpid(),
             "routers": len(self.hearings),
             "peers": sum(len(h.router.peers) for h in self.hearings.values()),
             **self.counters.collect(self.hearings),  # the metrics' share (issue 16.7)
+            # line adaptation (sfu/adaptation.py): video streams held back from a subscriber
+            # now, and per hearing each subscriber's downlink estimate and video modes
+            "paused_video_streams": sum(a["paused_video_streams"] for a in adaptation.values()),
+            "adaptation": adaptation,
         }
 
     async def create_router(self, target: str | None, data: dict[str, Any]) -> None:

@@ -46,7 +46,7 @@ from station_client.app import (
 from station_client.backup import BackupState, load_or_create_signing_key
 from station_client.court_api import CourtApi, StationDisabled
 from station_client.devices import AvCamera
-from station_client.media import CameraTrack
+from station_client.media import CameraTrack, LineAdaptiveVideo
 from station_client.session import StationSession
 from station_client.upload import pending_uploads, receipt_path
 from station_client.window import SELF_ID, HearingWindow
@@ -925,3 +925,38 @@ async def test_a_station_enrols_with_a_code_and_a_disabled_station_is_told_so(
     async with CourtApi.open(court.base) as api:
         cookies = await station_login(api, StationConfig(court.base, w.station_id, own_key))
     assert cookies.get("sc_csrf")  # a session: the same key works again
+
+
+# -- a poor line (issue 14.6) ---------------------------------------------------------------
+
+
+async def test_the_window_says_the_picture_was_lowered_to_keep_the_sound(
+    window: HearingWindow, tmp_path: Path
+) -> None:
+    """The station's window shows the line's quality and, while the REMB-driven encoder target
+    is low, that the picture was lowered so that the sound gets through; the camera's frames
+    are then sent at half size (station_client.media.LineAdaptiveVideo)."""
+    source = CameraTrack(AvCamera.test_pattern(size="320x240", fps=15))
+    await source.start()
+    video = LineAdaptiveVideo(source)
+    try:
+        full = await video.recv()
+        assert (full.width, full.height) == (320, 240)
+        assert video.follow(500_000) is False
+        window.network("good", 40, 0.0, lowered=video.lowered)
+        assert "降低画面" not in str(window.network_label.cget("text"))
+        await _screenshot(window, tmp_path, "poor-line-1-good.png")
+
+        assert video.follow(250_000) is True  # REMB took aiortc's encoder to its floor
+        window.network("bad", 320, 0.06, lowered=video.lowered)
+        text = str(window.network_label.cget("text"))
+        assert "网络：差" in text
+        assert "网络较差：已降低画面以保证声音" in text
+        small = await video.recv()
+        assert (small.width, small.height) == (160, 120)
+        await _screenshot(window, tmp_path, "poor-line-2-lowered.png")
+
+        assert video.follow(400_000) is True  # between the two thresholds: no flapping
+        assert video.follow(460_000) is False
+    finally:
+        source.stop()

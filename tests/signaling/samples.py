@@ -88,6 +88,7 @@ SAMPLES: list[m.Message] = [
     m.ConfirmRecordingHash(transaction="t-hash", recording_id=RID, root_hash=HASH, confirmed=True),
     m.Probe(transaction="t-probe", payload="xxxx", reply_bytes=4),
     m.ReportReadiness(transaction="t-ready", readiness=READINESS),
+    m.SetAudioOnly(transaction="t-audio-only", enabled=True),
     m.Result(transaction="t-consult", data={"room_id": "caucus-1", "n": [1, 2.5, None, True]}),
     m.Welcome(
         transaction="t-join",
@@ -118,6 +119,8 @@ SAMPLES: list[m.Message] = [
     m.Moved(room_id="caucus-1", state=ParticipantState.IN_PRIVATE_ROOM, by=PID),
     m.RoomLocked(room_id="main", locked=True, by=PID),
     m.Track(mid="3", participant_id=PID, kind="video"),
+    m.VideoPaused(participant_id=PID, reason="bandwidth"),
+    m.VideoResumed(participant_id=PID),
     m.DisconnectEvidence(
         participant_id=PID,
         reason=CloseReason.STATION_POWER,

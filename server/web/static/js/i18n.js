@@ -241,6 +241,7 @@ const STRINGS = {
     director_no_station: "您没有负责的站点。", director_no_hearings: "本站点今日及近期没有庭审。",
     // -- screen sharing (issue 13.4) --
     // -- line adaptation (issue 16) --
+    p_video_paused_bandwidth: "网络较差：已暂停对方画面，以保证声音清楚。",
     // -- hearing record (issue 15) --
     sc_ev_agreement_effective: "调解协议生效", sc_ev_mediation_failed: "调解不成",
     sc_ev_record_saved: "保存笔录或协议", sc_ev_record_signing_requested: "请当事人签名",
@@ -563,6 +564,7 @@ const STRINGS = {
     director_no_station: "You direct no station.", director_no_hearings: "No hearings today or soon at this station.",
     // -- screen sharing (issue 13.4) --
     // -- line adaptation (issue 16) --
+    p_video_paused_bandwidth: "Weak line: video paused so that you keep hearing clearly.",
     // -- hearing record (issue 15) --
     sc_ev_agreement_effective: "mediation agreement in effect", sc_ev_mediation_failed: "mediation failed",
     sc_ev_record_saved: "record saved", sc_ev_record_signing_requested: "signatures requested",

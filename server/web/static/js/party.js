@@ -367,6 +367,15 @@ function onEvent(message) {
     case "track":
       room.peer?.setTrackOwner(message.mid, message.participant_id);
       return;
+    case "video_paused": {
+      const tile = tileFor(message.participant_id);
+      tile.figure.dataset.videoPaused = message.reason;
+      if (message.reason === "bandwidth") notice(t("p_video_paused_bandwidth"));
+      return;
+    }
+    case "video_resumed":
+      delete tileFor(message.participant_id).figure.dataset.videoPaused;
+      return;
     case "muted":
       room.courtMuted = message.muted;
       notice(message.muted ? t("muted_by_court") : t("unmuted"));
@@ -655,6 +664,13 @@ $("audio-only").onclick = async () => {
   renderControls();
   await applyVideoSending();
   notice(room.audioOnly ? t("p_audio_only_on") : "");
+  // ... and the court's server stops sending this phone any video (line adaptation): the
+  // weak line then carries sound only; turned off, pictures come back at the next keyframe.
+  try {
+    await room.session.client.request("set_audio_only", { enabled: room.audioOnly });
+  } catch (err) {
+    notice(errorText(err));
+  }
 };
 $("ask-to-speak").onclick = async () => {
   try {

@@ -13,7 +13,7 @@
 //
 // Events: one per server-pushed message type (CustomEvent named after the `type`, the message
 // in `detail`): roster, hearing_state, muted, unmute_requested, moved,
-// room_locked, track, disconnect_evidence, recording_hash, offer (answer it
+// room_locked, track, video_paused, video_resumed, disconnect_evidence, recording_hash, offer (answer it
 // with client.reply(offer, {type: "answer", sdp})), error (one that matches no pending
 // request), closed (the server's `closed` message, or the connection ending: detail {reason}).
 // Every pushed message is also dispatched as a generic "message" event, and passed to the
@@ -30,6 +30,7 @@ export const CLIENT_TYPES = Object.freeze([
   "lock_room", "spotlight", "call_witness", "dismiss_witness", "move_to_room",
   "open_consultation", "set_hearing_state", "set_recording", "stats",
   "station_report", "confirm_recording_hash", "probe", "report_readiness",
+  "set_audio_only",
 ]);
 
 export const SERVER_TYPES = Object.freeze([
@@ -38,6 +39,7 @@ export const SERVER_TYPES = Object.freeze([
   "room_locked", "track", "disconnect_evidence", "closed", "recording_hash",
   "recording_alert", "station_reported",
   "record_changed", // the hearing record (issue 15)
+  "video_paused", "video_resumed",
 ]);
 
 // Replies resolve requests; everything else the server sends is an event.

@@ -1,0 +1,153 @@
+"""The line adaptation's estimator and decider, fed synthetic feedback (issue 16.1)."""
+
+from __future__ import annotations
+
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RtcpPsfbPacket,
+    RtcpReceiverInfo,
+    RtcpRrPacket,
+    pack_remb_fci,
+)
+
+from server.sfu.adaptation import (
+    FLOOR_BPS,
+    HOLD_BASE_S,
+    DownlinkEstimator,
+    Mode,
+    VideoState,
+    decide,
+    is_vp8_keyframe_start,
+    publisher_target,
+)
+
+
+def rr(ssrc: int, fraction_lost: float, jitter: int = 0) -> RtcpRrPacket:
+    block = RtcpReceiverInfo(
+        ssrc=ssrc,
+        fraction_lost=int(fraction_lost * 256),
+        packets_lost=0,
+        highest_sequence=0,
+        jitter=jitter,
+        lsr=0,
+        dlsr=0,
+    )
+    return RtcpRrPacket(ssrc=1, reports=[block])
+
+
+def test_unconstrained_line_has_no_estimate() -> None:
+    est = DownlinkEstimator()
+    for t in range(10):
+        est.on_rtcp(rr(5, 0.0), {5: 90000}, t)
+        assert est.update(1_000_000, t) is None
+
+
+def test_heavy_loss_finds_a_hard_cap_in_one_report() -> None:
+    est = DownlinkEstimator()
+    # 1.1 Mbit/s sent into a 300 kbit/s line: ~73 % lost
+    est.on_rtcp(rr(5, 0.73), {5: 90000}, 1.0)
+    estimate = est.update(1_100_000, 1.0)
+    assert estimate is not None
+    assert 250_000 < estimate < 350_000
+
+
+def test_moderate_loss_holds_and_low_loss_grows() -> None:
+    est = DownlinkEstimator()
+    est.on_rtcp(rr(5, 0.5), {5: 90000}, 0.0)
+    start = est.update(600_000, 0.0)
+    assert start == 300_000
+    est.on_rtcp(rr(5, 0.05), {5: 90000}, 1.0)
+    assert est.update(300_000, 1.0) == start  # between 2 % and 10 %: hold
+    est.on_rtcp(rr(5, 0.0), {5: 90000}, 2.0)
+    grown = est.update(300_000, 2.0)
+    assert grown is not None
+    assert 1.07 * start < grown < 1.09 * start
+
+
+def test_jitter_holds_growth() -> None:
+    est = DownlinkEstimator()
+    est.on_rtcp(rr(5, 0.5), {5: 90000}, 0.0)
+    start = est.update(600_000, 0.0)
+    est.on_rtcp(rr(5, 0.0, jitter=90 * 100), {5: 90000}, 1.0)  # 100 ms of jitter
+    assert est.update(300_000, 1.0) == start
+    assert est.jitter_ms == 100.0
+
+
+def test_report_about_another_stream_is_ignored() -> None:
+    est = DownlinkEstimator()
+    est.on_rtcp(rr(6, 0.9), {5: 90000}, 0.0)
+    assert est.update(1_000_000, 0.0) is None
+
+
+def test_remb_caps_the_estimate_while_fresh() -> None:
+    est = DownlinkEstimator()
+    remb = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0, fci=pack_remb_fci(400_000, [5]))
+    est.on_rtcp(remb, {5: 90000}, 0.0)
+    assert est.update(100_000, 0.0) == 400_000
+    assert est.update(100_000, 10.0) is None  # stale after 5 s
+
+
+def streams(**needs: float) -> dict[str, VideoState]:
+    return {k: VideoState(need_bps=v) for k, v in needs.items()}
+
+
+def test_audio_first_then_video_that_fits() -> None:
+    videos = streams(a=500_000, b=200_000)
+    # 300 kbit/s: 255 planned, 100 for audio, 155 left: no stream fits, stills for both
+    modes = decide(300_000, 100_000, videos, 0.0)
+    assert modes == {"a": Mode.STILLS, "b": Mode.STILLS}
+    # 500 kbit/s: 425 - 100 = 325: b fits, a gets stills
+    assert decide(500_000, 100_000, streams(a=500_000, b=200_000), 0.0) == {
+        "a": Mode.STILLS,
+        "b": Mode.FULL,
+    }
+    # nothing left at all: off
+    assert decide(100_000, 90_000, streams(a=500_000), 0.0) == {"a": Mode.OFF}
+
+
+def test_return_needs_margin_and_hold_off_that_doubles_on_failure() -> None:
+    s = VideoState(need_bps=200_000)
+    s.set_mode(Mode.STILLS, 0.0)
+    assert s.hold_until == HOLD_BASE_S
+    videos = {"a": s}
+    # room for it, but within the hold-off
+    assert decide(1_000_000, 50_000, videos, 5.0) == {"a": Mode.STILLS}
+    # after the hold-off, it fits only with 25 % headroom
+    assert decide(300_000, 50_000, videos, 20.0) == {"a": Mode.STILLS}  # 205 < 250
+    assert decide(400_000, 50_000, videos, 20.0) == {"a": Mode.FULL}  # 290 >= 250
+    s.set_mode(Mode.FULL, 20.0)
+    s.set_mode(Mode.STILLS, 23.0)  # the return failed within 10 s
+    assert s.hold_s == 2 * HOLD_BASE_S
+    assert s.hold_until == 23.0 + 2 * HOLD_BASE_S
+    # a full stream stays while it fits, without the margin
+    s2 = VideoState(need_bps=200_000)
+    assert decide(300_000, 50_000, {"a": s2}, 0.0) == {"a": Mode.FULL}  # 205 >= 200
+
+
+def test_unconstrained_resumes_after_hold() -> None:
+    s = VideoState(need_bps=200_000)
+    s.set_mode(Mode.OFF, 0.0)
+    assert decide(None, 0.0, {"a": s}, 1.0) == {"a": Mode.OFF}
+    assert decide(None, 0.0, {"a": s}, HOLD_BASE_S) == {"a": Mode.FULL}
+
+
+def test_publisher_target_bounded_below() -> None:
+    assert publisher_target([]) is None
+    assert publisher_target([50_000]) is None  # one very weak subscriber: not followed
+    assert publisher_target([50_000, 400_000, 900_000]) == 400_000
+    assert publisher_target([FLOOR_BPS]) == FLOOR_BPS
+
+
+def vp8_packet(descriptor: bytes, first_payload_byte: int) -> bytes:
+    header = bytes([0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 9])
+    return header + descriptor + bytes([first_payload_byte])
+
+
+def test_vp8_keyframe_detection() -> None:
+    assert is_vp8_keyframe_start(vp8_packet(b"\x10", 0x00))  # S=1, PID 0, P=0
+    assert not is_vp8_keyframe_start(vp8_packet(b"\x10", 0x01))  # interframe
+    assert not is_vp8_keyframe_start(vp8_packet(b"\x00", 0x00))  # not a frame start
+    # X with I (15-bit picture id), L, T: 1 + 1 + 2 + 1 + 1 descriptor bytes
+    assert is_vp8_keyframe_start(vp8_packet(b"\x90\xe0\x80\x01\x00\x00", 0x00))
+    assert not is_vp8_keyframe_start(vp8_packet(b"\x90\xe0\x80\x01\x00\x00", 0x01))
+    assert not is_vp8_keyframe_start(b"\x80\x60")
