@@ -119,6 +119,9 @@ class Producer(EventEmitter):
         self.keyframe_requests = 0
         self.plis_sent = 0
         self.taps: tuple[ProducerTap, ...] = ()
+        # What the stream is, decided by the Router (screen sharing, issue 13.4): "camera",
+        # "microphone", "screen", or None while it may not be forwarded or recorded (held).
+        self.source: str | None = None
 
     # --- taps (recording) ----------------------------------------------------------------
 
@@ -287,6 +290,7 @@ class Producer(EventEmitter):
             "peer_id": self.peer_id,
             "kind": self.kind,
             "mid": self.mid,
+            "source": self.source,
             "closed": self.closed,
             "close_reason": self.close_reason,
             "paused": self.paused,

@@ -17,7 +17,8 @@ Logging of the worker goes to its stderr (inherited).
 
 Events:
     "offer" (hearing_id, peer_id, sdp)            - server offer to send to that client
-    "consumer" (hearing_id, peer_id, info: dict)  - {"consumer", "producer_peer", "kind", "mid"}
+    "consumer" (hearing_id, peer_id, info: dict)  - {"consumer", "producer_peer", "kind", "mid",
+        "source"}
     "consumerclose" (hearing_id, peer_id, info: dict)
     "connectionstatechange" (hearing_id, peer_id, state)
     "peerclose" (hearing_id, peer_id, reason: CloseReason)
@@ -113,6 +114,10 @@ class RouterHandle:
 
     async def set_paused(self, peer_id: ParticipantId, kind: str | None, paused: bool) -> None:
         await self._request("router.set_paused", peer=peer_id, kind=kind, paused=paused)
+
+    async def set_screen(self, peer_id: ParticipantId, mid: str | None) -> None:
+        """Permit the peer's m-line `mid` as its shared screen, or (None) withdraw it."""
+        await self._request("router.set_screen", peer=peer_id, mid=mid)
 
     async def dump(self) -> dict[str, Any]:
         result: dict[str, Any] = await self._request("router.dump")

@@ -82,6 +82,7 @@ class HostedHearing:
                 "producer_peer": consumer.producer_peer_id,
                 "kind": consumer.kind,
                 "mid": consumer.mid,
+                "source": consumer.producer.source,
             }
 
         peer.on("offer", lambda sdp: notify("offer", hearing, peer=peer.id, sdp=sdp))
@@ -116,6 +117,10 @@ class HostedHearing:
 
     async def set_paused(self, data: dict[str, Any]) -> None:
         self.router.set_paused(ParticipantId(data["peer"]), data["kind"], bool(data["paused"]))
+
+    async def set_screen(self, data: dict[str, Any]) -> None:
+        mid = data.get("mid")
+        self.router.set_screen(ParticipantId(data["peer"]), None if mid is None else str(mid))
 
     async def peer_stats(self, data: dict[str, Any]) -> list[dict[str, Any]]:
         """Each connected peer's quality figures (round trip, loss, bit rates; see sfu.quality)."""
@@ -223,6 +228,7 @@ HEARING_METHODS: dict[str, HearingMethod] = {
     "router.set_room": HostedHearing.set_room,
     "router.set_audience": HostedHearing.set_audience,
     "router.set_paused": HostedHearing.set_paused,
+    "router.set_screen": HostedHearing.set_screen,
     "router.dump": HostedHearing.dump,
     "router.peer_stats": HostedHearing.peer_stats,
     "recording.start": HostedHearing.start_recording,
