@@ -116,3 +116,10 @@ class EventKind(StrEnum):
     # agreement) or failed (a party refused, with the reason); the court's statistics count them.
     AGREEMENT_EFFECTIVE = "agreement.effective"
     MEDIATION_FAILED = "mediation.failed"
+    # Screen sharing (issue 13.4): who asked, who allowed or denied (and why), which m-line
+    # went live, who stopped it and why.
+    SCREEN_SHARE_REQUESTED = "screen_share.requested"
+    SCREEN_SHARE_ALLOWED = "screen_share.allowed"
+    SCREEN_SHARE_DENIED = "screen_share.denied"
+    SCREEN_SHARE_STARTED = "screen_share.started"
+    SCREEN_SHARE_STOPPED = "screen_share.stopped"

@@ -352,7 +352,9 @@ class HearingRecorder(EventEmitter):
         published yet, too.
         """
         if not participant_id.endswith(SCREEN_SUFFIX):
-            self.set_recorded(ParticipantId(participant_id + SCREEN_SUFFIX), recorded, reason=reason)
+            self.set_recorded(
+                ParticipantId(participant_id + SCREEN_SUFFIX), recorded, reason=reason
+            )
         p = self._participant(participant_id)
         if p.recorded == recorded:
             return

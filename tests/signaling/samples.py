@@ -117,7 +117,7 @@ SAMPLES: list[m.Message] = [
     m.UnmuteRequested(participant_id=PID),
     m.Moved(room_id="caucus-1", state=ParticipantState.IN_PRIVATE_ROOM, by=PID),
     m.RoomLocked(room_id="main", locked=True, by=PID),
-    m.Track(mid="3", participant_id=PID, kind="video"),
+    m.Track(mid="3", participant_id=PID, kind="video", source="screen"),
     m.DisconnectEvidence(
         participant_id=PID,
         reason=CloseReason.STATION_POWER,
@@ -135,4 +135,11 @@ SAMPLES: list[m.Message] = [
         detail="the station's backup recording failed: no space left on device",
         since=AT,
     ),
+    # -- screen sharing (issue 13.4) --
+    m.ScreenShareRequest(transaction="t-ss1"),
+    m.ScreenShareAllow(participant_id=PID, transaction="t-ss2"),
+    m.ScreenShareDeny(participant_id=PID, reason="请稍后再共享", transaction="t-ss3"),
+    m.ScreenShareStart(mid="4", transaction="t-ss4"),
+    m.ScreenShareStop(participant_id=None, ended=True, transaction="t-ss5"),
+    m.ScreenShare(participant_id=PID, state="live", by=PID, mid="4"),
 ]

@@ -70,8 +70,10 @@ async def test_unpermitted_third_track_is_held_then_forwarded_when_permitted(
     # Held: drained, but never forwarded, never reported to observers (the recorder).
     assert held.source is None
     assert held.consumers == {}
-    assert held not in admitted and held not in router.producers()
-    assert len(viewer.peer.consumers) == 2 if viewer.peer else False
+    assert held not in admitted
+    assert held not in router.producers()
+    assert viewer.peer is not None
+    assert len(viewer.peer.consumers) == 2
     assert held.media_ssrc is not None
     assert all(lum != SCREEN_LUMA for lum in viewer.lumas.values())
     forwarded_ssrcs = {c.stream.src_ssrc for c in held.consumers.values() if c.stream}
@@ -84,7 +86,8 @@ async def test_unpermitted_third_track_is_held_then_forwarded_when_permitted(
 
     # Permitted: forwarded as the sharer's screen on a new m-line of its own.
     router.set_screen(sharer.id, mid)
-    assert held.source == "screen" and held in admitted
+    assert held.source == "screen"
+    assert held in admitted
     await wait_for(
         lambda: any(lum == SCREEN_LUMA for lum in viewer.lumas.values()),
         what="the viewer decoding the shared screen",
@@ -100,7 +103,8 @@ async def test_unpermitted_third_track_is_held_then_forwarded_when_permitted(
 
     # Withdrawn: the screen's consumer closes and no more of its frames arrive.
     router.set_screen(sharer.id, None)
-    assert held.source is None and held in closed
+    assert held.source is None
+    assert held in closed
     assert held.consumers == {}
     await wait_for(lambda: viewer.peer is not None and screen_consumer.closed, what="close")
     frames = viewer.frames.get(receiver_mid, 0)

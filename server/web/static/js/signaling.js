@@ -30,6 +30,8 @@ export const CLIENT_TYPES = Object.freeze([
   "lock_room", "spotlight", "call_witness", "dismiss_witness", "move_to_room",
   "open_consultation", "set_hearing_state", "set_recording", "stats",
   "station_report", "confirm_recording_hash", "probe", "report_readiness",
+  "screen_share_request", "screen_share_allow", "screen_share_deny", "screen_share_start",
+  "screen_share_stop",
 ]);
 
 export const SERVER_TYPES = Object.freeze([
@@ -37,6 +39,7 @@ export const SERVER_TYPES = Object.freeze([
   "roster", "hearing_state", "muted", "unmute_requested", "moved",
   "room_locked", "track", "disconnect_evidence", "closed", "recording_hash",
   "recording_alert", "station_reported",
+  "screen_share",
 ]);
 
 // Replies resolve requests; everything else the server sends is an event.
