@@ -106,8 +106,10 @@ async def test_a_party_shares_its_screen_with_the_judges_leave_and_it_is_recorde
         await expect(share).to_have_text("共享屏幕")
         found = await share.bounding_box()
         assert found is not None
-        assert found["x"] >= 0 and found["x"] + found["width"] <= 360
-        assert found["height"] >= 44 and found["y"] + found["height"] <= 740
+        assert found["x"] >= 0
+        assert found["x"] + found["width"] <= 360
+        assert found["height"] >= 44
+        assert found["y"] + found["height"] <= 740
         await share.click()
         await expect(status).to_have_text("已申请共享屏幕，请等待法官同意。")
         await expect(share).to_have_text("撤回申请")
