@@ -172,6 +172,20 @@ async def test_a_party_shares_its_screen_with_the_judges_leave_and_it_is_recorde
         await expect(judge.get_by_test_id("screen-share-none")).to_be_visible()
         await step(defendant, court, "7-other-party-after-stop")
         await step(plaintiff, court, "8-phone-after-stop")
+
+        # The judge shows a screen from the console: allowed at once, seen by the parties.
+        mine = judge.get_by_test_id("staff-share")
+        await expect(mine).to_have_text("共享我的屏幕")
+        await mine.click()
+        await expect(mine).to_have_text("选择屏幕并开始共享")
+        await mine.click()
+        await expect(mine).to_have_text("停止共享", timeout=20_000)
+        await expect(tile).to_be_visible()
+        await expect(tile).to_contain_text("的共享屏幕")
+        await step(judge, court, "9-console-staff-sharing")
+        await mine.click()
+        await expect(tile).to_have_count(0)
+        await expect(judge.get_by_test_id("staff-share-status")).to_have_text("您已停止共享屏幕。")
         await court.set_state("closed", "庭审结束")
         await expect(plaintiff.locator("#room")).to_have_attribute("data-state", "closed")
     finally:
@@ -191,6 +205,9 @@ async def test_a_party_shares_its_screen_with_the_judges_leave_and_it_is_recorde
         ("screen_share.allowed", None),
         ("screen_share.started", None),
         ("screen_share.stopped", "court"),
+        ("screen_share.allowed", None),  # the judge's own, allowed at once
+        ("screen_share.started", None),
+        ("screen_share.stopped", "sharer"),
     ]
     sealed = next(e for e in log["events"] if e["kind"] == "recording.sealed")["data"]
 
@@ -212,6 +229,12 @@ async def test_a_party_shares_its_screen_with_the_judges_leave_and_it_is_recorde
     assert len(joined) == 1, report.timeline
     assert joined[0]["tracks"] == ["video"]
     assert [e["reason"] for e in left] == ["screen_share_ended"]
+    judge_screen = [
+        e
+        for e in report.timeline
+        if e["type"] == "participant_joined" and e["participant"].endswith(".screen")
+    ]
+    assert len(judge_screen) == 2  # the party's share and the judge's, each its own stream
     assert joined[0]["time"] < left[0]["time"]
     camera_streams = [
         e

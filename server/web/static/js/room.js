@@ -7,7 +7,7 @@ import { allowedTransitions, CALLED_ROLES, ROOM_MOVERS } from "./hearing-rules.j
 import { applyStrings, t, errorText, formatTime } from "./i18n.js";
 import { CourtPeer, localMedia, newTile, showTrack } from "./peer.js";
 import { ConnectionClosed, SignalingClient } from "./signaling.js";
-import { isScreenKey, removeScreenTile, screenOwner, screenTile, showScreenTrack, trackOwner } from "./screenshare.js";
+import { canCaptureScreen, isScreenKey, removeScreenTile, ScreenSharer, screenOwner, screenTile, showScreenTrack, trackOwner } from "./screenshare.js";
 
 applyStrings();
 
@@ -724,6 +724,7 @@ function onScreenShare(message) {
   } else {
     room.shares.set(pid, message.state);
   }
+  if (pid === room.me?.participant_id) staffSharer.onEvent(message);
   if (isStaff()) renderScreenShares();
   if (message.state === "requested" && isStaff()) {
     notice(t("ss_staff_requested").replace("{name}", nameOf(pid)));
@@ -761,7 +762,32 @@ function renderScreenShares() {
     list.append(item);
   }
   show("screen-share-none", room.shares.size === 0);
+  // Presiding staff share their own screen the same way (their request is allowed at once).
+  const mine = $("staff-share");
+  const state = staffSharer.state;
+  mine.hidden = !canCaptureScreen() || room.me?.room_id !== "main";
+  mine.textContent = t({ idle: "ss_staff_share", requested: "ss_withdraw", allowed: "ss_start",
+    starting: "ss_start", live: "ss_stop" }[state]);
+  mine.dataset.state = state;
+  mine.disabled = state === "starting";
+  $("staff-share-status").textContent = staffSharer.message;
 }
+
+const staffSharer = new ScreenSharer({
+  client: () => room.sig,
+  peer: () => room.peer,
+  onChange: () => isStaff() && renderScreenShares(),
+});
+
+$("staff-share").onclick = async () => {
+  try {
+    if (staffSharer.state === "idle") await staffSharer.request();
+    else if (staffSharer.state === "allowed") await staffSharer.start();
+    else await staffSharer.stop();
+  } catch (err) {
+    notice(errorText(err), "error");
+  }
+};
 
 // What a court frame needs that the welcome may not carry: the court, the case number and the
 // station's name (staff read them over REST; the welcome's, when it has them, come first).
