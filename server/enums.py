@@ -126,3 +126,10 @@ class EventKind(StrEnum):
     RECORD_SIGNATURE_REJECTED = "record.signature_rejected"
     RECORD_FINALISED = "record.finalised"
     RECORD_SENT_ON = "record.sent_on"  # a failed mediation sent on to a hearing, with its record
+    # Screen sharing (issue 13.4): who asked, who allowed or denied (and why), which m-line
+    # went live, who stopped it and why.
+    SCREEN_SHARE_REQUESTED = "screen_share.requested"
+    SCREEN_SHARE_ALLOWED = "screen_share.allowed"
+    SCREEN_SHARE_DENIED = "screen_share.denied"
+    SCREEN_SHARE_STARTED = "screen_share.started"
+    SCREEN_SHARE_STOPPED = "screen_share.stopped"

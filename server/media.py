@@ -69,7 +69,7 @@ class PeerListener(Protocol):
 
     def on_server_offer(self, sdp: str) -> None: ...
 
-    def on_track(self, mid: str, participant_id: str, kind: str) -> None: ...
+    def on_track(self, mid: str, participant_id: str, kind: str, source: str = "") -> None: ...
 
     def on_connection_state(self, state: str) -> None: ...
 
@@ -132,7 +132,12 @@ class MediaService:
     def _on_consumer(self, hearing: HearingId, peer: ParticipantId, info: dict[str, Any]) -> None:
         listener = self._listener(hearing, peer)
         if listener is not None and info.get("mid"):
-            listener.on_track(str(info["mid"]), str(info["producer_peer"]), str(info["kind"]))
+            listener.on_track(
+                str(info["mid"]),
+                str(info["producer_peer"]),
+                str(info["kind"]),
+                str(info.get("source") or ""),
+            )
 
     def _on_state(self, hearing: HearingId, peer: ParticipantId, state: str) -> None:
         if (listener := self._listener(hearing, peer)) is not None:
@@ -274,6 +279,12 @@ class HearingMedia:
             self._audio_only.discard(participant_id)
         if participant_id in self._peers:
             await self._quietly(self._router().set_audio_only(participant_id, enabled))
+
+    async def set_screen(self, participant_id: ParticipantId, mid: str | None) -> None:
+        """Forward (and record) the participant's m-line `mid` as their shared screen, or
+        (None) stop: the SFU holds any stream it was not told about (issue 13.4)."""
+        if mid is not None or participant_id in self._peers:
+            await self._quietly(self._router().set_screen(participant_id, mid))
 
     async def peer_stats(self) -> dict[ParticipantId, dict[str, Any]]:
         """Each connected participant's connection figures as the SFU sees them (round trip,

@@ -412,6 +412,69 @@ class ReportReadiness(Request):
     readiness: Readiness
 
 
+# -- screen sharing (issue 13.4) -------------------------------------------------------------
+# A participant in the main room asks; presiding staff allow or deny; the allowed participant
+# adds a sendonly video m-line, says which (``screen_share_start`` with its ``mid``) and offers;
+# the SFU forwards (and records) that m-line only while the share is live; staff or the sharer
+# stop it. Everyone is told each step with ``screen_share``. docs/signaling.md has the rules.
+
+
+class ScreenShareRequest(Request):
+    """A participant in the main room asks to share their screen (staff see a request)."""
+
+    type: Literal["screen_share_request"] = "screen_share_request"
+
+
+class ScreenShareAllow(Request):
+    """Presiding staff allow a participant's request (one share at a time per hearing)."""
+
+    type: Literal["screen_share_allow"] = "screen_share_allow"
+    participant_id: Id
+
+
+class ScreenShareDeny(Request):
+    """Presiding staff turn a participant's request down, optionally saying why."""
+
+    type: Literal["screen_share_deny"] = "screen_share_deny"
+    participant_id: Id
+    reason: Note | None = None
+
+
+class ScreenShareStart(Request):
+    """The allowed participant: the video m-line ``mid`` of its own offer carries the screen.
+    Send it before (or right after) the offer that adds that m-line."""
+
+    type: Literal["screen_share_start"] = "screen_share_start"
+    mid: Annotated[str, StringConstraints(min_length=1, max_length=16)]
+
+
+class ScreenShareStop(Request):
+    """Stop a share (or withdraw a request): the sharer its own (``participant_id`` null or
+    its own id), presiding staff anyone's. ``ended`` true: the browser's own "stop sharing"
+    ended the captured track."""
+
+    type: Literal["screen_share_stop"] = "screen_share_stop"
+    participant_id: Id | None = None
+    ended: bool = False
+
+
+ScreenShareState = Literal["requested", "allowed", "denied", "live", "stopped"]
+
+
+class ScreenShare(Event):
+    """A step of a screen share: to presiding staff and the participant concerned always, to
+    everyone connected when it goes ``live`` or is ``stopped``. ``reason`` (on ``denied`` and
+    ``stopped``): staff's words when denying; on stop one of ``court``, ``sharer``,
+    ``track_ended``, ``left_main_room``, ``disconnected``."""
+
+    type: Literal["screen_share"] = "screen_share"
+    participant_id: Id
+    state: ScreenShareState
+    by: Id | None = None
+    reason: Note | None = None
+    mid: Annotated[str, StringConstraints(min_length=1, max_length=16)] | None = None
+
+
 # ----------------------------------------------------------------------------------------------
 # Replies
 
@@ -546,6 +609,9 @@ class Track(Event):
     mid: Annotated[str, StringConstraints(min_length=1, max_length=16)]
     participant_id: Id
     kind: Literal["audio", "video"]
+    # What the stream is (issue 13.4): "screen" for a shared screen (its msid stream id is
+    # "<participant_id>.screen"); camera and microphone streams leave it out (null).
+    source: Literal["screen"] | None = None
 
 
 class VideoPaused(Event):
@@ -695,6 +761,12 @@ ALL_MESSAGES: Final[tuple[type[Message], ...]] = (
     RecordingAlert,
     StationReported,
     RecordChanged,
+    ScreenShareRequest,
+    ScreenShareAllow,
+    ScreenShareDeny,
+    ScreenShareStart,
+    ScreenShareStop,
+    ScreenShare,
 )
 
 

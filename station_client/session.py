@@ -111,7 +111,10 @@ class StationSession:
             if isinstance(message, m.Offer):
                 self._spawn(self._answer(message))
             elif isinstance(message, m.Track):
-                self.owners[message.mid] = message.participant_id
+                # A shared screen is its own picture, never in place of the camera (13.4).
+                screen = message.source == "screen"
+                owner = f"{message.participant_id}.screen" if screen else message.participant_id
+                self.owners[message.mid] = owner
             elif isinstance(message, m.RecordingHash):
                 # Shown to the people at the station, who may confirm it (AVR 9).
                 self.recording_hash = message

@@ -236,6 +236,17 @@ class RecordChanged:
     signers: tuple[tuple[str, str, HearingRole, str], ...]  # id, name, role, status
 
 
+@dataclass(frozen=True, slots=True)
+class ScreenShareChanged:
+    """A step of a screen share (issue 13.4): requested, allowed, denied, live, stopped."""
+
+    participant_id: ParticipantId
+    state: str
+    by: ParticipantId | None = None
+    reason: str = ""
+    mid: str | None = None
+
+
 LiveEvent = (
     RosterChanged
     | HearingStateChanged
@@ -249,6 +260,7 @@ LiveEvent = (
     | RecordingAlert
     | StationReported
     | RecordChanged
+    | ScreenShareChanged
 )
 
 
@@ -284,6 +296,10 @@ class MediaRouting(Protocol):
 
     async def resume_recording(self) -> None:
         """Resume the evidence recording after `pause_recording`."""
+
+    async def set_screen(self, participant_id: ParticipantId, mid: str | None) -> None:
+        """Forward (and record) the participant's m-line `mid` as their shared screen; None
+        stops it. The SFU forwards no other stream beyond a camera and a microphone."""
 
 
 class Clients(Protocol):
@@ -388,6 +404,11 @@ class LiveHearing:
     spotlight: ParticipantId | None = None
     pre_admitted: set[HearingRole] = field(default_factory=set)
     heading: HearingHeading = field(default_factory=HearingHeading)
+    # Screen sharing (issue 13.4): pending requests in order, the one allowed or live share,
+    # and the m-line it is on once live.
+    screen_requests: list[ParticipantId] = field(default_factory=list)
+    screen_sharer: ParticipantId | None = None
+    screen_mid: str | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     # -- helpers ------------------------------------------------------------------------------
@@ -463,6 +484,9 @@ class LiveHearing:
                 await self._notify(
                     attendee.participant_id, YouChanged(new_state, attendee.media_room, by)
                 )
+        for attendee, _state, _room in changes:
+            if attendee.media_room != MAIN_ROOM:
+                await self._screen_share_left(attendee)
         if changes:
             await self._broadcast_roster()
 
@@ -1256,3 +1280,163 @@ class LiveHearing:
             data={"code": code, "message": message[:500]},
         )
         await self._broadcast(RecordingAlert(code, message[:500]), staff_only=True)
+
+    # -- screen sharing (issue 13.4) ----------------------------------------------------------
+    #
+    # Only participants in the main room share, one share at a time per hearing: a request
+    # waits until presiding staff allow or deny it; the allowed participant names the m-line
+    # (`screen_share_start`) and only then does the SFU forward and record it. The share stops
+    # when staff or the sharer stop it, the browser ends the capture, or the sharer leaves the
+    # main room or disconnects. Every step is in the event log with who and why.
+
+    def _in_main_room(self, attendee: Attendee) -> None:
+        if attendee.media_room != MAIN_ROOM:
+            raise _refuse("only participants in the main room may share their screen")
+
+    async def _screen_event(self, event: ScreenShareChanged, *, everyone: bool = False) -> None:
+        """Tell presiding staff and the participant concerned; everyone if `everyone`."""
+        for attendee in list(self._connected()):
+            if (
+                everyone
+                or attendee.role in PRESIDING_ROLES
+                or attendee.participant_id == event.participant_id
+            ):
+                await self._notify(attendee.participant_id, event)
+
+    async def request_screen_share(self, actor_id: ParticipantId) -> None:
+        """A participant in the main room asks to share their screen. Presiding staff's own
+        request is allowed at once (they preside over it). Raises WRONG_STATE (closed, not in
+        the main room, already asked or sharing, another share running for staff)."""
+        async with self._lock:
+            self._live()
+            actor = self._get(actor_id)
+            self._in_main_room(actor)
+            if actor_id in self.screen_requests or self.screen_sharer == actor_id:
+                raise _refuse("you have already asked to share your screen")
+            data = {"participant_id": actor_id}
+            if actor.role in PRESIDING_ROLES:
+                if self.screen_sharer is not None:
+                    raise _refuse("someone is sharing a screen; stop that share first")
+                await self.record.write(
+                    actor=actor.actor, kind=EventKind.SCREEN_SHARE_ALLOWED, data=data
+                )
+                self.screen_sharer, self.screen_mid = actor_id, None
+                await self._screen_event(ScreenShareChanged(actor_id, "allowed", actor_id))
+                return
+            await self.record.write(
+                actor=actor.actor, kind=EventKind.SCREEN_SHARE_REQUESTED, data=data
+            )
+            self.screen_requests.append(actor_id)
+            await self._screen_event(ScreenShareChanged(actor_id, "requested", actor_id))
+
+    async def allow_screen_share(
+        self, actor_id: ParticipantId, participant_id: ParticipantId
+    ) -> None:
+        """Presiding staff allow a pending request. Raises FORBIDDEN, NOT_FOUND, WRONG_STATE
+        (no such request, the participant left the main room, another share running)."""
+        async with self._lock:
+            self._live()
+            actor = self._presiding(actor_id, "allow screen sharing")
+            target = self._get(participant_id)
+            if participant_id not in self.screen_requests:
+                raise _refuse("this participant has not asked to share a screen")
+            self._in_main_room(target)
+            if self.screen_sharer is not None:
+                raise _refuse("someone is sharing a screen; stop that share first")
+            await self.record.write(
+                actor=actor.actor,
+                kind=EventKind.SCREEN_SHARE_ALLOWED,
+                data={"participant_id": participant_id},
+            )
+            self.screen_requests.remove(participant_id)
+            self.screen_sharer, self.screen_mid = participant_id, None
+            await self._screen_event(ScreenShareChanged(participant_id, "allowed", actor_id))
+
+    async def deny_screen_share(
+        self, actor_id: ParticipantId, participant_id: ParticipantId, reason: str = ""
+    ) -> None:
+        """Presiding staff turn a pending request down (with their reason, if given)."""
+        async with self._lock:
+            actor = self._presiding(actor_id, "deny screen sharing")
+            self._get(participant_id)
+            if participant_id not in self.screen_requests:
+                raise _refuse("this participant has not asked to share a screen")
+            await self.record.write(
+                actor=actor.actor,
+                kind=EventKind.SCREEN_SHARE_DENIED,
+                data={"participant_id": participant_id, "reason": reason[:500]},
+            )
+            self.screen_requests.remove(participant_id)
+            await self._screen_event(
+                ScreenShareChanged(participant_id, "denied", actor_id, reason[:500])
+            )
+
+    async def start_screen_share(self, actor_id: ParticipantId, mid: str) -> None:
+        """The allowed participant names the m-line of its screen; the SFU forwards and
+        records that m-line from now on. Raises WRONG_STATE (not allowed, not in the main
+        room, already live) or BAD_FIELD."""
+        async with self._lock:
+            self._live()
+            actor = self._get(actor_id)
+            if self.screen_sharer != actor_id:
+                raise _refuse("screen sharing was not allowed")
+            self._in_main_room(actor)
+            if self.screen_mid is not None:
+                raise _refuse("your screen is already shared")
+            if not mid or len(mid) > 16 or not mid.isprintable():
+                raise CourtError(ErrorCode.BAD_FIELD, "mid must be 1-16 printable characters")
+            await self.record.write(
+                actor=actor.actor,
+                kind=EventKind.SCREEN_SHARE_STARTED,
+                data={"participant_id": actor_id, "mid": mid},
+            )
+            self.screen_mid = mid
+            await self.routing.set_screen(actor_id, mid)
+            await self._screen_event(
+                ScreenShareChanged(actor_id, "live", actor_id, mid=mid), everyone=True
+            )
+
+    async def stop_screen_share(
+        self,
+        actor_id: ParticipantId,
+        participant_id: ParticipantId | None = None,
+        *,
+        ended: bool = False,
+    ) -> None:
+        """Stop a share or withdraw a request: the sharer its own, presiding staff anyone's.
+        `ended`: the sharer's browser ended the capture. Raises FORBIDDEN, WRONG_STATE (no
+        share or request of that participant)."""
+        async with self._lock:
+            actor = self._get(actor_id)
+            target_id = participant_id or actor_id
+            if target_id != actor_id and (actor.role not in PRESIDING_ROLES or not actor.connected):
+                raise CourtError(ErrorCode.FORBIDDEN, "only presiding staff may stop others")
+            if target_id != self.screen_sharer and target_id not in self.screen_requests:
+                raise _refuse("this participant is not sharing a screen")
+            reason = "court" if target_id != actor_id else "track_ended" if ended else "sharer"
+            await self._end_screen_share(self._get(target_id), reason, actor)
+
+    async def _screen_share_left(self, attendee: Attendee) -> None:
+        """The participant left the main room or disconnected: their share or request ends."""
+        pid = attendee.participant_id
+        if pid == self.screen_sharer or pid in self.screen_requests:
+            reason = "left_main_room" if attendee.connected else "disconnected"
+            await self._end_screen_share(attendee, reason, None)
+
+    async def _end_screen_share(
+        self, target: Attendee, reason: str, actor: Attendee | None
+    ) -> None:
+        pid = target.participant_id
+        was_live = self.screen_sharer == pid and self.screen_mid is not None
+        await self.record.write(
+            actor=actor.actor if actor is not None else "system",
+            kind=EventKind.SCREEN_SHARE_STOPPED,
+            data={"participant_id": pid, "reason": reason, "was_live": was_live},
+        )
+        if pid in self.screen_requests:
+            self.screen_requests.remove(pid)
+        if self.screen_sharer == pid:
+            self.screen_sharer, self.screen_mid = None, None
+            await self.routing.set_screen(pid, None)
+        by = actor.participant_id if actor is not None else None
+        await self._screen_event(ScreenShareChanged(pid, "stopped", by, reason), everyone=was_live)

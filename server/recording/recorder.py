@@ -10,7 +10,11 @@ Opus packets, which go to the `AsyncRecordingWriter` with its non-blocking `offe
 (frames are dropped and counted when it is full, video first). Nothing is decoded or
 re-encoded: the writer remuxes the frames into one WebM per participant.
 
-One participant = one writer stream (their first video and first audio producer). The stream
+One participant = one writer stream (their first video and first audio producer). A shared
+screen (a producer the Router admitted with source "screen", issue 13.4) is a stream of its
+own, recorded under the participant id `<participant id>.screen` (SCREEN_SUFFIX), so the
+package and its timeline tell the screen from the camera; it follows the participant's
+`set_recorded()`. The stream
 is declared (`add_participant`) before any of its frames is offered, and the taps are removed
 before it is closed, so the writer never sees media of an undeclared participant. When the
 set of recorded producers of a participant changes (a track added or removed, a rejoin, a
@@ -81,6 +85,8 @@ log = logging.getLogger(__name__)
 NTP_UNIX_OFFSET = 2_208_988_800  # seconds from 1900-01-01 (NTP) to 1970-01-01 (Unix)
 MAX_SR_TASKS = 32
 OFF_RECORD = "off_record"
+SCREEN_SUFFIX = ".screen"
+SCREEN_ENDED = "screen_share_ended"
 TRACKS_CHANGED = "tracks_changed"
 
 ERROR_DISK_FULL = "DISK_FULL"
@@ -117,6 +123,13 @@ def load_keys(
     )
 
 
+def stream_owner(producer: Producer) -> ParticipantId:
+    """Whose writer stream a producer feeds: its participant's, or their screen's."""
+    if producer.source == "screen":
+        return ParticipantId(f"{producer.peer_id}{SCREEN_SUFFIX}")
+    return producer.peer_id
+
+
 @dataclass(frozen=True)
 class SealedRecording:
     """What `stop()` returns: where the sealed package is and its root hash (hex)."""
@@ -134,7 +147,8 @@ class _Track:
         self.recorder = recorder
         self.producer = producer
         self.kind = producer.kind
-        self.participant = recordings.ParticipantId(producer.peer_id)
+        self.key = stream_owner(producer)
+        self.participant = recordings.ParticipantId(self.key)
         self.video = Vp8Depacketizer() if producer.kind == "video" else None
         self.audio = OpusDepacketizer() if producer.kind != "video" else None
         self.live = False
@@ -341,6 +355,10 @@ class HearingRecorder(EventEmitter):
         `reason`) and, when recorded again, a new join. Applies to a participant who has not
         published yet, too.
         """
+        if not participant_id.endswith(SCREEN_SUFFIX):
+            self.set_recorded(
+                ParticipantId(participant_id + SCREEN_SUFFIX), recorded, reason=reason
+            )
         p = self._participant(participant_id)
         if p.recorded == recorded:
             return
@@ -479,18 +497,22 @@ class HearingRecorder(EventEmitter):
     def _on_producer(self, producer: Producer) -> None:
         if self.stopped or producer.closed:
             return
-        p = self._participant(producer.peer_id)
+        p = self._participant(stream_owner(producer))
         p.tracks.setdefault(producer.id, _Track(self, producer))
         self._schedule(p.id)
 
     def _on_producer_close(self, producer: Producer, reason: CloseReason) -> None:
-        p = self._participants.get(producer.peer_id)
+        p = self._participants.get(stream_owner(producer))
+        if p is None or producer.id not in p.tracks:
+            # withdrawn screens are reported with their source already cleared
+            p = self._participants.get(ParticipantId(producer.peer_id + SCREEN_SUFFIX))
         if p is None:
             return
         track = p.tracks.pop(producer.id, None)
         if track is not None:
             track.set_live(False)
-            p.leave_reason = str(reason)
+            # A screen stream ends with the share (why is in the hearing's event log).
+            p.leave_reason = SCREEN_ENDED if track.key != producer.peer_id else str(reason)
             self._schedule(p.id)
 
     async def wait_anchors(self, within_s: float) -> bool:
@@ -502,7 +524,7 @@ class HearingRecorder(EventEmitter):
     def on_source_changed(self, track: _Track) -> None:
         """Called by a track whose source changed (a restarted encoder): the participant's
         streams are rebuilt."""
-        p = self._participants.get(track.producer.peer_id)
+        p = self._participants.get(track.key)
         if p is not None and not self.stopped:
             p.generation += 1
             p.leave_reason = TRACKS_CHANGED

@@ -485,7 +485,12 @@ class Peer(EventEmitter):
         transceiver = slot.transceiver
         transceiver.direction = "sendonly"
         transceiver.sender.replaceTrack(None)  # fresh msid track id for the new source
-        transceiver.sender._stream_id = str(consumer.producer_peer_id)  # groups A+V (lip sync)
+        # msid stream id: groups a participant's A+V (lip sync); a shared screen is its own
+        # stream "<participant id>.screen" (docs/signaling.md, screen sharing).
+        stream_id = str(consumer.producer_peer_id)
+        if consumer.producer.source == "screen":
+            stream_id += ".screen"
+        transceiver.sender._stream_id = stream_id
         consumer.stream = slot.stream
         consumer.transport_ready = slot.started
 

@@ -125,6 +125,9 @@ class Producer(EventEmitter):
         self.gate: Callable[[bytes, float], None] | None = None
         self.remb_cap: int | None = None
         self.upstream_loss = 0.0  # fraction lost on the way in, last adaptation tick
+        # What the stream is, decided by the Router (screen sharing, issue 13.4): "camera",
+        # "microphone", "screen", or None while it may not be forwarded or recorded (held).
+        self.source: str | None = None
 
     # --- taps (recording) ----------------------------------------------------------------
 
@@ -295,6 +298,7 @@ class Producer(EventEmitter):
             "peer_id": self.peer_id,
             "kind": self.kind,
             "mid": self.mid,
+            "source": self.source,
             "closed": self.closed,
             "close_reason": self.close_reason,
             "paused": self.paused,

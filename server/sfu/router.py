@@ -8,6 +8,13 @@ decides who receives whom. The routing rule is explicit and is the one place the
         A != S, S is ready (answered), A.room == S.room,
         and (audience(A) is None or S in audience(A))
 
+Only *admitted* producers are routed or reported (screen sharing, issue 13.4): a peer's
+first audio and first video producer are its microphone and camera; any further one is
+*held* (drained, never forwarded, never recorded, never in "producer" events) unless
+`set_screen(peer, mid)` permits the video m-line `mid` as that peer's shared screen.
+Withdrawing the permission (`set_screen(peer, None)`) holds the screen producer again: its
+consumers close with ROOM_CHANGED and "producerclose" is emitted for it.
+
 `set_room()` / `set_audience()` change the inputs; the router then reconciles: consumers that
 are no longer allowed close with reason ROOM_CHANGED, missing ones are created, and the
 affected peers renegotiate by themselves (their "offer" events). Mute is separate and cheap:
@@ -15,9 +22,11 @@ affected peers renegotiate by themselves (their "offer" events). Mute is separat
 renegotiation); resuming requests a keyframe. New producers of a muted peer start paused.
 
 Events:
-    "producer" (producer: Producer) - a new incoming stream of any peer (recorders observe the
-        hearing through this and "producerclose"; existing ones are in `producers()`).
-    "producerclose" (producer: Producer, reason: CloseReason)
+    "producer" (producer: Producer) - a stream of any peer was admitted (recorders observe the
+        hearing through this and "producerclose"; existing ones are in `producers()`);
+        `producer.source` says "camera", "microphone" or "screen".
+    "producerclose" (producer: Producer, reason: CloseReason) - an admitted stream closed or
+        its screen permission was withdrawn.
     "peerclose" (peer_id: ParticipantId, reason: CloseReason)
     "close" (reason: CloseReason) - once.
 """
@@ -71,6 +80,7 @@ class Router(EventEmitter):
         self._consumers: dict[tuple[ProducerId, ParticipantId], Consumer] = {}
         self._closing_peers: list[Peer] = []
         self.adaptation = Adaptation(self)  # line adaptation: video gives way before audio
+        self._screens: dict[ParticipantId, str] = {}  # peer -> mid of its permitted screen
 
     # --- peers ---------------------------------------------------------------------------
 
@@ -161,6 +171,8 @@ class Router(EventEmitter):
         if producer.closed:
             raise PeerClosedError(producer.peer_id)
         subscriber = self.peers[subscriber_id]
+        if producer.source is None:
+            raise PermissionError(f"producer {producer.id} is held (not admitted)")
         if not self.can_receive(producer.peer_id, subscriber_id):
             raise PermissionError(f"{subscriber_id} may not receive {producer.peer_id}")
         key = (producer.id, subscriber_id)
@@ -184,6 +196,8 @@ class Router(EventEmitter):
                 consumer.close(CloseReason.ROOM_CHANGED)
         for publisher in list(self.peers.values()):
             for producer in list(publisher.producers.values()):
+                if producer.source is None:
+                    continue  # held: never forwarded
                 for subscriber_id in list(self.peers):
                     if (producer.id, subscriber_id) in self._consumers:
                         continue
@@ -192,18 +206,84 @@ class Router(EventEmitter):
 
     def producers(self) -> list[Producer]:
         """Every open producer of the hearing (for observers that start late)."""
-        return [p for peer in self.peers.values() for p in peer.producers.values() if not p.closed]
+        return [
+            p
+            for peer in self.peers.values()
+            for p in peer.producers.values()
+            if not p.closed and p.source is not None
+        ]
 
-    def _on_producer(self, producer: Producer) -> None:
+    # --- screen sharing (issue 13.4) -------------------------------------------------------
+
+    def set_screen(self, peer_id: ParticipantId, mid: str | None) -> None:
+        """Permit the peer's video m-line `mid` to be forwarded (and recorded) as its shared
+        screen, or (None) withdraw the permission. Works in either order with the client's
+        offer that adds the m-line. Only one mid per peer; the hearing rules decide who."""
+        if mid is None:
+            self._screens.pop(peer_id, None)
+        else:
+            self._screens[peer_id] = mid
+        peer = self.peers.get(peer_id)
+        if peer is not None:
+            for producer in list(peer.producers.values()):
+                if producer.source in (None, "screen"):
+                    self._admit(producer, self._screen_source(producer))
+
+    def _screen_source(self, producer: Producer) -> str | None:
+        screen = self._screens.get(producer.peer_id)
+        if producer.kind == "video" and screen is not None and producer.mid == screen:
+            return "screen"
+        return None
+
+    def _first_source(self, producer: Producer) -> str | None:
+        """A new producer's source: the peer's microphone / camera if it has none yet, its
+        permitted screen, or None (held)."""
+        screen = self._screen_source(producer)
+        if screen is not None:
+            return screen
+        main = "camera" if producer.kind == "video" else "microphone"
+        peer = self.peers.get(producer.peer_id)
+        others = peer.producers.values() if peer is not None else ()
+        if any(o is not producer and not o.closed and o.source == main for o in others):
+            log.warning(
+                "router %s: peer %s offered another %s stream without permission; held",
+                self.id,
+                producer.peer_id,
+                producer.kind,
+            )
+            return None
+        return main
+
+    def _admit(self, producer: Producer, source: str | None) -> None:
+        """Make `producer` routable as `source`, or hold it (None); emits the events."""
+        if producer.closed or source == producer.source:
+            return
+        if producer.source is not None:
+            producer.source = None
+            for consumer in list(self._consumers.values()):
+                if consumer.producer is producer:
+                    consumer.close(CloseReason.ROOM_CHANGED)
+            self._emit("producerclose", producer, CloseReason.ROOM_CHANGED)
+        if source is None:
+            return
+        producer.source = source
         if producer.kind in self._muted.get(producer.peer_id, ()):
             producer.pause()
         self._reconcile()
-        producer.on("close", lambda reason: self._emit("producerclose", producer, reason))
         self._emit("producer", producer)
+
+    def _on_producer(self, producer: Producer) -> None:
+        def closed(reason: CloseReason) -> None:
+            if producer.source is not None:
+                self._emit("producerclose", producer, reason)
+
+        producer.on("close", closed)
+        self._admit(producer, self._first_source(producer))
 
     def _on_peer_close(self, peer: Peer, reason: CloseReason) -> None:
         if self.peers.get(peer.id) is peer:
             del self.peers[peer.id]
+            self._screens.pop(peer.id, None)  # a permission never outlives the connection
         self._emit("peerclose", peer.id, reason)
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -233,4 +313,5 @@ class Router(EventEmitter):
             "peers": [p.dump() for p in self.peers.values()],
             "audience": {k: sorted(v) for k, v in self._audience.items()},
             "muted": {k: sorted(v) for k, v in self._muted.items() if v},
+            "screens": dict(self._screens),
         }

@@ -98,6 +98,14 @@ def to_wire(
             detail=event.detail or None,
             since=event.since,
         )
+    if isinstance(event, rules.ScreenShareChanged):
+        return m.ScreenShare(
+            participant_id=event.participant_id,
+            state=event.state,  # type: ignore[arg-type]
+            by=event.by,
+            reason=event.reason or None,
+            mid=event.mid,
+        )
     return m.DisconnectEvidence(
         participant_id=event.participant_id,
         reason=event.cause,

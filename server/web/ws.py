@@ -432,9 +432,14 @@ class Connection:
         self._server_offers.add(offer.transaction)
         self._spawn(self.send(offer))
 
-    def on_track(self, mid: str, participant_id: str, kind: str) -> None:
+    def on_track(self, mid: str, participant_id: str, kind: str, source: str = "") -> None:
         if kind in ("audio", "video"):
-            track = m.Track(mid=mid, participant_id=participant_id, kind=kind)  # type: ignore[arg-type]
+            track = m.Track(
+                mid=mid,
+                participant_id=participant_id,
+                kind=kind,  # type: ignore[arg-type]
+                source="screen" if source == "screen" else None,
+            )
             self._spawn(self.send(track))
 
     def on_connection_state(self, state: str) -> None:
@@ -724,6 +729,35 @@ async def _report_readiness(c: Connection, message: m.ReportReadiness) -> None:
     await live.report_readiness(me, message.readiness.model_dump(mode="json"))
 
 
+# -- screen sharing (issue 13.4) --
+
+
+async def _screen_share_request(c: Connection, message: m.ScreenShareRequest) -> None:
+    live, me = c.joined()
+    await live.request_screen_share(me)
+
+
+async def _screen_share_allow(c: Connection, message: m.ScreenShareAllow) -> None:
+    live, me = c.joined()
+    await live.allow_screen_share(me, c.pid(message.participant_id))
+
+
+async def _screen_share_deny(c: Connection, message: m.ScreenShareDeny) -> None:
+    live, me = c.joined()
+    await live.deny_screen_share(me, c.pid(message.participant_id), message.reason or "")
+
+
+async def _screen_share_start(c: Connection, message: m.ScreenShareStart) -> None:
+    live, me = c.joined()
+    await live.start_screen_share(me, message.mid)
+
+
+async def _screen_share_stop(c: Connection, message: m.ScreenShareStop) -> None:
+    live, me = c.joined()
+    target = None if message.participant_id is None else c.pid(message.participant_id)
+    await live.stop_screen_share(me, target, ended=message.ended)
+
+
 HANDLERS: dict[type[m.Message], Handler] = {
     m.Heartbeat: _heartbeat,
     m.Join: Connection.join,
@@ -756,6 +790,11 @@ HANDLERS: dict[type[m.Message], Handler] = {
     m.Probe: _rule(_probe),
     m.ReportReadiness: _rule(_report_readiness),
     m.SetAudioOnly: _rule(_set_audio_only),
+    m.ScreenShareRequest: _rule(_screen_share_request),
+    m.ScreenShareAllow: _rule(_screen_share_allow),
+    m.ScreenShareDeny: _rule(_screen_share_deny),
+    m.ScreenShareStart: _rule(_screen_share_start),
+    m.ScreenShareStop: _rule(_screen_share_stop),
 }
 
 

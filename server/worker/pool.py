@@ -17,7 +17,8 @@ Logging of the worker goes to its stderr (inherited).
 
 Events:
     "offer" (hearing_id, peer_id, sdp)            - server offer to send to that client
-    "consumer" (hearing_id, peer_id, info: dict)  - {"consumer", "producer_peer", "kind", "mid"}
+    "consumer" (hearing_id, peer_id, info: dict)  - {"consumer", "producer_peer", "kind", "mid",
+        "source"}
     "consumerclose" (hearing_id, peer_id, info: dict)
     "connectionstatechange" (hearing_id, peer_id, state)
     "peerclose" (hearing_id, peer_id, reason: CloseReason)
@@ -118,6 +119,10 @@ class RouterHandle:
 
     async def set_audio_only(self, peer_id: ParticipantId, enabled: bool) -> None:
         await self._request("router.set_audio_only", peer=peer_id, enabled=enabled)
+
+    async def set_screen(self, peer_id: ParticipantId, mid: str | None) -> None:
+        """Permit the peer's m-line `mid` as its shared screen, or (None) withdraw it."""
+        await self._request("router.set_screen", peer=peer_id, mid=mid)
 
     async def dump(self) -> dict[str, Any]:
         result: dict[str, Any] = await self._request("router.dump")

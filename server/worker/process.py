@@ -89,6 +89,7 @@ class HostedHearing:
                 "producer_peer": consumer.producer_peer_id,
                 "kind": consumer.kind,
                 "mid": consumer.mid,
+                "source": consumer.producer.source,
             }
 
         peer.on("offer", lambda sdp: notify("offer", hearing, peer=peer.id, sdp=sdp))
@@ -126,6 +127,10 @@ class HostedHearing:
 
     async def set_audio_only(self, data: dict[str, Any]) -> None:
         self.router.adaptation.set_audio_only(ParticipantId(data["peer"]), bool(data["enabled"]))
+
+    async def set_screen(self, data: dict[str, Any]) -> None:
+        mid = data.get("mid")
+        self.router.set_screen(ParticipantId(data["peer"]), None if mid is None else str(mid))
 
     async def peer_stats(self, data: dict[str, Any]) -> list[dict[str, Any]]:
         """Each connected peer's quality figures (round trip, loss, bit rates; see sfu.quality)."""
@@ -233,6 +238,7 @@ HEARING_METHODS: dict[str, HearingMethod] = {
     "router.set_room": HostedHearing.set_room,
     "router.set_audience": HostedHearing.set_audience,
     "router.set_paused": HostedHearing.set_paused,
+    "router.set_screen": HostedHearing.set_screen,
     "router.dump": HostedHearing.dump,
     "router.peer_stats": HostedHearing.peer_stats,
     "router.set_audio_only": HostedHearing.set_audio_only,

@@ -89,6 +89,11 @@ class Routing:
     async def resume_recording(self) -> None:
         self.paused.clear()
 
+    screens: dict[ParticipantId, str | None] = field(default_factory=dict)
+
+    async def set_screen(self, participant_id: ParticipantId, mid: str | None) -> None:
+        self.screens[participant_id] = mid
+
 
 @dataclass
 class Clients:

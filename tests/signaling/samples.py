@@ -121,6 +121,7 @@ SAMPLES: list[m.Message] = [
     m.Track(mid="3", participant_id=PID, kind="video"),
     m.VideoPaused(participant_id=PID, reason="bandwidth"),
     m.VideoResumed(participant_id=PID),
+    m.Track(mid="3", participant_id=PID, kind="video", source="screen"),
     m.DisconnectEvidence(
         participant_id=PID,
         reason=CloseReason.STATION_POWER,
@@ -151,4 +152,11 @@ SAMPLES: list[m.Message] = [
             )
         ],
     ),
+    # -- screen sharing (issue 13.4) --
+    m.ScreenShareRequest(transaction="t-ss1"),
+    m.ScreenShareAllow(participant_id=PID, transaction="t-ss2"),
+    m.ScreenShareDeny(participant_id=PID, reason="请稍后再共享", transaction="t-ss3"),
+    m.ScreenShareStart(mid="4", transaction="t-ss4"),
+    m.ScreenShareStop(participant_id=None, ended=True, transaction="t-ss5"),
+    m.ScreenShare(participant_id=PID, state="live", by=PID, mid="4"),
 ]

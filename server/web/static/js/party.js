@@ -11,6 +11,7 @@ import { CourtPeer, localMedia, newTile, showTrack } from "./peer.js";
 import { StayingSession } from "./signaling.js";
 import { acquire, browserFamily, browserSupported, measureNetwork, micMeter, playTone, score } from "./devicecheck.js";
 import { recordChanged, showRecordSigning } from "./record-sign.js";
+import { canCaptureScreen, isScreenKey, removeScreenTile, ScreenSharer, screenOwner, screenTile, showScreenTrack, trackOwner } from "./screenshare.js";
 
 applyStrings();
 
@@ -28,6 +29,7 @@ const room = {
   recordingPause: null,
   roster: new Map(),
   tiles: new Map(), // participant id -> {figure, video, stream, caption}
+  screens: new Map(), // "<id>.screen" -> the tile of a shared screen (issue 13.4)
   spotlight: null,
   courtMuted: false,
   selfMuted: false,
@@ -101,11 +103,16 @@ function tileFor(participantId) {
 }
 
 function onTrack(owner, track) {
-  showTrack(tileFor(owner), track);
+  if (isScreenKey(owner)) showScreenTrack(screenTileFor(owner), track);
+  else showTrack(tileFor(owner), track);
   layout();
 }
 
 function pruneTiles() {
+  for (const key of [...room.screens.keys()]) {
+    const info = room.roster.get(screenOwner(key));
+    if (!info?.connected || info.room_id !== room.me?.room_id) removeScreenTile(room.screens, key);
+  }
   for (const [pid, tile] of room.tiles) {
     const info = room.roster.get(pid);
     const here = info && info.connected && info.room_id && info.room_id === room.me?.room_id;
@@ -128,7 +135,8 @@ function mainSpeaker() {
 }
 
 function layout() {
-  const main = mainSpeaker();
+  // A shared screen is shown large; the speaker then takes a place in the strip.
+  const main = room.screens.size ? null : mainSpeaker();
   for (const [pid, tile] of room.tiles) {
     tile.figure.classList.toggle("main", pid === main);
     tile.figure.classList.toggle("spotlight", pid === room.spotlight);
@@ -235,6 +243,7 @@ function render() {
   $("stage").dataset.where = state;
   show("ended", Boolean(room.ended));
   show("mute-notice", live && room.courtMuted);
+  renderScreenShare(live && state === "in_hearing");
   show("ask-to-speak", live && room.courtMuted);
   renderControls();
   for (const pid of room.tiles.keys()) tileFor(pid);
@@ -365,7 +374,7 @@ function onEvent(message) {
       }
       break;
     case "track":
-      room.peer?.setTrackOwner(message.mid, message.participant_id);
+      room.peer?.setTrackOwner(message.mid, trackOwner(message));
       return;
     case "video_paused": {
       const tile = tileFor(message.participant_id);
@@ -376,6 +385,9 @@ function onEvent(message) {
     case "video_resumed":
       delete tileFor(message.participant_id).figure.dataset.videoPaused;
       return;
+    case "screen_share":
+      onScreenShare(message);
+      break;
     case "muted":
       room.courtMuted = message.muted;
       notice(message.muted ? t("muted_by_court") : t("unmuted"));
@@ -405,6 +417,7 @@ function onWelcome(welcome) {
   room.me = welcome;
   // The hearing record (issue 15): followed and signed in the main room only.
   showRecordSigning(hearingId, welcome.participant_id, welcome.state === "in_hearing");
+  if (rejoin) sharer.reset();
   room.state = welcome.state;
   room.hearingState = welcome.hearing_state;
   room.recording = welcome.recording;
@@ -686,6 +699,54 @@ $("leave-confirm").onclick = async () => {
   $("leave-dialog").close();
   await room.session?.leave();
   endVisit("left");
+};
+
+// -- screen sharing (issue 13.4) --------------------------------------------------------------
+
+const sharer = new ScreenSharer({
+  client: () => room.session.client,
+  peer: () => room.peer,
+  onChange: () => render(),
+});
+window.courtScreenShare = sharer; // for tests and support staff (read-only use)
+
+function screenTileFor(key) {
+  return screenTile(room.screens, key, $("tiles"), room.timings.firstFrame,
+    (pid) => room.roster.get(pid)?.display_name);
+}
+
+function onScreenShare(message) {
+  const key = `${message.participant_id}.screen`;
+  if (message.state === "stopped") removeScreenTile(room.screens, key);
+  if (message.participant_id === room.me?.participant_id) sharer.onEvent(message);
+}
+
+// The button follows the share: ask, withdraw, choose the screen, stop. Only in the main room.
+function renderScreenShare(inMainRoom) {
+  const button = $("share-screen");
+  const state = sharer.state;
+  button.hidden = !inMainRoom || (!canCaptureScreen() && state === "idle");
+  const label = { idle: "ss_request", requested: "ss_withdraw", allowed: "ss_start",
+    starting: "ss_start", live: "ss_stop" }[state];
+  button.querySelector(".label").textContent = t(label);
+  button.setAttribute("aria-label", t(state === "idle" ? "ss_request_name" : label));
+  button.setAttribute("aria-pressed", String(state === "live"));
+  button.dataset.state = state;
+  button.disabled = state === "starting";
+  const status = $("share-status");
+  status.textContent = sharer.message;
+  status.hidden = !sharer.message || !inMainRoom;
+  status.dataset.state = state;
+}
+
+$("share-screen").onclick = async () => {
+  try {
+    if (sharer.state === "idle") await sharer.request();
+    else if (sharer.state === "allowed") await sharer.start();
+    else await sharer.stop();
+  } catch (err) {
+    notice(errorText(err));
+  }
 };
 
 // applyStrings() redoes the fixed words; the page redoes what it wrote itself.

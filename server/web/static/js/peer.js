@@ -35,7 +35,8 @@ export class CourtPeer {
     this.onTrack = onTrack;
     this.onConnectionState = onConnectionState;
     this.pc = null;
-    this.midOwner = new Map(); // mid -> participant id
+    this.midOwner = new Map(); // mid -> participant id ("<id>.screen" for a shared screen)
+    this.screen = null; // the transceiver of this page's shared screen, once it shared one
     this.negotiation = Promise.resolve();
     this.connectedAt = null; // performance.now() when first connected
     // When the first offer was sent (ICE gathered) and answered, for support staff and tests.
@@ -83,6 +84,44 @@ export class CourtPeer {
     const answer = await this.sig.request("offer", { sdp: pc.localDescription.sdp });
     await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
     this.answeredAt = this.answeredAt ?? performance.now();
+  }
+
+  // Screen sharing (issue 13.4; docs/signaling.md 8.1): send `track` on a sendonly video
+  // m-line of its own (the same m-line again for a later share), offered after the queued
+  // negotiations; resolves with that m-line's mid once the server answered. On glare
+  // (WRONG_STATE) the offer is rolled back, the server's offer answered, and tried again.
+  addScreen(track) {
+    return new Promise((resolve, reject) => {
+      const attempt = (tries) => {
+        this.negotiation = this.negotiation.then(async () => {
+          const pc = this.pc;
+          try {
+            if (this.screen) {
+              await this.screen.sender.replaceTrack(track);
+            } else {
+              this.screen = pc.addTransceiver(track, {
+                direction: "sendonly", streams: [new MediaStream([track])],
+              });
+            }
+            await this.#offer();
+            resolve(this.screen.mid);
+          } catch (err) {
+            if (err.code === "WRONG_STATE" && tries > 0 && pc.signalingState === "have-local-offer") {
+              await pc.setLocalDescription({ type: "rollback" });
+              setTimeout(() => attempt(tries - 1), 200); // after the server's offer, queued
+            } else {
+              reject(err);
+            }
+          }
+        });
+      };
+      attempt(5);
+    });
+  }
+
+  // The share ended: nothing more is sent on the screen's m-line (kept for a later share).
+  stopScreen() {
+    this.screen?.sender.replaceTrack(null).catch(() => {});
   }
 
   // The server's `track` event: which m-line carries whom.

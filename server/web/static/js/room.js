@@ -8,6 +8,7 @@ import { applyStrings, t, errorText, formatTime } from "./i18n.js";
 import { CourtPeer, localMedia, newTile, showTrack } from "./peer.js";
 import { ConnectionClosed, SignalingClient } from "./signaling.js";
 import { recordConsoleChanged, startRecordConsole } from "./record-console.js";
+import { canCaptureScreen, isScreenKey, removeScreenTile, ScreenSharer, screenOwner, screenTile, showScreenTrack, trackOwner } from "./screenshare.js";
 
 applyStrings();
 
@@ -21,6 +22,8 @@ const room = {
   recordingPause: null, // the RecordingPause of an interruption by presiding staff
   roster: new Map(),
   tiles: new Map(), // participant id -> {figure, video, stream, caption, seat, name}
+  screens: new Map(), // "<id>.screen" -> the tile of a shared screen (issue 13.4)
+  shares: new Map(), // participant id -> screen share state (requested | allowed | live), staff
   peer: null, // CourtPeer
   pc: null, // its RTCPeerConnection (tests read its stats)
   sig: null,
@@ -191,11 +194,21 @@ function tileFor(participantId) {
 }
 
 function onTrack(owner, track) {
+  if (isScreenKey(owner)) {
+    showScreenTrack(screenTileFor(owner), track);
+    show("screen-stage", true);
+    return;
+  }
   showTrack(tileFor(owner), track);
   if (track.kind === "audio") meterAudio(owner, track);
 }
 
 function pruneTiles() {
+  for (const key of [...room.screens.keys()]) {
+    const info = room.roster.get(screenOwner(key));
+    if (!info?.connected || info.room_id !== room.me?.room_id) removeScreenTile(room.screens, key);
+  }
+  show("screen-stage", room.screens.size > 0);
   // Keep tiles only for people in my media room (the roster says where everyone is).
   for (const [pid, tile] of room.tiles) {
     const info = room.roster.get(pid);
@@ -296,6 +309,7 @@ function render() {
   if (staff) {
     renderStateButtons();
     renderRoster();
+    renderScreenShares();
   }
   for (const pid of room.tiles.keys()) tileFor(pid);
   pruneTiles();
@@ -656,8 +670,11 @@ function onEvent(message) {
       room.recordingPause = message.recording_pause ?? null;
       break;
     case "track":
-      room.peer?.setTrackOwner(message.mid, message.participant_id);
+      room.peer?.setTrackOwner(message.mid, trackOwner(message));
       return;
+    case "screen_share":
+      onScreenShare(message);
+      break;
     case "muted":
       notice(message.muted ? t("muted_by_court") : t("unmuted"));
       break;
@@ -696,6 +713,85 @@ function onEvent(message) {
   }
   render();
 }
+
+// -- screen sharing (issue 13.4) --------------------------------------------------------------
+
+function screenTileFor(key) {
+  return screenTile(room.screens, key, $("screen-stage"), room.timings.firstFrame, nameOf);
+}
+
+function onScreenShare(message) {
+  const pid = message.participant_id;
+  if (message.state === "stopped" || message.state === "denied") {
+    room.shares.delete(pid);
+    removeScreenTile(room.screens, `${pid}.screen`);
+  } else {
+    room.shares.set(pid, message.state);
+  }
+  if (pid === room.me?.participant_id) staffSharer.onEvent(message);
+  if (isStaff()) renderScreenShares();
+  if (message.state === "requested" && isStaff()) {
+    notice(t("ss_staff_requested").replace("{name}", nameOf(pid)));
+    chime();
+  }
+}
+
+// Requests with allow / refuse, the allowed or live share with stop (the server decides).
+function renderScreenShares() {
+  const list = $("screen-share-list");
+  list.replaceChildren();
+  for (const [pid, state] of room.shares) {
+    const name = nameOf(pid);
+    const item = document.createElement("li");
+    item.dataset.participantId = pid;
+    item.dataset.state = state;
+    item.dataset.testid = "screen-share-item";
+    const text = document.createElement("span");
+    text.textContent = t(`ss_staff_${state}`).replace("{name}", name);
+    item.append(text, " ");
+    const act = (type, fields) => async () => {
+      await request(type, { participant_id: pid, ...fields });
+    };
+    if (state === "requested") {
+      const allow = button("ss_allow", null, act("screen_share_allow"), "screen-share-allow");
+      allow.setAttribute("aria-label", t("ss_allow_name").replace("{name}", name));
+      const deny = button("ss_deny", null, act("screen_share_deny"), "screen-share-deny");
+      deny.setAttribute("aria-label", t("ss_deny_name").replace("{name}", name));
+      item.append(allow, " ", deny);
+    } else {
+      const stop = button("ss_stop", null, act("screen_share_stop"), "screen-share-stop");
+      stop.setAttribute("aria-label", t("ss_stop_name").replace("{name}", name));
+      item.append(stop);
+    }
+    list.append(item);
+  }
+  show("screen-share-none", room.shares.size === 0);
+  // Presiding staff share their own screen the same way (their request is allowed at once).
+  const mine = $("staff-share");
+  const state = staffSharer.state;
+  mine.hidden = !canCaptureScreen() || room.me?.room_id !== "main";
+  mine.textContent = t({ idle: "ss_staff_share", requested: "ss_withdraw", allowed: "ss_start",
+    starting: "ss_start", live: "ss_stop" }[state]);
+  mine.dataset.state = state;
+  mine.disabled = state === "starting";
+  $("staff-share-status").textContent = staffSharer.message;
+}
+
+const staffSharer = new ScreenSharer({
+  client: () => room.sig,
+  peer: () => room.peer,
+  onChange: () => isStaff() && renderScreenShares(),
+});
+
+$("staff-share").onclick = async () => {
+  try {
+    if (staffSharer.state === "idle") await staffSharer.request();
+    else if (staffSharer.state === "allowed") await staffSharer.start();
+    else await staffSharer.stop();
+  } catch (err) {
+    notice(errorText(err), "error");
+  }
+};
 
 // What a court frame needs that the welcome may not carry: the court, the case number and the
 // station's name (staff read them over REST; the welcome's, when it has them, come first).

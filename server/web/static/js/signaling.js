@@ -31,6 +31,8 @@ export const CLIENT_TYPES = Object.freeze([
   "open_consultation", "set_hearing_state", "set_recording", "stats",
   "station_report", "confirm_recording_hash", "probe", "report_readiness",
   "set_audio_only",
+  "screen_share_request", "screen_share_allow", "screen_share_deny", "screen_share_start",
+  "screen_share_stop",
 ]);
 
 export const SERVER_TYPES = Object.freeze([
@@ -40,6 +42,7 @@ export const SERVER_TYPES = Object.freeze([
   "recording_alert", "station_reported",
   "record_changed", // the hearing record (issue 15)
   "video_paused", "video_resumed",
+  "screen_share",
 ]);
 
 // Replies resolve requests; everything else the server sends is an event.
