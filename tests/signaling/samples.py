@@ -118,7 +118,6 @@ SAMPLES: list[m.Message] = [
     m.UnmuteRequested(participant_id=PID),
     m.Moved(room_id="caucus-1", state=ParticipantState.IN_PRIVATE_ROOM, by=PID),
     m.RoomLocked(room_id="main", locked=True, by=PID),
-    m.Track(mid="3", participant_id=PID, kind="video"),
     m.VideoPaused(participant_id=PID, reason="bandwidth"),
     m.VideoResumed(participant_id=PID),
     m.Track(mid="3", participant_id=PID, kind="video", source="screen"),
