@@ -106,8 +106,11 @@ class Court:
         return SignalingClient(self.ws_url, cookies=cookies, **kwargs)
 
 
-@pytest.fixture
-async def court(tmp_path: Path, aiohttp_server: AiohttpServer) -> Court:
+async def start_court(
+    tmp_path: Path, aiohttp_server: AiohttpServer, *, host: str = "127.0.0.1", **overrides: Any
+) -> Court:
+    """A running court with two seeded courts, recording on, media on loopback; `overrides`
+    are configuration sections (limits, workers) for tests that need other settings."""
     clock = SystemClock()  # end to end: real time, as watchdogs and rate limits see it
     keys = await asyncio.to_thread(keygen, tmp_path / "keys")
     playback = tmp_path / "keys" / "playback.key"
@@ -121,15 +124,21 @@ async def court(tmp_path: Path, aiohttp_server: AiohttpServer) -> Court:
             "archive_public_key_files": [str(keys.archive_public)],
             "playback_key_file": str(playback),
         },
+        **overrides,
     )
     await upgrade_async(config.database_url)
-    server = await aiohttp_server(create_app(config, clock=clock), host="127.0.0.1")
+    server = await aiohttp_server(create_app(config, clock=clock), host=host)
     sessions = server.app[SESSIONS]
     world = World(
         own=await seed_court(sessions, clock, "Court A", "a"),
         other=await seed_court(sessions, clock, "Court B", "b"),
     )
     return Court(server, world, clock, tmp_path)
+
+
+@pytest.fixture
+async def court(tmp_path: Path, aiohttp_server: AiohttpServer) -> Court:
+    return await start_court(tmp_path, aiohttp_server)
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ violation on the pages changed.
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from signaling.client import SignalingClient
 from tests.browser.axe import serious_violations
 from tests.e2e.conftest import Court
 from tests.e2e.test_browsers import login_page, participant_id, party_page
+from tests.media_probe import probe
 
 PHONE: dict[str, Any] = {
     "viewport": {"width": 360, "height": 740},
@@ -59,24 +59,6 @@ async def recorded_screen_frames(court: Court, pid: str) -> int:
     )
     p = (dump.get("recording") or {}).get("participants", {}).get(f"{pid}.screen")
     return sum(t["frames"] for t in p["tracks"]) if p else 0
-
-
-async def ffprobe(path: Path) -> dict[str, Any]:
-    proc = await asyncio.create_subprocess_exec(
-        "ffprobe",
-        "-v",
-        "error",
-        "-show_streams",
-        "-show_format",
-        "-of",
-        "json",
-        str(path),
-        stdout=asyncio.subprocess.PIPE,
-    )
-    out, _ = await proc.communicate()
-    assert proc.returncode == 0, path
-    result: dict[str, Any] = json.loads(out)
-    return result
 
 
 @pytest.mark.browser
@@ -248,9 +230,9 @@ async def test_a_party_shares_its_screen_with_the_judges_leave_and_it_is_recorde
     assert result.exit_code in (0, 2)
     files = [f for f in result.files if f.name.startswith(screen)]
     assert len(files) == 1, result.files
-    probe = await ffprobe(files[0])
-    streams = probe["streams"]
+    probed = await asyncio.to_thread(probe, files[0])
+    streams = probed["streams"]
     assert [s["codec_type"] for s in streams] == ["video"]
     assert streams[0]["codec_name"] == "vp8"
     assert int(streams[0]["width"]) >= 320
-    assert float(probe["format"]["duration"]) > 1.0
+    assert float(probed["format"]["duration"]) > 1.0

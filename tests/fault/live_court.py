@@ -20,20 +20,17 @@ from typing import Any
 
 from aiortc.mediastreams import AudioStreamTrack
 
-from recordings import ArchivePrivateKey, keygen
-from server.app import create_app
-from server.clock import SystemClock
 from server.ids import HearingId
 from server.sfu import aiortc_hooks
-from server.storage.db import upgrade_async
-from server.web.appkeys import MEDIA, SESSIONS
+from server.web.appkeys import MEDIA
 from signaling import messages as m
 from signaling.enums import HearingState
 from station_client.devices import AvCamera
 from station_client.media import CameraTrack
 from station_client.session import StationSession
 from tests.e2e.conftest import Court, login_cookies
-from tests.server.conftest import PASSWORD, CourtWorld, World, make_config, seed_court
+from tests.e2e.conftest import start_court as e2e_start_court
+from tests.server.conftest import PASSWORD, CourtWorld
 
 MEDIA_TIMEOUT_S = 45.0  # first packets at the subscriber (generous: the machine is shared)
 
@@ -41,31 +38,10 @@ MEDIA_TIMEOUT_S = 45.0  # first packets at the subscriber (generous: the machine
 async def start_court(
     tmp_path: Path, aiohttp_server: Any, *, host: str = "127.0.0.1", **overrides: Any
 ) -> Court:
-    """Like tests/e2e's `court` fixture, with configuration overrides (limits, workers)."""
-    clock = SystemClock()
-    keys = await asyncio.to_thread(keygen, tmp_path / "keys")
-    playback = tmp_path / "keys" / "playback.key"
-    await asyncio.to_thread(playback.write_bytes, ArchivePrivateKey.generate().private_pem())
-    config = make_config(
-        tmp_path,
-        ice={"host_addresses": ["127.0.0.1"]},
-        sfu={"workers": 1},
-        recording={
-            "signing_key_file": str(keys.signing_private),
-            "archive_public_key_files": [str(keys.archive_public)],
-            "playback_key_file": str(playback),
-        },
-        **overrides,
-    )
-    await upgrade_async(config.database_url)
+    """tests/e2e's court, with configuration overrides, and this process's own aiortc peers
+    (the watching subscribers) gathering on loopback only."""
     aiortc_hooks.install_host_addresses(["127.0.0.1"])
-    server = await aiohttp_server(create_app(config, clock=clock), host=host)
-    sessions = server.app[SESSIONS]
-    world = World(
-        own=await seed_court(sessions, clock, "Court A", "a"),
-        other=await seed_court(sessions, clock, "Court B", "b"),
-    )
-    return Court(server, world, clock, tmp_path)
+    return await e2e_start_court(tmp_path, aiohttp_server, host=host, **overrides)
 
 
 async def other_judge_cookies(court: Court) -> dict[str, str]:
