@@ -152,10 +152,6 @@ class BackupSettings:
     bitrate: int = 600_000
 
 
-# The window's tile of the station's own camera (what PreviewTrack shows).
-SELF_ID = "self"
-
-
 class PreviewTrack(MediaStreamTrack):
     """Passes the camera's frames on unchanged and shows every `every`-th in the window."""
 

@@ -22,7 +22,6 @@ from aiortc import MediaStreamTrack
 from recordings import RecordingError
 
 from .app import (
-    SELF_ID,
     BackupSettings,
     PreviewTrack,
     StationApp,
@@ -148,7 +147,7 @@ async def _run(args: argparse.Namespace, window: Any) -> int:
             return EXIT_USAGE
         video = camera
         if window is not None:
-            video = PreviewTrack(camera, lambda f: window.show_frame(SELF_ID, f))
+            video = PreviewTrack(camera, window.show_own_frame)
     microphone: MicrophoneTrack | None = None
     speakers: Speakers | None = None
     if not args.no_audio:

@@ -31,9 +31,10 @@ import av
 from signaling import messages as m
 from signaling.enums import HearingState, ParticipantState
 
-from .app import SELF_ID
-
 log = logging.getLogger(__name__)
+
+# The tile of the station's own camera (what the app's PreviewTrack shows).
+SELF_ID = "self"
 
 PUMP_INTERVAL_S = 0.02
 TILE_SIZE = (320, 240)
@@ -488,6 +489,10 @@ class HearingWindow:
         self.on_attest(participant_id, name, digits)
 
     # -- video ------------------------------------------------------------------------------
+
+    def show_own_frame(self, frame: av.VideoFrame) -> None:
+        """A frame of the station's own camera, for its small tile."""
+        self.show_frame(SELF_ID, frame)
 
     def show_frame(self, participant_id: str, frame: av.VideoFrame) -> None:
         """A decoded frame for a participant's tile (SELF_ID: the station's own camera). Only

@@ -49,9 +49,9 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiortc.rtp import (
     RTCP_PSFB_APP,
@@ -72,7 +72,6 @@ from .rtp import header_length, read_timestamp
 if TYPE_CHECKING:
     from .consumer import Consumer
     from .producer import Producer
-    from .router import Router
 
 log = logging.getLogger(__name__)
 
@@ -338,10 +337,32 @@ class _Subscriber:
     estimate_bps: float | None = None
 
 
+class SubscriberPeer(Protocol):
+    """What the adaptation reads of a subscriber's peer (sfu/peer.py's Peer)."""
+
+    @property
+    def id(self) -> ParticipantId: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def downlink(self) -> DownlinkEstimator: ...
+    @property
+    def consumers(self) -> Mapping[Any, Consumer]: ...
+
+
+class Routing(Protocol):
+    """What the adaptation reads of its Router: the peers and the producers. A protocol, so
+    the adaptation sits below the router and the peer that use it (no import circle)."""
+
+    @property
+    def peers(self) -> Mapping[ParticipantId, SubscriberPeer]: ...
+    def producers(self) -> Iterable[Producer]: ...
+
+
 class Adaptation(EventEmitter):
     """The line adaptation of one Router (module docstring)."""
 
-    def __init__(self, router: Router) -> None:
+    def __init__(self, router: Routing) -> None:
         super().__init__()
         self._router = router
         self._subscribers: dict[ParticipantId, _Subscriber] = {}
@@ -482,7 +503,7 @@ class Adaptation(EventEmitter):
             1 for s in self._subscribers.values() for v in s.videos.values() if v.mode != Mode.FULL
         )
 
-    def _measure_upstream(self, router: Router) -> None:
+    def _measure_upstream(self, router: Routing) -> None:
         """Each producer's loss on its way in since the last tick (see on_receiver_report)."""
         alive = {"u" + p.id for p in router.producers()}
         self._upstream_counts = {k: v for k, v in self._upstream_counts.items() if k in alive}
