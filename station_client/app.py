@@ -620,7 +620,11 @@ class StationApp:
         return self._stop.is_set()
 
     async def _one_connection(self, api: CourtApi, lost_since: datetime | None) -> CloseReason:
-        cookies = await station_login(api, self.config)
+        # Rejoining keeps the session it has (a line that drops often must not lock the
+        # station out by logging in each time); a new login only when the court ended it.
+        cookies = (
+            api.cookies if await api.session_alive() else await station_login(api, self.config)
+        )
         if self._self_test_first and not self.self_tests:
             await self.self_test(api)  # before the hearing: the court sees the result
         hearing_id = await self._choose(api)

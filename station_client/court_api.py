@@ -104,6 +104,21 @@ class CourtApi:
         self.cookies = {c.key: c.value for c in self.http.cookie_jar}
         return self.cookies
 
+    async def session_alive(self) -> bool:
+        """Whether the session of the last login is still open (GET /api/auth/me). A station
+        rejoining after a drop keeps its session rather than logging in again: logins count
+        against the court's per-address limit, and a village line can drop many times an hour.
+        False when there was no login or the court ended the session (expired, the station
+        disabled). Raises aiohttp.ClientError / OSError (server unreachable: retry)."""
+        if not self.cookies:
+            return False
+        async with self.http.get(f"{self.server}/api/auth/me") as resp:
+            if resp.status == 401:
+                return False
+            resp.raise_for_status()
+            me: dict[str, Any] = await resp.json()
+        return "station_id" in (me.get("principal") or {})
+
     async def signed_login(self, station_id: str, key: Ed25519PrivateKey) -> dict[str, str]:
         """Log in with the station's own key (enrolled with a code): sign the time. Raises
         StationDisabled, StationError (refused) or aiohttp.ClientError / OSError."""

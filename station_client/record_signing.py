@@ -153,7 +153,7 @@ class SigningPanel:
         tk.Label(form, text=s["person"], font=FONT_SMALL, fg="#ffffff", bg=BG).grid(
             row=0, column=0, sticky="w"
         )
-        self.person_var = tk.StringVar(value=next(iter(people), ""))
+        self.person_var = window.ask_variable(next(iter(people), ""))
         menu = tk.OptionMenu(form, self.person_var, *(people or {"": ""}))
         menu.configure(font=FONT_SMALL)
         menu.grid(row=0, column=1, sticky="w")

@@ -399,6 +399,7 @@ class HearingWindow:
         )
         box.pack(fill="x", padx=8, pady=(8, 0))
         self.attest_frame = box
+        self._ask_variables: list[tk.StringVar] = []  # the question panel's (ask_variable)
         self.attest_person = tk.StringVar(value="")
         self.attest_menu = tk.OptionMenu(box, self.attest_person, "")
         self.attest_menu.configure(font=small)
@@ -446,6 +447,9 @@ class HearingWindow:
         for tile in list(self.tiles.values()):
             self._drop_image(tile)
         self._drop_variable(self.attest_person)
+        for variable in self._ask_variables:
+            self._drop_variable(variable)
+        self._ask_variables.clear()
         with contextlib.suppress(tk.TclError):
             self.root.destroy()
 
@@ -738,9 +742,19 @@ class HearingWindow:
         if self._choice is not None and not self._choice.done():
             self._choice.set_result(hearing_id)
 
+    def ask_variable(self, value: str = "") -> tk.StringVar:
+        """A Tk variable for a widget of the question panel, dropped with the panel (on this
+        thread: see `_drop_variable`) when it is cleared or the window closes."""
+        variable = tk.StringVar(self.root, value=value)
+        self._ask_variables.append(variable)
+        return variable
+
     def _clear_ask(self) -> None:
         for child in self.ask.winfo_children():
             child.destroy()
+        for variable in self._ask_variables:
+            self._drop_variable(variable)
+        self._ask_variables.clear()
         self.choice_buttons.clear()
         self.hash_buttons.clear()
 
