@@ -4,10 +4,11 @@ hearing with media runs."""
 from __future__ import annotations
 
 import re
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
-import aioice.ice
 import pytest
 from pytest_aiohttp import AiohttpServer
 
@@ -15,12 +16,19 @@ from tests.e2e.conftest import Court
 from tests.fault.live_court import WatchedHearing, start_court
 from tests.server.conftest import PASSWORD
 
+# An address of this machine that is not loopback, to call the server "from outside" on any
+# machine (a CI box may have no other interface): added to `lo` for the test, then removed.
+OUTSIDE_ADDRESS = "10.242.9.1"
 
-def _non_loopback_address() -> str | None:
-    for address in aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False):
-        if not address.startswith("127."):
-            return str(address)
-    return None
+
+@pytest.fixture
+def outside_address() -> Iterator[str]:
+    ip = ["ip", "addr", "{}", f"{OUTSIDE_ADDRESS}/32", "dev", "lo"]
+    subprocess.run([a.format("add") for a in ip], check=True, capture_output=True)
+    try:
+        yield OUTSIDE_ADDRESS
+    finally:
+        subprocess.run([a.format("del") for a in ip], check=False, capture_output=True)
 
 
 def _values(text: str) -> dict[str, float]:
@@ -46,11 +54,9 @@ async def _scrape(url: str, cookies: dict[str, str] | None = None) -> tuple[int,
 
 
 async def test_only_administrators_or_loopback_read_metrics(
-    tmp_path: Path, aiohttp_server: AiohttpServer
+    tmp_path: Path, aiohttp_server: AiohttpServer, outside_address: str
 ) -> None:
-    address = _non_loopback_address()
-    if address is None:
-        pytest.skip("this machine has no non-loopback IPv4 address to call from")
+    address = outside_address
     # Every interface, so that the same server is called from loopback and from outside it.
     court = await start_court(tmp_path, aiohttp_server, host="0.0.0.0")  # noqa: S104
     port = court.server.port
