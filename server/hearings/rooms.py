@@ -84,7 +84,8 @@ class HearingRooms:
         self._loading = asyncio.Lock()
         self._alerts: set[asyncio.Task[None]] = set()
         # On a node of a cluster: tells the hearing's node of a state change made here
-        # (over REST) when the hearing is live elsewhere (server.web.cluster).
+        # (over REST) when the hearing is live elsewhere; set by the web layer's cluster
+        # relay when the node joins a cluster.
         self.elsewhere: (
             Callable[[HearingId, HearingState, str, ParticipantId | None], Awaitable[None]] | None
         ) = None
