@@ -598,6 +598,7 @@ class LiveHearing:
             # Tell the SFU where this connection's media belongs, even when nothing changed.
             await self.routing.set_recorded(participant_id, attendee.media_room == MAIN_ROOM)
             await self.routing.place(participant_id, attendee.media_room)
+            await self._screen_catch_up(attendee)
             return attendee
 
     async def disconnect(
@@ -1302,6 +1303,22 @@ class LiveHearing:
                 or attendee.participant_id == event.participant_id
             ):
                 await self._notify(attendee.participant_id, event)
+
+    async def _screen_catch_up(self, attendee: Attendee) -> None:
+        """A connection gets where screen sharing stands, as the steps it would have been
+        told had it been connected: presiding staff (and the requester) each pending request,
+        presiding staff (and the sharer) an allowed share, everyone a live one. Without this
+        a console opened after a party asked would never show the request."""
+        pid = attendee.participant_id
+        presiding = attendee.role in PRESIDING_ROLES
+        for requester in self.screen_requests:
+            if presiding or requester == pid:
+                await self._notify(pid, ScreenShareChanged(requester, "requested", requester))
+        sharer = self.screen_sharer
+        if sharer is not None and self.screen_mid is not None:
+            await self._notify(pid, ScreenShareChanged(sharer, "live", sharer, mid=self.screen_mid))
+        elif sharer is not None and (presiding or sharer == pid):
+            await self._notify(pid, ScreenShareChanged(sharer, "allowed"))
 
     async def request_screen_share(self, actor_id: ParticipantId) -> None:
         """A participant in the main room asks to share their screen. Presiding staff's own

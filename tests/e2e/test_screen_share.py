@@ -102,6 +102,10 @@ async def test_a_party_shares_its_screen_with_the_judges_leave_and_it_is_recorde
         await expect(item).to_contain_text("申请共享屏幕")
         await expect(judge.get_by_test_id("screen-share-none")).to_be_hidden()
         await step(judge, court, "2-console-request")
+        # A console opened after the request (here the judge reloads it) still shows it.
+        await judge.reload()
+        await expect(item).to_contain_text("申请共享屏幕")
+        await step(judge, court, "2b-console-reloaded")
         await item.get_by_test_id("screen-share-allow").click()
         await expect(status).to_contain_text("法官已同意")
         await expect(share).to_have_text("选择屏幕并开始共享")

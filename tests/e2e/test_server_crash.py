@@ -186,7 +186,7 @@ class ServerProcess:
     async def start(self) -> None:
         assert self.process is None or self.process.returncode is not None
         self.starts += 1
-        self.port = _free_port()
+        self.port = self._next_port()
         # The server reads SHARED_COURT_* variables as configuration (and refuses unknown ones,
         # such as this test's seed variable): it gets the configuration file only.
         env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
@@ -211,6 +211,10 @@ class ServerProcess:
         finally:
             log.close()
         await self._wait_ready()
+
+    def _next_port(self) -> int:
+        """The port of the next start: a fresh one each time (a subclass may keep one)."""
+        return _free_port()
 
     async def _wait_ready(self) -> None:
         """Poll /api/health until it answers: recovery has run by then (it runs before serving)."""

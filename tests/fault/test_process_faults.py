@@ -27,7 +27,6 @@ import contextlib
 import os
 import random
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ import pytest
 from aiortc.mediastreams import AudioStreamTrack
 
 from recordings import verify_package
-from server.config import ENV_PREFIX, load_config
+from server.config import load_config
 from server.storage.db import create_engine, create_sessionmaker
 from server.storage.eventlog import EventLogRepository, verify_chain
 from signaling import messages as m
@@ -69,31 +68,8 @@ class FixedPortServer(crash.ServerProcess):
         super().__init__(config_file, log_dir)
         self.port = crash._free_port()
 
-    async def start(self) -> None:
-        assert self.process is None or self.process.returncode is not None
-        self.starts += 1
-        env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
-        log = await asyncio.to_thread(self.log_file.open, "wb")
-        try:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "server.cli",
-                "--config",
-                str(self.config_file),
-                "serve",
-                "--port",
-                str(self.port),
-                cwd=crash.ROOT,
-                env=env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-        finally:
-            log.close()
-        await self._wait_ready()
+    def _next_port(self) -> int:
+        return self.port
 
     async def workers(self) -> list[crash.Proc]:
         assert self.process is not None

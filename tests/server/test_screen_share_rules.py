@@ -115,3 +115,32 @@ async def test_staff_share_without_asking_anyone(room: Room) -> None:
     assert room.routing.screens == {room["judge"]: "4"}
     await live.stop_screen_share(room["judge"])
     assert shares(room, "judge")[-1] == ("stopped", "sharer")
+
+
+async def test_a_late_connection_is_told_where_sharing_stands(room: Room) -> None:
+    """A console opened (or reconnected) after a party asked still shows the request; a
+    party arriving during a live share is told it is live; others' requests stay staff's."""
+    live = room.live
+    await in_session(room)
+    await live.request_screen_share(room["plaintiff"])
+    # The clerk's console opens now: the pending request is among the first things it hears.
+    await room.enter("clerk")
+    assert shares(room, "clerk") == [("requested", "")]
+    # A party connecting meanwhile is not told of another party's request.
+    await live.disconnect(room["defendant"], CloseReason.NETWORK_LOST)
+    await live.connect(room["defendant"])
+    assert shares(room, "defendant") == []
+    await live.allow_screen_share(room["judge"], room["plaintiff"])
+    await live.disconnect(room["clerk"], CloseReason.NETWORK_LOST)
+    await live.connect(room["clerk"])
+    assert shares(room, "clerk")[-1] == ("allowed", "")
+    # The defendant's line drops; the share goes live while it is away.
+    await live.disconnect(room["defendant"], CloseReason.NETWORK_LOST)
+    await live.start_screen_share(room["plaintiff"], "2")
+    await live.connect(room["defendant"])
+    told = [e for e in room.clients.events[room["defendant"]] if isinstance(e, ScreenShareChanged)]
+    assert [(e.state, e.participant_id, e.mid) for e in told][-1] == (
+        "live",
+        room["plaintiff"],
+        "2",
+    )
