@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 # The tile of the station's own camera (what the app's PreviewTrack shows).
 SELF_ID = "self"
+# A participant's shared screen is its own tile, keyed "<participant id>.screen" (issue 13.4;
+# station_client.session names the track's owner so).
+SCREEN_SUFFIX = ".screen"
 
 PUMP_INTERVAL_S = 0.02
 TILE_SIZE = (320, 240)
@@ -56,6 +59,7 @@ STRINGS = {
         "reconnecting": "网络中断，正在重新连接…",
         "leave": "离开庭审",
         "you": "本站点",
+        "screen_of": "{name} 的共享屏幕",
         "waiting": "候庭中，请等待法官或书记员准入",
         "private_room": "单独会谈中",
         "muted": "已被法庭静音",
@@ -144,6 +148,7 @@ STRINGS = {
         "reconnecting": "Network lost, reconnecting…",
         "leave": "Leave the hearing",
         "you": "This station",
+        "screen_of": "{name}'s shared screen",
         "waiting": "Waiting room: the judge or clerk will admit you",
         "private_room": "In a private room",
         "muted": "Muted by the court",
@@ -542,10 +547,14 @@ class HearingWindow:
         return tile
 
     def _caption(self, tile: Tile) -> None:
-        if tile.participant_id == SELF_ID:
+        pid = tile.participant_id
+        if pid == SELF_ID:
             tile.caption.configure(text=self.strings["you"])
+        elif pid.endswith(SCREEN_SUFFIX):
+            name = self.names.get(pid.removesuffix(SCREEN_SUFFIX), "")
+            tile.caption.configure(text=self.strings["screen_of"].format(name=name))
         else:
-            tile.caption.configure(text=self.names.get(tile.participant_id, ""))
+            tile.caption.configure(text=self.names.get(pid, ""))
 
     def _layout(self) -> None:
         ordered = sorted(self.tiles.values(), key=lambda t: (t.participant_id != SELF_ID,))
@@ -602,6 +611,7 @@ class HearingWindow:
                 self.names[p.participant_id] = p.display_name
                 if not p.connected and p.participant_id != self._me:
                     self.remove_tile(p.participant_id)  # gone: left, dropped or removed
+                    self.remove_tile(p.participant_id + SCREEN_SUFFIX)
             for tile in self.tiles.values():
                 self._caption(tile)
         elif isinstance(message, m.HearingStateChanged):
@@ -610,6 +620,8 @@ class HearingWindow:
             self._my_state = message.state
         elif isinstance(message, m.Muted):
             self._muted = message.muted
+        elif isinstance(message, m.ScreenShare) and message.state == "stopped":
+            self.remove_tile(message.participant_id + SCREEN_SUFFIX)
         self._render()
 
     def _render(self) -> None:

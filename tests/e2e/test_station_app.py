@@ -33,7 +33,7 @@ from recordings import (
 from server.sfu import aiortc_hooks
 from signaling import messages as m
 from signaling.client import SignalingClient
-from signaling.enums import HearingState, StationCause
+from signaling.enums import HearingRole, HearingState, ParticipantState, StationCause
 from signaling.reasons import CloseReason
 from station_client.app import (
     Backoff,
@@ -958,5 +958,46 @@ async def test_the_window_says_the_picture_was_lowered_to_keep_the_sound(
 
         assert video.follow(400_000) is True  # between the two thresholds: no flapping
         assert video.follow(460_000) is False
+    finally:
+        source.stop()
+
+
+# -- a shared screen in the station window (issue 13.4) --------------------------------------
+
+
+async def test_the_window_names_a_shared_screen_and_drops_it_when_the_share_ends(
+    window: HearingWindow, tmp_path: Path
+) -> None:
+    """A party's shared screen is its own tile, captioned with whose screen it is (not an id),
+    and goes when the share stops or its sharer leaves."""
+    source = CameraTrack(AvCamera.test_pattern(size="320x240", fps=15))
+    await source.start()
+    party = "6f1c2f1e-7a0e-4a53-9a8c-4f3a8c6f9b10"
+    entry = m.ParticipantInfo(
+        participant_id=party,
+        display_name="张三",
+        role=HearingRole.PLAINTIFF,
+        state=ParticipantState.IN_HEARING,
+        connected=True,
+    )
+    try:
+        window.on_event(m.Roster(participants=[entry]))
+        frame = await source.recv()
+        window.show_frame(party, frame)
+        window.show_frame(party + ".screen", frame)
+        screen = window.tiles[party + ".screen"]
+        assert screen.caption.cget("text") == "张三 的共享屏幕"
+        assert window.tiles[party].caption.cget("text") == "张三"
+        await _screenshot(window, tmp_path, "screen-share-tile.png")
+
+        window.on_event(m.ScreenShare(participant_id=party, state="stopped", reason="sharer"))
+        assert party + ".screen" not in window.tiles
+        assert party in window.tiles  # the camera stays
+
+        window.show_frame(party + ".screen", frame)  # shared again, then the sharer drops
+        gone = entry.model_copy(update={"connected": False, "state": ParticipantState.DISCONNECTED})
+        window.on_event(m.Roster(participants=[gone]))
+        assert party + ".screen" not in window.tiles
+        assert party not in window.tiles
     finally:
         source.stop()
