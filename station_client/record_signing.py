@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 CANVAS_SIZE = (560, 150)
 FONT = ("WenQuanYi Micro Hei", -28)
-FONT_SMALL = ("WenQuanYi Micro Hei", -22)
+FONT_SMALL = ("WenQuanYi Micro Hei", -24)
 BG = "#1d2733"
 ERRORS = {
     "TEXT_CHANGED": "内容在您阅读后已被修改，请重新阅读后再签名。",
@@ -148,31 +148,34 @@ class SigningPanel:
         self.text_box.insert("1.0", doc["text"])
         self.text_box.configure(state="disabled")
         self.text_box.pack(fill="x", padx=12)
+        # Who signs, their name and the code on two rows, in the window's reading size: the
+        # director reads it out to people who may stand back from the screen.
         form = tk.Frame(ask, bg=BG)
         form.pack(fill="x", padx=12, pady=4)
-        tk.Label(form, text=s["person"], font=FONT_SMALL, fg="#ffffff", bg=BG).grid(
+        tk.Label(form, text=s["person"], font=FONT, fg="#ffffff", bg=BG).grid(
             row=0, column=0, sticky="w"
         )
         self.person_var = window.ask_variable(next(iter(people), ""))
         menu = tk.OptionMenu(form, self.person_var, *(people or {"": ""}))
-        menu.configure(font=FONT_SMALL)
+        menu.configure(font=FONT)
+        menu["menu"].configure(font=FONT)
         menu.grid(row=0, column=1, sticky="w")
-        tk.Label(form, text=s["name"], font=FONT_SMALL, fg="#ffffff", bg=BG).grid(
+        tk.Label(form, text=s["name"], font=FONT, fg="#ffffff", bg=BG).grid(
             row=0, column=2, sticky="w", padx=(12, 4)
         )
-        self.name_entry = tk.Entry(form, font=FONT_SMALL, width=10)
+        self.name_entry = tk.Entry(form, font=FONT, width=8)
         self.name_entry.grid(row=0, column=3, sticky="w")
         self.buttons["code"] = tk.Button(
-            form, text=s["get_code"], font=FONT_SMALL, command=self._code_clicked
+            form, text=s["get_code"], font=FONT, command=self._code_clicked
         )
-        self.buttons["code"].grid(row=1, column=0, columnspan=2, sticky="w", pady=4)
+        self.buttons["code"].grid(row=0, column=4, sticky="w", padx=(12, 0))
+        tk.Label(form, text=s["code"], font=FONT, fg="#ffffff", bg=BG).grid(
+            row=1, column=0, sticky="w", pady=(4, 0)
+        )
+        self.code_entry = tk.Entry(form, font=FONT, width=8)
+        self.code_entry.grid(row=1, column=1, sticky="w", pady=(4, 0))
         self.code_label = tk.Label(form, text="", font=FONT, fg="#ffd166", bg=BG)
-        self.code_label.grid(row=1, column=2, columnspan=2, sticky="w")
-        tk.Label(form, text=s["code"], font=FONT_SMALL, fg="#ffffff", bg=BG).grid(
-            row=2, column=0, sticky="w"
-        )
-        self.code_entry = tk.Entry(form, font=FONT_SMALL, width=8)
-        self.code_entry.grid(row=2, column=1, sticky="w")
+        self.code_label.grid(row=1, column=2, columnspan=3, sticky="w", padx=(12, 0))
         tk.Label(ask, text=s["draw"], font=FONT_SMALL, fg="#ffffff", bg=BG).pack(
             anchor="w", padx=12
         )
@@ -196,10 +199,10 @@ class SigningPanel:
         )
         refusing = tk.Frame(actions, bg=BG)
         refusing.pack(anchor="w")
-        self.reason_entry = tk.Entry(refusing, font=FONT_SMALL, width=10)
+        self.reason_entry = tk.Entry(refusing, font=FONT, width=8)
         self.reason_entry.pack(side="left")
         self.buttons["refuse"] = tk.Button(
-            refusing, text=s["refuse_short"], font=FONT_SMALL, command=self._refuse_clicked
+            refusing, text=s["refuse_short"], font=FONT, command=self._refuse_clicked
         )
         self.buttons["refuse"].pack(side="left", padx=(4, 0))
         window._show_ask()
