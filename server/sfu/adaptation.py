@@ -100,6 +100,9 @@ REMB_FRESH_S = 5.0
 RATE_SMOOTHING = 0.7  # weight of the previous rate in the moving average
 PACKET_OVERHEAD = 44  # SRTP tag 16 + UDP 8 + IPv4 20 bytes per packet, beyond the payload
 KEYFRAME_WAIT_S = 2.0  # a resume still waiting for its keyframe asks again after this
+PROBE_MARGIN = 1.02  # a stills probe lifts the estimate this much above what stills need
+PROBE_HOLD_BASE_S = 15.0  # a probe that failed (cut within FAILED_RETURN_S) waits this long ...
+PROBE_HOLD_MAX_S = 120.0  # ... doubling after each failure, up to this
 
 REASON_BANDWIDTH = "bandwidth"
 REASON_AUDIO_ONLY = "audio_only"
@@ -129,6 +132,10 @@ class DownlinkEstimator:
         self._updated: float | None = None
         self._recent: deque[float] = deque(maxlen=REPORT_TICKS)
         self._cut_at = -math.inf
+        self._underused = False  # the last report was judged while sending < UNDERUSED
+        self._probed_at = -math.inf  # when the estimate was last lifted to a stills floor
+        self._probe_hold_until = -math.inf
+        self._probe_hold_s = PROBE_HOLD_BASE_S
 
     def on_receiver_report(
         self, fraction_lost: float, jitter_ms: float, now: float, upstream: float = 0.0
@@ -170,8 +177,15 @@ class DownlinkEstimator:
                 return
             self.on_remb(bitrate, now)
 
-    def update(self, sent_bps: float, now: float) -> float | None:
-        """Advance to `now` with what was sent since the last update; the new estimate."""
+    def update(self, sent_bps: float, now: float, floor_bps: float | None = None) -> float | None:
+        """Advance to `now` with what was sent since the last update; the new estimate.
+
+        `floor_bps`: what the subscriber's audio plus still pictures need (Adaptation passes
+        it while video is held back). The loss-based estimate can only grow from what is
+        sent, 8 %/s, so once video stops it under-reads a capped line for a long time; a
+        clean report below the floor lifts the estimate to it at once - a probe: the still
+        pictures then sent (paced, 48 kbit/s) are what tests the line. A probe answered by a
+        cut within FAILED_RETURN_S failed: the next waits 15 s, doubling up to 120 s."""
         self.sent_bps = sent_bps
         self._recent.append(sent_bps)
         # a report covers the last second or so: judge it against what was sent then
@@ -183,6 +197,7 @@ class DownlinkEstimator:
             self._updated = now
             self.loss = loss
             estimate = self.estimate_bps
+            self._underused = estimate is not None and basis < estimate * UNDERUSED
             if (
                 loss > LOSS_HIGH
                 and (estimate is None or basis >= estimate * UNDERUSED)
@@ -197,12 +212,39 @@ class DownlinkEstimator:
                 # the next report may still cover the overload just answered: one cut per
                 # report interval (GCC: at most one decrease per round trip)
                 self._cut_at = now
+                self._probe_failed(now)
             elif loss < LOSS_LOW and estimate is not None and not self._jittery():
                 grown = estimate * GROWTH_PER_S**dt
                 self.estimate_bps = None if grown > MAX_BPS else grown
+                self._probe(floor_bps, now)
         return self.current(now)
 
+    def _probe(self, floor_bps: float | None, now: float) -> None:
+        estimate = self.estimate_bps
+        if (
+            floor_bps is None
+            or estimate is None
+            or estimate >= floor_bps
+            or now < self._probe_hold_until
+        ):
+            return
+        self.estimate_bps = floor_bps
+        self._probed_at = now
+
+    def _probe_failed(self, now: float) -> None:
+        if now - self._probed_at >= FAILED_RETURN_S:
+            self._probe_hold_s = PROBE_HOLD_BASE_S
+            return
+        self._probe_hold_until = now + self._probe_hold_s
+        self._probe_hold_s = min(PROBE_HOLD_MAX_S, self._probe_hold_s * 2)
+        self._probed_at = -math.inf
+
     def _jittery(self) -> bool:
+        """Jitter holds growth only while the SFU fills the line: sending under half the
+        estimate, the jitter is the publishers' own (their lines, a loaded machine), not a
+        queue on this downlink."""
+        if self._underused:
+            return False
         return self.jitter_ms is not None and self.jitter_ms > JITTER_HIGH_MS
 
     def current(self, now: float) -> float | None:
@@ -222,6 +264,7 @@ class DownlinkEstimator:
             "jitter_ms": None if self.jitter_ms is None else round(self.jitter_ms, 1),
             "remb_kbps": None if self.remb_bps is None else round(self.remb_bps / 1000, 1),
             "sent_kbps": round(self.sent_bps / 1000, 1),
+            "probe_hold_s": round(max(0.0, self._probe_hold_until - now), 1),
         }
 
 
@@ -277,6 +320,15 @@ def decide(
         else:
             modes[key] = Mode.OFF
     return modes
+
+
+def stills_floor(audio_bps: float, videos: Iterable[VideoState], audio_only: bool) -> float | None:
+    """The estimate a subscriber needs for its audio (measured, packet overhead included:
+    ~50 kbit/s per 32 kbit/s Opus stream) plus one stream of still pictures, when some of
+    its video is held back; None when nothing is (or it asked for audio only)."""
+    if audio_only or all(v.mode is Mode.FULL for v in videos):
+        return None
+    return (audio_bps + STILLS_MIN_BPS) / HEADROOM * PROBE_MARGIN
 
 
 def publisher_target(shares: Iterable[float]) -> float | None:
@@ -473,9 +525,12 @@ class Adaptation(EventEmitter):
                 if c.kind == "audio" and not c.producer.paused:
                     audio += bps
             sub.audio_bps = audio
-            estimate = sub.estimator.update(sent, now) if measure else sub.estimator.current(now)
-            sub.estimate_bps = estimate
             videos = [c for c in consumers if c.kind == "video"]
+            floor = stills_floor(audio, sub.videos.values(), sub.audio_only)
+            estimate = (
+                sub.estimator.update(sent, now, floor) if measure else sub.estimator.current(now)
+            )
+            sub.estimate_bps = estimate
             for key in list(sub.videos):
                 if key not in {c.id for c in videos}:
                     del sub.videos[key]
