@@ -132,6 +132,11 @@ class DownlinkEstimator:
         self._updated: float | None = None
         self._recent: deque[float] = deque(maxlen=REPORT_TICKS)
         self._cut_at = -math.inf
+        # SSRCs of video held back from this subscriber (stills or off): their reports are no
+        # rate signal - the first after a still counts the packets the line dropped before
+        # the pause (the still continues the sequence numbers), and a keyframe paced out
+        # over seconds under one timestamp reads as jitter. Audio's reports still count.
+        self.quiet_ssrcs: frozenset[int] = frozenset()
         self._underused = False  # the last report was judged while sending < UNDERUSED
         self._probed_at = -math.inf  # when the estimate was last lifted to a stills floor
         self._probe_hold_until = -math.inf
@@ -166,7 +171,7 @@ class DownlinkEstimator:
         if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
             for block in packet.reports:
                 rate = clock_rates.get(block.ssrc)
-                if rate:
+                if rate and block.ssrc not in self.quiet_ssrcs:
                     self.on_receiver_report(
                         block.fraction_lost / 256, 1000 * block.jitter / rate, now, upstream
                     )
@@ -373,6 +378,9 @@ class _Gate:
     waiting_since: float = 0.0
     stills: dict[str, Consumer] = field(default_factory=dict)
     still_ts: dict[str, int] = field(default_factory=dict)  # consumer id -> keyframe timestamp
+    # consumer id -> timestamp of the frame after the keyframe, sent with it: a receiver's
+    # jitter buffer (aiortc's) hands a frame to the decoder only when a later one arrives
+    still_tail: dict[str, int] = field(default_factory=dict)
     still_at: dict[str, float] = field(default_factory=dict)
     # a still's packets, waiting to be paced out (video only: audio never queues)
     queues: dict[str, deque[bytes]] = field(default_factory=dict)
@@ -548,6 +556,11 @@ class Adaptation(EventEmitter):
                     shares.setdefault(c.producer_id, []).append(share)
             for c in videos:
                 self._apply(sub, c, modes.get(c.id, Mode.FULL), now)
+            sub.estimator.quiet_ssrcs = frozenset(
+                c.stream.ssrc
+                for c in videos
+                if c.stream is not None and modes.get(c.id, Mode.FULL) is not Mode.FULL
+            )
         self._subscribers = {
             pid: s for pid, s in self._subscribers.items() if pid in router.peers or s.audio_only
         }
@@ -647,6 +660,7 @@ class Adaptation(EventEmitter):
                     and not gate.queues.get(key)  # the previous still is out
                 ):
                     gate.still_ts[key] = ts
+                    gate.still_tail.pop(key, None)
                     gate.still_at[key] = now
                     gate.queues[key] = deque(maxlen=STILL_QUEUE_PACKETS)
                     gate.credit[key] = 0.0
@@ -656,8 +670,14 @@ class Adaptation(EventEmitter):
         if gate.still_ts:
             ts = read_timestamp(data)
             for key, still in list(gate.still_ts.items()):
-                if key not in gate.stills or still != ts:
-                    del gate.still_ts[key]  # the keyframe is complete (or the consumer gone)
+                if key in gate.stills and ts != still:
+                    tail = gate.still_tail.setdefault(key, ts)  # the frame after the keyframe
+                else:
+                    tail = ts
+                if key not in gate.stills or ts != tail:
+                    # the keyframe and the frame after it are out (or the consumer is gone)
+                    del gate.still_ts[key]
+                    gate.still_tail.pop(key, None)
                     continue
                 gate.queues[key].append(data)
             self._start_pacer()

@@ -220,3 +220,20 @@ def test_jitter_does_not_hold_an_underused_line() -> None:
     grown = est.update(50_000, 1.5)
     assert grown is not None
     assert grown > 300_000
+
+
+def test_reports_about_held_back_video_are_no_rate_signal() -> None:
+    est = DownlinkEstimator()
+    capped_low(est)
+    est.quiet_ssrcs = frozenset({6})
+    # the first report after a still counts the packets dropped before the pause: 80 %
+    est.on_rtcp(rr(6, 0.8, jitter=90 * 500), {5: 48000, 6: 90000}, 2.0)
+    est.on_rtcp(rr(5, 0.0), {5: 48000, 6: 90000}, 2.0)  # the audio came through
+    grown = est.update(150_000, 2.0)
+    assert grown is not None
+    assert grown > 70_000
+    # audio's own loss always counts
+    est.on_rtcp(rr(5, 0.5), {5: 48000, 6: 90000}, 4.0)
+    cut = est.update(150_000, 4.0)
+    assert cut is not None
+    assert cut < grown
