@@ -93,6 +93,10 @@ FAILED_RETURN_S = 10.0  # paused again within this of a return: the return faile
 STILL_INTERVAL_S = 6.0  # STILLS: one keyframe this often, at most
 STILLS_MIN_BPS = 48_000  # budget left for stills, else OFF
 STILL_RATE_BPS = 48_000  # a still is paced out at this rate, never sent as a burst
+# a still starts this many sequence numbers on: packets the line dropped before the pause
+# (a full queue) leave a hole that a receiver's jitter buffer waits on until the numbers move
+# past its capacity (aiortc's video buffer: 512) - a still alone would never be shown
+STILL_SEQ_SKIP = 600
 STILL_QUEUE_PACKETS = 200  # bounded: a still bigger than this is cut (the decoder then waits)
 PACE_S = 0.02
 REMB_EVERY_S = 1.0
@@ -664,7 +668,9 @@ class Adaptation(EventEmitter):
                     gate.still_at[key] = now
                     gate.queues[key] = deque(maxlen=STILL_QUEUE_PACKETS)
                     gate.credit[key] = 0.0
-                    consumer.stream.restart()
+                    stream = consumer.stream
+                    stream.restart()
+                    stream.last_seq = (stream.last_seq + STILL_SEQ_SKIP) & 0xFFFF
             if not gate.stills:
                 self._arm(producer, gate)
         if gate.still_ts:
