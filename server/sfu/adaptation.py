@@ -13,6 +13,10 @@ keeps flowing. Three parts, each small and testable on its own:
   holds; jitter over 60 ms also holds it - and capped by the subscriber's own REMB when it
   sends one (Chrome does; aiortc subscribers do not, since the SFU's packets carry no
   abs-send-time). No transport-wide CC: aiortc negotiates none (notes/aiortc-sfu-research.md, 1.5).
+  So that a capped line still gets still pictures (issue 16.2): while video is held back, a
+  clean report lifts an estimate below what audio and stills need to that figure (a probe,
+  with a doubling hold-off when it fails), reports about held-back video are ignored, and
+  jitter holds growth only while the SFU fills the line.
 * `decide()` (a pure function): given one subscriber's estimate, what its audio takes and
   what each of its video streams needs (the publisher's measured rate), which video streams
   it gets in full (`Mode.FULL`), as a still picture now and then (`Mode.STILLS`: one keyframe
