@@ -13,6 +13,10 @@ keeps flowing. Three parts, each small and testable on its own:
   holds; jitter over 60 ms also holds it - and capped by the subscriber's own REMB when it
   sends one (Chrome does; aiortc subscribers do not, since the SFU's packets carry no
   abs-send-time). No transport-wide CC: aiortc negotiates none (notes/aiortc-sfu-research.md, 1.5).
+  So that a capped line still gets still pictures (issue 16.2): while video is held back, a
+  clean report lifts an estimate below what audio and stills need to that figure (a probe,
+  with a doubling hold-off when it fails), reports about held-back video are ignored, and
+  jitter holds growth only while the SFU fills the line.
 * `decide()` (a pure function): given one subscriber's estimate, what its audio takes and
   what each of its video streams needs (the publisher's measured rate), which video streams
   it gets in full (`Mode.FULL`), as a still picture now and then (`Mode.STILLS`: one keyframe
@@ -93,6 +97,10 @@ FAILED_RETURN_S = 10.0  # paused again within this of a return: the return faile
 STILL_INTERVAL_S = 6.0  # STILLS: one keyframe this often, at most
 STILLS_MIN_BPS = 48_000  # budget left for stills, else OFF
 STILL_RATE_BPS = 48_000  # a still is paced out at this rate, never sent as a burst
+# a still starts this many sequence numbers on: packets the line dropped before the pause
+# (a full queue) leave a hole that a receiver's jitter buffer waits on until the numbers move
+# past its capacity (aiortc's video buffer: 512) - a still alone would never be shown
+STILL_SEQ_SKIP = 600
 STILL_QUEUE_PACKETS = 200  # bounded: a still bigger than this is cut (the decoder then waits)
 PACE_S = 0.02
 REMB_EVERY_S = 1.0
@@ -100,6 +108,9 @@ REMB_FRESH_S = 5.0
 RATE_SMOOTHING = 0.7  # weight of the previous rate in the moving average
 PACKET_OVERHEAD = 44  # SRTP tag 16 + UDP 8 + IPv4 20 bytes per packet, beyond the payload
 KEYFRAME_WAIT_S = 2.0  # a resume still waiting for its keyframe asks again after this
+PROBE_MARGIN = 1.02  # a stills probe lifts the estimate this much above what stills need
+PROBE_HOLD_BASE_S = 15.0  # a probe that failed (cut within FAILED_RETURN_S) waits this long ...
+PROBE_HOLD_MAX_S = 120.0  # ... doubling after each failure, up to this
 
 REASON_BANDWIDTH = "bandwidth"
 REASON_AUDIO_ONLY = "audio_only"
@@ -129,6 +140,15 @@ class DownlinkEstimator:
         self._updated: float | None = None
         self._recent: deque[float] = deque(maxlen=REPORT_TICKS)
         self._cut_at = -math.inf
+        # SSRCs of video held back from this subscriber (stills or off): their reports are no
+        # rate signal - the first after a still counts the packets the line dropped before
+        # the pause (the still continues the sequence numbers), and a keyframe paced out
+        # over seconds under one timestamp reads as jitter. Audio's reports still count.
+        self.quiet_ssrcs: frozenset[int] = frozenset()
+        self._underused = False  # the last report was judged while sending < UNDERUSED
+        self._probed_at = -math.inf  # when the estimate was last lifted to a stills floor
+        self._probe_hold_until = -math.inf
+        self._probe_hold_s = PROBE_HOLD_BASE_S
 
     def on_receiver_report(
         self, fraction_lost: float, jitter_ms: float, now: float, upstream: float = 0.0
@@ -159,7 +179,7 @@ class DownlinkEstimator:
         if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
             for block in packet.reports:
                 rate = clock_rates.get(block.ssrc)
-                if rate:
+                if rate and block.ssrc not in self.quiet_ssrcs:
                     self.on_receiver_report(
                         block.fraction_lost / 256, 1000 * block.jitter / rate, now, upstream
                     )
@@ -170,8 +190,15 @@ class DownlinkEstimator:
                 return
             self.on_remb(bitrate, now)
 
-    def update(self, sent_bps: float, now: float) -> float | None:
-        """Advance to `now` with what was sent since the last update; the new estimate."""
+    def update(self, sent_bps: float, now: float, floor_bps: float | None = None) -> float | None:
+        """Advance to `now` with what was sent since the last update; the new estimate.
+
+        `floor_bps`: what the subscriber's audio plus still pictures need (Adaptation passes
+        it while video is held back). The loss-based estimate can only grow from what is
+        sent, 8 %/s, so once video stops it under-reads a capped line for a long time; a
+        clean report below the floor lifts the estimate to it at once - a probe: the still
+        pictures then sent (paced, 48 kbit/s) are what tests the line. A probe answered by a
+        cut within FAILED_RETURN_S failed: the next waits 15 s, doubling up to 120 s."""
         self.sent_bps = sent_bps
         self._recent.append(sent_bps)
         # a report covers the last second or so: judge it against what was sent then
@@ -183,6 +210,7 @@ class DownlinkEstimator:
             self._updated = now
             self.loss = loss
             estimate = self.estimate_bps
+            self._underused = estimate is not None and basis < estimate * UNDERUSED
             if (
                 loss > LOSS_HIGH
                 and (estimate is None or basis >= estimate * UNDERUSED)
@@ -197,12 +225,39 @@ class DownlinkEstimator:
                 # the next report may still cover the overload just answered: one cut per
                 # report interval (GCC: at most one decrease per round trip)
                 self._cut_at = now
+                self._probe_failed(now)
             elif loss < LOSS_LOW and estimate is not None and not self._jittery():
                 grown = estimate * GROWTH_PER_S**dt
                 self.estimate_bps = None if grown > MAX_BPS else grown
+                self._probe(floor_bps, now)
         return self.current(now)
 
+    def _probe(self, floor_bps: float | None, now: float) -> None:
+        estimate = self.estimate_bps
+        if (
+            floor_bps is None
+            or estimate is None
+            or estimate >= floor_bps
+            or now < self._probe_hold_until
+        ):
+            return
+        self.estimate_bps = floor_bps
+        self._probed_at = now
+
+    def _probe_failed(self, now: float) -> None:
+        if now - self._probed_at >= FAILED_RETURN_S:
+            self._probe_hold_s = PROBE_HOLD_BASE_S
+            return
+        self._probe_hold_until = now + self._probe_hold_s
+        self._probe_hold_s = min(PROBE_HOLD_MAX_S, self._probe_hold_s * 2)
+        self._probed_at = -math.inf
+
     def _jittery(self) -> bool:
+        """Jitter holds growth only while the SFU fills the line: sending under half the
+        estimate, the jitter is the publishers' own (their lines, a loaded machine), not a
+        queue on this downlink."""
+        if self._underused:
+            return False
         return self.jitter_ms is not None and self.jitter_ms > JITTER_HIGH_MS
 
     def current(self, now: float) -> float | None:
@@ -222,6 +277,7 @@ class DownlinkEstimator:
             "jitter_ms": None if self.jitter_ms is None else round(self.jitter_ms, 1),
             "remb_kbps": None if self.remb_bps is None else round(self.remb_bps / 1000, 1),
             "sent_kbps": round(self.sent_bps / 1000, 1),
+            "probe_hold_s": round(max(0.0, self._probe_hold_until - now), 1),
         }
 
 
@@ -279,6 +335,15 @@ def decide(
     return modes
 
 
+def stills_floor(audio_bps: float, videos: Iterable[VideoState], audio_only: bool) -> float | None:
+    """The estimate a subscriber needs for its audio (measured, packet overhead included:
+    ~50 kbit/s per 32 kbit/s Opus stream) plus one stream of still pictures, when some of
+    its video is held back; None when nothing is (or it asked for audio only)."""
+    if audio_only or all(v.mode is Mode.FULL for v in videos):
+        return None
+    return (audio_bps + STILLS_MIN_BPS) / HEADROOM * PROBE_MARGIN
+
+
 def publisher_target(shares: Iterable[float]) -> float | None:
     """The bitrate to ask a publisher for: the least share a constrained subscriber can give
     its video, but not below FLOOR_BPS; None when no subscriber is constrained."""
@@ -321,6 +386,9 @@ class _Gate:
     waiting_since: float = 0.0
     stills: dict[str, Consumer] = field(default_factory=dict)
     still_ts: dict[str, int] = field(default_factory=dict)  # consumer id -> keyframe timestamp
+    # consumer id -> timestamp of the frame after the keyframe, sent with it: a receiver's
+    # jitter buffer (aiortc's) hands a frame to the decoder only when a later one arrives
+    still_tail: dict[str, int] = field(default_factory=dict)
     still_at: dict[str, float] = field(default_factory=dict)
     # a still's packets, waiting to be paced out (video only: audio never queues)
     queues: dict[str, deque[bytes]] = field(default_factory=dict)
@@ -473,9 +541,12 @@ class Adaptation(EventEmitter):
                 if c.kind == "audio" and not c.producer.paused:
                     audio += bps
             sub.audio_bps = audio
-            estimate = sub.estimator.update(sent, now) if measure else sub.estimator.current(now)
-            sub.estimate_bps = estimate
             videos = [c for c in consumers if c.kind == "video"]
+            floor = stills_floor(audio, sub.videos.values(), sub.audio_only)
+            estimate = (
+                sub.estimator.update(sent, now, floor) if measure else sub.estimator.current(now)
+            )
+            sub.estimate_bps = estimate
             for key in list(sub.videos):
                 if key not in {c.id for c in videos}:
                     del sub.videos[key]
@@ -493,6 +564,11 @@ class Adaptation(EventEmitter):
                     shares.setdefault(c.producer_id, []).append(share)
             for c in videos:
                 self._apply(sub, c, modes.get(c.id, Mode.FULL), now)
+            sub.estimator.quiet_ssrcs = frozenset(
+                c.stream.ssrc
+                for c in videos
+                if c.stream is not None and modes.get(c.id, Mode.FULL) is not Mode.FULL
+            )
         self._subscribers = {
             pid: s for pid, s in self._subscribers.items() if pid in router.peers or s.audio_only
         }
@@ -592,17 +668,26 @@ class Adaptation(EventEmitter):
                     and not gate.queues.get(key)  # the previous still is out
                 ):
                     gate.still_ts[key] = ts
+                    gate.still_tail.pop(key, None)
                     gate.still_at[key] = now
                     gate.queues[key] = deque(maxlen=STILL_QUEUE_PACKETS)
                     gate.credit[key] = 0.0
-                    consumer.stream.restart()
+                    stream = consumer.stream
+                    stream.restart()
+                    stream.last_seq = (stream.last_seq + STILL_SEQ_SKIP) & 0xFFFF
             if not gate.stills:
                 self._arm(producer, gate)
         if gate.still_ts:
             ts = read_timestamp(data)
             for key, still in list(gate.still_ts.items()):
-                if key not in gate.stills or still != ts:
-                    del gate.still_ts[key]  # the keyframe is complete (or the consumer gone)
+                if key in gate.stills and ts != still:
+                    tail = gate.still_tail.setdefault(key, ts)  # the frame after the keyframe
+                else:
+                    tail = ts
+                if key not in gate.stills or ts != tail:
+                    # the keyframe and the frame after it are out (or the consumer is gone)
+                    del gate.still_ts[key]
+                    gate.still_tail.pop(key, None)
                     continue
                 gate.queues[key].append(data)
             self._start_pacer()

@@ -261,14 +261,24 @@ async def test_loss_and_a_narrow_downlink(court: Court, lab: Lab) -> None:
         ) / 10
         worker = await court.server.app[MEDIA].pool.stats(0)
         figures["paused_video_streams"] = worker["paused_video_streams"]
-        downlink = worker["adaptation"][court.world.own.hearing_id]["downlinks"][ids["station"]]
+        downlinks = worker["adaptation"].get(court.world.own.hearing_id, {}).get("downlinks", {})
+        downlink = downlinks.get(ids["station"], {"absent_from": sorted(downlinks)})
         print("station downlink:", json.dumps(downlink))
         await asyncio.to_thread(line.cap_down, None)
         print("narrow downlink:", json.dumps(figures))
-        assert figures["audio_arrival_under_cap_settled"] >= 0.95
-        # "Some video" (still pictures) is recorded, not asserted: with two Opus streams on
-        # this 300 kbit/s line the estimate leaves stills little room, and they come in 0-4
-        # packets per 12 s here (docs/reliability.md states the gap).
+        state = {  # why, if it fails: each stream's mode, the estimate, loss, audio rate
+            "estimate_kbps": downlink.get("estimate_kbps"),
+            "audio_kbps": downlink.get("audio_kbps"),
+            "loss": downlink.get("loss"),
+            "probe_hold_s": downlink.get("probe_hold_s"),
+            "modes": {k: v["mode"] for k, v in downlink.get("video", {}).items()},
+            "figures": figures,
+        }
+        assert figures["audio_arrival_under_cap_settled"] >= 0.95, state
+        # some video: still pictures (a keyframe every >= 6 s) beside the audio - the
+        # estimate is lifted to what audio and stills need on a clean report (a probe)
+        assert figures["video_packets_under_cap"] > 0, state
+        assert figures["video_frames_under_cap"] >= 1, state
         assert figures["judge_fps_from_defendant_under_cap"] >= 20  # unharmed (30 fps sent)
 
         for percent in (5, 15):

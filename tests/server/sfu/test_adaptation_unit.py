@@ -13,12 +13,14 @@ from aiortc.rtp import (
 from server.sfu.adaptation import (
     FLOOR_BPS,
     HOLD_BASE_S,
+    PROBE_HOLD_BASE_S,
     DownlinkEstimator,
     Mode,
     VideoState,
     decide,
     is_vp8_keyframe_start,
     publisher_target,
+    stills_floor,
 )
 
 
@@ -151,3 +153,87 @@ def test_vp8_keyframe_detection() -> None:
     assert is_vp8_keyframe_start(vp8_packet(b"\x90\xe0\x80\x01\x00\x00", 0x00))
     assert not is_vp8_keyframe_start(vp8_packet(b"\x90\xe0\x80\x01\x00\x00", 0x01))
     assert not is_vp8_keyframe_start(b"\x80\x60")
+
+
+def capped_low(est: DownlinkEstimator) -> float:
+    """A cut to ~70 kbit/s, as a 300 kbit/s line leaves the estimate once video stops."""
+    est.on_rtcp(rr(5, 0.5), {5: 90000}, 0.0)
+    start = est.update(140_000, 0.0)
+    assert start == 70_000
+    return start
+
+
+def test_clean_report_lifts_a_low_estimate_to_the_stills_floor() -> None:
+    est = DownlinkEstimator()
+    capped_low(est)
+    floor = stills_floor(100_000, [VideoState(mode=Mode.OFF)], audio_only=False)
+    assert floor is not None
+    # audio (100) plus stills (48) within 85 % of the estimate
+    assert decide(floor, 100_000, {"a": VideoState(need_bps=500_000, mode=Mode.OFF)}, 0.0) == {
+        "a": Mode.STILLS
+    }
+    est.on_rtcp(rr(5, 0.0), {5: 90000}, 1.0)
+    assert est.update(100_000, 1.0, floor) == floor
+    # then it grows as usual from there
+    est.on_rtcp(rr(5, 0.0), {5: 90000}, 2.0)
+    grown = est.update(150_000, 2.0, floor)
+    assert grown is not None
+    assert 1.07 * floor < grown < 1.09 * floor
+
+
+def test_no_floor_while_all_video_is_full_or_audio_only() -> None:
+    assert stills_floor(100_000, [VideoState()], audio_only=False) is None
+    assert stills_floor(100_000, [VideoState(mode=Mode.STILLS)], audio_only=True) is None
+    assert stills_floor(100_000, [], audio_only=False) is None
+
+
+def test_failed_probe_waits_a_hold_off_that_doubles() -> None:
+    est = DownlinkEstimator()
+    capped_low(est)
+    floor = 180_000.0
+    est.on_rtcp(rr(5, 0.0), {5: 90000}, 2.0)
+    assert est.update(100_000, 2.0, floor) == floor
+    # the stills overran the line: a cut within 10 s of the probe
+    est.on_rtcp(rr(5, 0.3), {5: 90000}, 4.0)
+    cut = est.update(150_000, 4.0, floor)
+    assert cut is not None
+    assert cut < floor
+    est.on_rtcp(rr(5, 0.0), {5: 90000}, 5.0)
+    held = est.update(100_000, 5.0, floor)
+    assert held is not None
+    assert held < floor
+    assert est.dump(5.0)["probe_hold_s"] == PROBE_HOLD_BASE_S - 1.0
+    est.on_rtcp(rr(5, 0.0), {5: 90000}, 19.5)
+    assert est.update(100_000, 19.5, floor) == floor  # after 15 s: probe again
+    est.on_rtcp(rr(5, 0.3), {5: 90000}, 21.0)
+    est.update(150_000, 21.0, floor)
+    assert est.dump(21.0)["probe_hold_s"] == 2 * PROBE_HOLD_BASE_S
+
+
+def test_jitter_does_not_hold_an_underused_line() -> None:
+    est = DownlinkEstimator()
+    est.on_rtcp(rr(5, 0.5), {5: 90000}, 0.0)
+    est.update(600_000, 0.0)  # 300 kbit/s
+    for t in (0.5, 1.0):
+        est.update(50_000, t)  # video stopped: the recent sends fall out of the window
+    est.on_rtcp(rr(5, 0.0, jitter=90 * 100), {5: 90000}, 1.5)  # 100 ms: the publishers' own
+    grown = est.update(50_000, 1.5)
+    assert grown is not None
+    assert grown > 300_000
+
+
+def test_reports_about_held_back_video_are_no_rate_signal() -> None:
+    est = DownlinkEstimator()
+    capped_low(est)
+    est.quiet_ssrcs = frozenset({6})
+    # the first report after a still counts the packets dropped before the pause: 80 %
+    est.on_rtcp(rr(6, 0.8, jitter=90 * 500), {5: 48000, 6: 90000}, 2.0)
+    est.on_rtcp(rr(5, 0.0), {5: 48000, 6: 90000}, 2.0)  # the audio came through
+    grown = est.update(150_000, 2.0)
+    assert grown is not None
+    assert grown > 70_000
+    # audio's own loss always counts
+    est.on_rtcp(rr(5, 0.5), {5: 48000, 6: 90000}, 4.0)
+    cut = est.update(150_000, 4.0)
+    assert cut is not None
+    assert cut < grown
