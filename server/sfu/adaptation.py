@@ -680,16 +680,16 @@ class Adaptation(EventEmitter):
         if gate.still_ts:
             ts = read_timestamp(data)
             for key, still in list(gate.still_ts.items()):
-                if key in gate.stills and ts != still:
-                    tail = gate.still_tail.setdefault(key, ts)  # the frame after the keyframe
-                else:
-                    tail = ts
-                if key not in gate.stills or ts != tail:
-                    # the keyframe and the frame after it are out (or the consumer is gone)
-                    del gate.still_ts[key]
-                    gate.still_tail.pop(key, None)
+                if key in gate.stills and (ts == still or (ts - still) & 0xFFFFFFFF >= 1 << 31):
+                    if ts == still:
+                        gate.queues[key].append(data)
+                    continue  # an older packet (reordered from before the keyframe): not sent
+                if key in gate.stills and gate.still_tail.setdefault(key, ts) == ts:
+                    gate.queues[key].append(data)  # the frame after the keyframe
                     continue
-                gate.queues[key].append(data)
+                # the keyframe and the frame after it are out (or the consumer is gone)
+                del gate.still_ts[key]
+                gate.still_tail.pop(key, None)
             self._start_pacer()
 
     # --- pacing stills out ---------------------------------------------------------------------

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import struct
+from typing import Any
+
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RtcpPsfbPacket,
@@ -14,6 +17,8 @@ from server.sfu.adaptation import (
     FLOOR_BPS,
     HOLD_BASE_S,
     PROBE_HOLD_BASE_S,
+    STILL_SEQ_SKIP,
+    Adaptation,
     DownlinkEstimator,
     Mode,
     VideoState,
@@ -22,6 +27,7 @@ from server.sfu.adaptation import (
     publisher_target,
     stills_floor,
 )
+from server.sfu.forwarding import OutputStream, SendPath
 
 
 def rr(ssrc: int, fraction_lost: float, jitter: int = 0) -> RtcpRrPacket:
@@ -237,3 +243,62 @@ def test_reports_about_held_back_video_are_no_rate_signal() -> None:
     cut = est.update(150_000, 4.0)
     assert cut is not None
     assert cut < grown
+
+
+class _Producer:
+    def __init__(self, name: str) -> None:
+        self.id = name
+        self.gate: Any = None
+        self.paused = False
+
+
+class _Consumer:
+    def __init__(self, name: str, producer: _Producer) -> None:
+        self.id = name
+        self.producer = producer
+        self.closed = False
+        self.negotiated = self.transport_ready = True
+        self.stream = OutputStream(1111, 2222, SendPath())
+
+
+class _Routing:
+    def __init__(self) -> None:
+        self.peers: dict[Any, Any] = {}
+
+    def producers(self) -> list[Any]:
+        return []
+
+
+def vp8(seq: int, ts: int, *, start: bool, key: bool) -> bytes:
+    """An RTP packet with a VP8 payload descriptor (RFC 7741): S bit, then the frame header."""
+    descriptor = bytes([0x10 if start else 0x00])
+    frame = bytes([0x00 if key else 0x01]) + b"\x00" * 40
+    return struct.pack("!BBHII", 0x80, 96, seq, ts, 99) + descriptor + frame
+
+
+async def test_a_still_is_its_keyframe_and_the_next_frame_after_a_sequence_jump() -> None:
+    """A still starts at a keyframe, takes the frame after it too (aiortc hands a frame to
+    the decoder only when the next one starts), nothing older and nothing later, and begins
+    STILL_SEQ_SKIP sequence numbers on so that a receiver still waiting for packets lost
+    before the pause starts afresh."""
+    adaptation = Adaptation(_Routing())
+    producer = _Producer("p")
+    consumer = _Consumer("c", producer)
+    gate = adaptation._gate(producer)  # type: ignore[arg-type]
+    gate.stills["c"] = consumer  # type: ignore[assignment]
+    last = consumer.stream.last_seq
+    packets = [
+        vp8(10, 1000, start=True, key=False),  # a delta frame: no still starts on it
+        vp8(11, 2000, start=True, key=True),  # the keyframe, two packets
+        vp8(12, 2000, start=False, key=True),
+        vp8(9, 500, start=False, key=False),  # reordered from before: not sent
+        vp8(13, 3000, start=True, key=False),  # the frame after it
+        vp8(14, 3000, start=False, key=False),
+        vp8(15, 4000, start=True, key=False),  # a third frame: the still is complete
+    ]
+    for data in packets:
+        adaptation._on_packet(producer, gate, data, 100.0)  # type: ignore[arg-type]
+    assert [struct.unpack_from("!H", d, 2)[0] for d in gate.queues["c"]] == [11, 12, 13, 14]
+    assert consumer.stream.last_seq == (last + STILL_SEQ_SKIP) & 0xFFFF
+    assert gate.still_at["c"] == 100.0  # one still, begun now
+    adaptation.stop()
