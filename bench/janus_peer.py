@@ -13,7 +13,8 @@ CPU figures:
 * ours: the worker process's own `time.process_time()` over the window, as
   sfu_forwarding.py measures it (all threads);
 * Janus: utime + stime of the janus process from /proc/<pid>/stat over the window (all
-  threads). Our worker's /proc figure is reported too, as a check that both ways agree.
+  threads). Our worker's /proc figure is reported too (`proc_cpu_per_stream`), as a check
+  that both ways agree, and for both the kernel's share of it (`proc_kernel_share`).
 
 Janus runs with a private config (a temp dir): only the VideoRoom plugin and the HTTP
 transport (folders holding just those two libraries), no admin API, no STUN, no event
@@ -24,6 +25,8 @@ Needs root (network namespace) and Debian's `janus` package.
 
     .venv/bin/python bench/janus_peer.py --json                 # N = 25, 100, 200
     .venv/bin/python bench/janus_peer.py --smoke --json         # N = 5, a few seconds
+    # also Janus's default threading, and our worker on 127.0.0.1 (sfu_forwarding.py's link):
+    .venv/bin/python bench/janus_peer.py --janus-default --ours-loopback --json
 """
 
 from __future__ import annotations
@@ -35,11 +38,12 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,17 +117,22 @@ def namespace() -> Iterator[None]:
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def proc_cpu(pid: int) -> float:
-    """utime + stime of the whole process (all threads), in seconds."""
+def proc_times(pid: int) -> tuple[float, float]:
+    """(utime, stime) of the whole process (all threads), in seconds."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK  # fields 14 and 15 of proc(5)
+    return int(fields[11]) / _TICK, int(fields[12]) / _TICK  # fields 14 and 15 of proc(5)
+
+
+def proc_cpu(pid: int) -> float:
+    """utime + stime of the whole process (all threads), in seconds."""
+    return sum(proc_times(pid))
 
 
 # --- Janus: a private instance --------------------------------------------------------------
 
 
-def write_janus_config(folder: Path, event_loops: int | None) -> None:
+def write_janus_config(folder: Path, event_loops: int | None, port: int) -> None:
     """Config for an instance with only the VideoRoom plugin and the HTTP transport."""
     for kind, library in (("plugins", "videoroom"), ("transports", "http")):
         (folder / kind).mkdir()
@@ -151,7 +160,7 @@ def write_janus_config(folder: Path, event_loops: int | None) -> None:
     (folder / "janus.transport.http.jcfg").write_text(
         "general: {\n"
         '\tjson = "plain"\n\tbase_path = "/janus"\n\thttp = true\n'
-        f'\tport = {JANUS_PORT}\n\tip = "{SERVER_ADDR}"\n\thttps = false\n'
+        f'\tport = {port}\n\tip = "{SERVER_ADDR}"\n\thttps = false\n'
         "}\nadmin: {\n\tadmin_http = false\n\tadmin_https = false\n}\n"
     )
     (folder / "janus.plugin.videoroom.jcfg").write_text("general: {\n}\n")
@@ -160,10 +169,12 @@ def write_janus_config(folder: Path, event_loops: int | None) -> None:
 class Janus:
     """One Janus process in the namespace, and its HTTP API session."""
 
-    def __init__(self, process: asyncio.subprocess.Process, http: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, process: asyncio.subprocess.Process, http: aiohttp.ClientSession, port: int
+    ) -> None:
         self.process = process
         self.http = http
-        self.base = f"http://{SERVER_ADDR}:{JANUS_PORT}/janus"
+        self.base = f"http://{SERVER_ADDR}:{port}/janus"
         self.session = 0
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -255,12 +266,12 @@ class Janus:
 
 
 @contextlib.asynccontextmanager
-async def janus_instance(event_loops: int | None) -> AsyncIterator[Janus]:
+async def janus_instance(event_loops: int | None, port: int) -> AsyncIterator[Janus]:
     """Start Janus in the namespace with a private config; stop it on exit."""
     folder = Path(tempfile.mkdtemp(prefix="sc-janus-"))
     process = None
     try:
-        write_janus_config(folder, event_loops)
+        write_janus_config(folder, event_loops, port)
         process = await asyncio.create_subprocess_exec(
             *("ip", "netns", "exec", NAMESPACE, "janus"),
             *("-C", str(folder / "janus.jcfg"), "-F", str(folder), "-N", "-o"),
@@ -270,7 +281,7 @@ async def janus_instance(event_loops: int | None) -> AsyncIterator[Janus]:
             stderr=asyncio.subprocess.DEVNULL,
         )
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
-            janus = Janus(process, http)
+            janus = Janus(process, http, port)
             await _wait_for_api(janus, folder)
             yield janus
     finally:
@@ -293,8 +304,9 @@ async def _wait_for_api(janus: Janus, folder: Path) -> None:
             raise RuntimeError(f"janus exited {janus.process.returncode}: {log[-2000:]}")
         try:
             async with janus.http.get(f"{janus.base}/info") as response:
-                if response.status == 200:
-                    janus.info = await response.json(content_type=None)
+                info = await response.json(content_type=None)
+                if info.get("log-path") == str(folder / "janus.log"):  # this instance, not another
+                    janus.info = info
                     return
         except aiohttp.ClientError:
             pass
@@ -410,19 +422,22 @@ class JanusSession:
 
 async def _window(
     seconds: float,
-    cpu: Callable[[], Any],
+    cpu: Callable[[], Awaitable[float]],
+    pid: int,
     sends: SendTimes,
     delivered: Callable[[], int],
     subscribers: int,
 ) -> dict[str, Any]:
-    """CPU and delivery over one window; `cpu` returns (seconds, /proc seconds or None)."""
+    """CPU (`cpu()`, plus /proc of `pid` for the user/kernel split) and delivery over one
+    window, after a warm-up."""
     await asyncio.sleep(WARM_UP_S)
-    cpu0, proc0 = await cpu()
+    cpu0, (user0, sys0) = await cpu(), proc_times(pid)
     sent0, got0, t0 = sends.sent, delivered(), time.monotonic()
     load0 = os.getloadavg()[0]
     await asyncio.sleep(seconds)
-    cpu1, proc1 = await cpu()
+    cpu1, (user1, sys1) = await cpu(), proc_times(pid)
     sent1, got1, t1 = sends.sent, delivered(), time.monotonic()
+    proc = (user1 - user0) + (sys1 - sys0)
     wall = t1 - t0
     expected = (sent1 - sent0) * subscribers
     result = {
@@ -432,33 +447,36 @@ async def _window(
         "delivery_ratio": round((got1 - got0) / expected, 4) if expected else 0.0,
         "publisher_pps": round((sent1 - sent0) / wall, 1),
         "load_average_1m": [round(load0, 2), round(os.getloadavg()[0], 2)],
+        "proc_cpu_per_stream": proc / (subscribers * wall),
+        "proc_kernel_share": round((sys1 - sys0) / proc, 3) if proc else 0.0,
+        "threads": len(os.listdir(f"/proc/{pid}/task")),
     }
-    if proc0 is not None:
-        result["proc_cpu_per_stream"] = (proc1 - proc0) / (subscribers * wall)
     return result
 
 
 async def measure_ours(
-    clip: list[tuple[bytes, bool]], subscribers: int, seconds: float
+    clip: list[tuple[bytes, bool]], subscribers: int, seconds: float, *, loopback: bool = False
 ) -> dict[str, Any]:
-    """Our worker (in the namespace) forwarding to N counting subscribers."""
-    pool = WorkerPool(
-        1,
-        host_addresses=[SERVER_ADDR],
-        launch_prefix=("ip", "netns", "exec", NAMESPACE),
-    )
+    """Our worker forwarding to N counting subscribers: in the namespace across the veth pair
+    (as Janus), or with `loopback` on 127.0.0.1 as bench/sfu_forwarding.py runs it."""
+    if loopback:
+        aiortc_hooks.install_host_addresses(["127.0.0.1"])
+        pool = WorkerPool(1)
+    else:
+        aiortc_hooks.install_host_addresses([CLIENT_ADDR])
+        pool = WorkerPool(
+            1, host_addresses=[SERVER_ADDR], launch_prefix=("ip", "netns", "exec", NAMESPACE)
+        )
     await pool.start()
     session = PoolSession(pool, clip, speed=1.0)
     try:
         await session.start(subscribers, probe=False)
         pid = pool.workers[0].process.pid
 
-        async def cpu() -> tuple[float, float]:
-            return float((await pool.stats(0))["cpu"]), proc_cpu(pid)
+        async def cpu() -> float:
+            return float((await pool.stats(0))["cpu"])  # as sfu_forwarding.py measures it
 
-        result = await _window(seconds, cpu, session.sends, session.delivered, subscribers)
-        result["threads"] = len(os.listdir(f"/proc/{pid}/task"))
-        return result
+        return await _window(seconds, cpu, pid, session.sends, session.delivered, subscribers)
     finally:
         await session.close()
         await pool.close()
@@ -467,16 +485,15 @@ async def measure_ours(
 async def measure_janus(
     janus: Janus, clip: list[tuple[bytes, bool]], subscribers: int, seconds: float
 ) -> dict[str, Any]:
+    aiortc_hooks.install_host_addresses([CLIENT_ADDR])
     session = JanusSession(janus, clip)
     try:
         await session.start(subscribers)
 
-        async def cpu() -> tuple[float, None]:
-            return proc_cpu(janus.pid), None
+        async def cpu() -> float:
+            return proc_cpu(janus.pid)
 
-        result = await _window(seconds, cpu, session.sends, session.delivered, subscribers)
-        result["threads"] = len(os.listdir(f"/proc/{janus.pid}/task"))
-        return result
+        return await _window(seconds, cpu, janus.pid, session.sends, session.delivered, subscribers)
     finally:
         await session.close()
 
@@ -486,16 +503,17 @@ async def compare(
     seconds: float,
     *,
     janus_default: bool = False,
+    ours_loopback: bool = False,
     clip_seconds: float = 4.0,
     log: Callable[[str], None] = lambda message: None,
 ) -> dict[str, Any]:
     """Ours vs Janus VideoRoom (event_loops = cores; with `janus_default` also its default
-    one-thread-per-handle setting) at each N, alternating; needs root and `janus`."""
+    one-thread-per-handle setting) at each N, alternating; needs root and `janus`.
+    `ours_loopback` adds our worker on 127.0.0.1 (sfu_forwarding.py's link) for reference."""
     if os.geteuid() != 0:
         raise PermissionError("janus_peer needs root (network namespace)")
     if shutil.which("janus") is None:
         raise FileNotFoundError("janus is not installed (make venv installs Debian's janus)")
-    aiortc_hooks.install_host_addresses([CLIENT_ADDR])
     clip = encode_clip(clip_seconds, 640, 480, 1_000_000)
     clip_bits = sum(len(f) for f, _ in clip) * 8 / (len(clip) / FPS)
     cores = os.cpu_count() or 1
@@ -506,8 +524,8 @@ async def compare(
     with namespace():
         async with contextlib.AsyncExitStack() as stack:
             instances = {
-                name: await stack.enter_async_context(janus_instance(loops))
-                for name, loops in settings
+                name: await stack.enter_async_context(janus_instance(loops, JANUS_PORT + i))
+                for i, (name, loops) in enumerate(settings)
             }
             for n in ns:
                 row: dict[str, Any] = {"subscribers": n}
@@ -519,6 +537,9 @@ async def compare(
                     ratio = row[name]["cpu_per_stream"] / row["ours"]["cpu_per_stream"]
                     key = "janus_cpu_over_ours" if name == "janus" else f"{name}_cpu_over_ours"
                     row[key] = round(ratio, 3)
+                if ours_loopback:
+                    row["ours_loopback"] = await measure_ours(clip, n, seconds, loopback=True)
+                    log(_line("ours_loopback", n, row["ours_loopback"]))
                 rows.append(row)
             infos = {name: janus.info for name, janus in instances.items()}
     return {
@@ -556,6 +577,9 @@ def main() -> None:
     parser.add_argument(
         "--janus-default", action="store_true", help="also Janus's default thread-per-handle"
     )
+    parser.add_argument(
+        "--ours-loopback", action="store_true", help="also our worker on 127.0.0.1 (reference)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     ns = [5] if args.smoke else [int(n) for n in args.ns.split(",")]
@@ -564,15 +588,25 @@ def main() -> None:
     def log(message: str) -> None:
         print(message, file=sys.stderr if args.json else sys.stdout, flush=True)
 
-    result = uvloop.run(
-        compare(
+    async def run() -> dict[str, Any]:
+        # SIGTERM ends the run like Ctrl-C does: the finally blocks stop Janus and our worker
+        # and remove the namespace.
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        return await compare(
             ns,
             seconds,
             janus_default=args.janus_default,
+            ours_loopback=args.ours_loopback,
             clip_seconds=2.0 if args.smoke else 4.0,
             log=log,
         )
-    )
+
+    try:
+        result = uvloop.run(run())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        sys.exit(130)
     result["smoke"] = args.smoke
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
 
