@@ -276,6 +276,7 @@ async def janus_instance(event_loops: int | None, port: int) -> AsyncIterator[Ja
             *("ip", "netns", "exec", NAMESPACE, "janus"),
             *("-C", str(folder / "janus.jcfg"), "-F", str(folder), "-N", "-o"),
             *("-L", str(folder / "janus.log")),
+            cwd=folder,  # a core dump, if any, goes with the temp dir
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
