@@ -75,6 +75,7 @@ CLIENT_ADDR, SERVER_ADDR = "10.250.1.1", "10.250.1.2"
 JANUS_PORT = 8088
 JANUS_LIBS = Path("/usr/lib/x86_64-linux-gnu/janus")
 WARM_UP_S = 1.5  # keyframe requests, first RTCP (as sfu_forwarding.py)
+FULL_DELIVERY = (0.98, 1.02)  # sfu_forwarding.py's rule for a row that counts
 
 
 # --- the network namespace -----------------------------------------------------------------
@@ -127,6 +128,21 @@ def proc_times(pid: int) -> tuple[float, float]:
 def proc_cpu(pid: int) -> float:
     """utime + stime of the whole process (all threads), in seconds."""
     return sum(proc_times(pid))
+
+
+def drop_counters() -> dict[str, int]:
+    """Where packets can be lost between the SFU and the counting subscribers: the clients'
+    UDP receive buffers (root namespace; a load generator too slow to read), the veth towards
+    the clients, and the kernel's per-CPU input backlog (all namespaces)."""
+    udp = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines()]
+    header, values = [row for row in udp if row[0] == "Udp:"][:2]
+    veth = Path(f"/sys/class/net/{HOST_VETH}/statistics/rx_dropped")
+    softnet = Path("/proc/net/softnet_stat").read_text().split("\n")
+    return {
+        "udp_rcvbuf_errors": int(values[header.index("RcvbufErrors")]),
+        "veth_rx_dropped": int(veth.read_text()) if veth.exists() else 0,
+        "softnet_dropped": sum(int(line.split()[1], 16) for line in softnet if line.strip()),
+    }
 
 
 # --- Janus: a private instance --------------------------------------------------------------
@@ -434,7 +450,7 @@ async def _window(
     await asyncio.sleep(WARM_UP_S)
     cpu0, (user0, sys0) = await cpu(), proc_times(pid)
     sent0, got0, t0 = sends.sent, delivered(), time.monotonic()
-    load0 = os.getloadavg()[0]
+    load0, drops0 = os.getloadavg()[0], drop_counters()
     await asyncio.sleep(seconds)
     cpu1, (user1, sys1) = await cpu(), proc_times(pid)
     sent1, got1, t1 = sends.sent, delivered(), time.monotonic()
@@ -451,6 +467,7 @@ async def _window(
         "proc_cpu_per_stream": proc / (subscribers * wall),
         "proc_kernel_share": round((sys1 - sys0) / proc, 3) if proc else 0.0,
         "threads": len(os.listdir(f"/proc/{pid}/task")),
+        "drops": {key: value - drops0[key] for key, value in drop_counters().items()},
     }
     return result
 
@@ -538,6 +555,12 @@ async def compare(
                     ratio = row[name]["cpu_per_stream"] / row["ours"]["cpu_per_stream"]
                     key = "janus_cpu_over_ours" if name == "janus" else f"{name}_cpu_over_ours"
                     row[key] = round(ratio, 3)
+                # as sfu_forwarding.py: a row counts only if every subscriber got the stream
+                # (packets a starved load generator drops are cheaper to send)
+                row["valid"] = all(
+                    FULL_DELIVERY[0] <= row[name]["delivery_ratio"] <= FULL_DELIVERY[1]
+                    for name in ("ours", *instances)
+                )
                 if ours_loopback:
                     row["ours_loopback"] = await measure_ours(clip, n, seconds, loopback=True)
                     log(_line("ours_loopback", n, row["ours_loopback"]))

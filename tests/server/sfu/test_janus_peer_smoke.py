@@ -56,9 +56,12 @@ def test_janus_peer_smoke_json() -> None:
         assert 90 < figures["publisher_pps"] < 130, (sfu, figures)
         assert 0 < figures["cpu_per_stream"] < 0.2, (sfu, figures)  # CPU-s per stream-second
         assert figures["seconds"] >= 2.5
+        assert 0 <= figures["proc_kernel_share"] <= 1
+        assert set(figures["drops"]) == {"udp_rcvbuf_errors", "veth_rx_dropped", "softnet_dropped"}
     # our worker's own process_time() and its /proc utime+stime agree (same ruler as Janus's)
     ours = row["ours"]
     assert ours["proc_cpu_per_stream"] == pytest.approx(ours["cpu_per_stream"], rel=0.5, abs=2e-3)
+    assert isinstance(row["valid"], bool)
     ratio = row["janus_cpu_over_ours"]
     assert math.isfinite(ratio)
     assert ratio == pytest.approx(row["janus"]["cpu_per_stream"] / ours["cpu_per_stream"], rel=0.01)
