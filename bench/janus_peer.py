@@ -523,22 +523,55 @@ async def compare(
     janus_default: bool = False,
     ours_loopback: bool = False,
     clip_seconds: float = 4.0,
+    clip: list[tuple[bytes, bool]] | None = None,
     log: Callable[[str], None] = lambda message: None,
 ) -> dict[str, Any]:
     """Ours vs Janus VideoRoom (event_loops = cores; with `janus_default` also its default
     one-thread-per-handle setting) at each N, alternating; needs root and `janus`.
-    `ours_loopback` adds our worker on 127.0.0.1 (sfu_forwarding.py's link) for reference."""
+    `ours_loopback` adds our worker on 127.0.0.1 (sfu_forwarding.py's link) for reference.
+    `clip`: an `encode_clip()` result to reuse (else `clip_seconds` of it are encoded). On
+    return the process's ICE host addresses are 127.0.0.1 again, as sfu_forwarding.py sets."""
     if os.geteuid() != 0:
         raise PermissionError("janus_peer needs root (network namespace)")
     if shutil.which("janus") is None:
         raise FileNotFoundError("janus is not installed (make venv installs Debian's janus)")
-    clip = encode_clip(clip_seconds, 640, 480, 1_000_000)
+    if clip is None:
+        clip = encode_clip(clip_seconds, 640, 480, 1_000_000)
     clip_bits = sum(len(f) for f, _ in clip) * 8 / (len(clip) / FPS)
     cores = os.cpu_count() or 1
     settings: list[tuple[str, int | None]] = [("janus", cores)]
     if janus_default:
         settings.append(("janus_default", None))
     rows: list[dict[str, Any]] = []
+    try:
+        infos = await _alternate(clip, ns, seconds, settings, ours_loopback, rows, log)
+    finally:
+        aiortc_hooks.install_host_addresses(["127.0.0.1"])
+    return {
+        "peer": "janus",
+        "janus_version": _janus_version(),
+        "janus_event_loops": cores,
+        "janus_static_event_loops": {
+            name: janus_info.get("static-event-loops") for name, janus_info in infos.items()
+        },
+        "link": f"veth {HOST_VETH} {CLIENT_ADDR} <-> {NS_VETH} {SERVER_ADDR} (netns {NAMESPACE})",
+        "clip_mbps": round(clip_bits / 1e6, 3),
+        "window_seconds": seconds,
+        "cores": cores,
+        "by_n": rows,
+    }
+
+
+async def _alternate(
+    clip: list[tuple[bytes, bool]],
+    ns: list[int],
+    seconds: float,
+    settings: list[tuple[str, int | None]],
+    ours_loopback: bool,
+    rows: list[dict[str, Any]],
+    log: Callable[[str], None],
+) -> dict[str, dict[str, Any]]:
+    """The runs, appended to `rows` per N; returns each Janus instance's /info."""
     with namespace():
         async with contextlib.AsyncExitStack() as stack:
             instances = {
@@ -565,20 +598,7 @@ async def compare(
                     row["ours_loopback"] = await measure_ours(clip, n, seconds, loopback=True)
                     log(_line("ours_loopback", n, row["ours_loopback"]))
                 rows.append(row)
-            infos = {name: janus.info for name, janus in instances.items()}
-    return {
-        "peer": "janus",
-        "janus_version": _janus_version(),
-        "janus_event_loops": cores,
-        "janus_static_event_loops": {
-            name: janus_info.get("static-event-loops") for name, janus_info in infos.items()
-        },
-        "link": f"veth {HOST_VETH} {CLIENT_ADDR} <-> {NS_VETH} {SERVER_ADDR} (netns {NAMESPACE})",
-        "clip_mbps": round(clip_bits / 1e6, 3),
-        "window_seconds": seconds,
-        "cores": cores,
-        "by_n": rows,
-    }
+            return {name: janus.info for name, janus in instances.items()}
 
 
 def _line(name: str, n: int, r: dict[str, Any]) -> str:
