@@ -558,8 +558,23 @@ async def compare(
         "clip_mbps": round(clip_bits / 1e6, 3),
         "window_seconds": seconds,
         "cores": cores,
+        **summary(rows),
         "by_n": rows,
     }
+
+
+def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The headline per N, and issue 18.2's target (Janus >= 1.5x our CPU per stream at
+    N = 100 and 200, valid rows only; None when the run has neither N)."""
+    ratios = {str(r["subscribers"]): r["janus_cpu_over_ours"] for r in rows}
+    judged = [r for r in rows if r["subscribers"] in (100, 200)]
+    met = all(r["valid"] and r["janus_cpu_over_ours"] >= 1.5 for r in judged) if judged else None
+    result: dict[str, Any] = {"janus_cpu_over_ours": ratios, "target_janus_1_5x_ours_met": met}
+    if rows and "janus_default_cpu_over_ours" in rows[0]:
+        result["janus_default_cpu_over_ours"] = {
+            str(r["subscribers"]): r["janus_default_cpu_over_ours"] for r in rows
+        }
+    return result
 
 
 async def _alternate(

@@ -65,6 +65,8 @@ def test_janus_peer_smoke_json() -> None:
     ratio = row["janus_cpu_over_ours"]
     assert math.isfinite(ratio)
     assert ratio == pytest.approx(row["janus"]["cpu_per_stream"] / ours["cpu_per_stream"], rel=0.01)
+    assert result["janus_cpu_over_ours"] == {"5": ratio}
+    assert result["target_janus_1_5x_ours_met"] is None  # judged at N = 100 and 200 only
     # clean-up: no namespace, no veth, no Janus left behind
     namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert "scjsrv" not in namespaces
