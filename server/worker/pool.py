@@ -215,9 +215,14 @@ class WorkerPool(EventEmitter):
         *,
         host_addresses: Sequence[str] = ("127.0.0.1",),
         ice_servers: Sequence[dict[str, Any]] = (),
+        launch_prefix: Sequence[str] = (),
     ) -> None:
         super().__init__()
         self.size = size or os.cpu_count() or 1
+        # Prepended to the worker command line, e.g. ("ip", "netns", "exec", "ns") so that a
+        # benchmark runs the worker in a network namespace (bench/janus_peer.py); exec-style
+        # prefixes keep the worker's pid and pipes.
+        self._launch_prefix = list(launch_prefix)
         self._host_addresses = list(host_addresses)
         self._ice_servers = list(ice_servers)
         self.workers: list[Worker] = []
@@ -244,6 +249,7 @@ class WorkerPool(EventEmitter):
             {"host_addresses": self._host_addresses, "ice_servers": self._ice_servers}
         )
         process = await asyncio.create_subprocess_exec(
+            *self._launch_prefix,
             sys.executable,
             "-m",
             "server.worker.process",
