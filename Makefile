@@ -22,10 +22,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_RUN  += fonts-wqy-microhei
 DEB_TEST += poppler-utils
 
-# Janus (C WebRTC server, VideoRoom plugin): the peer SFU that bench/janus_peer.py measures ours
-# against (docs/benchmarks.md, issue 18.1). The bench starts its own instance with a private
-# config in a network namespace; on a systemd machine disable the package's own service.
-DEB_RUN  += janus
+# Janus (C WebRTC server, VideoRoom plugin): the peer SFU that bench/janus_peer.py (and its smoke
+# test in the suite) measures ours against (docs/benchmarks.md, issue 18.1). The bench starts its
+# own instance with a private config in a network namespace; on a systemd machine disable the
+# package's own service. Not needed to run a court.
+DEB_TEST += janus
 
 .PHONY: demo test lint typecheck pytest serve deb-run deb-test venv clean help
 
