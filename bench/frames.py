@@ -36,8 +36,8 @@ OPUS_FRAME_S = 0.02
 _RTPMAP = re.compile(r"^a=rtpmap:(\d+) ([A-Za-z0-9-]+)/", re.MULTILINE)
 
 
-def encode_opus(seconds: float) -> list[bytes]:
-    """A 440 Hz tone with a little noise, encoded once as 20 ms Opus packets (~32 kbit/s)."""
+def encode_opus(seconds: float, hz: float = 440.0) -> list[bytes]:
+    """A tone with a little noise, encoded once as 20 ms Opus packets (~32 kbit/s)."""
     codec = av.CodecContext.create("libopus", "w")
     codec.sample_rate = OPUS_CLOCK
     codec.layout = "stereo"
@@ -50,7 +50,7 @@ def encode_opus(seconds: float) -> list[bytes]:
     for i in range(int(seconds / OPUS_FRAME_S)):
         pcm = array.array("h")
         for n in range(i * samples, (i + 1) * samples):
-            value = int(8000 * math.sin(2 * math.pi * 440 * n / OPUS_CLOCK) + rng.gauss(0, 300))
+            value = int(8000 * math.sin(2 * math.pi * hz * n / OPUS_CLOCK) + rng.gauss(0, 300))
             pcm.extend((value, value))
         frame = av.AudioFrame(format="s16", layout="stereo", samples=samples)
         frame.planes[0].update(pcm.tobytes())
@@ -102,7 +102,8 @@ class FrameCounter:
         self.audio: dict[int, set[int]] = {}  # ssrc -> sequence numbers seen
         self.video: dict[int, set[int]] = {}  # ssrc -> timestamps of marker packets seen
         self.packets = 0  # RTP datagrams, repeats and RTX included (for comparison)
-        self._sdp: list[str] = []
+        self.pc: Any = None  # whose negotiated SDP names the payload types
+        self._learned = 0.0
 
     def learn(self, *sdps: str | None) -> None:
         """Payload types from the negotiated SDP (both directions use the SFU's numbers)."""
@@ -126,8 +127,9 @@ class FrameCounter:
         self.packets += 1
         pt = data[1] & 0x7F
         kind = self.kinds.get(pt)
-        if kind is None and self._sdp:
-            self.learn(*self._sdp)  # renegotiated since
+        if kind is None and self.pc is not None and time.monotonic() - self._learned > 0.2:
+            self._learned = time.monotonic()  # renegotiated since? (at most 5 times a second)
+            self.learn(self.pc.remoteDescription.sdp, self.pc.localDescription.sdp)
             kind = self.kinds.get(pt)
         ssrc = int.from_bytes(data[8:12], "big")
         if kind == "audio":
@@ -151,8 +153,8 @@ def is_rtp(data: bytes) -> bool:
 def count_frames(pc: Any, counter: FrameCounter) -> None:
     """Replace the peer connection's UDP receive path for RTP by `counter` (RTCP, STUN and DTLS
     still go to aiortc, so a publisher on the same connection keeps its feedback)."""
-    counter._sdp = [pc.remoteDescription.sdp, pc.localDescription.sdp]
-    counter.learn(*counter._sdp)
+    counter.pc = pc
+    counter.learn(pc.remoteDescription.sdp, pc.localDescription.sdp)
     connection = pc.getTransceivers()[0].receiver.transport.transport._connection
     for pair in connection._nominated.values():
         protocol = pair.protocol
@@ -165,8 +167,3 @@ def count_frames(pc: Any, counter: FrameCounter) -> None:
                 original(data, addr)
 
         protocol.datagram_received = datagram_received
-
-
-def refresh_sdp(pc: Any, counter: FrameCounter) -> None:
-    """After a renegotiation: the counter may meet new payload types."""
-    counter._sdp = [pc.remoteDescription.sdp, pc.localDescription.sdp]

@@ -255,7 +255,6 @@ class Participant:
         self.video = frames.VideoTrack(media.clip)
         self.audio = frames.OpusTrack(media.opus)
         self.counter = frames.FrameCounter()
-        self.counting = False
         self.connected = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
@@ -295,13 +294,10 @@ class Participant:
                     await self.signaling.send(
                         m.Answer(transaction=message.transaction, sdp=self.pc.localDescription.sdp)
                     )
-                    if self.counting:
-                        frames.refresh_sdp(self.pc, self.counter)
 
     def count(self) -> None:
         """Cut aiortc's RTP receive path (no decryption, no decoding) for the frame counter."""
         frames.count_frames(self.pc, self.counter)
-        self.counting = True
 
     def reset(self) -> None:
         self.counter.reset()
@@ -392,6 +388,11 @@ async def generator() -> None:
                 say({"hearings": [[p.report() for p in h] for h in hearings]})
     finally:
         for people in hearings:
+            # Close the hearing (its recording is sealed) so that the next step of the ramp
+            # does not carry this one's recorder.
+            with contextlib.suppress(Exception):
+                closing = m.SetHearingState(state=HearingState.CLOSED, reason="闭庭")
+                await asyncio.wait_for(people[0].signaling.request(closing), 30)
             for p in people:
                 await p.close()
 
