@@ -166,7 +166,7 @@ class MixHearing(sfu.PoolSession):
             self.videos.append(video)
             await self._join(pc)
             pcs.append(pc)
-        for i, pc in enumerate(pcs):
+            # Cut the receive path before media arrives (aiortc would decode it).
             await sfu.wait_until(lambda pc=pc: bool(pc.connectionState == "connected"), 30, "up")  # type: ignore[misc]
             counter = frames.FrameCounter()
             if probe and i == 1:

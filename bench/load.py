@@ -269,7 +269,11 @@ class Participant:
 
         @pc.on("connectionstatechange")
         def _state() -> None:
-            if pc.connectionState == "connected":
+            if pc.connectionState == "connected" and not self.connected.is_set():
+                # Cut the receive path before media arrives: aiortc would decode it, and its
+                # receiver reports from a busy generator would look like a bad line to the
+                # SFU's adaptation (which then pauses video).
+                self.count()
                 self.connected.set()
 
         pc.addTransceiver(self.audio, direction="sendrecv")
@@ -376,8 +380,6 @@ async def generator() -> None:
             hearings.append(await _hearing(config["base"], world, media))
         everyone = [p for h in hearings for p in h]
         await asyncio.wait_for(asyncio.gather(*(p.connected.wait() for p in everyone)), 120)
-        for p in everyone:
-            p.count()
         say({"ready": True})
         while line := (await reader.readline()).strip():
             if line == b"reset":
@@ -511,6 +513,7 @@ async def measure_hearings(
         await asyncio.wait_for(asyncio.gather(*(g.call(None) for g in generators)), 60 + 10 * n)
         await asyncio.sleep(3.0)  # renegotiations settle, keyframes flow
         await asyncio.gather(*(g.call("reset") for g in generators))
+        state0 = await server_metrics(server)
         cpu0, _ = server.usage()
         gen0 = [g.cpu() for g in generators]
         t0 = time.monotonic()
@@ -541,7 +544,9 @@ async def measure_hearings(
             "min_publisher_rate": round(min(rates), 3),
             "paused_video_streams": int(state["paused_video_streams"]),
             "recordings": int(state["recordings"]),
-            "recording_dropped_frames": int(state["recording_dropped_frames"]),
+            "recording_dropped_frames": int(
+                state["recording_dropped_frames"] - state0["recording_dropped_frames"]
+            ),
             "server_cpu_cores": round((cpu1 - cpu0) / elapsed, 3),
             "generator_cpu_cores": round(sum(gen_cores), 3),
             "generator_cpu_cores_max_proc": round(max(gen_cores), 3),
