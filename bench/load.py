@@ -515,6 +515,7 @@ async def measure_hearings(
         await asyncio.gather(*(g.call("reset") for g in generators))
         state0 = await server_metrics(server)
         cpu0, _ = server.usage()
+        main0 = _cpu_and_rss_one(server.pid)[0]
         gen0 = [g.cpu() for g in generators]
         t0 = time.monotonic()
         await asyncio.sleep(seconds)  # the measurement window
@@ -522,7 +523,7 @@ async def measure_hearings(
         elapsed = time.monotonic() - t0
         cpu1, rss = server.usage()
         gen_cores = [(g.cpu() - c) / elapsed for g, c in zip(generators, gen0, strict=True)]
-        main_rss = _cpu_and_rss_one(server.pid)[1]
+        main_cpu, main_rss = _cpu_and_rss_one(server.pid)
         state = await server_metrics(server)
         hearings = [h for r in reports for h in r["hearings"]]
         ratios: list[float] = []
@@ -548,6 +549,7 @@ async def measure_hearings(
                 state["recording_dropped_frames"] - state0["recording_dropped_frames"]
             ),
             "server_cpu_cores": round((cpu1 - cpu0) / elapsed, 3),
+            "server_main_cpu_cores": round((main_cpu - main0) / elapsed, 3),  # not the workers
             "generator_cpu_cores": round(sum(gen_cores), 3),
             "generator_cpu_cores_max_proc": round(max(gen_cores), 3),
             "server_rss_mb": round(rss, 1),
