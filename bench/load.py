@@ -460,6 +460,8 @@ async def server_metrics(server: Server) -> dict[str, float]:
         "shared_court_recordings": "recordings",
         "shared_court_worker_peers": "worker_peers",
         "shared_court_recording_dropped_frames_total": "recording_dropped_frames",
+        "shared_court_received_packets_total": "received_packets",
+        "shared_court_forwarded_packets_total": "forwarded_packets",
     }
     found = dict.fromkeys(wanted.values(), 0.0)
     async with aiohttp.ClientSession() as http, http.get(server.base + "/metrics") as resp:
@@ -548,6 +550,17 @@ async def measure_hearings(
             "recordings": int(state["recordings"]),
             "recording_dropped_frames": int(
                 state["recording_dropped_frames"] - state0["recording_dropped_frames"]
+            ),
+            # Where packets go missing: into the SFU, out of it, or on the way to subscribers
+            # (subscribers' RTP datagrams, retransmissions included).
+            "sfu_received_pps": round(
+                (state["received_packets"] - state0["received_packets"]) / elapsed, 1
+            ),
+            "sfu_forwarded_pps": round(
+                (state["forwarded_packets"] - state0["forwarded_packets"]) / elapsed, 1
+            ),
+            "subscribers_received_pps": round(
+                sum(p["packets"] for h in hearings for p in h) / elapsed, 1
             ),
             "server_cpu_cores": round((cpu1 - cpu0) / elapsed, 3),
             "server_main_cpu_cores": round((main_cpu - main0) / elapsed, 3),  # not the workers
