@@ -24,6 +24,7 @@ import fractions
 import math
 import random
 import re
+import socket
 import time
 from typing import Any
 
@@ -150,6 +151,13 @@ def is_rtp(data: bytes) -> bool:
     return len(data) > 1 and 128 <= data[0] < 192 and not 192 <= data[1] <= 223
 
 
+# A generator process shares the machine with the server and other generators, and is not
+# scheduled as promptly as a client on its own machine: with the default 208 KB a socket
+# overflows within a few hundred milliseconds of not being read, and the loss (the kernel's,
+# in the generator) would be charged to the server. The server's own sockets keep the default.
+RECEIVE_BUFFER = 4 << 20
+
+
 def count_frames(pc: Any, counter: FrameCounter) -> None:
     """Replace the peer connection's UDP receive path for RTP by `counter` (RTCP, STUN and DTLS
     still go to aiortc, so a publisher on the same connection keeps its feedback)."""
@@ -158,6 +166,9 @@ def count_frames(pc: Any, counter: FrameCounter) -> None:
     connection = pc.getTransceivers()[0].receiver.transport.transport._connection
     for pair in connection._nominated.values():
         protocol = pair.protocol
+        sock = protocol.transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
         original = protocol.datagram_received
 
         def datagram_received(data: bytes, addr: Any, original: Any = original) -> None:

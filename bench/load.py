@@ -128,6 +128,27 @@ def _cpu_and_rss_of(pids: list[int]) -> tuple[float, float]:
     return cpu, rss
 
 
+def _udp_drops(pids: list[int]) -> int:
+    """UDP datagrams the kernel dropped on these processes' sockets (receive buffer full),
+    from the `drops` column of /proc/net/udp and udp6, matched to the sockets' inodes."""
+    inodes: set[str] = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith("socket:["):
+                        inodes.add(target[8:-1])
+    drops = 0
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if len(fields) > 12 and fields[9] in inodes:
+                    drops += int(fields[12])
+    return drops
+
+
 @dataclass
 class Server:
     directory: Path
@@ -519,6 +540,8 @@ async def measure_hearings(
         state0 = await server_metrics(server)
         cpu0, _ = server.usage()
         main0 = _cpu_and_rss_one(server.pid)[0]
+        gen_pids = [g.process.pid for g in generators]
+        drops0 = (_udp_drops(_proc_tree(server.pid)), _udp_drops(gen_pids))
         gen0 = [g.cpu() for g in generators]
         t0 = time.monotonic()
         await asyncio.sleep(seconds)  # the measurement window
@@ -527,6 +550,7 @@ async def measure_hearings(
         cpu1, rss = server.usage()
         gen_cores = [(g.cpu() - c) / elapsed for g, c in zip(generators, gen0, strict=True)]
         main_cpu, main_rss = _cpu_and_rss_one(server.pid)
+        drops1 = (_udp_drops(_proc_tree(server.pid)), _udp_drops(gen_pids))
         state = await server_metrics(server)
         hearings = [h for r in reports for h in r["hearings"]]
         ratios: list[float] = []
@@ -562,6 +586,9 @@ async def measure_hearings(
             "subscribers_received_pps": round(
                 sum(p["packets"] for h in hearings for p in h) / elapsed, 1
             ),
+            # datagrams dropped by the kernel, receive buffer full (the process was not reading)
+            "udp_drops_server": drops1[0] - drops0[0],
+            "udp_drops_generators": drops1[1] - drops0[1],
             "server_cpu_cores": round((cpu1 - cpu0) / elapsed, 3),
             "server_main_cpu_cores": round((main_cpu - main0) / elapsed, 3),  # not the workers
             "generator_cpu_cores": round(sum(gen_cores), 3),
@@ -721,7 +748,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--hearings", default="2,4,6,8,10,14,20", help="the ramp of N")
+    parser.add_argument("--hearings", default="2,4,6,8,10,12,14,17,20", help="the ramp of N")
     parser.add_argument("--procs", type=int, default=0, help="generator processes (0: auto)")
     parser.add_argument("--hearings-per-proc", type=int, default=3, help="for --procs 0")
     parser.add_argument("--sessions", type=int, default=2000)
