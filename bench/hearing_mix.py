@@ -267,7 +267,7 @@ async def run_mix(
     smoke: bool = False,
     audio_subscribers: Sequence[int] = (100, 200),
     hearings: Sequence[int] = (2, 4, 6, 8, 11, 14, 17, 20),
-    seconds: float = 8.0,
+    seconds: float = 10.0,
     log: Callable[[str], None] = lambda text: None,
 ) -> dict[str, Any]:
     """Both measurements (module docstring); one JSON-ready dict."""
@@ -351,7 +351,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--hearings", default="2,4,6,8,11,14,17,20", help="the ramp of H")
     parser.add_argument("--audio", default="100,200", help="audio-only subscriber counts")
-    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
 
     def log(message: str) -> None:
