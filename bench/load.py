@@ -1,31 +1,41 @@
 """Load benchmark (issue 16.6): concurrent four-person hearings with recording on, and many
 concurrent signaling sessions, against the real server as an OS process.
 
-    .venv/bin/python bench/load.py --json              # ramp 5,10,15,20,25; 2000 sessions
-    .venv/bin/python bench/load.py --hearings 1,2 --sessions 200 --seconds 5 --json  # brief
-    .venv/bin/python bench/load.py --smoke --json      # seconds; what the tests run
+    .venv/bin/python bench/load.py --json              # ramp 2..20 to a miss; 2000 sessions
+    .venv/bin/python bench/load.py --hearings 2,4 --sessions 200 --seconds 5 --json  # brief
+    .venv/bin/python bench/load.py --smoke --json      # under a minute; what the tests run
 
-What it does:
+What it does (docs/reliability.md, "Load"):
 
-* starts `python -m server.cli serve` (its SFU workers: one per core) with recording keys, on
-  a seeded SQLite database holding one court per hearing (judge, clerk, station, plaintiff);
-* for each N of the ramp, N hearings: the judge opens and starts each (recording on), the clerk,
-  the station and the plaintiff (through identity and consent, admitted) join; each of the four
-  is a real aiortc peer connection publishing a pre-encoded VP8 clip (--size, --fps, --kbps)
-  and an Opus track, and receiving the three others. Received packets are counted at the UDP
-  socket (no decryption, no decoding: the load generator must stay cheap; bench/sfu_forwarding.py
-  does the same); sent packets are read from each publisher's RTCP statistics;
-* over --seconds, a hearing is "at full rate" when every subscriber received at least
-  --full-rate (default 95 %) of the packets its three publishers sent; `hearings_at_full_rate`
-  is the largest N of the ramp where all N were;
-* server CPU (main process and workers, from /proc) per participant-second at that N (share of
-  one core), and its resident memory growth over the idle server per participant;
+* starts `python -m server.cli serve` (its SFU workers: one per core) with recording keys
+  (`--no-recording`: recording disabled, to tell the recording's share), on a seeded SQLite
+  database holding one court per hearing (judge, clerk, station, plaintiff);
+* for each N of the ramp, N fresh hearings, spread over `--procs` generator processes (this
+  script with `--generator`; default one per `--hearings-per-proc` hearings, so that no
+  generator process is CPU-bound - each reports its CPU, and a publisher sending under its
+  frame rate shows a starved generator). In each hearing the judge opens and starts the
+  session (recording starts), the clerk, the station and the plaintiff (identity, consent,
+  admitted) join; each of the four is an aiortc peer connection publishing a pre-encoded VP8
+  clip (--size, --kbps, 30 fps) and pre-encoded Opus (no encoder runs), and receiving the
+  three others. Subscribers count frames from the RTP headers at the socket (bench/frames.py:
+  distinct Opus sequence numbers and VP8 frame timestamps per SSRC, RTX and repeats not
+  counted, no decryption or decoding);
+* over --seconds, a hearing is "at full rate" when each of its four subscribers received at
+  least --full-rate (default 95 %) of the frames of each of its six streams (three video,
+  three audio); `hearings_at_full_rate` is the largest N of the ramp where all N were (the
+  ramp ends at the first step that misses; --whole-ramp goes on). Beside
+  it the SFU's adaptation state from /metrics (`paused_video_streams`: video held back from a
+  subscriber would fail the delivery test anyway, and says why);
+* server CPU (main process and workers, from /proc) per participant at that N (share of one
+  core), the generators' own CPU, and memory: `rss_mb_per_participant` is the marginal
+  resident memory of server and workers per added participant between the two largest steps
+  run (the step before shares the workers' start-up and freed memory is reused);
 * then `--sessions` signaling WebSockets (one staff session, not joined) each send a heartbeat
   every --heartbeat-s seconds (as clients do) for --seconds; `ws_latency_ms_p99` is the 99th
   percentile of the heartbeat round trips.
 
 The load generator runs on the same machine and competes with the server for its cores; the
-JSON says the load average before the run, so a figure from a busy machine can be told apart.
+JSON says the load average before and after, and each step the generators' CPU.
 """
 
 from __future__ import annotations
@@ -34,7 +44,9 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
+import pickle
 import resource
 import signal
 import socket
@@ -42,22 +54,24 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import uvloop
 from aiortc import RTCSessionDescription
-from aiortc.mediastreams import AudioStreamTrack
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import frames
 import sfu_forwarding as sfu
 
 from recordings import keygen
 from server.clock import SystemClock
 from server.config import ENV_PREFIX, load_config
+from server.sfu import aiortc_hooks
 from server.storage.db import create_engine, create_sessionmaker, upgrade_async
 from signaling import messages as m
 from signaling.client import SignalingClient
@@ -95,10 +109,18 @@ def _proc_tree(root: int) -> list[int]:
 
 def _cpu_and_rss(root: int) -> tuple[float, float]:
     """CPU seconds and resident MB of a process and its descendants."""
+    return _cpu_and_rss_of(_proc_tree(root))
+
+
+def _cpu_and_rss_one(pid: int) -> tuple[float, float]:
+    return _cpu_and_rss_of([pid])
+
+
+def _cpu_and_rss_of(pids: list[int]) -> tuple[float, float]:
     tick = os.sysconf("SC_CLK_TCK")
     page = os.sysconf("SC_PAGE_SIZE")
     cpu = rss = 0.0
-    for pid in _proc_tree(root):
+    for pid in pids:
         with contextlib.suppress(OSError):
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             cpu += (int(fields[11]) + int(fields[12])) / tick
@@ -106,10 +128,32 @@ def _cpu_and_rss(root: int) -> tuple[float, float]:
     return cpu, rss
 
 
+def _udp_drops(pids: list[int]) -> int:
+    """UDP datagrams the kernel dropped on these processes' sockets (receive buffer full),
+    from the `drops` column of /proc/net/udp and udp6, matched to the sockets' inodes."""
+    inodes: set[str] = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith("socket:["):
+                        inodes.add(target[8:-1])
+    drops = 0
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if len(fields) > 12 and fields[9] in inodes:
+                    drops += int(fields[12])
+    return drops
+
+
 @dataclass
 class Server:
     directory: Path
     hearings: int
+    recording: bool = True
     port: int = field(default_factory=_free_port)
     process: asyncio.subprocess.Process | None = None
     worlds: list[CourtWorld] = field(default_factory=list)
@@ -136,6 +180,7 @@ login_ip_attempts_per_minute = 1000000
 max_sockets_per_address = 1000000
 messages_per_address_per_s = 1000000
 [recording]
+enabled = {"true" if self.recording else "false"}
 signing_key_file = {q(str(keys.signing_private))}
 archive_public_key_files = [{q(str(keys.archive_public))}]
 """
@@ -179,9 +224,13 @@ archive_public_key_files = [{q(str(keys.archive_public))}]
                 await asyncio.sleep(0.1)  # polling the server's readiness
         raise RuntimeError("the server did not start; see server.log")
 
-    def usage(self) -> tuple[float, float]:
+    @property
+    def pid(self) -> int:
         assert self.process is not None
-        return _cpu_and_rss(self.process.pid)
+        return self.process.pid
+
+    def usage(self) -> tuple[float, float]:
+        return _cpu_and_rss(self.pid)
 
     async def stop(self) -> None:
         if self.process is not None and self.process.returncode is None:
@@ -204,60 +253,53 @@ archive_public_key_files = [{q(str(keys.archive_public))}]
         return {c.key: c.value for c in jar}
 
 
-def count_rtp(pc: Any) -> sfu.Counter:
-    """Like `sfu.count_only`, but RTP only: RTCP (second byte 192-223, RFC 5761) is passed on
-    uncounted, so that received packets compare with the publishers' sent RTP."""
-    counter = sfu.Counter()
-    connection = pc.getTransceivers()[0].receiver.transport.transport._connection
-    for pair in connection._nominated.values():
-        protocol = pair.protocol
-        original = protocol.datagram_received
-
-        def datagram_received(data: bytes, addr: Any, original: Any = original) -> None:
-            if len(data) > 1 and 128 <= data[0] < 192 and not 192 <= data[1] <= 223:
-                counter.packets += 1
-            else:
-                original(data, addr)
-
-        protocol.datagram_received = datagram_received
-    return counter
+# --- one synthetic participant (in a generator process) --------------------------------------
 
 
-# --- one synthetic participant ---------------------------------------------------------------
+async def login(base: str, path: str, body: dict[str, str]) -> dict[str, str]:
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with (
+        aiohttp.ClientSession(cookie_jar=jar) as http,
+        http.post(base + path, json=body) as resp,
+    ):
+        if resp.status != 200:
+            raise RuntimeError(f"{path}: {resp.status} {await resp.text()}")
+    return {c.key: c.value for c in jar}
 
 
 class Participant:
-    """Signaling plus one aiortc peer connection publishing the clip and a tone; received
-    packets counted at the socket once connected (see the module docstring)."""
+    """Signaling plus one aiortc peer connection publishing the pre-encoded clip and Opus, and
+    counting the frames it receives at the socket (bench/frames.py)."""
 
-    def __init__(self, server: Server, cookies: dict[str, str], clip: Any, fps: int) -> None:
-        self.signaling = SignalingClient(
-            server.base.replace("http", "ws", 1) + "/ws", cookies=cookies
-        )
+    def __init__(self, base: str, cookies: dict[str, str], media: Media) -> None:
+        self.signaling = SignalingClient(base.replace("http", "ws", 1) + "/ws", cookies=cookies)
         self.pc = sfu.new_pc()
-        self.clip_track = sfu.ClipTrack(clip)
-        self.counter: sfu.Counter | None = None
+        self.video = frames.VideoTrack(media.clip)
+        self.audio = frames.OpusTrack(media.opus)
+        self.counter = frames.FrameCounter()
         self.connected = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
-        self.participant_id = ""
+        self._sent0 = (0, 0)
 
     async def join(self, hearing_id: str, kind: ClientKind = ClientKind.BROWSER) -> m.Welcome:
         await self.signaling.connect()
-        welcome = await self.signaling.join(hearing_id, client_kind=kind)
-        self.participant_id = welcome.participant_id
-        return welcome
+        return await self.signaling.join(hearing_id, client_kind=kind)
 
     async def publish(self) -> None:
         pc = self.pc
 
         @pc.on("connectionstatechange")
         def _state() -> None:
-            if pc.connectionState == "connected":
+            if pc.connectionState == "connected" and not self.connected.is_set():
+                # Cut the receive path before media arrives: aiortc would decode it, and its
+                # receiver reports from a busy generator would look like a bad line to the
+                # SFU's adaptation (which then pauses video).
+                self.count()
                 self.connected.set()
 
-        pc.addTransceiver(AudioStreamTrack(), direction="sendrecv")
-        pc.addTransceiver(self.clip_track, direction="sendrecv")
+        pc.addTransceiver(self.audio, direction="sendrecv")
+        pc.addTransceiver(self.video, direction="sendrecv")
         async with self._lock:
             await pc.setLocalDescription(await pc.createOffer())
             answer = await self.signaling.request(m.Offer(sdp=pc.localDescription.sdp))
@@ -280,19 +322,20 @@ class Participant:
                     )
 
     def count(self) -> None:
-        self.counter = count_rtp(self.pc)
+        """Cut aiortc's RTP receive path (no decryption, no decoding) for the frame counter."""
+        frames.count_frames(self.pc, self.counter)
 
-    @property
-    def received(self) -> int:
-        return self.counter.packets if self.counter is not None else 0
+    def reset(self) -> None:
+        self.counter.reset()
+        self._sent0 = (self.video.sent, self.audio.sent)
 
-    async def sent(self) -> int:
-        report = await self.pc.getStats()
-        return sum(
-            int(getattr(s, "packetsSent", 0) or 0)
-            for s in report.values()
-            if getattr(s, "type", "") == "outbound-rtp"
-        )
+    def report(self) -> dict[str, Any]:
+        return {
+            "sent_video": self.video.sent - self._sent0[0],
+            "sent_audio": self.audio.sent - self._sent0[1],
+            "frames": self.counter.frames(),
+            "packets": self.counter.packets,
+        }
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -303,24 +346,31 @@ class Participant:
             await self.pc.close()
 
 
-async def _hearing(server: Server, world: CourtWorld, clip: Any, fps: int) -> list[Participant]:
-    """The four of one hearing, in session and recorded."""
+@dataclass
+class Media:
+    clip: list[tuple[bytes, bool]]
+    opus: list[bytes]
+
+
+async def _hearing(base: str, world: dict[str, Any], media: Media) -> list[Participant]:
+    """The four of one hearing, in session (and recorded, when the server records)."""
 
     def staff(role: str) -> dict[str, str]:
-        return {"username": world.users[role], "password": PASSWORD}
+        return {"username": world["users"][role], "password": PASSWORD}
 
-    station_body = {"station_id": world.station_id, "key": world.station_key}
-    judge = Participant(server, await server.login("/api/auth/login", staff("judge")), clip, fps)
-    clerk = Participant(server, await server.login("/api/auth/login", staff("clerk")), clip, fps)
-    station = Participant(server, await server.login("/api/auth/station", station_body), clip, fps)
-    redeem = {"token": world.plaintiff_token}
-    party = Participant(server, await server.login("/api/invitations/redeem", redeem), clip, fps)
-    await judge.join(world.hearing_id)
+    station_body = {"station_id": world["station_id"], "key": world["station_key"]}
+    redeem = {"token": world["plaintiff_token"]}
+    judge = Participant(base, await login(base, "/api/auth/login", staff("judge")), media)
+    clerk = Participant(base, await login(base, "/api/auth/login", staff("clerk")), media)
+    station = Participant(base, await login(base, "/api/auth/station", station_body), media)
+    party = Participant(base, await login(base, "/api/invitations/redeem", redeem), media)
+    hearing = world["hearing_id"]
+    await judge.join(hearing)
     await judge.signaling.request(m.SetHearingState(state=HearingState.OPENED, reason="候庭"))
     await judge.signaling.request(m.SetHearingState(state=HearingState.IN_SESSION, reason="开庭"))
-    await clerk.join(world.hearing_id)
-    await station.join(world.hearing_id, ClientKind.STATION)
-    await party.join(world.hearing_id)
+    await clerk.join(hearing)
+    await station.join(hearing, ClientKind.STATION)
+    await party.join(hearing)
     await party.signaling.request(m.ConfirmIdentity(name="PLAINTIFF", id_digits="1234"))
     await party.signaling.request(m.Consent(accepted_rules=CONSENTS))
     await judge.signaling.request(m.Admit(all=True))
@@ -330,59 +380,226 @@ async def _hearing(server: Server, world: CourtWorld, clip: Any, fps: int) -> li
     return people
 
 
+async def generator() -> None:
+    """Generator process: runs some hearings' participants. Its configuration is the first
+    line on stdin, then commands, one JSON line per answer on stdout ("ready" once connected,
+    "reset" -> {}, "report" -> the counts); EOF ends it."""
+    aiortc_hooks.install_host_addresses(["127.0.0.1"])
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 24)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    config = json.loads(await reader.readline())
+    media_file = Path(config["media"])
+    media = Media(**pickle.loads(await asyncio.to_thread(media_file.read_bytes)))  # noqa: S301
+
+    def say(message: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(message) + "\n")
+        sys.stdout.flush()
+
+    hearings: list[list[Participant]] = []
+    try:
+        for world in config["worlds"]:
+            hearings.append(await _hearing(config["base"], world, media))
+        everyone = [p for h in hearings for p in h]
+        await asyncio.wait_for(asyncio.gather(*(p.connected.wait() for p in everyone)), 120)
+        say({"ready": True})
+        while line := (await reader.readline()).strip():
+            if line == b"reset":
+                for p in everyone:
+                    p.reset()
+                say({})
+            elif line == b"report":
+                say({"hearings": [[p.report() for p in h] for h in hearings]})
+    finally:
+        for people in hearings:
+            # Close the hearing (its recording is sealed) so that the next step of the ramp
+            # does not carry this one's recorder.
+            with contextlib.suppress(Exception):
+                closing = m.SetHearingState(state=HearingState.CLOSED, reason="闭庭")
+                await asyncio.wait_for(people[0].signaling.request(closing), 30)
+            for p in people:
+                await p.close()
+
+
+class Generator:
+    """The driver's end of one generator process."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls, config: dict[str, Any], log: Path) -> Generator:
+        with log.open("ab") as err:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                __file__,
+                "--generator",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=err,
+                cwd=ROOT,
+                limit=1 << 24,
+            )
+        assert process.stdin is not None
+        process.stdin.write(json.dumps(config).encode() + b"\n")
+        await process.stdin.drain()
+        return cls(process)
+
+    async def call(self, command: str | None) -> dict[str, Any]:
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None
+        assert stdout is not None
+        if command is not None:
+            stdin.write(command.encode() + b"\n")
+            await stdin.drain()
+        line = await stdout.readline()
+        if not line:
+            raise RuntimeError("a generator process ended; see generators.log")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def cpu(self) -> float:
+        return _cpu_and_rss(self.process.pid)[0]
+
+    async def stop(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), 30)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+
+
 # --- the measurements ----------------------------------------------------------------------------
+
+
+async def server_metrics(server: Server) -> dict[str, float]:
+    """Sums over the workers of a few /metrics series (loopback may read them)."""
+    wanted = {
+        "shared_court_paused_video_streams": "paused_video_streams",
+        "shared_court_recordings": "recordings",
+        "shared_court_worker_peers": "worker_peers",
+        "shared_court_recording_dropped_frames_total": "recording_dropped_frames",
+        "shared_court_received_packets_total": "received_packets",
+        "shared_court_forwarded_packets_total": "forwarded_packets",
+    }
+    found = dict.fromkeys(wanted.values(), 0.0)
+    async with aiohttp.ClientSession() as http, http.get(server.base + "/metrics") as resp:
+        text = await resp.text()
+    for line in text.splitlines():
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name in wanted:
+            found[wanted[name]] += float(line.rsplit(" ", 1)[1])
+    return found
+
+
+def _delivery(people: list[dict[str, Any]]) -> tuple[list[float], list[float]]:
+    """Per subscriber, the worst of its six streams (3 video, 3 audio) as received / sent frames;
+    a stream missing counts 0. Also each publisher's video rate over nominal (filled later)."""
+    ratios = []
+    for j, me in enumerate(people):
+        others = [p for i, p in enumerate(people) if i != j]
+        worst = 1e9
+        for kind in ("video", "audio"):
+            sent = sorted((p[f"sent_{kind}"] for p in others), reverse=True)
+            got = me["frames"][kind][:3] + [0] * (3 - len(me["frames"][kind][:3]))
+            # streams are matched largest to largest: SSRCs are the SFU's, not the publisher's
+            worst = min(worst, *(g / s if s else 0.0 for g, s in zip(got, sent, strict=True)))
+        ratios.append(worst)
+    return ratios, [p["sent_video"] for p in people]
+
+
+def _split(worlds: list[dict[str, Any]], procs: int) -> list[list[dict[str, Any]]]:
+    parts: list[list[dict[str, Any]]] = [[] for _ in range(min(procs, len(worlds)))]
+    for i, world in enumerate(worlds):
+        parts[i % len(parts)].append(world)
+    return parts
 
 
 async def measure_hearings(
     server: Server,
-    worlds: list[CourtWorld],
-    clip: Any,
-    fps: int,
+    worlds: list[dict[str, Any]],
+    media_file: Path,
+    procs: int,
     seconds: float,
     full_rate: float,
 ) -> dict[str, Any]:
     n = len(worlds)
-    hearings: list[list[Participant]] = []
+    log = server.directory / "generators.log"
+    parts = _split(worlds, procs)
+    generators: list[Generator] = []
     try:
-        for world in worlds:
-            hearings.append(await _hearing(server, world, clip, fps))
-        everyone = [p for h in hearings for p in h]
-        await asyncio.wait_for(asyncio.gather(*(p.connected.wait() for p in everyone)), 60)
+        for part in parts:
+            config = {"base": server.base, "worlds": part, "media": str(media_file)}
+            generators.append(await Generator.start(config, log))
+        # Hearings join in every generator at once; "ready" once each process's are connected.
+        await asyncio.wait_for(asyncio.gather(*(g.call(None) for g in generators)), 60 + 10 * n)
         await asyncio.sleep(3.0)  # renegotiations settle, keyframes flow
-        for p in everyone:
-            p.count()
-        sent0 = [[await p.sent() for p in h] for h in hearings]
-        recv0 = [[p.received for p in h] for h in hearings]
+        await asyncio.gather(*(g.call("reset") for g in generators))
+        state0 = await server_metrics(server)
         cpu0, _ = server.usage()
+        main0 = _cpu_and_rss_one(server.pid)[0]
+        gen_pids = [g.process.pid for g in generators]
+        drops0 = (_udp_drops(_proc_tree(server.pid)), _udp_drops(gen_pids))
+        gen0 = [g.cpu() for g in generators]
         t0 = time.monotonic()
         await asyncio.sleep(seconds)  # the measurement window
+        reports = await asyncio.gather(*(g.call("report") for g in generators))
         elapsed = time.monotonic() - t0
         cpu1, rss = server.usage()
-        sent1 = [[await p.sent() for p in h] for h in hearings]
-        recv1 = [[p.received for p in h] for h in hearings]
-        ratios = []
-        detail = []
-        for h in range(len(hearings)):
-            sent = [sent1[h][i] - sent0[h][i] for i in range(4)]
-            for j in range(4):
-                expected = sum(sent) - sent[j]
-                got = recv1[h][j] - recv0[h][j]
-                ratios.append(got / expected if expected else 0.0)
-            detail.append({"sent": sent, "received": [recv1[h][j] - recv0[h][j] for j in range(4)]})
+        gen_cores = [(g.cpu() - c) / elapsed for g, c in zip(generators, gen0, strict=True)]
+        main_cpu, main_rss = _cpu_and_rss_one(server.pid)
+        drops1 = (_udp_drops(_proc_tree(server.pid)), _udp_drops(gen_pids))
+        state = await server_metrics(server)
+        hearings = [h for r in reports for h in r["hearings"]]
+        ratios: list[float] = []
+        rates: list[float] = []
+        at_full = 0
+        for people in hearings:
+            worst, sent_video = _delivery(people)
+            ratios.extend(worst)
+            rates.extend(s / (sfu.FPS * elapsed) for s in sent_video)
+            at_full += min(worst) >= full_rate
         return {
             "hearings": n,
             "participants": 4 * n,
+            "generator_procs": len(generators),
+            "hearings_full_rate": at_full,
+            "full_rate": at_full == n,
             "min_delivery": round(min(ratios), 3),
             "median_delivery": round(statistics.median(ratios), 3),
-            "full_rate": min(ratios) >= full_rate,
+            "min_publisher_rate": round(min(rates), 3),
+            "paused_video_streams": int(state["paused_video_streams"]),
+            "recordings": int(state["recordings"]),
+            "recording_dropped_frames": int(
+                state["recording_dropped_frames"] - state0["recording_dropped_frames"]
+            ),
+            # Where packets go missing: into the SFU, out of it, or on the way to subscribers
+            # (subscribers' RTP datagrams, retransmissions included).
+            "sfu_received_pps": round(
+                (state["received_packets"] - state0["received_packets"]) / elapsed, 1
+            ),
+            "sfu_forwarded_pps": round(
+                (state["forwarded_packets"] - state0["forwarded_packets"]) / elapsed, 1
+            ),
+            "subscribers_received_pps": round(
+                sum(p["packets"] for h in hearings for p in h) / elapsed, 1
+            ),
+            # datagrams dropped by the kernel, receive buffer full (the process was not reading)
+            "udp_drops_server": drops1[0] - drops0[0],
+            "udp_drops_generators": drops1[1] - drops0[1],
             "server_cpu_cores": round((cpu1 - cpu0) / elapsed, 3),
+            "server_main_cpu_cores": round((main_cpu - main0) / elapsed, 3),  # not the workers
+            "generator_cpu_cores": round(sum(gen_cores), 3),
+            "generator_cpu_cores_max_proc": round(max(gen_cores), 3),
             "server_rss_mb": round(rss, 1),
-            "first_hearing": detail[0],
+            "server_main_rss_mb": round(main_rss, 1),
+            "first_hearing": hearings[0],
         }
     finally:
-        for people in hearings:
-            for p in people:
-                await p.close()
+        for g in generators:
+            await g.stop()
 
 
 async def measure_sessions(
@@ -449,58 +666,80 @@ async def measure_sessions(
     }
 
 
-def _rss_per(best: dict[str, Any], first: dict[str, Any], idle_rss: float) -> float:
-    """Resident MB per participant: marginal between the first step and `best` when they
-    differ (the SFU workers start with the first hearing, so their own start-up memory is not
-    anyone's); else over the idle server (then it includes the workers' start-up)."""
-    if best["participants"] > first["participants"]:
-        grown = float(best["server_rss_mb"]) - float(first["server_rss_mb"])
-        return round(grown / (int(best["participants"]) - int(first["participants"])), 2)
-    return _per(best, "server_rss_mb", idle_rss, 2)
+def _rss_per(steps: list[dict[str, Any]]) -> float | None:
+    """Marginal resident MB per added participant between the two largest steps run."""
+    if len(steps) < 2:
+        return None
+    a, b = steps[-2], steps[-1]
+    grown = float(b["server_rss_mb"]) - float(a["server_rss_mb"])
+    return round(grown / (int(b["participants"]) - int(a["participants"])), 2)
 
 
-def _per(step: dict[str, Any], key: str, base: float, digits: int) -> float:
-    return round((float(step[key]) - base) / int(step["participants"]), digits)
+async def write_media(directory: Path, size: str, kbps: int) -> Path:
+    """Encode the VP8 clip and the Opus clip once, for every generator process to replay."""
+    width, height = (int(x) for x in size.split("x"))
+    clip = await asyncio.to_thread(sfu.encode_clip, 4.0, width, height, kbps * 1000)
+    opus = await asyncio.to_thread(frames.encode_opus, 4.0)
+    path = directory / "media.pickle"
+    await asyncio.to_thread(path.write_bytes, pickle.dumps({"clip": clip, "opus": opus}))
+    return path
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     load_before = list(os.getloadavg())
     ramp = [int(x) for x in args.hearings.split(",")]
-    width, height = (int(x) for x in args.size.split("x"))
-    clip = await asyncio.to_thread(sfu.encode_clip, 4.0, width, height, args.kbps * 1000)
     with tempfile.TemporaryDirectory(prefix="sc-load-") as tmp:
-        server = Server(Path(tmp), sum(ramp))  # fresh hearings for every step
+        media_file = await write_media(Path(tmp), args.size, args.kbps)
+        server = Server(Path(tmp), sum(ramp), recording=not args.no_recording)
         await server.prepare()
         await server.start()
         try:
             await asyncio.sleep(1.0)
             _, idle_rss = server.usage()
             steps = []
-            for i in range(len(ramp)):
-                worlds = server.worlds[sum(ramp[:i]) : sum(ramp[: i + 1])]
+            for i, n in enumerate(ramp):
+                worlds = [asdict(w) for w in server.worlds[sum(ramp[:i]) : sum(ramp[: i + 1])]]
+                procs = args.procs or math.ceil(n / args.hearings_per_proc)
                 step = await measure_hearings(
-                    server, worlds, clip, sfu.FPS, args.seconds, args.full_rate
+                    server, worlds, media_file, procs, args.seconds, args.full_rate
                 )
-                print(json.dumps(step), file=sys.stderr)
+                print(
+                    json.dumps({k: v for k, v in step.items() if k != "first_hearing"}),
+                    file=sys.stderr,
+                    flush=True,
+                )
                 steps.append(step)
+                if not step["full_rate"] and not args.whole_ramp:
+                    break
             at_full = [s for s in steps if s["full_rate"]]
             best = max(at_full, key=lambda s: s["hearings"]) if at_full else None
-            sessions = await measure_sessions(server, args.sessions, args.heartbeat_s, args.seconds)
+            sessions: dict[str, Any] = {"ws_sessions": 0, "ws_latency_ms_p99": None}
+            if args.sessions:
+                sessions = await measure_sessions(
+                    server, args.sessions, args.heartbeat_s, args.seconds
+                )
         finally:
             await server.stop()
     return {
         "load_average_before": load_before,
         "load_average_after": list(os.getloadavg()),
         "cores": os.cpu_count(),
-        "clip": f"{args.size} {sfu.FPS} fps {args.kbps} kbit/s VP8 + Opus",
+        "clip": f"{args.size} {sfu.FPS} fps {args.kbps} kbit/s VP8 + Opus 20 ms",
+        "recording": not args.no_recording,
         "seconds": args.seconds,
         "hearings_at_full_rate": best["hearings"] if best else 0,
-        "cpu_per_participant": _per(best, "server_cpu_cores", 0.0, 4) if best else None,
-        "rss_mb_per_participant": round(
-            (best["server_rss_mb"] - idle_rss) / best["participants"], 2
+        "cpu_per_participant": round(best["server_cpu_cores"] / best["participants"], 4)
+        if best
+        else None,
+        "generator_cpu_per_participant": round(
+            best["generator_cpu_cores"] / best["participants"], 4
         )
         if best
         else None,
+        "rss_mb_per_participant": _rss_per(steps),
+        "rss_mb_per_participant_over_idle": round(
+            (steps[-1]["server_rss_mb"] - idle_rss) / steps[-1]["participants"], 2
+        ),
         "idle_server_rss_mb": round(idle_rss, 1),
         "steps": steps,
         **sessions,
@@ -509,22 +748,30 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--hearings", default="5,10,15,20,25", help="the ramp of N")
+    parser.add_argument("--hearings", default="2,4,6,8,10,12,14,17,20", help="the ramp of N")
+    parser.add_argument("--procs", type=int, default=0, help="generator processes (0: auto)")
+    parser.add_argument("--hearings-per-proc", type=int, default=3, help="for --procs 0")
     parser.add_argument("--sessions", type=int, default=2000)
     parser.add_argument("--heartbeat-s", type=float, default=10.0)
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--size", default="640x480")
     parser.add_argument("--kbps", type=int, default=500)
     parser.add_argument("--full-rate", type=float, default=0.95)
-    parser.add_argument("--smoke", action="store_true", help="1 hearing, 50 sessions, 3 s")
+    parser.add_argument("--no-recording", action="store_true", help="recording disabled")
+    parser.add_argument("--whole-ramp", action="store_true", help="go on after a step missed")
+    parser.add_argument("--smoke", action="store_true", help="1 then 2 hearings, 50 sessions")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--generator", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.generator:
+        uvloop.run(generator())
+        return
     if args.smoke:
-        args.hearings, args.sessions, args.seconds, args.heartbeat_s = "1", 50, 3.0, 1.0
-        args.size, args.kbps = "320x240", 200
+        args.hearings, args.sessions, args.seconds, args.heartbeat_s = "1,2", 50, 4.0, 1.0
+        args.size, args.kbps, args.hearings_per_proc = "320x240", 200, 1  # 2 generators
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 2000 sockets need the room
-    result = asyncio.run(run(args))
+    result = uvloop.run(run(args))
     if args.json:
         print(json.dumps(result))
     else:

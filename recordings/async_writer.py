@@ -32,7 +32,9 @@ class AsyncRecordingWriter:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recording")
         self._slots = asyncio.Semaphore(max_pending)
         self._max = max_pending
-        self._pending = 0
+        self._pending = 0  # calls through run(), changed on the loop only
+        self._offered = 0  # frames offered (loop thread)
+        self._written = 0  # frames done with (writer thread)
         self.dropped_frames = 0
 
     @property
@@ -76,19 +78,25 @@ class AsyncRecordingWriter:
         a dropped frame) when the queue is full. Failures are logged."""
         # Audio may use the whole queue, video only up to 3/4 of it.
         limit = self._max if audio else (self._max * 3) // 4
-        if self._pending >= limit:
+        if self._pending + self._offered - self._written >= limit:
             self.dropped_frames += 1
             return False
-        self._pending += 1
-        fut = asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-
-        def done(f: asyncio.Future[None]) -> None:
-            self._pending -= 1
-            if not f.cancelled() and f.exception() is not None:
-                log.error("recording write failed: %s", f.exception())
-
-        fut.add_done_callback(done)
+        self._offered += 1
+        # Straight onto the writer's thread, with no asyncio future: nothing waits for a frame,
+        # and wrapping each one cost a wake-up of the event loop per frame (about 80 a second
+        # per recorded participant; bench/load.py, docs/reliability.md "Load").
+        self._executor.submit(self._write, fn, args)
         return True
+
+    def _write(self, fn: Callable[..., None], args: tuple[Any, ...]) -> None:
+        """On the writer's thread. `_written` is only ever changed here and `_offered` only on
+        the loop, so their difference is the frames in flight without a lock."""
+        try:
+            fn(*args)
+        except Exception as exc:
+            log.error("recording write failed: %s", exc)
+        finally:
+            self._written += 1
 
     def offer_video(self, participant: ParticipantId, data: bytes, ts: int, keyframe: bool) -> bool:
         """Queue a video frame without waiting; False (and counted) if the queue is full."""

@@ -51,6 +51,27 @@ MUX_OPTIONS = {
 }
 
 
+class _NullSink:
+    """A sink for a container that never writes (the template's, see `_vp8_stream`)."""
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+def _vp8_stream(container: Any) -> Any:
+    """A VP8 stream in `container` for muxing only. `add_stream("libvpx")` would make PyAV open
+    a libvpx *encoder* when the header is written (it opens every stream's codec context not
+    made from a template): about 8 MB per recorded participant at 640x480 that nothing uses
+    (measured by bench/load.py, docs/reliability.md "Load"). A stream made from a template is
+    not opened; the header written is the same (track UIDs aside, which are random anyway)."""
+    template_owner = av.open(_NullSink(), "w", format="webm")
+    try:
+        template = template_owner.add_stream("libvpx", rate=30)
+        return container.add_stream_from_template(template)
+    finally:
+        template_owner.close()
+
+
 def opus_head(channels: int) -> bytes:
     """The OpusHead identification header (RFC 7845 §5.1) WebM needs as CodecPrivate."""
     return b"OpusHead" + struct.pack("<BBHIhB", 1, channels, 312, AUDIO_CLOCK, 0, 0)
@@ -211,7 +232,7 @@ class ParticipantRemuxer:
             buffer_size=AVIO_BUFFER,
         )
         if self.has_video:
-            vs = container.add_stream("libvpx", rate=30)
+            vs = _vp8_stream(container)
             vs.width, vs.height = size
             vs.pix_fmt = "yuv420p"
             vs.time_base = MS
