@@ -154,7 +154,7 @@ async def test_a_node_cut_off_from_redis_ends_its_hearings_before_they_can_expir
         async with asyncio.timeout(5):
             while a.renewed_at == 0 or hearing not in a.hearings:
                 await asyncio.sleep(0.02)  # polling for a first renewal with the hearing
-        await admin.execute_command("CLIENT", "PAUSE", "3000", "WRITE")
+        await admin.client_pause(3000, all=False)  # CLIENT PAUSE 3000 WRITE
         paused_at = asyncio.get_running_loop().time()
         renewed_before = a.renewed_at
         async with asyncio.timeout(3):
@@ -167,12 +167,12 @@ async def test_a_node_cut_off_from_redis_ends_its_hearings_before_they_can_expir
         # Ended before its placement could expire (TTL from the last renewal), and not at once.
         assert fenced_at - renewed_before < a.ttl_ms / 1000, (fenced_at, renewed_before)
         assert fenced_at > paused_at
-        await admin.execute_command("CLIENT", "UNPAUSE")
+        await admin.client_unpause()
         # Redis back: the node reports again (it is alive; it only gave up its hearings).
         async with asyncio.timeout(5):
             while a.renewed_at <= renewed_before:
                 await asyncio.sleep(0.05)  # polling for its next successful report
         assert await admin.get(a.node_key("a")) is not None
     finally:
-        await admin.execute_command("CLIENT", "UNPAUSE")
+        await admin.client_unpause()
         await admin.aclose()
