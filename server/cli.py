@@ -208,7 +208,10 @@ def cmd_node(args: argparse.Namespace) -> int:
                 on = args.node == "drain"
                 wait = 0.0 if args.no_wait else 3 * config.cluster.heartbeat_interval_s
                 row = await admin.set_draining(args.node_id, on, wait_s=wait)
-                state = "draining" if row.info.draining else "not draining"
+                if args.no_wait:
+                    state = "asked (from its next report)"
+                else:
+                    state = "draining" if row.info.draining else "not draining"
                 print(f"{args.node_id}: {state}")
         except UnknownNodeError as exc:
             print(f"no live node reports as {exc}", file=sys.stderr)
