@@ -25,6 +25,7 @@ from recordings import VerifyKey, keygen, load_verify_key
 from server.clock import SystemClock
 from server.sfu import aiortc_hooks
 from server.storage.db import create_engine, create_sessionmaker, upgrade_async
+from tests.browser.conftest import browser  # noqa: F401 - the fixture, shared
 from tests.conftest import PostgresServer, RedisServer
 from tests.e2e.test_server_crash import ServerProcess
 from tests.server.conftest import CourtWorld, seed_court

@@ -17,10 +17,12 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import aiohttp
 import pytest
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from recordings import verify_package
 from signaling import messages as m
@@ -29,6 +31,8 @@ from signaling.enums import ClientKind, HearingState
 from signaling.errors import SignalingError
 from tests.cluster.conftest import Cluster
 from tests.cluster.haproxy import Haproxy
+from tests.e2e.conftest import Court
+from tests.e2e.test_browsers import party_page, wait_receiving
 
 ROOT = Path(__file__).resolve().parents[2]
 RESUME_DEADLINE_S = 10.0
@@ -115,20 +119,37 @@ async def _as_clerk(
         await clerk.leave()
 
 
+async def _room(page: Page) -> dict[str, Any]:
+    value: dict[str, Any] = await page.evaluate(
+        "({state: window.courtRoom.state, status: window.courtRoom.status,"
+        " rejoins: window.courtRoom.rejoins})"
+    )
+    return value
+
+
 async def _admit_when_back(
-    proxy: Haproxy, cookies: dict[str, str], hearing_id: str, station: ParticipantProcess
+    proxy: Haproxy,
+    cookies: dict[str, str],
+    hearing_id: str,
+    station: ParticipantProcess,
+    phone: Page | None,
 ) -> None:
-    """The clerk admits the station once it is back in the waiting room (a station rejoining
-    after its hearing's server went away waits to be admitted again, as after a restart)."""
+    """The clerk admits the station (and the party) once back in the waiting room (a
+    participant rejoining after its hearing's server went away waits to be admitted again, as
+    after a restart)."""
     while True:
-        me = station.me()
-        if me is not None and station.latest.get("joins", 0) >= 2:
+        room = await _room(phone) if phone is not None else None
+        station_back = station.me() is not None and station.latest.get("joins", 0) >= 2
+        phone_back = room is None or (
+            room["rejoins"] >= 1 and room["state"] == "waiting" and room["status"] == "connected"
+        )
+        if station_back and phone_back:
             try:
-                await _as_clerk(proxy, cookies, hearing_id, m.Admit(participant_id=me))
+                await _as_clerk(proxy, cookies, hearing_id, m.Admit(all=True))
                 return
             except (SignalingError, OSError):
                 pass  # the hearing is being placed again: try once more
-        await asyncio.sleep(0.2)  # polling the station's figures for its return
+        await asyncio.sleep(0.2)  # polling the participants' states for their return
 
 
 async def _see_and_hear(
@@ -152,8 +173,32 @@ async def _packages(root: Path) -> set[Path]:
     return await asyncio.to_thread(find)
 
 
+# The party page (Chromium, a 360x740 phone) does not come back yet: the node the hearing is
+# placed on after the kill loads the party as `invited` (server/hearings/rooms.py `_attendee`
+# does not restore its identity confirmation and consent from the database), and the page,
+# rejoined, shows an empty card instead of the waiting room or the identity step. Strict: this
+# test fails (XPASS) once that is fixed, and the mark must go.
+PHONE_FAILS = pytest.mark.xfail(
+    strict=True, reason="a party rejoining a re-placed hearing is `invited`; the page is blank"
+)
+
+
 async def test_clients_behind_haproxy_rejoin_by_themselves_when_a_node_dies(
-    cluster: Cluster, haproxy: Haproxy
+    cluster: Cluster, haproxy: Haproxy, tmp_path: Path
+) -> None:
+    await _kill_the_hearings_node(cluster, haproxy, tmp_path, None)
+
+
+@pytest.mark.browser
+@PHONE_FAILS
+async def test_the_party_page_behind_haproxy_comes_back_when_a_node_dies(
+    cluster: Cluster, haproxy: Haproxy, tmp_path: Path, browser: Browser
+) -> None:
+    await _kill_the_hearings_node(cluster, haproxy, tmp_path, browser)
+
+
+async def _kill_the_hearings_node(
+    cluster: Cluster, haproxy: Haproxy, tmp_path: Path, browser: Browser | None
 ) -> None:
     world = cluster.worlds[0]
     n0 = cluster.nodes[0]
@@ -162,6 +207,17 @@ async def test_clients_behind_haproxy_rejoin_by_themselves_when_a_node_dies(
     hid = world.hearing_id
     station = ParticipantProcess("station")
     judge = ParticipantProcess("judge")
+    # The party's phone knows only haproxy's address too (party_page reads `base` and the
+    # world's hearing from what it is given).
+    through_haproxy = cast(
+        Court, SimpleNamespace(base=haproxy.base, world=SimpleNamespace(own=world))
+    )
+    phone_context: BrowserContext | None = None
+    phone: Page | None = None
+    if browser is not None:
+        phone_context = await browser.new_context(
+            viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True
+        )
     try:
         await _as_clerk(
             haproxy, clerk, hid, m.SetHearingState(state=HearingState.OPENED, reason="候庭")
@@ -176,11 +232,19 @@ async def test_clients_behind_haproxy_rejoin_by_themselves_when_a_node_dies(
         assert status == 200, body
         await station.start(haproxy.ws_url, await n0.station(world), hid)
         await judge.start(haproxy.ws_url, judge_cookies, hid)
+        if phone_context is not None:
+            phone = await party_page(
+                phone_context, through_haproxy, world.plaintiff_token, "PLAINTIFF"
+            )
         async with asyncio.timeout(30):
-            while station.me() is None:
-                await asyncio.sleep(0.1)  # polling the station's figures for its first join
-        await _as_clerk(haproxy, clerk, hid, m.Admit(participant_id=str(station.me())))
+            while station.me() is None or judge.me() is None:
+                await asyncio.sleep(0.1)  # polling the processes' figures for their first join
+        await _as_clerk(haproxy, clerk, hid, m.Admit(all=True))
         await _see_and_hear(station, judge, 1, 40)
+        if phone is not None:
+            await expect(phone.locator("#room")).to_have_attribute("data-state", "in_hearing")
+            await wait_receiving(phone, {str(judge.me()), str(station.me())})
+            await phone.screenshot(path=str(tmp_path / "lb-1-in-session.png"))
         owner = await cluster.owner(hid)
         assert owner is not None
         assert owner >= 0
@@ -190,7 +254,7 @@ async def test_clients_behind_haproxy_rejoin_by_themselves_when_a_node_dies(
         await cluster.nodes[owner].kill()
         killed_at = time.monotonic()
         async with asyncio.timeout(RESUME_DEADLINE_S):
-            await _admit_when_back(haproxy, clerk, hid, station)
+            await _admit_when_back(haproxy, clerk, hid, station, phone)
             while judge.latest.get("joins", 0) < 2 or judge.me() is None:
                 await asyncio.sleep(0.1)  # polling the judge's figures for its return
         rejoined_in = time.monotonic() - killed_at
@@ -199,6 +263,12 @@ async def test_clients_behind_haproxy_rejoin_by_themselves_when_a_node_dies(
         assert new_owner >= 0
         assert new_owner != owner
         await _see_and_hear(station, judge, 2, RESUME_DEADLINE_S + 5)
+        if phone is not None:
+            await phone.screenshot(path=str(tmp_path / "lb-2-back.png"))
+            await expect(phone.locator("#room")).to_have_attribute("data-state", "in_hearing")
+            await wait_receiving(phone, {str(judge.me()), str(station.me())}, timeout=15)
+            await phone.screenshot(path=str(tmp_path / "lb-3-seeing-again.png"))
+            assert (await _room(phone))["rejoins"] >= 1  # the same page, rejoined by itself
         resumed_in = time.monotonic() - killed_at
         print(
             f"node {owner} killed; both back through haproxy on node {new_owner} after "
@@ -218,6 +288,8 @@ async def test_clients_behind_haproxy_rejoin_by_themselves_when_a_node_dies(
     finally:
         await station.stop()
         await judge.stop()
+        if phone_context is not None:
+            await phone_context.close()
     # The killed node restarts: its start-up recovery seals the package the kill left.
     await cluster.nodes[owner].start()
     async with asyncio.timeout(30):
