@@ -48,7 +48,7 @@ class Haproxy:
         )
         if binary is None:
             pytest.fail(
-                "haproxy not found: `make venv` installs Debian's haproxy package.", pytrace=False
+                "haproxy not found: `make test` installs Debian's haproxy package.", pytrace=False
             )
         self.binary = binary
         self.dir = directory
