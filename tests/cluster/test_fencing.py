@@ -163,6 +163,16 @@ async def test_a_node_cut_off_from_redis_gives_its_hearing_up(
                     await again.close()
                     await asyncio.sleep(0.3)  # the client's back-off between attempts
         assert await cluster.owner(world.hearing_id) in (0, 1)
+        # The hearing's log has the departure at the fencing and the sealed package.
+        status, body = await n0.call(
+            await n0.staff(world, "judge"), "GET", f"/api/hearings/{world.hearing_id}/events"
+        )
+        assert status == 200, body
+        events = [(e["kind"], e["data"]) for e in body["events"]]
+        causes = [d.get("cause") for k, d in events if k == "participant.departed"]
+        assert causes == ["SERVER_SHUTDOWN"], events
+        sealed = [d["recording_id"] for k, d in events if k == "recording.sealed"]
+        assert sealed == [package.name], events
         await again.close()
         relay.mend()
     finally:
