@@ -11,9 +11,10 @@ PORT   ?= 8080
 # (Chromium for browser tests, with a CJK font so that screenshots show the Chinese pages, PostgreSQL for the storage suite, coturn for relayed media, ffmpeg
 # to check recordings, Xvfb/PulseAudio/ALSA plugins for the station client, iproute2 for netns and
 # `tc tbf`, nftables for random loss in the fault suite, zbar-tools to read the invitation QR
-# codes the pages show, redis-server for the cluster tests).
+# codes the pages show, redis-server for the cluster tests, haproxy as the load balancer in front
+# of the cluster tests' nodes).
 DEB_RUN  := portaudio19-dev libtk8.6
-DEB_TEST := $(DEB_RUN) chromium fonts-wqy-microhei postgresql coturn ffmpeg xvfb pulseaudio pulseaudio-utils libasound2-plugins alsa-utils iproute2 nftables zbar-tools redis-server
+DEB_TEST := $(DEB_RUN) chromium fonts-wqy-microhei postgresql coturn ffmpeg xvfb pulseaudio pulseaudio-utils libasound2-plugins alsa-utils iproute2 nftables zbar-tools redis-server haproxy
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -2,7 +2,7 @@
 
 Subcommands: ``serve``, ``demo``, ``db upgrade``, ``user add``, ``station add``, ``verify``
 (a recording package or a sealed document), ``export``, ``recover``, ``recording selftest``,
-``document pdf``, ``station``. Exit codes: 0 success, 1 failure,
+``document pdf``, ``station``, ``node`` (a cluster's nodes). Exit codes: 0 success, 1 failure,
 2 usage, 3 configuration error; except ``verify``, ``export``
 and ``recover``, which keep the evidence contract of ``recordings.cli`` (0 intact, 2 intact with
 declared gaps, 1 tampered or incomplete, 3 usage or I/O error) for every argument they get.
@@ -169,6 +169,61 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     upgrade(config.database_url)
     print("database is up to date")
     return EXIT_OK
+
+
+def cmd_node(args: argparse.Namespace) -> int:
+    """`node list | drain ID | undrain ID`: the cluster's nodes, read and marked in Redis."""
+    from redis.asyncio import Redis
+
+    from server.cluster.admin import ClusterAdmin, UnknownNodeError, table
+    from server.cluster.node import prepare_client
+
+    config = _config(args)
+    if config.cluster.redis_url is None:
+        print("no cluster: cluster.redis_url is not set in the configuration", file=sys.stderr)
+        return EXIT_CONFIG
+    redis_url = config.cluster.redis_url
+    outcome: list[int] = []
+
+    async def main() -> None:
+        await prepare_client()
+        admin = ClusterAdmin(
+            Redis.from_url(redis_url, decode_responses=True), config.cluster.key_prefix
+        )
+        try:
+            if args.node == "list":
+                rows = await admin.nodes()
+                if args.json:
+                    print(
+                        json.dumps(
+                            [
+                                {**r.info.__dict__, "heartbeat_age_s": round(r.age_s, 1)}
+                                for r in rows
+                            ]
+                        )
+                    )
+                else:
+                    print(table(rows) if rows else "no live node")
+            else:
+                on = args.node == "drain"
+                wait = 0.0 if args.no_wait else 3 * config.cluster.heartbeat_interval_s
+                row = await admin.set_draining(args.node_id, on, wait_s=wait)
+                if args.no_wait:
+                    state = "asked (from its next report)"
+                else:
+                    state = "draining" if row.info.draining else "not draining"
+                print(f"{args.node_id}: {state}")
+        except UnknownNodeError as exc:
+            print(f"no live node reports as {exc}", file=sys.stderr)
+            outcome.append(EXIT_FAIL)
+        except TimeoutError:
+            print(f"{args.node_id} did not report the change in time", file=sys.stderr)
+            outcome.append(EXIT_FAIL)
+        finally:
+            await admin.redis.aclose()
+
+    _run(main())
+    return outcome[0] if outcome else EXIT_OK
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -353,6 +408,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_station_client("devices"))
     station_cli.add_parsers(ssub, _config, _station_client)  # enrol-code, disable, enrol
     station.set_defaults(func=lambda _args: _usage(station))
+
+    node = sub.add_parser(
+        "node", help="cluster nodes: `node list`, `node drain ID`, `node undrain ID`"
+    )
+    nsub = node.add_subparsers(dest="node", required=True)
+    p = nsub.add_parser("list", help="each live node's report: url, cpu, hearings, draining, age")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_node)
+    for name, text in (
+        ("drain", "keep the node's live hearings, place no new hearing on it"),
+        ("undrain", "let the node take new hearings again"),
+    ):
+        p = nsub.add_parser(name, help=text)
+        p.add_argument("node_id", help="the node's id, as `node list` shows it")
+        p.add_argument("--no-wait", action="store_true", help="do not wait for its next report")
+        p.set_defaults(func=cmd_node)
 
     # Listed here for `shared-court --help` only: main() hands their arguments to
     # recordings.cli before this parser sees them (see _forwarded).

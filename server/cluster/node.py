@@ -93,10 +93,12 @@ class NoNodeError(Exception):
 class ClusterNode:
     """This node: reports its load, places hearings, renews its placements, listens to the bus.
 
-    `participants()` and `pids()` are read at each heartbeat (live participants on this node;
+        `participants()` and `pids()` are read at each heartbeat (live participants on this node;
     this node's main and SFU worker process ids, for its CPU use); `on_lost(h)` is awaited when
-    a placement of this node was taken over (this node stopped renewing in time: Redis was
-    unreachable, or the loop stalled); `on_message(m)` for each bus message of another node.
+    a placement of this node was taken over (this node stopped renewing in time: the loop
+    stalled), and before that can happen when this node could not renew its placements for two
+    heartbeats less than their TTL (fencing: a node cut off from Redis stops serving its hearings
+    before another node may take them); `on_message(m)` for each bus message of another node.
     """
 
     def __init__(
@@ -128,6 +130,8 @@ class ClusterNode:
         self._cpu = CpuMeter()
         self._last_cpu = 0.0
         self._tasks: list[asyncio.Task[None]] = []
+        self.renewed_at = time.monotonic()
+        self.fenced = 0  # times this node ended its hearings for want of Redis
         self._renew = redis.register_script(_RENEW)
         self._place = redis.register_script(_PLACE)
         self._release = redis.register_script(_RELEASE)
@@ -193,6 +197,14 @@ class ClusterNode:
 
     async def heartbeat(self) -> None:
         """Report this node's load and renew its placements; tell `on_lost` of lost ones."""
+        lost = await self._report()
+        await self._lose(lost)
+
+    async def _report(self) -> list[HearingId]:
+        """Write the report and renew the placements (Redis only); return the lost hearings.
+        On success, `renewed_at` is when the renewal was sent (never later than Redis set the
+        TTLs), the start of the time this node's placements are sure to stay its own."""
+        sent_at = time.monotonic()
         self._last_cpu = await asyncio.to_thread(self._cpu.read, self._pids())
         self.draining = bool(await self.redis.exists(self.drain_key(self.node_id)))
         info = self.info()
@@ -202,25 +214,50 @@ class ClusterNode:
             pipe.hset(self.placed_key, self.node_id, str(len(self.hearings)))
             await pipe.execute()
         if not self.hearings:
-            return
+            self.renewed_at = sent_at
+            return []
         ids = sorted(self.hearings)
         lost_keys = await self._renew(
             keys=[self.hearing_key(h) for h in ids], args=[self.node_id, self.ttl_ms]
         )
+        self.renewed_at = sent_at
         lost = {str(k).rsplit(":", 1)[-1] for k in lost_keys}
-        for hearing_id in ids:
-            if hearing_id in lost:
-                log.error("hearing %s was placed on another node; ending it here", hearing_id)
+        return [h for h in ids if h in lost]
+
+    async def _lose(self, hearing_ids: list[HearingId]) -> None:
+        for hearing_id in hearing_ids:
+            if hearing_id in self.hearings:
                 self.hearings.discard(hearing_id)
                 await self._on_lost(hearing_id)
+
+    def fence_due(self) -> bool:
+        """This node's placements may expire within two heartbeats: another node may take its
+        hearings soon, so it must stop serving them first (fencing). Two, because a hanging
+        report takes a heartbeat and a half to be given up (sleep, then its time bound)."""
+        return time.monotonic() >= self.renewed_at + self.ttl_ms / 1000 - 2 * self.interval_s
 
     async def _heartbeat_forever(self) -> None:
         while True:
             await asyncio.sleep(self.interval_s)  # the report's period, not a wait for an outcome
             try:
-                await self.heartbeat()
-            except (RedisError, OSError) as exc:
+                # A paused or unreachable Redis may hang rather than fail: bound each report.
+                async with asyncio.timeout(self.interval_s / 2):
+                    lost = await self._report()
+            except (RedisError, OSError, TimeoutError) as exc:
                 log.warning("cluster heartbeat failed (%s); retrying", exc)
+                if self.hearings and self.fence_due():
+                    log.error(
+                        "cut off from Redis for %.1f s: ending this node's %d hearings here "
+                        "before another node takes them",
+                        time.monotonic() - self.renewed_at,
+                        len(self.hearings),
+                    )
+                    self.fenced += 1
+                    await self._lose(sorted(self.hearings))
+                continue
+            for hearing_id in lost:
+                log.error("hearing %s was placed on another node; ending it here", hearing_id)
+            await self._lose(lost)
 
     async def _listen_forever(self) -> None:
         while True:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from recordings import VerifyKey, keygen, load_verify_key
 from server.clock import SystemClock
 from server.sfu import aiortc_hooks
 from server.storage.db import create_engine, create_sessionmaker, upgrade_async
+from tests.browser.conftest import browser  # noqa: F401 - the fixture, shared
 from tests.conftest import PostgresServer, RedisServer
 from tests.e2e.test_server_crash import ServerProcess
 from tests.server.conftest import CourtWorld, seed_court
@@ -78,17 +81,36 @@ class Cluster:
                 return index
         return -1  # placed on a node that is no longer running
 
+    async def cli(self, *args: str) -> tuple[int, str]:
+        """`shared-court --config <node 0's> ARGS` (the operator's command), exit code and
+        standard output."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "server.cli",
+            "--config",
+            str(self.nodes[0].config_file),
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=_env_without_configuration(),
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode is not None
+        return process.returncode, out.decode() + err.decode()
+
     async def drain(self, index: int, on: bool) -> None:
-        """Drain a node (or stop draining it), and wait until its report says so."""
+        """Drain a node (or stop draining it) with `shared-court node drain|undrain ID`, which
+        waits until the node's own report says so."""
         node_id = await self.node_id(index)
-        key = f"{self.prefix}:drain:{node_id}"
-        if on:
-            await self.redis.set(key, "1")
-        else:
-            await self.redis.delete(key)
-        async with asyncio.timeout(10):
-            while (await self.reports())[self.nodes[index].base]["draining"] is not on:
-                await asyncio.sleep(0.1)  # polling the node's next report
+        code, out = await self.cli("node", "drain" if on else "undrain", node_id)
+        assert code == 0, out
+        assert (await self.reports())[self.nodes[index].base]["draining"] is on, out
+
+
+def _env_without_configuration() -> dict[str, str]:
+    # The CLI reads SHARED_COURT_* variables as configuration: give it the file only.
+    return {k: v for k, v in os.environ.items() if not k.startswith("SHARED_COURT_")}
 
 
 async def _write_config(

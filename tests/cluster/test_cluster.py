@@ -288,6 +288,20 @@ async def test_hearings_spread_by_load_and_lockouts_hold_across_nodes(cluster: C
     assert await _place(cluster, n1, d, d.hearing_id) != 1
     assert await cluster.owner(b.hearing_id) == owners[1]
     await cluster.drain(1, False)
+    # The operator's view: every node's report, and no drain of a node that does not report.
+    code, out = await cluster.cli("node", "list", "--json")
+    assert code == 0, out
+    listed = {row["url"]: row for row in json.loads(out)}
+    assert set(listed) == {n.base for n in cluster.nodes}, listed
+    assert sum(row["hearings"] for row in listed.values()) >= 4, listed
+    assert all(row["heartbeat_age_s"] < 3 * 1.0 and not row["draining"] for row in listed.values())
+    code, out = await cluster.cli("node", "list")
+    assert code == 0, out
+    assert "heartbeat" in out, out
+    assert n0.base in out, out
+    code, out = await cluster.cli("node", "drain", "no-such-node")
+    assert code == 1, out
+    assert "no live node" in out, out
     # A lockout made on node 0 holds on node 1 (it lives in the shared database).
     user = a.users["judge"]
     for _ in range(5):

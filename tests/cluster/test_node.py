@@ -137,3 +137,42 @@ async def test_the_bus_reaches_the_other_nodes(nodes: Nodes) -> None:
     assert nodes.heard["b"][0]["op"] == "end_sessions"
     assert nodes.heard["b"][0]["sessions"] == ["s1"]
     assert nodes.heard["a"] == []  # never its own messages
+
+
+async def test_a_node_cut_off_from_redis_ends_its_hearings_before_they_can_expire(
+    nodes: Nodes,
+) -> None:
+    """Fencing: Redis stops answering the node's writes (CLIENT PAUSE ... WRITE: its commands
+    hang, as on a cut link): once its placements are within one heartbeat of expiring, the
+    node ends its hearings here (`on_lost`) rather than two nodes holding one hearing."""
+    a = nodes.node("a")
+    await a.start()
+    hearing = hid()
+    assert (await a.owner(hearing)).node_id == "a"
+    admin = Redis.from_url(nodes.url, decode_responses=True)
+    try:
+        async with asyncio.timeout(5):
+            while a.renewed_at == 0 or hearing not in a.hearings:
+                await asyncio.sleep(0.02)  # polling for a first renewal with the hearing
+        await admin.client_pause(3000, all=False)  # CLIENT PAUSE 3000 WRITE
+        paused_at = asyncio.get_running_loop().time()
+        renewed_before = a.renewed_at
+        async with asyncio.timeout(3):
+            while not nodes.lost["a"]:
+                await asyncio.sleep(0.02)  # polling the node's fencing, with a deadline
+        fenced_at = asyncio.get_running_loop().time()
+        assert nodes.lost["a"] == [hearing]
+        assert a.fenced == 1
+        assert not a.hearings
+        # Ended before its placement could expire (TTL from the last renewal), and not at once.
+        assert fenced_at - renewed_before < a.ttl_ms / 1000, (fenced_at, renewed_before)
+        assert fenced_at > paused_at
+        await admin.client_unpause()
+        # Redis back: the node reports again (it is alive; it only gave up its hearings).
+        async with asyncio.timeout(5):
+            while a.renewed_at <= renewed_before:
+                await asyncio.sleep(0.05)  # polling for its next successful report
+        assert await admin.get(a.node_key("a")) is not None
+    finally:
+        await admin.client_unpause()
+        await admin.aclose()
