@@ -10,14 +10,22 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.auth.principals import Principal
 from server.clock import Clock
-from server.enums import HearingRole, HearingState, ParticipantState
+from server.enums import EventKind, HearingRole, HearingState, ParticipantState
 from server.errors import CourtError, not_found
-from server.hearings.live import Attendee, Clients, HearingHeading, LiveHearing, MediaRouting
+from server.hearings.live import (
+    Attendee,
+    Clients,
+    HearingHeading,
+    IdentityMethod,
+    LiveHearing,
+    MediaRouting,
+)
 from server.hearings.record import DatabaseRecord
 from server.hearings.service import CourtService
 from server.ids import HearingId, ParticipantId
 from server.media import HearingMedia
-from server.storage.models import Hearing, Participant
+from server.storage.eventlog import EventLogRepository
+from server.storage.models import Hearing, HearingEvent, Participant
 from server.storage.repositories import (
     CaseRepository,
     CourtRepository,
@@ -46,6 +54,23 @@ def _attendee(row: Participant) -> Attendee:
         id_number_tail=row.id_number_tail,
         state=_RESTART_STATES.get(row.state, row.state),
     )
+
+
+def _restore_entry(attendees: dict[ParticipantId, Attendee], events: list[HearingEvent]) -> None:
+    """Identity checks and consents already on the hearing's log hold when the hearing is
+    loaded again (a restarted server, or another node of a cluster taking it over): a party
+    coming back is not asked again, and is not left at a step its page has passed."""
+    for event in events:
+        attendee = attendees.get(ParticipantId(str(event.data.get("participant_id", ""))))
+        if attendee is None:
+            continue
+        if event.kind == EventKind.IDENTITY_CONFIRMED:
+            try:
+                attendee.identity_method = IdentityMethod(str(event.data.get("method")))
+            except ValueError:
+                log.warning("hearing log: unknown identity method %r", event.data.get("method"))
+        elif event.kind == EventKind.CONSENT_GIVEN:
+            attendee.consented = True
 
 
 async def _heading(db: AsyncSession, hearing: Hearing) -> HearingHeading:
@@ -112,7 +137,11 @@ class HearingRooms:
                 raise not_found("hearing")
             rows = await ParticipantRepository(db).list_for_hearing(hearing_id)
             heading = await _heading(db, hearing)
+            entries = await EventLogRepository(db).list_kinds(
+                [hearing_id], [EventKind.IDENTITY_CONFIRMED, EventKind.CONSENT_GIVEN]
+            )
         attendees = {ParticipantId(row.id): _attendee(row) for row in rows}
+        _restore_entry(attendees, list(entries))
         station_attesters = frozenset(
             ParticipantId(row.id)
             for row in rows

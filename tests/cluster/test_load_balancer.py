@@ -173,16 +173,6 @@ async def _packages(root: Path) -> set[Path]:
     return await asyncio.to_thread(find)
 
 
-# The party page (Chromium, a 360x740 phone) does not come back yet: the node the hearing is
-# placed on after the kill loads the party as `invited` (server/hearings/rooms.py `_attendee`
-# does not restore its identity confirmation and consent from the database), and the page,
-# rejoined, shows an empty card instead of the waiting room or the identity step. Strict: this
-# test fails (XPASS) once that is fixed, and the mark must go.
-PHONE_FAILS = pytest.mark.xfail(
-    strict=True, reason="a party rejoining a re-placed hearing is `invited`; the page is blank"
-)
-
-
 async def test_clients_behind_haproxy_rejoin_by_themselves_when_a_node_dies(
     cluster: Cluster, haproxy: Haproxy, tmp_path: Path
 ) -> None:
@@ -190,7 +180,6 @@ async def test_clients_behind_haproxy_rejoin_by_themselves_when_a_node_dies(
 
 
 @pytest.mark.browser
-@PHONE_FAILS
 async def test_the_party_page_behind_haproxy_comes_back_when_a_node_dies(
     cluster: Cluster, haproxy: Haproxy, tmp_path: Path, browser: Browser
 ) -> None:
