@@ -262,6 +262,58 @@ def forward(data: bytes, outputs: tuple[OutputStream, ...], now: float) -> None:
         out.octets += plen
 
 
+# One incoming packet, parsed once for the paced path (pacing.py): payload, marker bit, padding
+# bit, sequence number, timestamp, SSRC, arrival time.
+Parsed = tuple[bytes, int, int, int, int, int, float]
+
+
+def parse(data: bytes, now: float) -> Parsed:
+    """Read what `send_run` needs of one decrypted publisher RTP packet (as `forward` does)."""
+    b0 = data[0]
+    hl = 12 + ((b0 & 0x0F) << 2)
+    if b0 & 0x10:
+        hl += 4 + (((data[hl + 2] << 8) | data[hl + 3]) << 2)
+    seq, ts, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
+    return (data[hl:], data[1] & 0x80, b0 & 0x20, seq, ts, ssrc, now)
+
+
+def send_run(out: OutputStream, packets: list[Parsed], start: int, end: int) -> None:
+    """Send `packets[start:end]` to one output stream, in order (the paced path's unit of work).
+
+    The same rewrite as `forward`, subscriber-major: one stream gets a run of packets, so a
+    keyframe is complete at this subscriber as soon as its run is out (pacing.py).
+    """
+    pack_into = _HEADER.pack_into
+    path = out.path
+    protect, sendto, addr = path.protect, path.sendto, path.addr
+    for i in range(start, end):
+        payload, marker, pad, seq, ts, ssrc, now = packets[i]
+        if out.src_ssrc != ssrc:
+            out.rebase(seq, ts, ssrc, now)
+        oseq = (seq + out.seq_offset) & 0xFFFF
+        into_segment = (oseq - out.first_seq) & 0xFFFF
+        if into_segment >= 0x8000:
+            continue  # from before this segment began: never routed to this subscriber
+        ots = (ts + out.ts_offset) & 0xFFFFFFFF
+        buf = bytearray(out.header)
+        buf += payload
+        pack_into(buf, 0, out.b0 | pad, marker | out.payload_type, oseq, ots, out.ssrc)
+        try:
+            sendto(protect(bytes(buf)), addr)
+        except Exception:
+            log.exception("forwarding to SSRC %d failed; send path disabled", out.ssrc)
+            path.unbind()
+            protect, sendto = path.protect, path.sendto
+        if ((oseq - out.last_seq) & 0xFFFF) < 0x8000:
+            out.last_seq = oseq
+            out.last_ts = ots
+            out.last_time = now
+            if into_segment > _SEGMENT_WINDOW:
+                out.first_seq = (oseq - _SEGMENT_WINDOW) & 0xFFFF
+        out.packets += 1
+        out.octets += len(payload)
+
+
 class PacketHistory:
     """The last HISTORY_SIZE incoming (RTX-unwrapped) packets of one producer, by sequence."""
 
