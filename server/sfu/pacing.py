@@ -37,11 +37,14 @@ it; an output that joined gets only packets that arrive after it joined.
 from __future__ import annotations
 
 import asyncio
+import os
 import weakref
 from collections.abc import Callable, Hashable
 
 from .forwarding import OutputStream, Parsed, parse, send_run
 
+# SHARED_COURT_SFU_PACING=0 turns pacing off (the benchmark's A/B comparison; read at import)
+ENABLED = os.environ.get("SHARED_COURT_SFU_PACING", "1") != "0"
 SYNC_FANOUT = 8  # video to at most this many outputs (and nothing queued) goes out at once
 SLICE_SENDS = 96  # sends per slice: ~1 ms at ~10 us per protect+sendto
 MAX_BACKLOG = 256  # packets per burst (a 1 Mbps keyframe is 20-35)

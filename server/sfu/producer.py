@@ -39,7 +39,7 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from server.ids import ParticipantId, new_id
 from signaling.reasons import CloseReason
 
-from . import aiortc_hooks
+from . import aiortc_hooks, pacing
 from .adaptation import is_vp8_keyframe_start
 from .events import EventEmitter
 from .forwarding import OutputStream, PacketHistory, forward
@@ -207,8 +207,10 @@ class Producer(EventEmitter):
         outputs = self.outputs
         if outputs:
             pacer = self.pacer
-            if self.kind != "video" or (
-                len(outputs) <= SYNC_FANOUT and (pacer is None or not pacer.pending(self))
+            if (
+                self.kind != "video"
+                or not pacing.ENABLED
+                or (len(outputs) <= SYNC_FANOUT and (pacer is None or not pacer.pending(self)))
             ):
                 forward(data, outputs, now)  # audio never waits; small fan-outs need no pacing
             else:
