@@ -348,8 +348,81 @@ class PoolSession:
             await pc.close()
 
 
+async def start_profile(pid: int, seconds: float, out: Path) -> asyncio.subprocess.Process:
+    """py-spy on the worker for the measurement window (collapsed stacks, non-blocking)."""
+    return await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("py-spy")),
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(max(1, int(seconds))),
+        "--rate",
+        "250",
+        "--format",
+        "raw",
+        "--nonblocking",
+        "--output",
+        str(out),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+
+def summarize_profile(path: Path, top: int = 16) -> dict[str, Any]:
+    """Shares of the samples: per leaf line (self time; C calls such as protect or sendto
+    count on the Python line that makes them), per leaf function, and inclusive shares of the
+    send path's functions."""
+    lines: dict[str, int] = {}
+    functions: dict[str, int] = {}
+    inclusive = dict.fromkeys(
+        ("Producer.on_rtp", "forward", "Pacer.run", "send_run", "protect", "retransmit"), 0
+    )
+    total = 0
+    for row in path.read_text().splitlines():
+        stack, _, count_text = row.rpartition(" ")
+        if not stack:
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        total += count
+        name, _, where = frames[-1].partition(" (")
+        line = f"{name} ({where.rsplit('/', 1)[-1]}"
+        lines[line] = lines.get(line, 0) + count
+        function = f"{name} ({where.rsplit('/', 1)[-1].split(':')[0]})"
+        functions[function] = functions.get(function, 0) + count
+        names = {f.partition(" (")[0] for f in frames}
+        for key in inclusive:
+            if any(n == key or n.endswith("." + key) for n in names):
+                inclusive[key] += count
+
+    def shares(counts: dict[str, int]) -> dict[str, float]:
+        ranked = sorted(counts.items(), key=lambda item: -item[1])[:top]
+        return {k: round(v / total, 3) for k, v in ranked}
+
+    if not total:
+        return {"samples": 0}
+    return {
+        "samples": total,
+        "self_by_line": shares(lines),
+        "self_by_function": shares(functions),
+        "inclusive": {k: round(v / total, 3) for k, v in inclusive.items()},
+    }
+
+
+async def finish_profile(spy: asyncio.subprocess.Process, out: Path) -> dict[str, Any]:
+    await spy.wait()
+    if spy.returncode != 0:
+        return {"error": f"py-spy exited with {spy.returncode}"}
+    return await asyncio.to_thread(summarize_profile, out)
+
+
 async def measure_forwarding(
-    clip: list[tuple[bytes, bool]], subscribers: int, seconds: float
+    clip: list[tuple[bytes, bool]],
+    subscribers: int,
+    seconds: float,
+    *,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     pool = WorkerPool(1)
     await pool.start()
@@ -359,7 +432,9 @@ async def measure_forwarding(
         await asyncio.sleep(1.5)  # warm-up: keyframe requests, REMB, first RTCP
         assert session.probe is not None
         session.probe.recording = True
-        cpu0 = (await pool.stats(0))["cpu"]
+        stats0 = await pool.stats(0)
+        cpu0 = stats0["cpu"]
+        spy = await start_profile(stats0["pid"], seconds, profile) if profile else None
         sent0, got0, t0 = session.sends.sent, session.delivered(), time.monotonic()
         await asyncio.sleep(seconds)  # the measurement window
         cpu1 = (await pool.stats(0))["cpu"]
@@ -380,6 +455,7 @@ async def measure_forwarding(
             "delivery_ratio": round(delivery, 4),
             "latency_ms": samples,
             "classes": session.probe.classes(),
+            **({"profile": await finish_profile(spy, profile)} if spy and profile else {}),
         }
     finally:
         await session.close()
@@ -594,6 +670,7 @@ async def run(
     sizes: list[int] | None = None,
     window: float | None = None,
     baselines: bool = True,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     aiortc_hooks.install_host_addresses(["127.0.0.1"])
     clip = encode_clip(2.0 if smoke else 4.0, 640, 480, 1_000_000)
@@ -605,7 +682,8 @@ async def run(
         sizes = [3] if smoke else [25, 100, 200]
     forwarding = []
     for n in sizes:
-        result = await measure_forwarding(clip, n, window)
+        spy = profile.with_suffix(f".n{n}.txt") if profile and n == sizes[-1] else None
+        result = await measure_forwarding(clip, n, window, profile=spy)
         log(
             f"forward N={n}: SFU cpu {result['sfu_cpu_fraction']:.3f} core, "
             f"{result['cpu_per_stream'] * 1000:.2f} ms/s per stream, "
@@ -706,6 +784,9 @@ def main() -> None:
     parser.add_argument(
         "--no-baselines", action="store_true", help="skip the re-encode and scaling runs"
     )
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy the worker at the largest N; raw stacks to this path"
+    )
     parser.add_argument("--naive-server", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.naive_server:
@@ -717,7 +798,14 @@ def main() -> None:
 
     sizes = [int(n) for n in args.sizes.split(",")] if args.sizes else None
     result = uvloop.run(
-        run(args.smoke, log, sizes=sizes, window=args.window, baselines=not args.no_baselines)
+        run(
+            args.smoke,
+            log,
+            sizes=sizes,
+            window=args.window,
+            baselines=not args.no_baselines,
+            profile=args.profile,
+        )
     )
     if args.json:
         print(json.dumps(result))

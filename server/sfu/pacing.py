@@ -17,6 +17,8 @@ How:
   about `SLICE_SENDS` sends, then returns to the loop: datagrams that arrived meanwhile (audio,
   other streams' packets) are handled before the next slice. Bursts of several producers are
   served round-robin within a slice.
+* A frame's packets wait in the burst until its last packet (RTP marker) has arrived (at most
+  `HOLD_PACKETS`), so that a subscriber's run holds whole frames.
 * Within a burst the order is subscriber-major: one output gets every packet it still lacks
   (`forwarding.send_run`), then the next. Subscriber i of N has the complete keyframe after
   i/N of the work instead of all of them at the end (packet-major); the mean frame-complete
@@ -48,18 +50,20 @@ ENABLED = os.environ.get("SHARED_COURT_SFU_PACING", "1") != "0"
 SYNC_FANOUT = 8  # video to at most this many outputs (and nothing queued) goes out at once
 SLICE_SENDS = 96  # sends per slice: ~1 ms at ~10 us per protect+sendto
 MAX_BACKLOG = 256  # packets per burst (a 1 Mbps keyframe is 20-35)
+HOLD_PACKETS = 64  # a frame's packets wait for its last (marker) packet, at most this many
 
 
 class Burst:
     """A producer's packets not yet sent to all its outputs (module docstring)."""
 
-    __slots__ = ("cursors", "on_overflow", "order", "packets", "pos")
+    __slots__ = ("cursors", "on_overflow", "order", "packets", "pos", "ready")
 
     def __init__(self, order: list[OutputStream], on_overflow: Callable[[], None] | None) -> None:
         self.order = order
         self.cursors = [0] * len(order)
         self.packets: list[Parsed] = []
         self.pos = 0
+        self.ready = 0  # packets[:ready] are whole frames (up to the last marker packet)
         self.on_overflow = on_overflow
 
     def lagging(self) -> int:
@@ -74,13 +78,14 @@ class Burst:
             if cursor < end:
                 out.restart()
         self.packets = []
+        self.ready = 0
         self.cursors = [0] * len(self.order)
 
     def serve(self, quota: int) -> int:
         """Send up to about `quota` packets, subscriber-major; returns how many were sent."""
         order, cursors, packets = self.order, self.cursors, self.packets
         n = len(order)
-        end = len(packets)
+        end = self.ready
         sent = idle = 0
         pos = self.pos
         while sent < quota and idle < n:
@@ -165,8 +170,14 @@ class Pacer:
         elif keyframe and burst.lagging():
             self.replaced += 1
             burst.skip()
-        burst.packets.append(parse(data, now))
-        self._wake()
+        packet = parse(data, now)
+        burst.packets.append(packet)
+        end = len(burst.packets)
+        if packet[1] or end - burst.ready > HOLD_PACKETS:
+            # a frame is complete (marker): it may go out; a subscriber gets a whole frame in
+            # one run rather than its first packets now and the rest a whole cycle later
+            burst.ready = end
+            self._wake()
 
     def retarget(self, owner: Hashable, outputs: tuple[OutputStream, ...]) -> None:
         """The owner's active outputs changed: drop those cut, add the new ones (they get
@@ -208,12 +219,16 @@ class Pacer:
         budget = self.slice_sends
         while budget > 0 and self._bursts:
             quota = max(1, budget // len(self._bursts))
+            sent = 0
             for owner, burst in list(self._bursts.items()):
-                budget -= burst.serve(quota)
+                sent += burst.serve(quota)
                 if burst.done() and self._bursts.get(owner) is burst:
                     del self._bursts[owner]
-                if budget <= 0:
+                if sent >= budget:
                     break
+            budget -= sent
+            if not sent:
+                return  # what is left waits for its frame's last packet (submit wakes us)
         if self._bursts:
             self._wake()
 

@@ -44,13 +44,14 @@ class Wire:
         return [seq for i, seq in self.sent if i == index]
 
 
-def keyframe(seq: int, first: bool) -> bytes:
+def keyframe(seq: int, first: bool, last: bool = False) -> bytes:
     # VP8 payload descriptor: S bit, partition 0; VP8 header P bit clear (a keyframe)
-    return rtp(seq, 3000, SSRC, (b"\x10\x00" if first else b"\x00\x00") + b"k" * 40, mid=None)
+    payload = (b"\x10\x00" if first else b"\x00\x00") + b"k" * 40
+    return rtp(seq, 3000, SSRC, payload, marker=last, mid=None)
 
 
 def delta(seq: int) -> bytes:
-    return rtp(seq, 6000, SSRC, b"\x10\x01" + b"d" * 40, mid=None)
+    return rtp(seq, 6000, SSRC, b"\x10\x01" + b"d" * 40, marker=True, mid=None)
 
 
 def drain(calls: list[Callable[[], None]]) -> int:
@@ -78,8 +79,12 @@ def test_subscriber_major_with_rotating_start_and_slices() -> None:
     outs = tuple(wire.output(i) for i in range(4))
     calls: list[Callable[[], None]] = []
     pacer = Pacer(calls.append, slice_sends=6)
+    held = Pacer(calls.append)
+    held.submit("video", keyframe(0, True), outs, 1.0)
+    held.submit("video", keyframe(1, False), outs, 1.0)
+    assert calls == []  # a frame waits for its last packet: subscribers get whole frames
     for seq in range(3):
-        pacer.submit("video", keyframe(seq, seq == 0), outs, 1.0)
+        pacer.submit("video", keyframe(seq, seq == 0, seq == 2), outs, 1.0)
     assert wire.sent == []
     assert len(calls) == 1
     calls.pop()()
@@ -104,7 +109,7 @@ def test_other_streams_interleave_with_a_keyframe() -> None:
     calls: list[Callable[[], None]] = []
     pacer = Pacer(calls.append, slice_sends=8)
     for seq in range(4):
-        pacer.submit("camera", keyframe(seq, seq == 0), big, 1.0)
+        pacer.submit("camera", keyframe(seq, seq == 0, seq == 3), big, 1.0)
     calls.pop()()
     pacer.submit("screen", delta(50), small, 1.0)  # another stream's packet arrives
     calls.pop()()
@@ -137,18 +142,18 @@ def test_a_newer_keyframe_replaces_the_unsent_rest_of_an_older_one() -> None:
     calls: list[Callable[[], None]] = []
     pacer = Pacer(calls.append, slice_sends=3)
     for seq in range(3):
-        pacer.submit("v", keyframe(seq, seq == 0), outs, 1.0)
+        pacer.submit("v", keyframe(seq, seq == 0, seq == 2), outs, 1.0)
     calls.pop()()  # subscriber 0 has keyframe A; 1-3 have nothing yet
     assert wire.to(0) == [1, 2, 3]
     pacer.submit("v", keyframe(3, True), outs, 1.6, keyframe=True)  # keyframe B
-    pacer.submit("v", keyframe(4, False), outs, 1.6)
+    pacer.submit("v", keyframe(4, False, True), outs, 1.6)
     assert pacer.replaced == 1
     drain(calls)
     assert wire.to(0) == [1, 2, 3, 4, 5]  # A then B, as it came
     for i in (1, 2, 3):  # A skipped, B without a gap
         assert wire.to(i) == [1000 * i + 1, 1000 * i + 2]
     # a keyframe while everyone is served replaces nothing
-    pacer.submit("v", keyframe(20, True), outs, 2.0, keyframe=True)
+    pacer.submit("v", keyframe(20, True, True), outs, 2.0, keyframe=True)
     assert pacer.replaced == 1
 
 
@@ -158,7 +163,7 @@ def test_an_output_cut_mid_burst_gets_nothing_more_and_a_new_one_only_later_pack
     calls: list[Callable[[], None]] = []
     pacer = Pacer(calls.append, slice_sends=3)
     for seq in range(3):
-        pacer.submit("v", keyframe(seq, seq == 0), outs, 1.0)
+        pacer.submit("v", keyframe(seq, seq == 0, seq == 2), outs, 1.0)
     calls.pop()()  # subscriber 0 served
     joiner = wire.output(9)
     pacer.retarget("v", (outs[0], outs[2], outs[3], joiner))  # 1 left; 9 joined
@@ -202,7 +207,7 @@ def test_audio_is_never_queued_behind_a_keyframe() -> None:
     video = producer_with("video", [FakeConsumer(i, wire.output(i)) for i in range(n)], pacer)
     audio = producer_with("audio", [FakeConsumer(i, wire.output(100 + i)) for i in range(n)], pacer)
     for seq in range(20):
-        video.on_rtp(keyframe(seq, seq == 0), SSRC, 1.0)
+        video.on_rtp(keyframe(seq, seq == 0, seq == 19), SSRC, 1.0)
     assert wire.sent == []  # the keyframe waits for the loop to run its slices
     calls.pop()()
     audio.on_rtp(rtp(7, 960, 0x99, b"opus" * 10, pt=111, mid=None), 0x99, 1.0)
@@ -218,7 +223,7 @@ def test_small_fan_out_is_not_paced() -> None:
     calls: list[Callable[[], None]] = []
     pacer = Pacer(calls.append)
     video = producer_with("video", [FakeConsumer(i, wire.output(i)) for i in range(3)], pacer)
-    video.on_rtp(keyframe(0, True), SSRC, 1.0)
+    video.on_rtp(keyframe(0, True, True), SSRC, 1.0)
     assert len(wire.sent) == 3
     assert calls == []
 
@@ -231,7 +236,7 @@ def test_pause_or_a_consumer_leaving_mid_burst_sends_nothing_more() -> None:
     consumers = [FakeConsumer(i, wire.output(i)) for i in range(n)]
     video = producer_with("video", consumers, pacer)
     for seq in range(5):
-        video.on_rtp(keyframe(seq, seq == 0), SSRC, 1.0)
+        video.on_rtp(keyframe(seq, seq == 0, seq == 4), SSRC, 1.0)
     calls.pop()()  # one subscriber served
     served = {i for i, _ in wire.sent}
     assert len(served) == 1
@@ -248,3 +253,17 @@ def test_pause_or_a_consumer_leaving_mid_burst_sends_nothing_more() -> None:
     assert len(wire.sent) == before
     assert not pacer.pending(video)
     video.close(CloseReason.PRODUCER_CLOSED)
+
+
+def test_a_frame_without_its_last_packet_is_held_only_so_long() -> None:
+    from server.sfu.pacing import HOLD_PACKETS
+
+    wire = Wire()
+    outs = tuple(wire.output(i) for i in range(2))
+    calls: list[Callable[[], None]] = []
+    pacer = Pacer(calls.append)
+    for seq in range(HOLD_PACKETS + 1):
+        pacer.submit("v", keyframe(seq, seq == 0), outs, 1.0)
+    assert len(calls) == 1  # released without a marker: never held without bound
+    drain(calls)
+    assert len(wire.to(0)) == HOLD_PACKETS + 1
