@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import fractions
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -53,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from server.ids import HearingId, ParticipantId, new_id
 from server.sfu import aiortc_hooks
+from server.sfu.rtp import is_vp8_keyframe_start
 from server.worker import WorkerPool
 
 VIDEO_CLOCK = 90000
@@ -140,11 +142,35 @@ async def wait_until(condition: Callable[[], bool], limit: float, what: str) -> 
 
 
 class SendTimes:
-    """Publisher-side send time of each RTP packet, keyed by its payload tail."""
+    """Publisher-side send time of each RTP packet, keyed by its payload tail.
+
+    Also, per packet, its frame (RTP timestamp, `frame_of`), which frames are keyframes, and
+    per frame its packet count and last send time (`frames`, complete once the marker packet
+    went): what the probe needs for latency per class and frame-complete latency.
+    """
 
     def __init__(self) -> None:
         self.times: dict[bytes, float] = {}
         self.sent = 0
+        self.frame_of: dict[bytes, int] = {}
+        self.keyframes: set[int] = set()
+        self.frames: dict[int, list[Any]] = {}  # ts -> [packets, last send time, marker seen]
+
+    def note_frame(self, data: bytes, tail: bytes, now: float) -> None:
+        ts = int.from_bytes(data[4:8], "big")
+        self.frame_of[tail] = ts
+        frame = self.frames.get(ts)
+        if frame is None:
+            frame = self.frames[ts] = [0, now, False]
+            if is_vp8_keyframe_start(data):
+                self.keyframes.add(ts)
+        frame[0] += 1
+        frame[1] = now
+        frame[2] = frame[2] or bool(data[1] & 0x80)
+        if len(self.frames) > 2000:
+            self.frames.clear()
+            self.keyframes.clear()
+            self.frame_of.clear()
 
     def hook(self, pc: RTCPeerConnection) -> None:
         dtls = pc.getTransceivers()[0].sender.transport
@@ -152,7 +178,9 @@ class SendTimes:
 
         async def send_rtp(data: bytes) -> None:
             if not (len(data) >= 2 and 192 <= data[1] <= 208):  # not RTCP
-                self.times[data[-12:]] = time.monotonic()
+                now = time.monotonic()
+                self.times[data[-12:]] = now
+                self.note_frame(data, data[-12:], now)
                 self.sent += 1
                 if len(self.times) > 20000:
                     self.times.clear()
@@ -168,16 +196,49 @@ class Probe:
         self.sends = sends
         self.samples: list[float] = []
         self.recording = False
+        # per class (issue 18.3): packets of keyframes / of delta frames, and the time from the
+        # publisher sending a frame's last packet to the probe having all of it
+        self.key_samples: list[float] = []
+        self.delta_samples: list[float] = []
+        self.key_complete: list[float] = []
+        self.delta_complete: list[float] = []
+        self._got: dict[int, int] = {}
 
     def hook(self, pc: RTCPeerConnection) -> None:
         dtls = pc.getTransceivers()[0].receiver.transport
 
         async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
-            sent = self.sends.times.get(data[-12:])
+            tail = data[-12:]
+            sent = self.sends.times.get(tail)
             if sent is not None and self.recording:
-                self.samples.append((time.monotonic() - sent) * 1000)
+                now = time.monotonic()
+                self.samples.append((now - sent) * 1000)
+                self._classify(tail, sent, now)
 
         dtls._handle_rtp_data = handle_rtp_data  # type: ignore[method-assign]
+
+    def _classify(self, tail: bytes, sent: float, now: float) -> None:
+        ts = self.sends.frame_of.get(tail)
+        if ts is None:
+            return
+        key = ts in self.sends.keyframes
+        (self.key_samples if key else self.delta_samples).append((now - sent) * 1000)
+        got = self._got[ts] = self._got.get(ts, 0) + 1
+        frame = self.sends.frames.get(ts)
+        if frame is not None and frame[2] and got == frame[0]:
+            (self.key_complete if key else self.delta_complete).append((now - frame[1]) * 1000)
+            del self._got[ts]
+        if len(self._got) > 2000:
+            self._got.clear()
+
+    def classes(self) -> dict[str, list[float]]:
+        """Sorted samples per class (ms)."""
+        return {
+            "keyframe_packets": sorted(self.key_samples),
+            "delta_packets": sorted(self.delta_samples),
+            "keyframe_complete": sorted(self.key_complete),
+            "delta_frame_complete": sorted(self.delta_complete),
+        }
 
 
 class Counter:
@@ -287,8 +348,81 @@ class PoolSession:
             await pc.close()
 
 
+async def start_profile(pid: int, seconds: float, out: Path) -> asyncio.subprocess.Process:
+    """py-spy on the worker for the measurement window (collapsed stacks, non-blocking)."""
+    return await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("py-spy")),
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(max(1, int(seconds))),
+        "--rate",
+        "250",
+        "--format",
+        "raw",
+        "--nonblocking",
+        "--output",
+        str(out),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+
+def summarize_profile(path: Path, top: int = 16) -> dict[str, Any]:
+    """Shares of the samples: per leaf line (self time; C calls such as protect or sendto
+    count on the Python line that makes them), per leaf function, and inclusive shares of the
+    send path's functions."""
+    lines: dict[str, int] = {}
+    functions: dict[str, int] = {}
+    inclusive = dict.fromkeys(
+        ("Producer.on_rtp", "forward", "Pacer.run", "send_run", "protect", "retransmit"), 0
+    )
+    total = 0
+    for row in path.read_text().splitlines():
+        stack, _, count_text = row.rpartition(" ")
+        if not stack:
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        total += count
+        name, _, where = frames[-1].partition(" (")
+        line = f"{name} ({where.rsplit('/', 1)[-1]}"
+        lines[line] = lines.get(line, 0) + count
+        function = f"{name} ({where.rsplit('/', 1)[-1].split(':')[0]})"
+        functions[function] = functions.get(function, 0) + count
+        names = {f.partition(" (")[0] for f in frames}
+        for key in inclusive:
+            if any(n == key or n.endswith("." + key) for n in names):
+                inclusive[key] += count
+
+    def shares(counts: dict[str, int]) -> dict[str, float]:
+        ranked = sorted(counts.items(), key=lambda item: -item[1])[:top]
+        return {k: round(v / total, 3) for k, v in ranked}
+
+    if not total:
+        return {"samples": 0}
+    return {
+        "samples": total,
+        "self_by_line": shares(lines),
+        "self_by_function": shares(functions),
+        "inclusive": {k: round(v / total, 3) for k, v in inclusive.items()},
+    }
+
+
+async def finish_profile(spy: asyncio.subprocess.Process, out: Path) -> dict[str, Any]:
+    await spy.wait()
+    if spy.returncode != 0:
+        return {"error": f"py-spy exited with {spy.returncode}"}
+    return await asyncio.to_thread(summarize_profile, out)
+
+
 async def measure_forwarding(
-    clip: list[tuple[bytes, bool]], subscribers: int, seconds: float
+    clip: list[tuple[bytes, bool]],
+    subscribers: int,
+    seconds: float,
+    *,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     pool = WorkerPool(1)
     await pool.start()
@@ -298,7 +432,9 @@ async def measure_forwarding(
         await asyncio.sleep(1.5)  # warm-up: keyframe requests, REMB, first RTCP
         assert session.probe is not None
         session.probe.recording = True
-        cpu0 = (await pool.stats(0))["cpu"]
+        stats0 = await pool.stats(0)
+        cpu0 = stats0["cpu"]
+        spy = await start_profile(stats0["pid"], seconds, profile) if profile else None
         sent0, got0, t0 = session.sends.sent, session.delivered(), time.monotonic()
         await asyncio.sleep(seconds)  # the measurement window
         cpu1 = (await pool.stats(0))["cpu"]
@@ -318,6 +454,8 @@ async def measure_forwarding(
             "publisher_pps": round((sent1 - sent0) / wall, 1),
             "delivery_ratio": round(delivery, 4),
             "latency_ms": samples,
+            "classes": session.probe.classes(),
+            **({"profile": await finish_profile(spy, profile)} if spy and profile else {}),
         }
     finally:
         await session.close()
@@ -326,6 +464,11 @@ async def measure_forwarding(
 
 async def measure_direct_latency(clip: list[tuple[bytes, bool]], seconds: float) -> list[float]:
     """Publisher -> subscriber without the SFU: the baseline for the added latency."""
+    return sorted((await measure_direct_probe(clip, seconds)).samples)
+
+
+async def measure_direct_probe(clip: list[tuple[bytes, bool]], seconds: float) -> Probe:
+    """As `measure_direct_latency`, returning the probe (latency per class too)."""
     publisher, subscriber = new_pc(), new_pc()
     publisher.addTrack(ClipTrack(clip))
     subscriber.addTransceiver("video", direction="recvonly")
@@ -346,7 +489,8 @@ async def measure_direct_latency(clip: list[tuple[bytes, bool]], seconds: float)
         await asyncio.sleep(0.5)
         probe.recording = True
         await asyncio.sleep(seconds)
-        return sorted(probe.samples)
+        probe.recording = False
+        return probe
     finally:
         await publisher.close()
         await subscriber.close()
@@ -503,33 +647,72 @@ def percentile(samples: list[float], q: float) -> float:
     return samples[min(len(samples) - 1, int(q * len(samples)))]
 
 
-async def run(smoke: bool, log: Callable[[str], None]) -> dict[str, Any]:
+def class_summary(classes: dict[str, list[float]], direct_p50: dict[str, float]) -> dict[str, Any]:
+    """p50/p95/max per latency class, and p50/p95 minus the direct connection's p50."""
+    summary: dict[str, Any] = {}
+    for name, samples in classes.items():
+        base = direct_p50.get(name, float("nan"))
+        summary[name] = {
+            "n": len(samples),
+            "p50": round(percentile(samples, 0.5), 3),
+            "p95": round(percentile(samples, 0.95), 3),
+            "max": round(samples[-1], 3) if samples else None,
+            "added_p50": round(percentile(samples, 0.5) - base, 3),
+            "added_p95": round(percentile(samples, 0.95) - base, 3),
+        }
+    return summary
+
+
+async def run(
+    smoke: bool,
+    log: Callable[[str], None],
+    *,
+    sizes: list[int] | None = None,
+    window: float | None = None,
+    baselines: bool = True,
+    profile: Path | None = None,
+) -> dict[str, Any]:
     aiortc_hooks.install_host_addresses(["127.0.0.1"])
     clip = encode_clip(2.0 if smoke else 4.0, 640, 480, 1_000_000)
     clip_bits = sum(len(f) for f, _ in clip) * 8 / (len(clip) / FPS)
     log(f"clip: {len(clip)} frames, {clip_bits / 1e6:.2f} Mbps")
-    window = 2.0 if smoke else 10.0
-    sizes = [3] if smoke else [25, 100, 200]
+    if window is None:
+        window = 2.0 if smoke else 10.0
+    if sizes is None:
+        sizes = [3] if smoke else [25, 100, 200]
     forwarding = []
     for n in sizes:
-        result = await measure_forwarding(clip, n, window)
+        spy = profile.with_suffix(f".n{n}.txt") if profile and n == sizes[-1] else None
+        result = await measure_forwarding(clip, n, window, profile=spy)
         log(
             f"forward N={n}: SFU cpu {result['sfu_cpu_fraction']:.3f} core, "
             f"{result['cpu_per_stream'] * 1000:.2f} ms/s per stream, "
             f"delivery {result['delivery_ratio']:.3f}"
         )
+        for name, samples in result["classes"].items():
+            log(
+                f"  {name}: n={len(samples)} p50 {percentile(samples, 0.5):.2f} ms "
+                f"p95 {percentile(samples, 0.95):.2f} ms"
+            )
         forwarding.append(result)
-    direct = await measure_direct_latency(clip, window)
-    reencode = await measure_reencode(clip, 1 if smoke else 3, window)
-    log(
-        f"re-encode N={reencode['subscribers']}: server cpu {reencode['server_cpu_fraction']:.3f}"
-        f" core, {reencode['cpu_per_stream'] * 1000:.1f} ms/s per stream"
-    )
-    sat_subs, sat_speed = (4, 2.0) if smoke else (40, 3.0)
-    one = await measure_scaling(clip, 1, sat_subs, sat_speed, window)
-    two = await measure_scaling(clip, 2, sat_subs, sat_speed, window)
-    log(f"scaling: 1 worker {one}")
-    log(f"scaling: 2 workers {two}")
+    direct_probe = await measure_direct_probe(clip, window)
+    direct = sorted(direct_probe.samples)
+    direct_p50 = {k: percentile(v, 0.5) for k, v in direct_probe.classes().items()}
+    if baselines:
+        reencode = await measure_reencode(clip, 1 if smoke else 3, window)
+        log(
+            f"re-encode N={reencode['subscribers']}: server cpu "
+            f"{reencode['server_cpu_fraction']:.3f} core, "
+            f"{reencode['cpu_per_stream'] * 1000:.1f} ms/s per stream"
+        )
+        sat_subs, sat_speed = (4, 2.0) if smoke else (40, 3.0)
+        one = await measure_scaling(clip, 1, sat_subs, sat_speed, window)
+        two = await measure_scaling(clip, 2, sat_subs, sat_speed, window)
+        log(f"scaling: 1 worker {one}")
+        log(f"scaling: 2 workers {two}")
+    else:  # --no-baselines: forwarding and latency only
+        reencode = {"subscribers": 0, "cpu_per_stream": float("nan")}
+        one = two = {"capacity_pps": 0.0}
 
     largest = forwarding[-1]
     first = forwarding[0]
@@ -550,6 +733,7 @@ async def run(smoke: bool, log: Callable[[str], None]) -> dict[str, Any]:
     # Latency headline: the smallest fan-out of the run (a hearing has a handful of
     # subscribers per publisher); every N is reported in "forwarding".
     via = first["latency_ms"]
+    direct_p50_all = percentile(direct, 0.5)
     added_p50 = percentile(via, 0.5) - percentile(direct, 0.5)
     added_p95 = percentile(via, 0.95) - percentile(direct, 0.5)
     result = {
@@ -569,12 +753,20 @@ async def run(smoke: bool, log: Callable[[str], None]) -> dict[str, Any]:
         else 0.0,
         "forwarding": [
             {
-                **{k: v for k, v in r.items() if k != "latency_ms"},
+                **{k: v for k, v in r.items() if k not in ("latency_ms", "classes")},
                 "via_sfu_latency_ms_p50": round(percentile(r["latency_ms"], 0.5), 3),
                 "via_sfu_latency_ms_p95": round(percentile(r["latency_ms"], 0.95), 3),
+                "added_latency_ms_p50": round(percentile(r["latency_ms"], 0.5) - direct_p50_all, 3),
+                "added_latency_ms_p95": round(
+                    percentile(r["latency_ms"], 0.95) - direct_p50_all, 3
+                ),
+                # issue 18.3: keyframe packets vs delta packets, and frame-complete latency
+                "latency_classes_ms": class_summary(r["classes"], direct_p50),
             }
             for r in forwarding
         ],
+        "direct_latency_classes_ms": class_summary(direct_probe.classes(), direct_p50),
+        "pacing": os.environ.get("SHARED_COURT_SFU_PACING", "1") != "0",
         "reencode": reencode,
         "scaling": {"one_worker": one, "two_workers": two},
         "clip_mbps": round(clip_bits / 1e6, 3),
@@ -587,6 +779,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, well under a minute")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--sizes", help="comma-separated subscriber counts (default 25,100,200)")
+    parser.add_argument("--window", type=float, help="seconds measured per size (default 10)")
+    parser.add_argument(
+        "--no-baselines", action="store_true", help="skip the re-encode and scaling runs"
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy the worker at the largest N; raw stacks to this path"
+    )
     parser.add_argument("--naive-server", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.naive_server:
@@ -596,7 +796,17 @@ def main() -> None:
     def log(message: str) -> None:
         print(message, file=sys.stderr if args.json else sys.stdout, flush=True)
 
-    result = uvloop.run(run(args.smoke, log))
+    sizes = [int(n) for n in args.sizes.split(",")] if args.sizes else None
+    result = uvloop.run(
+        run(
+            args.smoke,
+            log,
+            sizes=sizes,
+            window=args.window,
+            baselines=not args.no_baselines,
+            profile=args.profile,
+        )
+    )
     if args.json:
         print(json.dumps(result))
     else:

@@ -71,7 +71,7 @@ from server.ids import ParticipantId
 from . import aiortc_hooks
 from .events import EventEmitter
 from .forwarding import forward
-from .rtp import header_length, read_timestamp
+from .rtp import is_vp8_keyframe_start, read_timestamp
 
 if TYPE_CHECKING:
     from .consumer import Consumer
@@ -351,28 +351,6 @@ def publisher_target(shares: Iterable[float]) -> float | None:
     if not usable:
         return None
     return min(MAX_BPS, max(FLOOR_BPS, min(usable)))
-
-
-def is_vp8_keyframe_start(data: bytes) -> bool:
-    """Whether an RTP packet carries the start of a VP8 keyframe (RFC 7741 section 4)."""
-    try:
-        i = header_length(data)
-        d = data[i]
-        if not d & 0x10 or d & 0x07:  # S bit and partition index 0
-            return False
-        i += 1
-        if d & 0x80:  # X: extension byte
-            x = data[i]
-            i += 1
-            if x & 0x80:  # I: picture id, 7 or 15 bits
-                i += 2 if data[i] & 0x80 else 1
-            if x & 0x40:  # L: TL0PICIDX
-                i += 1
-            if x & 0x30:  # T or K
-                i += 1
-        return not data[i] & 0x01  # P bit clear: a keyframe
-    except IndexError:
-        return False
 
 
 # --- the router's adaptation -------------------------------------------------------------------

@@ -39,10 +39,11 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from server.ids import ParticipantId, new_id
 from signaling.reasons import CloseReason
 
-from . import aiortc_hooks
+from . import aiortc_hooks, pacing
 from .events import EventEmitter
 from .forwarding import OutputStream, PacketHistory, forward
-from .rtp import header_length, payload_end, read_seq
+from .pacing import SYNC_FANOUT, Pacer, loop_pacer
+from .rtp import header_length, is_vp8_keyframe_start, payload_end, read_seq
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,9 @@ class Producer(EventEmitter):
         # What the stream is, decided by the Router (screen sharing, issue 13.4): "camera",
         # "microphone", "screen", or None while it may not be forwarded or recorded (held).
         self.source: str | None = None
+        # Keyframe pacing (pacing.py): video to more than SYNC_FANOUT outputs goes out in
+        # slices on the worker's pacer (set on first use; tests may set their own).
+        self.pacer: Pacer | None = None
 
     # --- taps (recording) ----------------------------------------------------------------
 
@@ -199,8 +203,26 @@ class Producer(EventEmitter):
         self.history.put(data, read_seq(data))
         if self.gate is not None:
             self.gate(data, now)
-        if self.outputs:
-            forward(data, self.outputs, now)
+        outputs = self.outputs
+        if outputs:
+            pacer = self.pacer
+            if (
+                self.kind != "video"
+                or not pacing.ENABLED
+                or (len(outputs) <= SYNC_FANOUT and (pacer is None or not pacer.pending(self)))
+            ):
+                forward(data, outputs, now)  # audio never waits; small fan-outs need no pacing
+            else:
+                if pacer is None:
+                    pacer = self.pacer = loop_pacer()
+                pacer.submit(
+                    self,
+                    data,
+                    outputs,
+                    now,
+                    keyframe=is_vp8_keyframe_start(data),
+                    on_overflow=self.request_keyframe,
+                )
         if self.taps:
             self._tap_rtp(data)
 
@@ -230,6 +252,10 @@ class Producer(EventEmitter):
                 # Back after an interruption (room change, mute, new consumer on the slot): a
                 # new segment, so the subscriber sees no gap to NACK (forwarding.py).
                 stream.restart()
+        if self.pacer is not None:
+            # A route cut (closed, paused, private room, transport gone) ends what the queue
+            # would still send to that output (pacing.py).
+            self.pacer.retarget(self, self.outputs)
 
     def pause(self) -> None:
         """Stop forwarding to every consumer (mute); idempotent."""
@@ -283,6 +309,8 @@ class Producer(EventEmitter):
         self.close_reason = reason
         self.outputs = ()
         self.taps = ()
+        if self.pacer is not None:
+            self.pacer.cancel(self)
         if self._pli_timer is not None:
             self._pli_timer.cancel()
             self._pli_timer = None
@@ -313,4 +341,5 @@ class Producer(EventEmitter):
             "keyframe_requests": self.keyframe_requests,
             "plis_sent": self.plis_sent,
             "taps": len(self.taps),
+            "paced_backlog": self.pacer.backlog(self) if self.pacer is not None else 0,
         }

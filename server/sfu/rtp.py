@@ -2,9 +2,10 @@
 
 Everything of ours that looks inside an RTP packet - the forwarding path, the producer's taps,
 the recorder's depacketizers, the SFU's SSRC demultiplexer - reads the header through these
-functions. The one exception is `forwarding.forward()`, the per-packet hot path, which inlines
-`header_length()` (a function call per packet and subscriber is measurable there); it carries a
-comment saying so.
+functions, and the VP8 payload descriptor's keyframe mark through `is_vp8_keyframe_start` (the
+line adaptation's stills and the keyframe pacer both need it). The one exception is
+`forwarding.forward()`, the per-packet hot path, which inlines `header_length()` (a function
+call per packet and subscriber is measurable there); it carries a comment saying so.
 
 Layout: V(2) P(1) X(1) CC(4) | M(1) PT(7) | sequence(16) | timestamp(32) | SSRC(32) | CSRC*CC |
 [extension: profile(16) length-in-words(16) data] | payload | [padding, last byte = its count].
@@ -76,3 +77,25 @@ def parse_rtp(data: bytes) -> RtpFields | None:
     if end <= offset:
         return None
     return RtpFields(seq, ts, bool(b1 & 0x80), data[offset:end])
+
+
+def is_vp8_keyframe_start(data: bytes) -> bool:
+    """Whether an RTP packet carries the start of a VP8 keyframe (RFC 7741 section 4)."""
+    try:
+        i = header_length(data)
+        d = data[i]
+        if not d & 0x10 or d & 0x07:  # S bit and partition index 0
+            return False
+        i += 1
+        if d & 0x80:  # X: extension byte
+            x = data[i]
+            i += 1
+            if x & 0x80:  # I: picture id, 7 or 15 bits
+                i += 2 if data[i] & 0x80 else 1
+            if x & 0x40:  # L: TL0PICIDX
+                i += 1
+            if x & 0x30:  # T or K
+                i += 1
+        return not data[i] & 0x01  # P bit clear: a keyframe
+    except IndexError:
+        return False

@@ -23,11 +23,11 @@ from server.sfu.adaptation import (
     Mode,
     VideoState,
     decide,
-    is_vp8_keyframe_start,
     publisher_target,
     stills_floor,
 )
 from server.sfu.forwarding import OutputStream, SendPath
+from server.sfu.rtp import is_vp8_keyframe_start
 
 
 def rr(ssrc: int, fraction_lost: float, jitter: int = 0) -> RtcpRrPacket:

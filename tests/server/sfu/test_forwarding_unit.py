@@ -228,3 +228,24 @@ def test_a_long_stretch_keeps_forwarding_past_the_sequence_wrap() -> None:
     last = parse(transport.sent[-1])["seq"]
     transport.sent.clear()
     assert retransmit(out, history, [(last - 5) & 0xFFFF]) == 1
+
+
+def test_direct_protect_is_pylibsrtp_protect() -> None:
+    """The send path's protect (no per-call wrapper) makes what pylibsrtp's own makes."""
+    import os
+
+    from pylibsrtp import Policy, Session
+
+    from server.sfu.forwarding import _direct_protect
+
+    key = os.urandom(30)
+    ours = Session(policy=Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND))
+    theirs = Session(policy=Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND))
+    receiver = Session(policy=Policy(key=key, ssrc_type=Policy.SSRC_ANY_INBOUND))
+    protect = _direct_protect(ours)
+    assert protect is not None
+    for seq in range(5):
+        packet = rtp(seq, 90 * seq, 0x4242, os.urandom(1100))
+        protected = protect(bytearray(packet))
+        assert protected == theirs.protect(packet)
+        assert receiver.unprotect(protected) == packet
