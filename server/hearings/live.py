@@ -1230,15 +1230,7 @@ class LiveHearing:
                 sealed = None
             await self._broadcast(self._state_event(reason, by))
             if sealed is not None:
-                await self.record.write(
-                    actor="system",
-                    kind=EventKind.RECORDING_SEALED,
-                    data={
-                        "recording_id": sealed.recording_id,
-                        "root_hash": sealed.root_hash,
-                        "status": sealed.status,
-                    },
-                )
+                await self.log_sealed(sealed)
                 await self._broadcast(
                     RecordingSealed(sealed.recording_id, sealed.root_hash, self.clock.now())
                 )
@@ -1248,6 +1240,19 @@ class LiveHearing:
         if state is HearingState.CLOSED:
             for attendee in list(self._connected()):
                 await self.disconnect(attendee.participant_id, CloseReason.JUDGE_ENDED)
+
+    async def log_sealed(self, sealed: Any) -> None:
+        """A sealed recording package on the hearing's log (its id, root hash and status): at
+        close, and when a node gives the hearing up to another (server/web/cluster.py)."""
+        await self.record.write(
+            actor="system",
+            kind=EventKind.RECORDING_SEALED,
+            data={
+                "recording_id": sealed.recording_id,
+                "root_hash": sealed.root_hash,
+                "status": sealed.status,
+            },
+        )
 
     async def recording_failed(self, code: str, message: str) -> None:
         """The SFU reported the recording in trouble (disk full, ...): log it, alert staff."""

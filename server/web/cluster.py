@@ -33,7 +33,7 @@ from server.auth.principals import Principal
 from server.cluster.limits import SharedRateLimiter
 from server.cluster.node import ClusterNode, NoNodeError, prepare_client
 from server.config import Config
-from server.enums import EventKind, HearingState
+from server.enums import HearingState
 from server.errors import CourtError
 from server.ids import HearingId, ParticipantId, parse_id
 from server.web.appkeys import AUTH, CONFIG, CONNECTIONS, COURT, MEDIA, ROOMS, SIGNALING_ROUTE
@@ -89,15 +89,7 @@ async def _cluster(app: web.Application) -> AsyncIterator[None]:
             sealed = await media.hearing(hearing_id).hearing_state(HearingState.CLOSED)
             if sealed is not None and live is not None:
                 # On the hearing's log, as a seal on close is (the database may still be up).
-                await live.record.write(
-                    actor="system",
-                    kind=EventKind.RECORDING_SEALED,
-                    data={
-                        "recording_id": sealed.recording_id,
-                        "root_hash": sealed.root_hash,
-                        "status": sealed.status,
-                    },
-                )
+                await live.log_sealed(sealed)
         except Exception:
             log.exception("cluster: cannot seal the recording of lost hearing %s", hearing_id)
 
