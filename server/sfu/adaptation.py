@@ -97,9 +97,10 @@ FAILED_RETURN_S = 10.0  # paused again within this of a return: the return faile
 STILL_INTERVAL_S = 6.0  # STILLS: one keyframe this often, at most
 STILLS_MIN_BPS = 48_000  # budget left for stills, else OFF
 STILL_RATE_BPS = 48_000  # a still is paced out at this rate, never sent as a burst
-# a still starts this many sequence numbers on: packets the line dropped before the pause
-# (a full queue) leave a hole that a receiver's jitter buffer waits on until the numbers move
-# past its capacity (aiortc's video buffer: 512) - a still alone would never be shown
+# a still (and video resumed after a pause for bandwidth) starts this many sequence numbers
+# on: packets the line dropped before the pause (a full queue) leave a hole that a receiver's
+# jitter buffer waits on until the numbers move past its capacity (aiortc's video buffer: 512)
+# - a still alone would never be shown, and resumed video would wait ~5 s
 STILL_SEQ_SKIP = 600
 STILL_QUEUE_PACKETS = 200  # bounded: a still bigger than this is cut (the decoder then waits)
 PACE_S = 0.02
@@ -637,6 +638,11 @@ class Adaptation(EventEmitter):
                 if not consumer.closed:
                     consumer.resume()  # in the fan-out from this packet on: a clean start
                     sub = self._subscribers.get(consumer.peer_id)
+                    told = sub.told.get(str(consumer.producer_peer_id)) if sub else None
+                    if told == REASON_BANDWIDTH and consumer.stream is not None:
+                        # back after loss: the same jump as a still's (STILL_SEQ_SKIP), so a
+                        # receiver's jitter buffer does not wait seconds for the lost packets
+                        consumer.stream.restart(skip=STILL_SEQ_SKIP)
                     if sub is not None:
                         self._tell(sub, consumer, None)
             for key, consumer in gate.stills.items():
@@ -651,8 +657,7 @@ class Adaptation(EventEmitter):
                     gate.queues[key] = deque(maxlen=STILL_QUEUE_PACKETS)
                     gate.credit[key] = 0.0
                     stream = consumer.stream
-                    stream.restart()
-                    stream.last_seq = (stream.last_seq + STILL_SEQ_SKIP) & 0xFFFF
+                    stream.restart(skip=STILL_SEQ_SKIP)
             if not gate.stills:
                 self._arm(producer, gate)
         if gate.still_ts:

@@ -241,9 +241,13 @@ class OutputStream:
         self.header = header
         self.b0 = header[0]
 
-    def restart(self) -> None:
-        """Start a new segment with the next packet forwarded (module docstring)."""
+    def restart(self, skip: int = 0) -> None:
+        """Start a new segment with the next packet forwarded (module docstring). `skip`: leave
+        that many sequence numbers out before it, for a receiver whose jitter buffer may still
+        wait for packets its line lost (adaptation.py, STILL_SEQ_SKIP); a NACK for them is not
+        answered (they lie before the segment)."""
         self.src_ssrc = -1
+        self.last_seq = (self.last_seq + skip) & 0xFFFF
 
     def rebase(self, seq: int, ts: int, src_ssrc: int, now: float) -> None:
         """Start a segment at source packet `seq`: out seq = last + 1, ts advanced by time."""

@@ -17,6 +17,8 @@ from server.sfu.adaptation import (
     FLOOR_BPS,
     HOLD_BASE_S,
     PROBE_HOLD_BASE_S,
+    REASON_AUDIO_ONLY,
+    REASON_BANDWIDTH,
     STILL_SEQ_SKIP,
     Adaptation,
     DownlinkEstimator,
@@ -259,6 +261,13 @@ class _Consumer:
         self.closed = False
         self.negotiated = self.transport_ready = True
         self.stream = OutputStream(1111, 2222, SendPath())
+        self.peer_id = "sub-" + name
+        self.producer_peer_id = "pub-" + producer.id
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
+        self.stream.restart()  # as the producer does when the stream re-enters its outputs
 
 
 class _Routing:
@@ -302,3 +311,23 @@ async def test_a_still_is_its_keyframe_and_the_next_frame_after_a_sequence_jump(
     assert consumer.stream.last_seq == (last + STILL_SEQ_SKIP) & 0xFFFF
     assert gate.still_at["c"] == 100.0  # one still, begun now
     adaptation.stop()
+
+
+async def test_video_resumed_after_a_bandwidth_pause_jumps_like_a_still() -> None:
+    """Back after loss, the stream starts STILL_SEQ_SKIP numbers on (a receiver's jitter buffer
+    would otherwise wait seconds for the packets its line lost); back after audio-only, which
+    lost nothing, it continues without a gap."""
+    for reason, jump in ((REASON_BANDWIDTH, STILL_SEQ_SKIP), (REASON_AUDIO_ONLY, 0)):
+        adaptation = Adaptation(_Routing())
+        producer = _Producer("p")
+        consumer = _Consumer("c", producer)
+        sub = adaptation._subscriber(consumer.peer_id)  # type: ignore[arg-type]
+        sub.told[consumer.producer_peer_id] = reason
+        gate = adaptation._gate(producer)  # type: ignore[arg-type]
+        gate.waiting["c"] = consumer  # type: ignore[assignment]
+        last = consumer.stream.last_seq
+        adaptation._on_packet(producer, gate, vp8(10, 1000, start=True, key=True), 5.0)  # type: ignore[arg-type]
+        assert not consumer.paused
+        assert consumer.stream.last_seq == (last + jump) & 0xFFFF, reason
+        assert consumer.producer_peer_id not in sub.told  # told: video_resumed
+        adaptation.stop()
